@@ -1,0 +1,267 @@
+//! Worker configuration: every variable and secret of DESIGN.md, parsed and validated from a lookup
+//! function so the same code serves the worker (env bindings) and native tests (a map).
+
+use crate::names::Owner;
+use std::fmt;
+
+pub const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+pub const DEFAULT_FRESH_TTL: u64 = 300;
+pub const DEFAULT_STALE_TTL: u64 = 86_400;
+pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 9_000;
+/// KV refuses `expirationTtl` below 60 s.
+pub const MIN_STALE_TTL: u64 = 60;
+pub const MIN_UPSTREAM_TIMEOUT_MS: u64 = 100;
+pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 30_000;
+pub const MIN_READ_TOKEN_SECRET: usize = 32;
+
+/// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
+pub const VARIABLES: &[&str] = &[
+    "CACHE",
+    "GITHUB_GRAPHQL_URL",
+    "GITHUB_TOKEN",
+    "GITHUB_WEBHOOK_SECRET",
+    "ADMIN_TOKEN",
+    "READ_TOKEN_SECRET",
+    "FRESH_TTL_SECONDS",
+    "STALE_TTL_SECONDS",
+    "UPSTREAM_TIMEOUT_MS",
+    "PINNED_ORGS",
+    "ALLOWED_ORIGINS",
+    "PRIVATE_REPOS_ANONYMOUS",
+];
+
+/// A secret value. `Debug` never prints it, so a stray `{:?}` cannot leak it into a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What anonymous callers see of private and internal repositories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivatePolicy {
+    Hide,
+    Redact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origins {
+    Any,
+    List(Vec<String>),
+}
+
+impl Origins {
+    /// The value for `Access-Control-Allow-Origin`, or `None` when this origin gets no CORS headers.
+    pub fn allow(&self, origin: Option<&str>) -> Option<String> {
+        match (self, origin) {
+            (Origins::Any, _) => Some("*".to_string()),
+            (Origins::List(list), Some(o)) if list.iter().any(|a| a == o) => Some(o.to_string()),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub graphql_url: String,
+    pub github_token: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
+    pub admin_token: Option<Secret>,
+    pub read_token_secret: Option<Secret>,
+    pub fresh_ttl: u64,
+    pub stale_ttl: u64,
+    pub upstream_timeout_ms: u64,
+    pub pinned_orgs: Vec<Owner>,
+    pub allowed_origins: Origins,
+    pub private_policy: PrivatePolicy,
+}
+
+/// A variable that is set but unusable. Only the name is kept: values may be secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: &'static str,
+}
+
+impl Config {
+    /// Reads every variable through `lookup`; an empty string counts as unset.
+    ///
+    /// # Errors
+    /// The first variable (in DESIGN.md order) that is out of range or malformed.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let secret = |name: &str| get(name).map(Secret::new);
+
+        let graphql_url = match get("GITHUB_GRAPHQL_URL") {
+            None => DEFAULT_GRAPHQL_URL.to_string(),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+            Some(_) => return Err(invalid("GITHUB_GRAPHQL_URL", "must be an http(s) URL")),
+        };
+        if let Some(token) = get("GITHUB_TOKEN") {
+            // The token goes into a header; a newline would let it inject another one.
+            if token.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(invalid("GITHUB_TOKEN", "must not contain spaces or control characters"));
+            }
+        }
+        let read_token_secret = secret("READ_TOKEN_SECRET");
+        if read_token_secret.as_ref().is_some_and(|s| s.0.len() < MIN_READ_TOKEN_SECRET) {
+            return Err(invalid("READ_TOKEN_SECRET", "must be at least 32 bytes"));
+        }
+        let fresh_ttl = number(&get, "FRESH_TTL_SECONDS", DEFAULT_FRESH_TTL)?;
+        let stale_ttl = number(&get, "STALE_TTL_SECONDS", DEFAULT_STALE_TTL)?;
+        if stale_ttl < MIN_STALE_TTL {
+            return Err(invalid("STALE_TTL_SECONDS", "must be at least 60"));
+        }
+        if fresh_ttl > stale_ttl {
+            return Err(invalid("FRESH_TTL_SECONDS", "must not exceed STALE_TTL_SECONDS"));
+        }
+        let upstream_timeout_ms = number(&get, "UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?;
+        if !(MIN_UPSTREAM_TIMEOUT_MS..=MAX_UPSTREAM_TIMEOUT_MS).contains(&upstream_timeout_ms) {
+            return Err(invalid("UPSTREAM_TIMEOUT_MS", "must be between 100 and 30000"));
+        }
+        let pinned_orgs = match get("PINNED_ORGS") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|o| Owner::parse(o.trim()).map_err(|_| invalid("PINNED_ORGS", "holds an invalid owner")))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let allowed_origins = match get("ALLOWED_ORIGINS") {
+            None => Origins::Any,
+            Some(list) => {
+                let items: Vec<String> = list.split(',').map(|o| o.trim().to_string()).collect();
+                if items.iter().any(|o| o == "*") {
+                    Origins::Any
+                } else if items.iter().any(String::is_empty) {
+                    return Err(invalid("ALLOWED_ORIGINS", "holds an empty origin"));
+                } else {
+                    Origins::List(items)
+                }
+            }
+        };
+        let private_policy = match get("PRIVATE_REPOS_ANONYMOUS").as_deref() {
+            None | Some("hide") => PrivatePolicy::Hide,
+            Some("redact") => PrivatePolicy::Redact,
+            Some(_) => return Err(invalid("PRIVATE_REPOS_ANONYMOUS", "must be hide or redact")),
+        };
+        Ok(Config {
+            graphql_url,
+            github_token: secret("GITHUB_TOKEN"),
+            webhook_secret: secret("GITHUB_WEBHOOK_SECRET"),
+            admin_token: secret("ADMIN_TOKEN"),
+            read_token_secret,
+            fresh_ttl,
+            stale_ttl,
+            upstream_timeout_ms,
+            pinned_orgs,
+            allowed_origins,
+            private_policy,
+        })
+    }
+
+    pub fn is_pinned(&self, owner: &Owner) -> bool {
+        self.pinned_orgs.iter().any(|p| p.key() == owner.key())
+    }
+}
+
+fn invalid(name: &'static str, reason: &'static str) -> ConfigError {
+    ConfigError { name, reason }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse::<u64>().map_err(|_| invalid(name, "must be a whole number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.graphql_url, DEFAULT_GRAPHQL_URL);
+        assert_eq!((c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms), (300, 86_400, 9_000));
+        assert_eq!(c.allowed_origins, Origins::Any);
+        assert_eq!(c.private_policy, PrivatePolicy::Hide);
+        assert!(c.github_token.is_none() && c.pinned_orgs.is_empty());
+    }
+
+    #[test]
+    fn empty_counts_as_unset() {
+        let c = parse(&[("FRESH_TTL_SECONDS", ""), ("GITHUB_TOKEN", ""), ("PINNED_ORGS", "")]).unwrap();
+        assert_eq!(c.fresh_ttl, 300);
+        assert!(c.github_token.is_none() && c.pinned_orgs.is_empty());
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let short = "s".repeat(31);
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("FRESH_TTL_SECONDS", "-1")], "FRESH_TTL_SECONDS"),
+            (&[("FRESH_TTL_SECONDS", "5m")], "FRESH_TTL_SECONDS"),
+            (&[("FRESH_TTL_SECONDS", "100"), ("STALE_TTL_SECONDS", "60")], "FRESH_TTL_SECONDS"),
+            (&[("STALE_TTL_SECONDS", "59")], "STALE_TTL_SECONDS"),
+            (&[("UPSTREAM_TIMEOUT_MS", "99")], "UPSTREAM_TIMEOUT_MS"),
+            (&[("UPSTREAM_TIMEOUT_MS", "30001")], "UPSTREAM_TIMEOUT_MS"),
+            (&[("PINNED_ORGS", "good,-bad")], "PINNED_ORGS"),
+            (&[("PINNED_ORGS", "a,,b")], "PINNED_ORGS"),
+            (&[("PRIVATE_REPOS_ANONYMOUS", "show")], "PRIVATE_REPOS_ANONYMOUS"),
+            (&[("READ_TOKEN_SECRET", short.as_str())], "READ_TOKEN_SECRET"),
+            (&[("GITHUB_GRAPHQL_URL", "ftp://x")], "GITHUB_GRAPHQL_URL"),
+            (&[("GITHUB_TOKEN", "abc\r\nX-Evil: 1")], "GITHUB_TOKEN"),
+            (&[("ALLOWED_ORIGINS", "https://a.example,")], "ALLOWED_ORIGINS"),
+        ];
+        for (vars, name) in cases {
+            assert_eq!(parse(vars).unwrap_err().name, *name, "{vars:?}");
+        }
+    }
+
+    #[test]
+    fn accepted_values() {
+        let c = parse(&[
+            ("FRESH_TTL_SECONDS", "0"),
+            ("STALE_TTL_SECONDS", "60"),
+            ("UPSTREAM_TIMEOUT_MS", "30000"),
+            ("PINNED_ORGS", "octo-org, Acme"),
+            ("ALLOWED_ORIGINS", "https://a.example, https://b.example"),
+            ("PRIVATE_REPOS_ANONYMOUS", "redact"),
+            ("READ_TOKEN_SECRET", &"k".repeat(32)),
+        ])
+        .unwrap();
+        assert_eq!((c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms), (0, 60, 30_000));
+        assert_eq!(c.pinned_orgs.iter().map(Owner::as_str).collect::<Vec<_>>(), ["octo-org", "Acme"]);
+        assert!(c.is_pinned(&Owner::parse("acme").unwrap()));
+        assert_eq!(c.private_policy, PrivatePolicy::Redact);
+        assert_eq!(c.allowed_origins.allow(Some("https://b.example")).as_deref(), Some("https://b.example"));
+        assert_eq!(c.allowed_origins.allow(Some("https://evil.example")), None);
+        assert_eq!(c.allowed_origins.allow(None), None);
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let c = parse(&[("GITHUB_TOKEN", "ghp_supersecret")]).unwrap();
+        assert!(!format!("{c:?}").contains("supersecret"));
+    }
+}

@@ -1,0 +1,151 @@
+//! The one error type every route answers with, and the one place it maps to DESIGN.md's HTTP
+//! status codes, error codes and messages. Messages never carry secrets or upstream bodies.
+
+use crate::config::ConfigError;
+use crate::names::NameError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    InvalidName(String),
+    InvalidFields(String),
+    TooManyNames { count: usize, max: usize },
+    InvalidPayload(String),
+    Unauthorized(String),
+    BadSignature,
+    NotFound,
+    NoRoute,
+    MethodNotAllowed { allow: &'static str },
+    PayloadTooLarge,
+    RateLimited { retry_after: u64 },
+    ConfigInvalid(ConfigError),
+    Internal,
+    /// GitHub answered, but unusably; the detail is logged, not shown.
+    Upstream(String),
+    UpstreamUnavailable(String),
+    NotConfigured(&'static str),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::InvalidName(_)
+            | ApiError::InvalidFields(_)
+            | ApiError::TooManyNames { .. }
+            | ApiError::InvalidPayload(_) => 400,
+            ApiError::Unauthorized(_) | ApiError::BadSignature => 401,
+            ApiError::NotFound | ApiError::NoRoute => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::PayloadTooLarge => 413,
+            ApiError::RateLimited { .. } => 429,
+            ApiError::ConfigInvalid(_) | ApiError::Internal => 500,
+            ApiError::Upstream(_) => 502,
+            ApiError::UpstreamUnavailable(_) | ApiError::NotConfigured(_) => 503,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidName(_) => "invalid_name",
+            ApiError::InvalidFields(_) => "invalid_fields",
+            ApiError::TooManyNames { .. } => "too_many_names",
+            ApiError::InvalidPayload(_) => "invalid_payload",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::BadSignature => "bad_signature",
+            ApiError::NotFound => "not_found",
+            ApiError::NoRoute => "no_route",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::ConfigInvalid(_) => "config_invalid",
+            ApiError::Internal => "internal",
+            ApiError::Upstream(_) => "upstream_error",
+            ApiError::UpstreamUnavailable(_) => "upstream_unavailable",
+            ApiError::NotConfigured(_) => "not_configured",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::InvalidName(m) | ApiError::InvalidFields(m) | ApiError::InvalidPayload(m) => m.clone(),
+            ApiError::Unauthorized(m) => m.clone(),
+            ApiError::TooManyNames { count, max } => {
+                format!("{count} distinct names were given; at most {max} are answered per request")
+            }
+            ApiError::BadSignature => "the X-Hub-Signature-256 header is missing, malformed or wrong".into(),
+            ApiError::NotFound => "no such repository or owner".into(),
+            ApiError::NoRoute => "no route matches this path".into(),
+            ApiError::MethodNotAllowed { allow } => format!("this route answers {allow}"),
+            ApiError::PayloadTooLarge => "the request body is larger than 1 MiB".into(),
+            ApiError::RateLimited { retry_after } => {
+                format!("the GitHub rate limit is exhausted and nothing is cached; retry in {retry_after} s")
+            }
+            ApiError::ConfigInvalid(e) => format!("configuration variable {} {}", e.name, e.reason),
+            ApiError::Internal => "an unexpected error occurred".into(),
+            ApiError::Upstream(_) => "GitHub answered with an unusable response".into(),
+            ApiError::UpstreamUnavailable(_) => "GitHub could not be reached in time and nothing is cached".into(),
+            ApiError::NotConfigured(name) => format!("{name} is not configured on this deployment"),
+        }
+    }
+
+    /// The error object of DESIGN.md: `{"error":{"code":…,"message":…}}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({"error": {"code": self.code(), "message": self.message()}}).to_string()
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> ApiError {
+        ApiError::InvalidName(e.0)
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> ApiError {
+        ApiError::ConfigInvalid(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_code_table() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::InvalidName("x".into()), 400, "invalid_name"),
+            (ApiError::InvalidFields("x".into()), 400, "invalid_fields"),
+            (ApiError::TooManyNames { count: 101, max: 100 }, 400, "too_many_names"),
+            (ApiError::InvalidPayload("x".into()), 400, "invalid_payload"),
+            (ApiError::Unauthorized("x".into()), 401, "unauthorized"),
+            (ApiError::BadSignature, 401, "bad_signature"),
+            (ApiError::NotFound, 404, "not_found"),
+            (ApiError::NoRoute, 404, "no_route"),
+            (ApiError::MethodNotAllowed { allow: "GET" }, 405, "method_not_allowed"),
+            (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::RateLimited { retry_after: 5 }, 429, "rate_limited"),
+            (ApiError::ConfigInvalid(ConfigError { name: "X", reason: "bad" }), 500, "config_invalid"),
+            (ApiError::Internal, 500, "internal"),
+            (ApiError::Upstream("secret detail".into()), 502, "upstream_error"),
+            (ApiError::UpstreamUnavailable("x".into()), 503, "upstream_unavailable"),
+            (ApiError::NotConfigured("ADMIN_TOKEN"), 503, "not_configured"),
+        ];
+        for (err, status, code) in cases {
+            assert_eq!((err.status(), err.code()), (status, code), "{err:?}");
+            let body: serde_json::Value = serde_json::from_str(&err.body()).unwrap();
+            assert_eq!(body["error"]["code"], code);
+            assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn upstream_detail_is_not_shown() {
+        let body = ApiError::Upstream("token ghp_x leaked in upstream text".into()).body();
+        assert!(!body.contains("ghp_x"));
+    }
+
+    #[test]
+    fn config_error_names_variable() {
+        let e = ApiError::from(ConfigError { name: "FRESH_TTL_SECONDS", reason: "must be a whole number" });
+        assert!(e.message().contains("FRESH_TTL_SECONDS"));
+    }
+}

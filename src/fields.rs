@@ -1,0 +1,109 @@
+//! The `fields=` allow-list: which repository fields a view may carry, always in allow-list order.
+
+/// The allow-list, in the order views emit it.
+pub const ALLOWED: [&str; 15] = [
+    "name",
+    "owner",
+    "full_name",
+    "url",
+    "description",
+    "visibility",
+    "private",
+    "archived",
+    "disabled",
+    "fork",
+    "default_branch",
+    "pushed_at",
+    "updated_at",
+    "language",
+    "ci",
+];
+
+pub const DEFAULT: &str = "name,full_name,visibility,archived,pushed_at,ci";
+
+/// A set of allow-list positions; iteration follows allow-list order, so duplicates and the
+/// caller's order cannot change the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSet(u16);
+
+impl FieldSet {
+    /// # Errors
+    /// A message listing the allowed fields when `spec` is empty or names an unknown field.
+    pub fn parse(spec: &str) -> Result<FieldSet, String> {
+        let mut bits = 0u16;
+        for part in spec.split(',') {
+            match ALLOWED.iter().position(|f| *f == part) {
+                Some(i) => bits |= 1 << i,
+                None => {
+                    return Err(format!(
+                        "fields must be a comma-separated list of: {}",
+                        ALLOWED.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(FieldSet(bits))
+    }
+
+    pub fn default_set() -> FieldSet {
+        // DEFAULT only names allow-listed fields; the test below keeps it that way.
+        FieldSet::parse(DEFAULT).unwrap_or(FieldSet(0))
+    }
+
+    pub fn contains(self, name: &str) -> bool {
+        ALLOWED.iter().position(|f| *f == name).is_some_and(|i| self.0 & (1 << i) != 0)
+    }
+
+    /// Only the fields also in `other`.
+    pub fn intersect(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & other.0)
+    }
+
+    pub fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = &'static str> {
+        ALLOWED.iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, f)| *f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(spec: &str, expected: Option<&[&str]>) {
+        let got = FieldSet::parse(spec).ok().map(|s| s.iter().collect::<Vec<_>>());
+        assert_eq!(got.as_deref(), expected, "{spec:?}");
+    }
+
+    #[test]
+    fn parsing() {
+        check("name", Some(&["name"]));
+        check("ci,name", Some(&["name", "ci"]));
+        check("name,name,name", Some(&["name"]));
+        check("language,owner,private", Some(&["owner", "private", "language"]));
+        check(&ALLOWED.join(","), Some(&ALLOWED));
+        check("", None);
+        check("name,", None);
+        check(",name", None);
+        check("Name", None);
+        check("name ,ci", None);
+        check("token", None);
+        check("node_id", None);
+    }
+
+    #[test]
+    fn default_is_allow_listed() {
+        let d = FieldSet::default_set();
+        assert_eq!(d.iter().collect::<Vec<_>>(), DEFAULT.split(',').collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn error_lists_allowed_fields() {
+        let err = FieldSet::parse("bogus").unwrap_err();
+        for f in ALLOWED {
+            assert!(err.contains(f), "{err}");
+        }
+    }
+}

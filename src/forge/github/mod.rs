@@ -1,0 +1,69 @@
+//! GitHub's GraphQL API as a `Forge`: query text and variables (`query`), reply parsing (`parse`),
+//! and the auth and `User-Agent` headers.
+
+pub mod parse;
+pub mod query;
+
+use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, UpstreamFailure};
+use crate::config::Secret;
+use crate::names::{FullName, Owner};
+
+pub const USER_AGENT: &str = concat!("forgelens/", env!("CARGO_PKG_VERSION"));
+
+pub struct GitHub {
+    url: String,
+    token: Option<Secret>,
+}
+
+impl GitHub {
+    pub fn new(url: &str, token: Option<Secret>) -> GitHub {
+        GitHub { url: url.to_string(), token }
+    }
+
+    fn call(&self, body: String) -> HttpCall {
+        let mut headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("accept".to_string(), "application/json".to_string()),
+            ("user-agent".to_string(), USER_AGENT.to_string()),
+        ];
+        if let Some(token) = &self.token {
+            headers.push(("authorization".to_string(), format!("bearer {}", token.expose())));
+        }
+        HttpCall { method: "POST", url: self.url.clone(), headers, body }
+    }
+}
+
+impl Forge for GitHub {
+    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>) -> HttpCall {
+        self.call(query::owner_page_body(owner, cursor))
+    }
+
+    fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
+        parse::owner_page(reply)
+    }
+
+    fn batch_call(&self, names: &[FullName]) -> HttpCall {
+        self.call(query::batch_body(names))
+    }
+
+    fn parse_batch(&self, count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
+        parse::batch(count, reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_carry_token_and_user_agent() {
+        let gh = GitHub::new("https://api.github.com/graphql", Some(Secret::new("t0k")));
+        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None);
+        assert_eq!(call.method, "POST");
+        assert!(call.headers.contains(&("authorization".into(), "bearer t0k".into())));
+        assert!(call.headers.iter().any(|(k, v)| k == "user-agent" && v.starts_with("forgelens/")));
+        let anon = GitHub::new("https://api.github.com/graphql", None);
+        let call = anon.batch_call(&[]);
+        assert!(!call.headers.iter().any(|(k, _)| k == "authorization"));
+    }
+}

@@ -1,0 +1,94 @@
+//! GraphQL query text and variables for GitHub.
+//!
+//! **Invariant**: the query text is a constant or depends only on the number of names; every
+//! caller-supplied string travels in `variables`. A hostile name can therefore never change what
+//! the query asks.
+
+use crate::names::{FullName, Owner};
+use serde_json::{json, Map, Value};
+use std::fmt::Write;
+
+/// The repository fields the model needs, shared by both queries.
+pub const REPO_FRAGMENT: &str = "fragment Repo on Repository { name owner { login } nameWithOwner url description \
+visibility isPrivate isArchived isDisabled isFork pushedAt updatedAt primaryLanguage { name } \
+defaultBranchRef { name target { ... on Commit { oid statusCheckRollup { state } } } } }";
+
+pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String) { rateLimit { cost remaining resetAt } \
+repositoryOwner(login: $owner) { login repositories(first: 100, after: $cursor, ownerAffiliations: [OWNER], \
+orderBy: {field: NAME, direction: ASC}) { nodes { ...Repo } pageInfo { hasNextPage endCursor } } } }";
+
+/// The JSON body for one page of an owner listing.
+pub fn owner_page_body(owner: &Owner, cursor: Option<&str>) -> String {
+    json!({
+        "query": format!("{OWNER_QUERY} {REPO_FRAGMENT}"),
+        "variables": {"owner": owner.as_str(), "cursor": cursor},
+    })
+    .to_string()
+}
+
+/// Query text for `count` aliased lookups `rN: repository(owner: $oN, name: $nN)`.
+pub fn batch_query(count: usize) -> String {
+    let mut q = String::from("query(");
+    for i in 0..count {
+        let _ = write!(q, "$o{i}: String!, $n{i}: String!, ");
+    }
+    q.push_str(") { rateLimit { cost remaining resetAt } ");
+    for i in 0..count {
+        let _ = write!(q, "r{i}: repository(owner: $o{i}, name: $n{i}) {{ ...Repo }} ");
+    }
+    q.push_str("} ");
+    q.push_str(REPO_FRAGMENT);
+    q.replace("query() ", "query ")
+}
+
+/// The JSON body for one batch of names.
+pub fn batch_body(names: &[FullName]) -> String {
+    let mut vars = Map::new();
+    for (i, n) in names.iter().enumerate() {
+        vars.insert(format!("o{i}"), Value::String(n.owner.as_str().to_string()));
+        vars.insert(format!("n{i}"), Value::String(n.repo.as_str().to_string()));
+    }
+    json!({"query": batch_query(names.len()), "variables": vars}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<FullName> {
+        list.iter().map(|n| FullName::parse(n).unwrap()).collect()
+    }
+
+    fn body(names: &[FullName]) -> Value {
+        serde_json::from_str(&batch_body(names)).unwrap()
+    }
+
+    #[test]
+    fn query_text_depends_only_on_count() {
+        let a = body(&names(&["octo/a", "octo/b"]));
+        let b = body(&names(&["Evil-Org/x..y", "z/.github"]));
+        assert_eq!(a["query"], b["query"]);
+        assert_eq!(b["variables"]["o0"], "Evil-Org");
+        assert_eq!(b["variables"]["n0"], "x..y");
+        assert_eq!(b["variables"]["n1"], ".github");
+    }
+
+    #[test]
+    fn owner_query_carries_owner_in_variables() {
+        let v: Value = serde_json::from_str(&owner_page_body(&Owner::parse("Octo").unwrap(), Some("Y3Vyc29y"))).unwrap();
+        assert!(!v["query"].as_str().unwrap().contains("Octo"));
+        assert_eq!(v["variables"], json!({"owner": "Octo", "cursor": "Y3Vyc29y"}));
+        let first: Value = serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None)).unwrap();
+        assert_eq!(first["variables"]["cursor"], Value::Null);
+    }
+
+    #[test]
+    fn batch_aliases_every_name() {
+        let q = batch_query(3);
+        for i in 0..3 {
+            assert!(q.contains(&format!("r{i}: repository(owner: $o{i}, name: $n{i})")), "{q}");
+        }
+        assert!(!q.contains("r3:"));
+        assert!(batch_query(100).contains("r99:"));
+    }
+}

@@ -1,0 +1,84 @@
+//! The boundary between forge-specific code and the rest. A forge builds HTTP calls and parses
+//! replies into the forge-neutral model; cache, projection and routes never see its wire format.
+//! GitHub is the first forge (`github`); another (GitLab's `projects(fullPaths:…)`) would implement
+//! the same trait.
+
+pub mod github;
+
+use crate::model::Repo;
+use crate::names::{FullName, Owner};
+
+/// An outgoing HTTP request, built without I/O so it can be checked in tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What came back. Header names are lowercase.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The rate-limit budget a reply reported, when it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateInfo {
+    pub remaining: u64,
+    pub reset_at_ms: u64,
+}
+
+/// Why an upstream call gave no usable data. Never stored in the cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The owner does not exist (or is not visible to the token).
+    NotFound,
+    /// The forge answered unusably (5xx, not JSON, no `data`, unexpected errors).
+    Unusable(String),
+    /// Timeout or connection failure.
+    Unavailable(String),
+    /// The forge said the rate limit is spent; `retry_after_s` when it said how long.
+    RateLimited { retry_after_s: Option<u64>, reset_at_ms: Option<u64> },
+}
+
+/// One page of an owner's repositories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerPage {
+    pub login: String,
+    pub repos: Vec<Repo>,
+    pub next_cursor: Option<String>,
+    pub rate: Option<RateInfo>,
+}
+
+/// The answer to a batch: one slot per requested name, `None` for a missing repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAnswer {
+    pub repos: Vec<Option<Repo>>,
+    pub rate: Option<RateInfo>,
+}
+
+/// Largest batch one upstream call answers.
+pub const BATCH_MAX: usize = 100;
+
+pub trait Forge {
+    /// The call for one page (`first: 100`) of an owner's repositories.
+    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>) -> HttpCall;
+    /// # Errors
+    /// `NotFound` when the owner does not exist, otherwise why the reply is unusable.
+    fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure>;
+    /// One call for up to `BATCH_MAX` names.
+    fn batch_call(&self, names: &[FullName]) -> HttpCall;
+    /// # Errors
+    /// Why the reply is unusable; a missing repository is a `None` slot, not an error.
+    fn parse_batch(&self, count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure>;
+}

@@ -1,0 +1,69 @@
+//! Query-string parsing. Values are percent-decoded (and `+` is a space), unlike path segments.
+
+/// Every `key=value` pair in order; a key without `=` has an empty value.
+pub fn parse(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// All values given for `key`.
+pub fn values<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+}
+
+/// Percent-decoding; a malformed escape is kept literally (and then fails name validation).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_table() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            ("", &[]),
+            ("names=a/b", &[("names", "a/b")]),
+            ("names=a%2Fb,c%2fd", &[("names", "a/b,c/d")]),
+            ("fields=name&fields=ci", &[("fields", "name"), ("fields", "ci")]),
+            ("flag&x=", &[("flag", ""), ("x", "")]),
+            ("a=1+2", &[("a", "1 2")]),
+            ("a=%zz%", &[("a", "%zz%")]),
+            ("a=%E2%9C%93", &[("a", "✓")]),
+            ("a=%FF", &[("a", "\u{FFFD}")]),
+            ("&&a=b&&", &[("a", "b")]),
+        ];
+        for (q, expected) in cases {
+            let got = parse(q);
+            let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            assert_eq!(got, *expected, "{q}");
+        }
+    }
+}

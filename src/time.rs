@@ -1,0 +1,125 @@
+//! RFC 3339 timestamps (UTC, `Z`) from and to Unix milliseconds. Pure arithmetic so the core never
+//! reads a clock: the shell passes `now` in.
+
+/// Formats Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let millis = ms % 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or a `+00:00` offset) into Unix milliseconds.
+/// Returns `None` for anything else, including dates before 1970.
+pub fn parse_rfc3339(s: &str) -> Option<u64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') {
+        return None;
+    }
+    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u64> {
+        let part = s.get(from..to)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = s.get(19..)?;
+    let mut millis = 0;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded: String = frac.chars().take(digits.min(3)).chain("000".chars()).take(3).collect();
+        millis = padded.parse().ok()?;
+        rest = frac.get(digits..)?;
+    }
+    if !matches!(rest, "Z" | "z" | "+00:00") {
+        return None;
+    }
+    let days = days_from_civil(i64::try_from(y).ok()?, mo, d);
+    let days = u64::try_from(days).ok()?;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + millis)
+}
+
+// Howard Hinnant's algorithms: exact for the proleptic Gregorian calendar, no tables.
+fn days_from_civil(y: i64, m: u64, d: u64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::try_from(m).unwrap_or(1);
+    let d = i64::try_from(d).unwrap_or(1);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let cases: &[(u64, &str)] = &[
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_000, "2000-02-29T00:00:00.000Z"),
+            (1_700_000_000_123, "2023-11-14T22:13:20.123Z"),
+            (4_102_444_799_999, "2099-12-31T23:59:59.999Z"),
+        ];
+        for (ms, text) in cases {
+            assert_eq!(format_rfc3339(*ms), *text);
+            assert_eq!(parse_rfc3339(text), Some(*ms), "{text}");
+        }
+    }
+
+    #[test]
+    fn parses_github_forms() {
+        let cases: &[(&str, Option<u64>)] = &[
+            ("2023-11-14T22:13:20Z", Some(1_700_000_000_000)),
+            ("2023-11-14T22:13:20.5Z", Some(1_700_000_000_500)),
+            ("2023-11-14T22:13:20.123456Z", Some(1_700_000_000_123)),
+            ("2023-11-14T22:13:20+00:00", Some(1_700_000_000_000)),
+            ("2023-11-14T22:13:20+02:00", None),
+            ("2023-11-14 22:13:20Z", Some(1_700_000_000_000)),
+            ("2023-13-14T22:13:20Z", None),
+            ("2023-11-14T22:13:20", None),
+            ("2023-11-14T22:13:20.Z", None),
+            ("yesterday", None),
+            ("", None),
+            ("1969-12-31T23:59:59Z", None),
+            ("２023-11-14T22:13:20Z", None),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(parse_rfc3339(text), *ms, "{text}");
+        }
+    }
+}
