@@ -16,12 +16,18 @@ pub fn access(authorization: Option<&str>, cfg: &Config) -> Result<Access, ApiEr
         return Ok(Access::Anonymous);
     };
     let Some(_token) = bearer(header) else {
-        return Err(ApiError::Unauthorized("Authorization must be 'Bearer <read token>'".into()));
+        return Err(ApiError::Unauthorized(
+            "Authorization must be 'Bearer <read token>'".into(),
+        ));
     };
     if cfg.read_token_secret.is_none() {
-        return Err(ApiError::Unauthorized("read tokens are not enabled on this deployment".into()));
+        return Err(ApiError::Unauthorized(
+            "read tokens are not enabled on this deployment".into(),
+        ));
     }
-    Err(ApiError::Unauthorized("the read token could not be verified".into()))
+    Err(ApiError::Unauthorized(
+        "the read token could not be verified".into(),
+    ))
 }
 
 /// The token of a `Bearer` header; the scheme is case-insensitive.
@@ -56,7 +62,11 @@ mod tests {
         let cfg = Config::from_lookup(|_| None).unwrap();
         assert_eq!(access(None, &cfg), Ok(Access::Anonymous));
         for h in ["Bearer x.y.z", "Basic Zm9vOmJhcg==", "garbage"] {
-            assert_eq!(access(Some(h), &cfg).unwrap_err().code(), "unauthorized", "{h}");
+            assert_eq!(
+                access(Some(h), &cfg).unwrap_err().code(),
+                "unauthorized",
+                "{h}"
+            );
         }
     }
 }

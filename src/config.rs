@@ -113,11 +113,17 @@ impl Config {
         if let Some(token) = get("GITHUB_TOKEN") {
             // The token goes into a header; a newline would let it inject another one.
             if token.chars().any(|c| c.is_control() || c == ' ') {
-                return Err(invalid("GITHUB_TOKEN", "must not contain spaces or control characters"));
+                return Err(invalid(
+                    "GITHUB_TOKEN",
+                    "must not contain spaces or control characters",
+                ));
             }
         }
         let read_token_secret = secret("READ_TOKEN_SECRET");
-        if read_token_secret.as_ref().is_some_and(|s| s.0.len() < MIN_READ_TOKEN_SECRET) {
+        if read_token_secret
+            .as_ref()
+            .is_some_and(|s| s.0.len() < MIN_READ_TOKEN_SECRET)
+        {
             return Err(invalid("READ_TOKEN_SECRET", "must be at least 32 bytes"));
         }
         let fresh_ttl = number(&get, "FRESH_TTL_SECONDS", DEFAULT_FRESH_TTL)?;
@@ -126,17 +132,26 @@ impl Config {
             return Err(invalid("STALE_TTL_SECONDS", "must be at least 60"));
         }
         if fresh_ttl > stale_ttl {
-            return Err(invalid("FRESH_TTL_SECONDS", "must not exceed STALE_TTL_SECONDS"));
+            return Err(invalid(
+                "FRESH_TTL_SECONDS",
+                "must not exceed STALE_TTL_SECONDS",
+            ));
         }
         let upstream_timeout_ms = number(&get, "UPSTREAM_TIMEOUT_MS", DEFAULT_UPSTREAM_TIMEOUT_MS)?;
         if !(MIN_UPSTREAM_TIMEOUT_MS..=MAX_UPSTREAM_TIMEOUT_MS).contains(&upstream_timeout_ms) {
-            return Err(invalid("UPSTREAM_TIMEOUT_MS", "must be between 100 and 30000"));
+            return Err(invalid(
+                "UPSTREAM_TIMEOUT_MS",
+                "must be between 100 and 30000",
+            ));
         }
         let pinned_orgs = match get("PINNED_ORGS") {
             None => Vec::new(),
             Some(list) => list
                 .split(',')
-                .map(|o| Owner::parse(o.trim()).map_err(|_| invalid("PINNED_ORGS", "holds an invalid owner")))
+                .map(|o| {
+                    Owner::parse(o.trim())
+                        .map_err(|_| invalid("PINNED_ORGS", "holds an invalid owner"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let allowed_origins = match get("ALLOWED_ORIGINS") {
@@ -181,10 +196,17 @@ fn invalid(name: &'static str, reason: &'static str) -> ConfigError {
     ConfigError { name, reason }
 }
 
-fn number(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse::<u64>().map_err(|_| invalid(name, "must be a whole number")),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| invalid(name, "must be a whole number")),
     }
 }
 
@@ -194,7 +216,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -202,7 +227,10 @@ mod tests {
     fn defaults() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.graphql_url, DEFAULT_GRAPHQL_URL);
-        assert_eq!((c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms), (300, 86_400, 9_000));
+        assert_eq!(
+            (c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms),
+            (300, 86_400, 9_000)
+        );
         assert_eq!(c.allowed_origins, Origins::Any);
         assert_eq!(c.private_policy, PrivatePolicy::Hide);
         assert!(c.github_token.is_none() && c.pinned_orgs.is_empty());
@@ -210,7 +238,12 @@ mod tests {
 
     #[test]
     fn empty_counts_as_unset() {
-        let c = parse(&[("FRESH_TTL_SECONDS", ""), ("GITHUB_TOKEN", ""), ("PINNED_ORGS", "")]).unwrap();
+        let c = parse(&[
+            ("FRESH_TTL_SECONDS", ""),
+            ("GITHUB_TOKEN", ""),
+            ("PINNED_ORGS", ""),
+        ])
+        .unwrap();
         assert_eq!(c.fresh_ttl, 300);
         assert!(c.github_token.is_none() && c.pinned_orgs.is_empty());
     }
@@ -221,17 +254,29 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("FRESH_TTL_SECONDS", "-1")], "FRESH_TTL_SECONDS"),
             (&[("FRESH_TTL_SECONDS", "5m")], "FRESH_TTL_SECONDS"),
-            (&[("FRESH_TTL_SECONDS", "100"), ("STALE_TTL_SECONDS", "60")], "FRESH_TTL_SECONDS"),
+            (
+                &[("FRESH_TTL_SECONDS", "100"), ("STALE_TTL_SECONDS", "60")],
+                "FRESH_TTL_SECONDS",
+            ),
             (&[("STALE_TTL_SECONDS", "59")], "STALE_TTL_SECONDS"),
             (&[("UPSTREAM_TIMEOUT_MS", "99")], "UPSTREAM_TIMEOUT_MS"),
             (&[("UPSTREAM_TIMEOUT_MS", "30001")], "UPSTREAM_TIMEOUT_MS"),
             (&[("PINNED_ORGS", "good,-bad")], "PINNED_ORGS"),
             (&[("PINNED_ORGS", "a,,b")], "PINNED_ORGS"),
-            (&[("PRIVATE_REPOS_ANONYMOUS", "show")], "PRIVATE_REPOS_ANONYMOUS"),
-            (&[("READ_TOKEN_SECRET", short.as_str())], "READ_TOKEN_SECRET"),
+            (
+                &[("PRIVATE_REPOS_ANONYMOUS", "show")],
+                "PRIVATE_REPOS_ANONYMOUS",
+            ),
+            (
+                &[("READ_TOKEN_SECRET", short.as_str())],
+                "READ_TOKEN_SECRET",
+            ),
             (&[("GITHUB_GRAPHQL_URL", "ftp://x")], "GITHUB_GRAPHQL_URL"),
             (&[("GITHUB_TOKEN", "abc\r\nX-Evil: 1")], "GITHUB_TOKEN"),
-            (&[("ALLOWED_ORIGINS", "https://a.example,")], "ALLOWED_ORIGINS"),
+            (
+                &[("ALLOWED_ORIGINS", "https://a.example,")],
+                "ALLOWED_ORIGINS",
+            ),
         ];
         for (vars, name) in cases {
             assert_eq!(parse(vars).unwrap_err().name, *name, "{vars:?}");
@@ -250,11 +295,22 @@ mod tests {
             ("READ_TOKEN_SECRET", &"k".repeat(32)),
         ])
         .unwrap();
-        assert_eq!((c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms), (0, 60, 30_000));
-        assert_eq!(c.pinned_orgs.iter().map(Owner::as_str).collect::<Vec<_>>(), ["octo-org", "Acme"]);
+        assert_eq!(
+            (c.fresh_ttl, c.stale_ttl, c.upstream_timeout_ms),
+            (0, 60, 30_000)
+        );
+        assert_eq!(
+            c.pinned_orgs.iter().map(Owner::as_str).collect::<Vec<_>>(),
+            ["octo-org", "Acme"]
+        );
         assert!(c.is_pinned(&Owner::parse("acme").unwrap()));
         assert_eq!(c.private_policy, PrivatePolicy::Redact);
-        assert_eq!(c.allowed_origins.allow(Some("https://b.example")).as_deref(), Some("https://b.example"));
+        assert_eq!(
+            c.allowed_origins
+                .allow(Some("https://b.example"))
+                .as_deref(),
+            Some("https://b.example")
+        );
         assert_eq!(c.allowed_origins.allow(Some("https://evil.example")), None);
         assert_eq!(c.allowed_origins.allow(None), None);
     }

@@ -8,15 +8,22 @@ use crate::names::NameError;
 pub enum ApiError {
     InvalidName(String),
     InvalidFields(String),
-    TooManyNames { count: usize, max: usize },
+    TooManyNames {
+        count: usize,
+        max: usize,
+    },
     InvalidPayload(String),
     Unauthorized(String),
     BadSignature,
     NotFound,
     NoRoute,
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     PayloadTooLarge,
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     ConfigInvalid(ConfigError),
     Internal,
     /// GitHub answered, but unusably; the detail is logged, not shown.
@@ -66,12 +73,16 @@ impl ApiError {
 
     pub fn message(&self) -> String {
         match self {
-            ApiError::InvalidName(m) | ApiError::InvalidFields(m) | ApiError::InvalidPayload(m) => m.clone(),
+            ApiError::InvalidName(m) | ApiError::InvalidFields(m) | ApiError::InvalidPayload(m) => {
+                m.clone()
+            }
             ApiError::Unauthorized(m) => m.clone(),
             ApiError::TooManyNames { count, max } => {
                 format!("{count} distinct names were given; at most {max} are answered per request")
             }
-            ApiError::BadSignature => "the X-Hub-Signature-256 header is missing, malformed or wrong".into(),
+            ApiError::BadSignature => {
+                "the X-Hub-Signature-256 header is missing, malformed or wrong".into()
+            }
             ApiError::NotFound => "no such repository or owner".into(),
             ApiError::NoRoute => "no route matches this path".into(),
             ApiError::MethodNotAllowed { allow } => format!("this route answers {allow}"),
@@ -82,7 +93,9 @@ impl ApiError {
             ApiError::ConfigInvalid(e) => format!("configuration variable {} {}", e.name, e.reason),
             ApiError::Internal => "an unexpected error occurred".into(),
             ApiError::Upstream(_) => "GitHub answered with an unusable response".into(),
-            ApiError::UpstreamUnavailable(_) => "GitHub could not be reached in time and nothing is cached".into(),
+            ApiError::UpstreamUnavailable(_) => {
+                "GitHub could not be reached in time and nothing is cached".into()
+            }
             ApiError::NotConfigured(name) => format!("{name} is not configured on this deployment"),
         }
     }
@@ -114,20 +127,54 @@ mod tests {
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::InvalidName("x".into()), 400, "invalid_name"),
             (ApiError::InvalidFields("x".into()), 400, "invalid_fields"),
-            (ApiError::TooManyNames { count: 101, max: 100 }, 400, "too_many_names"),
+            (
+                ApiError::TooManyNames {
+                    count: 101,
+                    max: 100,
+                },
+                400,
+                "too_many_names",
+            ),
             (ApiError::InvalidPayload("x".into()), 400, "invalid_payload"),
             (ApiError::Unauthorized("x".into()), 401, "unauthorized"),
             (ApiError::BadSignature, 401, "bad_signature"),
             (ApiError::NotFound, 404, "not_found"),
             (ApiError::NoRoute, 404, "no_route"),
-            (ApiError::MethodNotAllowed { allow: "GET" }, 405, "method_not_allowed"),
+            (
+                ApiError::MethodNotAllowed { allow: "GET" },
+                405,
+                "method_not_allowed",
+            ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
-            (ApiError::RateLimited { retry_after: 5 }, 429, "rate_limited"),
-            (ApiError::ConfigInvalid(ConfigError { name: "X", reason: "bad" }), 500, "config_invalid"),
+            (
+                ApiError::RateLimited { retry_after: 5 },
+                429,
+                "rate_limited",
+            ),
+            (
+                ApiError::ConfigInvalid(ConfigError {
+                    name: "X",
+                    reason: "bad",
+                }),
+                500,
+                "config_invalid",
+            ),
             (ApiError::Internal, 500, "internal"),
-            (ApiError::Upstream("secret detail".into()), 502, "upstream_error"),
-            (ApiError::UpstreamUnavailable("x".into()), 503, "upstream_unavailable"),
-            (ApiError::NotConfigured("ADMIN_TOKEN"), 503, "not_configured"),
+            (
+                ApiError::Upstream("secret detail".into()),
+                502,
+                "upstream_error",
+            ),
+            (
+                ApiError::UpstreamUnavailable("x".into()),
+                503,
+                "upstream_unavailable",
+            ),
+            (
+                ApiError::NotConfigured("ADMIN_TOKEN"),
+                503,
+                "not_configured",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code), "{err:?}");
@@ -145,7 +192,10 @@ mod tests {
 
     #[test]
     fn config_error_names_variable() {
-        let e = ApiError::from(ConfigError { name: "FRESH_TTL_SECONDS", reason: "must be a whole number" });
+        let e = ApiError::from(ConfigError {
+            name: "FRESH_TTL_SECONDS",
+            reason: "must be a whole number",
+        });
         assert!(e.message().contains("FRESH_TTL_SECONDS"));
     }
 }

@@ -51,7 +51,10 @@ impl FieldSet {
     }
 
     pub fn contains(self, name: &str) -> bool {
-        ALLOWED.iter().position(|f| *f == name).is_some_and(|i| self.0 & (1 << i) != 0)
+        ALLOWED
+            .iter()
+            .position(|f| *f == name)
+            .is_some_and(|i| self.0 & (1 << i) != 0)
     }
 
     /// Only the fields also in `other`.
@@ -64,7 +67,11 @@ impl FieldSet {
     }
 
     pub fn iter(self) -> impl Iterator<Item = &'static str> {
-        ALLOWED.iter().enumerate().filter(move |(i, _)| self.0 & (1 << i) != 0).map(|(_, f)| *f)
+        ALLOWED
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| self.0 & (1 << i) != 0)
+            .map(|(_, f)| *f)
     }
 }
 
@@ -73,7 +80,9 @@ mod tests {
     use super::*;
 
     fn check(spec: &str, expected: Option<&[&str]>) {
-        let got = FieldSet::parse(spec).ok().map(|s| s.iter().collect::<Vec<_>>());
+        let got = FieldSet::parse(spec)
+            .ok()
+            .map(|s| s.iter().collect::<Vec<_>>());
         assert_eq!(got.as_deref(), expected, "{spec:?}");
     }
 
@@ -82,7 +91,10 @@ mod tests {
         check("name", Some(&["name"]));
         check("ci,name", Some(&["name", "ci"]));
         check("name,name,name", Some(&["name"]));
-        check("language,owner,private", Some(&["owner", "private", "language"]));
+        check(
+            "language,owner,private",
+            Some(&["owner", "private", "language"]),
+        );
         check(&ALLOWED.join(","), Some(&ALLOWED));
         check("", None);
         check("name,", None);
@@ -96,7 +108,10 @@ mod tests {
     #[test]
     fn default_is_allow_listed() {
         let d = FieldSet::default_set();
-        assert_eq!(d.iter().collect::<Vec<_>>(), DEFAULT.split(',').collect::<Vec<_>>());
+        assert_eq!(
+            d.iter().collect::<Vec<_>>(),
+            DEFAULT.split(',').collect::<Vec<_>>()
+        );
     }
 
     #[test]

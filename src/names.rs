@@ -91,10 +91,16 @@ impl FullName {
     /// Returns a `NameError` when there is not exactly one `/` or either half is invalid.
     pub fn parse(s: &str) -> Result<FullName, NameError> {
         let Some((owner, repo)) = s.split_once('/') else {
-            return Err(NameError(format!("{} is not of the form owner/repo", quote(s))));
+            return Err(NameError(format!(
+                "{} is not of the form owner/repo",
+                quote(s)
+            )));
         };
         if repo.contains('/') {
-            return Err(NameError(format!("{} is not of the form owner/repo", quote(s))));
+            return Err(NameError(format!(
+                "{} is not of the form owner/repo",
+                quote(s)
+            )));
         }
         Ok(FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?))
     }
@@ -194,7 +200,11 @@ mod tests {
             ("-o/r", None),
         ];
         for (input, key) in cases {
-            assert_eq!(FullName::parse(input).ok().map(|f| f.key()), key.map(String::from), "{input:?}");
+            assert_eq!(
+                FullName::parse(input).ok().map(|f| f.key()),
+                key.map(String::from),
+                "{input:?}"
+            );
         }
     }
 

@@ -60,6 +60,8 @@ pub struct Served<T> {
 }
 
 /// One name of a batch.
+// Items live briefly in one Vec per request; boxing `Repo` would add an allocation per name.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     Found(Repo),
@@ -85,9 +87,22 @@ pub struct Service<'a, S, T, C> {
 }
 
 impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
-    pub fn new(cfg: &'a Config, store: &'a S, transport: &'a T, clock: &'a C, forge: &'a dyn Forge) -> Self {
+    pub fn new(
+        cfg: &'a Config,
+        store: &'a S,
+        transport: &'a T,
+        clock: &'a C,
+        forge: &'a dyn Forge,
+    ) -> Self {
         let deadline_ms = clock.now_ms().saturating_add(cfg.upstream_timeout_ms);
-        Service { cfg, store, transport, clock, forge, deadline_ms }
+        Service {
+            cfg,
+            store,
+            transport,
+            clock,
+            forge,
+            deadline_ms,
+        }
     }
 
     /// Every repository of `owner`, private ones included; the caller makes the view.
@@ -98,9 +113,16 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let key = keys::org(owner);
         let cached: Option<Entry<OwnerListing>> = self.read(&key).await;
         if let Some(e) = &cached {
-            if let fresh @ Freshness::Fresh { .. } = entry::freshness(e, self.clock.now_ms(), self.cfg.fresh_ttl) {
+            if let fresh @ Freshness::Fresh { .. } =
+                entry::freshness(e, self.clock.now_ms(), self.cfg.fresh_ttl)
+            {
                 return match &e.data {
-                    Some(listing) => Ok(served(listing.clone(), e.fetched_at_ms, CacheStatus::Hit, fresh)),
+                    Some(listing) => Ok(served(
+                        listing.clone(),
+                        e.fetched_at_ms,
+                        CacheStatus::Hit,
+                        fresh,
+                    )),
                     None => Err(ApiError::NotFound),
                 };
             }
@@ -109,18 +131,32 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         match self.fetch_owner(owner).await {
             Ok(listing) => {
                 let ttl = (!self.cfg.is_pinned(owner)).then_some(self.cfg.stale_ttl);
-                self.write(&key, &entry::encode(sent_at, Some(&listing)), ttl).await;
-                let fresh = Freshness::Fresh { left_s: self.cfg.fresh_ttl };
+                self.write(&key, &entry::encode(sent_at, Some(&listing)), ttl)
+                    .await;
+                let fresh = Freshness::Fresh {
+                    left_s: self.cfg.fresh_ttl,
+                };
                 Ok(served(listing, sent_at, CacheStatus::Miss, fresh))
             }
             Err(UpstreamFailure::NotFound) => {
-                self.write(&key, &entry::encode::<OwnerListing>(sent_at, None), Some(NOT_FOUND_TTL)).await;
+                self.write(
+                    &key,
+                    &entry::encode::<OwnerListing>(sent_at, None),
+                    Some(NOT_FOUND_TTL),
+                )
+                .await;
                 Err(ApiError::NotFound)
             }
             Err(failure) => match cached {
-                Some(Entry { fetched_at_ms, data: Some(listing) }) => {
-                    Ok(served(listing, fetched_at_ms, CacheStatus::Stale, Freshness::Stale))
-                }
+                Some(Entry {
+                    fetched_at_ms,
+                    data: Some(listing),
+                }) => Ok(served(
+                    listing,
+                    fetched_at_ms,
+                    CacheStatus::Stale,
+                    Freshness::Stale,
+                )),
                 _ => Err(self.failure_to_error(failure)),
             },
         }
@@ -133,7 +169,10 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// `TooManyNames` past `BATCH_MAX`; per-name failures are reported as `Item::Failed`.
     pub async fn repos(&self, names: &[FullName]) -> Result<BatchServed, ApiError> {
         if names.len() > BATCH_MAX {
-            return Err(ApiError::TooManyNames { count: names.len(), max: BATCH_MAX });
+            return Err(ApiError::TooManyNames {
+                count: names.len(),
+                max: BATCH_MAX,
+            });
         }
         let now = self.clock.now_ms();
         let keys: Vec<String> = names.iter().map(keys::repo).collect();
@@ -144,7 +183,11 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let mut fresh_left = u64::MAX;
 
         for (i, key) in keys.iter().enumerate() {
-            let Some(e) = stored.get(key).and_then(|t| t.as_deref()).and_then(entry::decode::<Repo>) else {
+            let Some(e) = stored
+                .get(key)
+                .and_then(|t| t.as_deref())
+                .and_then(entry::decode::<Repo>)
+            else {
                 continue;
             };
             match entry::freshness(&e, now, self.cfg.fresh_ttl) {
@@ -160,13 +203,25 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             }
         }
 
-        self.fill_from_listings(names, &mut items, &mut fresh_left).await;
+        self.fill_from_listings(names, &mut items, &mut fresh_left)
+            .await;
 
-        let missing: Vec<usize> = (0..names.len()).filter(|i| items.get(*i).is_some_and(Option::is_none)).collect();
+        let missing: Vec<usize> = (0..names.len())
+            .filter(|i| items.get(*i).is_some_and(Option::is_none))
+            .collect();
         if !missing.is_empty() {
-            let wanted: Vec<FullName> = missing.iter().filter_map(|i| names.get(*i).cloned()).collect();
+            let wanted: Vec<FullName> = missing
+                .iter()
+                .filter_map(|i| names.get(*i).cloned())
+                .collect();
             let sent_at = self.clock.now_ms();
-            match self.call(|f| f.batch_call(&wanted), |f, r| f.parse_batch(wanted.len(), r)).await {
+            match self
+                .call(
+                    |f| f.batch_call(&wanted),
+                    |f, r| f.parse_batch(wanted.len(), r),
+                )
+                .await
+            {
                 Ok(answer) => {
                     status = CacheStatus::Miss;
                     fresh_left = fresh_left.min(self.cfg.fresh_ttl);
@@ -180,7 +235,10 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                         writes.push((key, text, ttl));
                         set(&mut items, *i, repo.map_or(Item::NotFound, Item::Found));
                     }
-                    futures::future::join_all(writes.iter().map(|(k, t, ttl)| self.write(k, t, *ttl))).await;
+                    futures::future::join_all(
+                        writes.iter().map(|(k, t, ttl)| self.write(k, t, *ttl)),
+                    )
+                    .await;
                 }
                 Err(failure) => {
                     let err = self.failure_to_error(failure);
@@ -205,13 +263,25 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         } else {
             Freshness::Fresh { left_s: fresh_left }
         };
-        let items = items.into_iter().map(|i| i.unwrap_or(Item::Failed(ApiError::Internal))).collect();
-        Ok(BatchServed { items, status, freshness })
+        let items = items
+            .into_iter()
+            .map(|i| i.unwrap_or(Item::Failed(ApiError::Internal)))
+            .collect();
+        Ok(BatchServed {
+            items,
+            status,
+            freshness,
+        })
     }
 
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a
     /// dashboard that loaded an org listing does not pay again for its repositories.
-    async fn fill_from_listings(&self, names: &[FullName], items: &mut [Option<Item>], fresh_left: &mut u64) {
+    async fn fill_from_listings(
+        &self,
+        names: &[FullName],
+        items: &mut [Option<Item>],
+        fresh_left: &mut u64,
+    ) {
         let mut owners: Vec<String> = Vec::new();
         for (i, n) in names.iter().enumerate() {
             let key = keys::org(&n.owner);
@@ -226,7 +296,11 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let now = self.clock.now_ms();
         let mut listings: HashMap<String, (Entry<OwnerListing>, u64)> = HashMap::new();
         for key in owners {
-            let Some(e) = stored.get(&key).and_then(|t| t.as_deref()).and_then(entry::decode::<OwnerListing>) else {
+            let Some(e) = stored
+                .get(&key)
+                .and_then(|t| t.as_deref())
+                .and_then(entry::decode::<OwnerListing>)
+            else {
                 continue;
             };
             if let Freshness::Fresh { left_s } = entry::freshness(&e, now, self.cfg.fresh_ttl) {
@@ -237,7 +311,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             if !items.get(i).is_some_and(Option::is_none) {
                 continue;
             }
-            let Some((listing, left_s)) = listings.get(&keys::org(&n.owner)) else { continue };
+            let Some((listing, left_s)) = listings.get(&keys::org(&n.owner)) else {
+                continue;
+            };
             let found = match &listing.data {
                 // The owner does not exist, so neither does the repository.
                 None => Some(Item::NotFound),
@@ -262,7 +338,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let mut repos = Vec::new();
         for _ in 0..MAX_OWNER_PAGES {
             let c = cursor.clone();
-            let page = self.call(|f| f.owner_page_call(owner, c.as_deref()), |f, r| f.parse_owner_page(r)).await?;
+            let page = self
+                .call(
+                    |f| f.owner_page_call(owner, c.as_deref()),
+                    |f, r| f.parse_owner_page(r),
+                )
+                .await?;
             login.get_or_insert(page.login);
             repos.extend(page.repos);
             match page.next_cursor {
@@ -275,7 +356,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                 }
             }
         }
-        Err(UpstreamFailure::Unusable(format!("more than {MAX_OWNER_PAGES} pages")))
+        Err(UpstreamFailure::Unusable(format!(
+            "more than {MAX_OWNER_PAGES} pages"
+        )))
     }
 
     /// One upstream round trip with what is left of the request's budget.
@@ -286,9 +369,15 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     ) -> Result<R, UpstreamFailure> {
         let left = self.deadline_ms.saturating_sub(self.clock.now_ms());
         if left == 0 {
-            return Err(UpstreamFailure::Unavailable("request deadline reached".into()));
+            return Err(UpstreamFailure::Unavailable(
+                "request deadline reached".into(),
+            ));
         }
-        let reply = self.transport.send(&build(self.forge), left).await.map_err(UpstreamFailure::Unavailable)?;
+        let reply = self
+            .transport
+            .send(&build(self.forge), left)
+            .await
+            .map_err(UpstreamFailure::Unavailable)?;
         parse(self.forge, &reply)
     }
 
@@ -297,9 +386,16 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             UpstreamFailure::NotFound => ApiError::NotFound,
             UpstreamFailure::Unusable(detail) => ApiError::Upstream(detail),
             UpstreamFailure::Unavailable(detail) => ApiError::UpstreamUnavailable(detail),
-            UpstreamFailure::RateLimited { retry_after_s, reset_at_ms } => {
-                let from_reset = reset_at_ms.map(|r| r.saturating_sub(self.clock.now_ms()).div_ceil(1000));
-                let retry_after = retry_after_s.or(from_reset).unwrap_or(DEFAULT_RETRY_AFTER).max(1);
+            UpstreamFailure::RateLimited {
+                retry_after_s,
+                reset_at_ms,
+            } => {
+                let from_reset =
+                    reset_at_ms.map(|r| r.saturating_sub(self.clock.now_ms()).div_ceil(1000));
+                let retry_after = retry_after_s
+                    .or(from_reset)
+                    .unwrap_or(DEFAULT_RETRY_AFTER)
+                    .max(1);
                 ApiError::RateLimited { retry_after }
             }
         }
@@ -307,7 +403,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
 
     /// A store that cannot be read is treated as empty: the request still gets an answer.
     async fn read<V: serde::de::DeserializeOwned>(&self, key: &str) -> Option<Entry<V>> {
-        self.store.get(key).await.ok().flatten().and_then(|t| entry::decode(&t))
+        self.store
+            .get(key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| entry::decode(&t))
     }
 
     async fn read_bulk(&self, keys: &[String]) -> HashMap<String, Option<String>> {
@@ -322,7 +423,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
 }
 
 fn served<T>(value: T, fetched_at_ms: u64, status: CacheStatus, freshness: Freshness) -> Served<T> {
-    Served { value, fetched_at_ms, status, freshness }
+    Served {
+        value,
+        fetched_at_ms,
+        status,
+        freshness,
+    }
 }
 
 fn set(items: &mut [Option<Item>], i: usize, item: Item) {

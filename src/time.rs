@@ -20,7 +20,11 @@ pub fn format_rfc3339(ms: u64) -> String {
 /// Returns `None` for anything else, including dates before 1970.
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || b.get(13) != Some(&b':') {
+    if b.len() < 20
+        || b.get(4) != Some(&b'-')
+        || b.get(7) != Some(&b'-')
+        || b.get(13) != Some(&b':')
+    {
         return None;
     }
     if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
@@ -46,7 +50,12 @@ pub fn parse_rfc3339(s: &str) -> Option<u64> {
         if digits == 0 {
             return None;
         }
-        let padded: String = frac.chars().take(digits.min(3)).chain("000".chars()).take(3).collect();
+        let padded: String = frac
+            .chars()
+            .take(digits.min(3))
+            .chain("000".chars())
+            .take(3)
+            .collect();
         millis = padded.parse().ok()?;
         rest = frac.get(digits..)?;
     }

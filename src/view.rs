@@ -15,14 +15,19 @@ use serde::Serialize;
 pub enum Access {
     Anonymous,
     /// A verified read token; `owners` are lowercased logins, `all` unlocks every owner.
-    Token { all: bool, owners: Vec<String> },
+    Token {
+        all: bool,
+        owners: Vec<String>,
+    },
 }
 
 impl Access {
     pub fn unlocks(&self, owner: &str) -> bool {
         match self {
             Access::Anonymous => false,
-            Access::Token { all, owners } => *all || owners.iter().any(|o| o.eq_ignore_ascii_case(owner)),
+            Access::Token { all, owners } => {
+                *all || owners.iter().any(|o| o.eq_ignore_ascii_case(owner))
+            }
         }
     }
 }
@@ -53,14 +58,22 @@ pub struct RepoView<'a> {
 }
 
 /// The view of `repo` for this caller, or `None` when it does not exist for them.
-pub fn project<'a>(repo: &'a Repo, fields: FieldSet, access: &Access, policy: PrivatePolicy) -> Option<RepoView<'a>> {
+pub fn project<'a>(
+    repo: &'a Repo,
+    fields: FieldSet,
+    access: &Access,
+    policy: PrivatePolicy,
+) -> Option<RepoView<'a>> {
     match shown(repo, access, policy) {
         Shown::Full => Some(RepoView { repo, fields }),
         Shown::Hidden => None,
         Shown::Redacted => {
             let keep = FieldSet::parse("name,full_name,visibility").unwrap_or(fields);
             let always = FieldSet::parse("name,full_name").unwrap_or(fields);
-            Some(RepoView { repo, fields: fields.intersect(keep).union(always) })
+            Some(RepoView {
+                repo,
+                fields: fields.intersect(keep).union(always),
+            })
         }
     }
 }
@@ -136,7 +149,10 @@ pub(crate) mod tests {
             pushed_at: Some("2024-01-01T00:00:00Z".into()),
             updated_at: None,
             language: Some("Rust".into()),
-            ci: Some(Ci { state: Some(CiState::Success), sha: "abc".into() }),
+            ci: Some(Ci {
+                state: Some(CiState::Success),
+                sha: "abc".into(),
+            }),
         }
     }
 
@@ -147,34 +163,108 @@ pub(crate) mod tests {
 
     #[test]
     fn visibility_table() {
-        let token_octo = Access::Token { all: false, owners: vec!["octo".into()] };
-        let token_all = Access::Token { all: true, owners: vec![] };
-        let token_none = Access::Token { all: false, owners: vec![] };
+        let token_octo = Access::Token {
+            all: false,
+            owners: vec!["octo".into()],
+        };
+        let token_all = Access::Token {
+            all: true,
+            owners: vec![],
+        };
+        let token_none = Access::Token {
+            all: false,
+            owners: vec![],
+        };
         let cases = [
-            (Visibility::Public, Access::Anonymous, PrivatePolicy::Hide, Shown::Full),
-            (Visibility::Private, Access::Anonymous, PrivatePolicy::Hide, Shown::Hidden),
-            (Visibility::Internal, Access::Anonymous, PrivatePolicy::Hide, Shown::Hidden),
-            (Visibility::Private, Access::Anonymous, PrivatePolicy::Redact, Shown::Redacted),
-            (Visibility::Internal, Access::Anonymous, PrivatePolicy::Redact, Shown::Redacted),
-            (Visibility::Private, token_octo.clone(), PrivatePolicy::Hide, Shown::Full),
-            (Visibility::Private, token_all, PrivatePolicy::Hide, Shown::Full),
-            (Visibility::Private, token_none, PrivatePolicy::Hide, Shown::Hidden),
+            (
+                Visibility::Public,
+                Access::Anonymous,
+                PrivatePolicy::Hide,
+                Shown::Full,
+            ),
+            (
+                Visibility::Private,
+                Access::Anonymous,
+                PrivatePolicy::Hide,
+                Shown::Hidden,
+            ),
+            (
+                Visibility::Internal,
+                Access::Anonymous,
+                PrivatePolicy::Hide,
+                Shown::Hidden,
+            ),
+            (
+                Visibility::Private,
+                Access::Anonymous,
+                PrivatePolicy::Redact,
+                Shown::Redacted,
+            ),
+            (
+                Visibility::Internal,
+                Access::Anonymous,
+                PrivatePolicy::Redact,
+                Shown::Redacted,
+            ),
+            (
+                Visibility::Private,
+                token_octo.clone(),
+                PrivatePolicy::Hide,
+                Shown::Full,
+            ),
+            (
+                Visibility::Private,
+                token_all,
+                PrivatePolicy::Hide,
+                Shown::Full,
+            ),
+            (
+                Visibility::Private,
+                token_none,
+                PrivatePolicy::Hide,
+                Shown::Hidden,
+            ),
         ];
         for (vis, access, policy, expected) in cases {
-            assert_eq!(shown(&repo("Octo", "r", vis), &access, policy), expected, "{vis:?} {access:?} {policy:?}");
+            assert_eq!(
+                shown(&repo("Octo", "r", vis), &access, policy),
+                expected,
+                "{vis:?} {access:?} {policy:?}"
+            );
         }
         let other = repo("other", "r", Visibility::Private);
-        assert_eq!(shown(&other, &token_octo, PrivatePolicy::Hide), Shown::Hidden);
+        assert_eq!(
+            shown(&other, &token_octo, PrivatePolicy::Hide),
+            Shown::Hidden
+        );
     }
 
     #[test]
     fn projection_keeps_allow_list_order() {
         let r = repo("octo", "hello", Visibility::Public);
-        let v = view(&r, "ci,private,name", &Access::Anonymous, PrivatePolicy::Hide).unwrap();
+        let v = view(
+            &r,
+            "ci,private,name",
+            &Access::Anonymous,
+            PrivatePolicy::Hide,
+        )
+        .unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         // serde_json's map sorts keys, so check the raw text for order.
-        let text = serde_json::to_string(&project(&r, FieldSet::parse("ci,private,name").unwrap(), &Access::Anonymous, PrivatePolicy::Hide).unwrap()).unwrap();
-        assert!(text.starts_with("{\"name\":\"hello\",\"private\":false,\"ci\":"), "{text}");
+        let text = serde_json::to_string(
+            &project(
+                &r,
+                FieldSet::parse("ci,private,name").unwrap(),
+                &Access::Anonymous,
+                PrivatePolicy::Hide,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            text.starts_with("{\"name\":\"hello\",\"private\":false,\"ci\":"),
+            "{text}"
+        );
         assert_eq!(keys.len(), 3);
         assert_eq!(v["ci"], json!({"state": "success", "sha": "abc"}));
     }
@@ -184,7 +274,10 @@ pub(crate) mod tests {
         let r = repo("octo", "secret", Visibility::Private);
         let all = crate::fields::ALLOWED.join(",");
         let v = view(&r, &all, &Access::Anonymous, PrivatePolicy::Redact).unwrap();
-        assert_eq!(v, json!({"name": "secret", "full_name": "octo/secret", "visibility": "private"}));
+        assert_eq!(
+            v,
+            json!({"name": "secret", "full_name": "octo/secret", "visibility": "private"})
+        );
         let v = view(&r, "ci,url", &Access::Anonymous, PrivatePolicy::Redact).unwrap();
         assert_eq!(v, json!({"name": "secret", "full_name": "octo/secret"}));
         assert!(view(&r, &all, &Access::Anonymous, PrivatePolicy::Hide).is_none());
@@ -196,7 +289,16 @@ pub(crate) mod tests {
         r.default_branch = None;
         r.ci = None;
         r.description = None;
-        let v = view(&r, "description,default_branch,ci", &Access::Anonymous, PrivatePolicy::Hide).unwrap();
-        assert_eq!(v, json!({"description": null, "default_branch": null, "ci": null}));
+        let v = view(
+            &r,
+            "description,default_branch,ci",
+            &Access::Anonymous,
+            PrivatePolicy::Hide,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"description": null, "default_branch": null, "ci": null})
+        );
     }
 }

@@ -25,31 +25,45 @@ pub struct Entry<T> {
 
 /// Serializes an entry for KV.
 pub fn encode<T: Serialize>(fetched_at_ms: u64, data: Option<&T>) -> String {
-    let env = Envelope { fetched_at: format_rfc3339(fetched_at_ms), data };
+    let env = Envelope {
+        fetched_at: format_rfc3339(fetched_at_ms),
+        data,
+    };
     serde_json::to_string(&env).unwrap_or_default()
 }
 
 /// Reads an entry; a corrupt or foreign value counts as absent rather than failing the request.
 pub fn decode<T: DeserializeOwned>(text: &str) -> Option<Entry<T>> {
     let env: Envelope<T> = serde_json::from_str(text).ok()?;
-    Some(Entry { fetched_at_ms: parse_rfc3339(&env.fetched_at)?, data: env.data })
+    Some(Entry {
+        fetched_at_ms: parse_rfc3339(&env.fetched_at)?,
+        data: env.data,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     /// Served without asking upstream; `left_s` seconds of freshness remain.
-    Fresh { left_s: u64 },
+    Fresh {
+        left_s: u64,
+    },
     Stale,
 }
 
 /// Whether an entry fetched at `fetched_at_ms` is still fresh at `now_ms`. A not-found entry is
 /// fresh for `NOT_FOUND_TTL` whatever `fresh_ttl` says.
 pub fn freshness<T>(entry: &Entry<T>, now_ms: u64, fresh_ttl: u64) -> Freshness {
-    let ttl = if entry.data.is_none() { NOT_FOUND_TTL } else { fresh_ttl };
+    let ttl = if entry.data.is_none() {
+        NOT_FOUND_TTL
+    } else {
+        fresh_ttl
+    };
     let age_ms = now_ms.saturating_sub(entry.fetched_at_ms);
     let ttl_ms = ttl.saturating_mul(1000);
     if age_ms < ttl_ms {
-        Freshness::Fresh { left_s: (ttl_ms - age_ms) / 1000 }
+        Freshness::Fresh {
+            left_s: (ttl_ms - age_ms) / 1000,
+        }
     } else {
         Freshness::Stale
     }
@@ -72,16 +86,31 @@ mod tests {
     #[test]
     fn envelope_round_trip() {
         let text = encode(1_700_000_000_000, Some(&vec![1, 2]));
-        assert_eq!(text, r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":[1,2]}"#);
+        assert_eq!(
+            text,
+            r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":[1,2]}"#
+        );
         let e: Entry<Vec<i32>> = decode(&text).unwrap();
-        assert_eq!(e, Entry { fetched_at_ms: 1_700_000_000_000, data: Some(vec![1, 2]) });
+        assert_eq!(
+            e,
+            Entry {
+                fetched_at_ms: 1_700_000_000_000,
+                data: Some(vec![1, 2])
+            }
+        );
         let nf = encode::<Vec<i32>>(5_000, None);
         assert_eq!(decode::<Vec<i32>>(&nf).unwrap().data, None);
     }
 
     #[test]
     fn corrupt_entries_are_absent() {
-        for text in ["", "null", "{}", r#"{"fetched_at":"soon","data":1}"#, r#"{"fetched_at":"2023-11-14T22:13:20Z","data":"x"}"#] {
+        for text in [
+            "",
+            "null",
+            "{}",
+            r#"{"fetched_at":"soon","data":1}"#,
+            r#"{"fetched_at":"2023-11-14T22:13:20Z","data":"x"}"#,
+        ] {
             assert!(decode::<i32>(text).is_none(), "{text}");
         }
     }
@@ -89,8 +118,14 @@ mod tests {
     #[test]
     fn freshness_table() {
         let at = 1_000_000;
-        let found = Entry { fetched_at_ms: at, data: Some(1) };
-        let missing: Entry<i32> = Entry { fetched_at_ms: at, data: None };
+        let found = Entry {
+            fetched_at_ms: at,
+            data: Some(1),
+        };
+        let missing: Entry<i32> = Entry {
+            fetched_at_ms: at,
+            data: None,
+        };
         let cases = [
             (&found, at, 300, Freshness::Fresh { left_s: 300 }),
             (&found, at + 299_999, 300, Freshness::Fresh { left_s: 0 }),

@@ -31,14 +31,18 @@ mod tests {
     fn key_table() {
         let cases = [
             (org(&Owner::parse("Octo-Org").unwrap()), "v1:org:octo-org"),
-            (repo(&FullName::parse("Octo-Org/Hello.World").unwrap()), "v1:repo:octo-org/hello.world"),
+            (
+                repo(&FullName::parse("Octo-Org/Hello.World").unwrap()),
+                "v1:repo:octo-org/hello.world",
+            ),
             // SHA-256("") = e3b0c442…
             (ratelimit(""), "v1:ratelimit:e3b0c442"),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
         }
-        let longest = repo(&FullName::parse(&format!("{}/{}", "o".repeat(39), "r".repeat(100))).unwrap());
+        let longest =
+            repo(&FullName::parse(&format!("{}/{}", "o".repeat(39), "r".repeat(100))).unwrap());
         assert!(longest.len() <= 512);
     }
 }

@@ -23,7 +23,10 @@ pub trait Store {
     ///
     /// # Errors
     /// When the store cannot be read.
-    async fn get_bulk(&self, keys: &[String]) -> Result<HashMap<String, Option<String>>, StoreError>;
+    async fn get_bulk(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Option<String>>, StoreError>;
     /// `ttl_s` becomes KV's `expirationTtl`; `None` keeps the entry until it is replaced or deleted.
     ///
     /// # Errors

@@ -27,7 +27,10 @@ pub struct HttpReply {
 
 impl HttpReply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -48,7 +51,10 @@ pub enum UpstreamFailure {
     /// Timeout or connection failure.
     Unavailable(String),
     /// The forge said the rate limit is spent; `retry_after_s` when it said how long.
-    RateLimited { retry_after_s: Option<u64>, reset_at_ms: Option<u64> },
+    RateLimited {
+        retry_after_s: Option<u64>,
+        reset_at_ms: Option<u64>,
+    },
 }
 
 /// One page of an owner's repositories.

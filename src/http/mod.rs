@@ -33,7 +33,10 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -46,7 +49,10 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -61,8 +67,15 @@ pub struct Ctx<'a, S, T, C> {
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
-pub async fn handle<S: Store, T: Transport, C: Clock>(req: &Request, ctx: &Ctx<'_, S, T, C>) -> Response {
-    let origins = ctx.config.as_ref().map(|c| c.allowed_origins.clone()).unwrap_or(Origins::Any);
+pub async fn handle<S: Store, T: Transport, C: Clock>(
+    req: &Request,
+    ctx: &Ctx<'_, S, T, C>,
+) -> Response {
+    let origins = ctx
+        .config
+        .as_ref()
+        .map(|c| c.allowed_origins.clone())
+        .unwrap_or(Origins::Any);
     let mut resp = match dispatch(req, ctx).await {
         Ok(resp) => resp,
         Err(err) => respond::error(&err),
@@ -74,17 +87,27 @@ pub async fn handle<S: Store, T: Transport, C: Clock>(req: &Request, ctx: &Ctx<'
     resp
 }
 
-async fn dispatch<S: Store, T: Transport, C: Clock>(req: &Request, ctx: &Ctx<'_, S, T, C>) -> Result<Response, ApiError> {
+async fn dispatch<S: Store, T: Transport, C: Clock>(
+    req: &Request,
+    ctx: &Ctx<'_, S, T, C>,
+) -> Result<Response, ApiError> {
     let route = route::match_route(&req.path).ok_or(ApiError::NoRoute)?;
     match req.method.as_str() {
         "GET" | "HEAD" => {}
         "OPTIONS" => return Ok(respond::preflight(READ_METHODS)),
-        _ => return Err(ApiError::MethodNotAllowed { allow: READ_METHODS }),
+        _ => {
+            return Err(ApiError::MethodNotAllowed {
+                allow: READ_METHODS,
+            })
+        }
     }
     if route == Route::Health {
         return Ok(handle_get_health(ctx));
     }
-    let cfg = ctx.config.as_ref().map_err(|e| ApiError::ConfigInvalid(e.clone()))?;
+    let cfg = ctx
+        .config
+        .as_ref()
+        .map_err(|e| ApiError::ConfigInvalid(e.clone()))?;
     let pairs = query::parse(&req.query);
     let fields = parse_fields(&pairs)?;
     let forge = GitHub::new(&cfg.graphql_url, cfg.github_token.clone());
@@ -112,11 +135,13 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(req: &Request, ctx: &Ctx<'_,
 
 /// `GET /v1/health`: which variables are set (booleans, never values) and the first invalid one.
 fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
-    let config: serde_json::Map<String, serde_json::Value> =
-        VARIABLES.iter().map(|name| {
+    let config: serde_json::Map<String, serde_json::Value> = VARIABLES
+        .iter()
+        .map(|name| {
             let set = ctx.set.iter().any(|(n, s)| n == name && *s);
             ((*name).to_string(), serde_json::Value::Bool(set))
-        }).collect();
+        })
+        .collect();
     let body = serde_json::json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
@@ -137,10 +162,19 @@ async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
     let policy = svc.cfg.private_policy;
     let body = OrgBody {
         org: &served.value.login,
-        repos: served.value.repos.iter().filter_map(|r| view::project(r, fields, access, policy)).collect(),
+        repos: served
+            .value
+            .repos
+            .iter()
+            .filter_map(|r| view::project(r, fields, access, policy))
+            .collect(),
         fetched_at: format_rfc3339(served.fetched_at_ms),
     };
-    Ok(DataAnswer { body: to_json(&body)?, status: served.status, freshness: served.freshness })
+    Ok(DataAnswer {
+        body: to_json(&body)?,
+        status: served.status,
+        freshness: served.freshness,
+    })
 }
 
 /// `GET /v1/repos/{owner}/{repo}`.
@@ -153,8 +187,13 @@ async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
     let served = svc.repos(std::slice::from_ref(name)).await?;
     match served.items.into_iter().next() {
         Some(Item::Found(repo)) => {
-            let view = view::project(&repo, fields, access, svc.cfg.private_policy).ok_or(ApiError::NotFound)?;
-            Ok(DataAnswer { body: to_json(&view)?, status: served.status, freshness: served.freshness })
+            let view = view::project(&repo, fields, access, svc.cfg.private_policy)
+                .ok_or(ApiError::NotFound)?;
+            Ok(DataAnswer {
+                body: to_json(&view)?,
+                status: served.status,
+                freshness: served.freshness,
+            })
         }
         Some(Item::Failed(err)) => Err(err),
         Some(Item::NotFound) | None => Err(ApiError::NotFound),
@@ -177,18 +216,34 @@ async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
         }
     }
     let policy = svc.cfg.private_policy;
-    let mut body = BatchBody { repos: Vec::new(), errors: Vec::new() };
+    let mut body = BatchBody {
+        repos: Vec::new(),
+        errors: Vec::new(),
+    };
     for ((_, spelling), item) in names.iter().zip(&served.items) {
         match item {
             Item::Found(repo) => match view::project(repo, fields, access, policy) {
                 Some(v) => body.repos.push(v),
-                None => body.errors.push(ItemError { name: spelling, code: "not_found" }),
+                None => body.errors.push(ItemError {
+                    name: spelling,
+                    code: "not_found",
+                }),
             },
-            Item::NotFound => body.errors.push(ItemError { name: spelling, code: "not_found" }),
-            Item::Failed(err) => body.errors.push(ItemError { name: spelling, code: err.code() }),
+            Item::NotFound => body.errors.push(ItemError {
+                name: spelling,
+                code: "not_found",
+            }),
+            Item::Failed(err) => body.errors.push(ItemError {
+                name: spelling,
+                code: err.code(),
+            }),
         }
     }
-    Ok(DataAnswer { body: to_json(&body)?, status: served.status, freshness: served.freshness })
+    Ok(DataAnswer {
+        body: to_json(&body)?,
+        status: served.status,
+        freshness: served.freshness,
+    })
 }
 
 fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
@@ -206,9 +261,17 @@ fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
 /// (case-insensitive) collapse to the first spelling, and the limit counts distinct names.
 fn parse_names(pairs: &[(String, String)]) -> Result<Vec<(FullName, String)>, ApiError> {
     let spec = match query::values(pairs, "names").as_slice() {
-        [] => return Err(ApiError::InvalidName("names is required: names=owner/repo,owner/repo".into())),
+        [] => {
+            return Err(ApiError::InvalidName(
+                "names is required: names=owner/repo,owner/repo".into(),
+            ))
+        }
         [one] => *one,
-        _ => return Err(ApiError::InvalidName("give names once, as a comma-separated list".into())),
+        _ => {
+            return Err(ApiError::InvalidName(
+                "give names once, as a comma-separated list".into(),
+            ))
+        }
     };
     if spec.is_empty() {
         return Err(ApiError::InvalidName("names is empty".into()));
@@ -224,7 +287,10 @@ fn parse_names(pairs: &[(String, String)]) -> Result<Vec<(FullName, String)>, Ap
         }
     }
     if out.len() > BATCH_MAX {
-        return Err(ApiError::TooManyNames { count: out.len(), max: BATCH_MAX });
+        return Err(ApiError::TooManyNames {
+            count: out.len(),
+            max: BATCH_MAX,
+        });
     }
     Ok(out)
 }

@@ -14,7 +14,11 @@ pub fn parse(query: &str) -> Vec<(String, String)> {
 
 /// All values given for `key`.
 pub fn values<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
-    pairs.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 /// Percent-decoding; a malformed escape is kept literally (and then fails name validation).
@@ -26,7 +30,9 @@ fn decode(s: &str) -> String {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(v) => {
                         out.push(v);
@@ -52,7 +58,10 @@ mod tests {
             ("", &[]),
             ("names=a/b", &[("names", "a/b")]),
             ("names=a%2Fb,c%2fd", &[("names", "a/b,c/d")]),
-            ("fields=name&fields=ci", &[("fields", "name"), ("fields", "ci")]),
+            (
+                "fields=name&fields=ci",
+                &[("fields", "name"), ("fields", "ci")],
+            ),
             ("flag&x=", &[("flag", ""), ("x", "")]),
             ("a=1+2", &[("a", "1 2")]),
             ("a=%zz%", &[("a", "%zz%")]),
@@ -62,7 +71,8 @@ mod tests {
         ];
         for (q, expected) in cases {
             let got = parse(q);
-            let got: Vec<(&str, &str)> = got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let got: Vec<(&str, &str)> =
+                got.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             assert_eq!(got, *expected, "{q}");
         }
     }

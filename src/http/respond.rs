@@ -24,9 +24,14 @@ pub fn data(req: &Request, answer: DataAnswer) -> Response {
     let cache_control = if req.header("authorization").is_some() {
         "private, no-store".to_string()
     } else {
-        format!("public, max-age={}, stale-while-revalidate={SWR}", answer.freshness.max_age())
+        format!(
+            "public, max-age={}, stale-while-revalidate={SWR}",
+            answer.freshness.max_age()
+        )
     };
-    let not_modified = req.header("if-none-match").is_some_and(|inm| matches_etag(inm, &etag));
+    let not_modified = req
+        .header("if-none-match")
+        .is_some_and(|inm| matches_etag(inm, &etag));
     let mut headers = vec![
         ("x-cache".to_string(), answer.status.as_str().to_string()),
         ("vary".to_string(), "Authorization, Origin".to_string()),
@@ -34,10 +39,18 @@ pub fn data(req: &Request, answer: DataAnswer) -> Response {
         ("cache-control".to_string(), cache_control),
     ];
     if not_modified {
-        return Response { status: 304, headers, body: Vec::new() };
+        return Response {
+            status: 304,
+            headers,
+            body: Vec::new(),
+        };
     }
     headers.push(("content-type".to_string(), JSON.to_string()));
-    Response { status: 200, headers, body: answer.body.into_bytes() }
+    Response {
+        status: 200,
+        headers,
+        body: answer.body.into_bytes(),
+    }
 }
 
 /// Any JSON answer that must not be cached (health, errors).
@@ -55,8 +68,12 @@ pub fn no_store(status: u16, body: String) -> Response {
 pub fn error(err: &ApiError) -> Response {
     let mut resp = no_store(err.status(), err.body());
     match err {
-        ApiError::MethodNotAllowed { allow } => resp.headers.push(("allow".to_string(), (*allow).to_string())),
-        ApiError::RateLimited { retry_after } => resp.headers.push(("retry-after".to_string(), retry_after.to_string())),
+        ApiError::MethodNotAllowed { allow } => resp
+            .headers
+            .push(("allow".to_string(), (*allow).to_string())),
+        ApiError::RateLimited { retry_after } => resp
+            .headers
+            .push(("retry-after".to_string(), retry_after.to_string())),
         _ => {}
     }
     resp
@@ -67,7 +84,10 @@ pub fn preflight(allow: &str) -> Response {
     Response {
         status: 204,
         headers: vec![
-            ("access-control-allow-methods".to_string(), allow.to_string()),
+            (
+                "access-control-allow-methods".to_string(),
+                allow.to_string(),
+            ),
             ("access-control-max-age".to_string(), "86400".to_string()),
             ("allow".to_string(), allow.to_string()),
         ],
@@ -77,10 +97,19 @@ pub fn preflight(allow: &str) -> Response {
 
 /// Adds CORS headers when the request's origin is allowed; an origin that is not gets none.
 pub fn cors(resp: &mut Response, origins: &Origins, origin: Option<&str>) {
-    let Some(allow) = origins.allow(origin) else { return };
-    resp.headers.push(("access-control-allow-origin".to_string(), allow));
-    resp.headers.push(("access-control-allow-headers".to_string(), "Authorization, If-None-Match, Content-Type".to_string()));
-    resp.headers.push(("access-control-expose-headers".to_string(), "X-Cache, ETag, Retry-After".to_string()));
+    let Some(allow) = origins.allow(origin) else {
+        return;
+    };
+    resp.headers
+        .push(("access-control-allow-origin".to_string(), allow));
+    resp.headers.push((
+        "access-control-allow-headers".to_string(),
+        "Authorization, If-None-Match, Content-Type".to_string(),
+    ));
+    resp.headers.push((
+        "access-control-expose-headers".to_string(),
+        "X-Cache, ETag, Retry-After".to_string(),
+    ));
 }
 
 /// A strong validator: the first 128 bits of the body's SHA-256.
@@ -92,7 +121,10 @@ pub fn etag(body: &[u8]) -> String {
 
 /// `If-None-Match` uses weak comparison: `W/` prefixes are ignored, `*` matches anything.
 fn matches_etag(header: &str, etag: &str) -> bool {
-    header.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
 #[cfg(test)]

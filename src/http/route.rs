@@ -38,10 +38,28 @@ mod tests {
     fn route_table() {
         let cases: &[(&str, Option<Route>)] = &[
             ("/v1/health", Some(Route::Health)),
-            ("/v1/orgs/octo/repos", Some(Route::OrgRepos { owner: "octo" })),
-            ("/v1/orgs/-bad-/repos", Some(Route::OrgRepos { owner: "-bad-" })),
-            ("/v1/repos/octo/hello", Some(Route::Repo { owner: "octo", repo: "hello" })),
-            ("/v1/repos/octo/a%2Fb", Some(Route::Repo { owner: "octo", repo: "a%2Fb" })),
+            (
+                "/v1/orgs/octo/repos",
+                Some(Route::OrgRepos { owner: "octo" }),
+            ),
+            (
+                "/v1/orgs/-bad-/repos",
+                Some(Route::OrgRepos { owner: "-bad-" }),
+            ),
+            (
+                "/v1/repos/octo/hello",
+                Some(Route::Repo {
+                    owner: "octo",
+                    repo: "hello",
+                }),
+            ),
+            (
+                "/v1/repos/octo/a%2Fb",
+                Some(Route::Repo {
+                    owner: "octo",
+                    repo: "a%2Fb",
+                }),
+            ),
             ("/v1/repos", Some(Route::Batch)),
             ("/v1/repos/", None),
             ("/v1/health/", None),

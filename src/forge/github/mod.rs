@@ -17,7 +17,10 @@ pub struct GitHub {
 
 impl GitHub {
     pub fn new(url: &str, token: Option<Secret>) -> GitHub {
-        GitHub { url: url.to_string(), token }
+        GitHub {
+            url: url.to_string(),
+            token,
+        }
     }
 
     fn call(&self, body: String) -> HttpCall {
@@ -27,9 +30,17 @@ impl GitHub {
             ("user-agent".to_string(), USER_AGENT.to_string()),
         ];
         if let Some(token) = &self.token {
-            headers.push(("authorization".to_string(), format!("bearer {}", token.expose())));
+            headers.push((
+                "authorization".to_string(),
+                format!("bearer {}", token.expose()),
+            ));
         }
-        HttpCall { method: "POST", url: self.url.clone(), headers, body }
+        HttpCall {
+            method: "POST",
+            url: self.url.clone(),
+            headers,
+            body,
+        }
     }
 }
 
@@ -60,8 +71,13 @@ mod tests {
         let gh = GitHub::new("https://api.github.com/graphql", Some(Secret::new("t0k")));
         let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None);
         assert_eq!(call.method, "POST");
-        assert!(call.headers.contains(&("authorization".into(), "bearer t0k".into())));
-        assert!(call.headers.iter().any(|(k, v)| k == "user-agent" && v.starts_with("forgelens/")));
+        assert!(call
+            .headers
+            .contains(&("authorization".into(), "bearer t0k".into())));
+        assert!(call
+            .headers
+            .iter()
+            .any(|(k, v)| k == "user-agent" && v.starts_with("forgelens/")));
         let anon = GitHub::new("https://api.github.com/graphql", None);
         let call = anon.batch_call(&[]);
         assert!(!call.headers.iter().any(|(k, _)| k == "authorization"));

@@ -111,11 +111,19 @@ impl RepoNode {
             (Some("INTERNAL"), _) => Visibility::Internal,
             _ => Visibility::Private,
         };
-        let ci = self.default_branch_ref.as_ref().and_then(|b| b.target.as_ref()).and_then(|t| {
-            let sha = t.oid.clone()?;
-            let state = t.status_check_rollup.as_ref().and_then(|r| r.state.as_deref()).and_then(ci_state);
-            Some(Ci { state, sha })
-        });
+        let ci = self
+            .default_branch_ref
+            .as_ref()
+            .and_then(|b| b.target.as_ref())
+            .and_then(|t| {
+                let sha = t.oid.clone()?;
+                let state = t
+                    .status_check_rollup
+                    .as_ref()
+                    .and_then(|r| r.state.as_deref())
+                    .and_then(ci_state);
+                Some(Ci { state, sha })
+            });
         Repo {
             name: self.name,
             owner: self.owner.login,
@@ -158,24 +166,34 @@ fn timestamp(s: &str) -> Option<String> {
 
 fn rate_info(r: Option<RateLimit>) -> Option<RateInfo> {
     let r = r?;
-    Some(RateInfo { remaining: r.remaining?, reset_at_ms: parse_rfc3339(r.reset_at.as_deref()?)? })
+    Some(RateInfo {
+        remaining: r.remaining?,
+        reset_at_ms: parse_rfc3339(r.reset_at.as_deref()?)?,
+    })
 }
 
 /// HTTP-level checks shared by every reply, then JSON decoding.
 fn decode<T: DeserializeOwned>(reply: &HttpReply) -> Result<Reply<T>, UpstreamFailure> {
-    let rate_signal = reply.header("retry-after").is_some() || reply.header("x-ratelimit-remaining") == Some("0");
+    let rate_signal =
+        reply.header("retry-after").is_some() || reply.header("x-ratelimit-remaining") == Some("0");
     if matches!(reply.status, 403 | 429) && rate_signal {
-        let retry_after_s = reply.header("retry-after").and_then(|v| v.trim().parse().ok());
+        let retry_after_s = reply
+            .header("retry-after")
+            .and_then(|v| v.trim().parse().ok());
         let reset_at_ms = reply
             .header("x-ratelimit-reset")
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|s| s.saturating_mul(1000));
-        return Err(UpstreamFailure::RateLimited { retry_after_s, reset_at_ms });
+        return Err(UpstreamFailure::RateLimited {
+            retry_after_s,
+            reset_at_ms,
+        });
     }
     if reply.status != 200 {
         return Err(UpstreamFailure::Unusable(format!("HTTP {}", reply.status)));
     }
-    serde_json::from_slice(&reply.body).map_err(|e| UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}")))
+    serde_json::from_slice(&reply.body)
+        .map_err(|e| UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}")))
 }
 
 /// Any error other than `NOT_FOUND` spoils the reply; a rate-limit error says so.
@@ -184,9 +202,16 @@ fn check_errors(errors: &[GqlError]) -> Result<(), UpstreamFailure> {
         match e.kind.as_deref() {
             Some("NOT_FOUND") => {}
             Some("RATE_LIMITED") => {
-                return Err(UpstreamFailure::RateLimited { retry_after_s: None, reset_at_ms: None })
+                return Err(UpstreamFailure::RateLimited {
+                    retry_after_s: None,
+                    reset_at_ms: None,
+                })
             }
-            other => return Err(UpstreamFailure::Unusable(format!("GraphQL error of type {other:?}"))),
+            other => {
+                return Err(UpstreamFailure::Unusable(format!(
+                    "GraphQL error of type {other:?}"
+                )))
+            }
         }
     }
     Ok(())
@@ -197,18 +222,29 @@ fn check_errors(errors: &[GqlError]) -> Result<(), UpstreamFailure> {
 pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
     let parsed: Reply<OwnerData> = decode(reply)?;
     check_errors(&parsed.errors)?;
-    let data = parsed.data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
+    let data = parsed
+        .data
+        .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
     let rate = rate_info(data.rate_limit);
     let owner = data.repository_owner.ok_or(UpstreamFailure::NotFound)?;
     let conn = owner.repositories;
     let next_cursor = match (conn.page_info.has_next_page, conn.page_info.end_cursor) {
         (false, _) => None,
         (true, Some(c)) if !c.is_empty() => Some(c),
-        (true, _) => return Err(UpstreamFailure::Unusable("hasNextPage without endCursor".into())),
+        (true, _) => {
+            return Err(UpstreamFailure::Unusable(
+                "hasNextPage without endCursor".into(),
+            ))
+        }
     };
     Ok(OwnerPage {
         login: owner.login,
-        repos: conn.nodes.into_iter().flatten().map(RepoNode::into_repo).collect(),
+        repos: conn
+            .nodes
+            .into_iter()
+            .flatten()
+            .map(RepoNode::into_repo)
+            .collect(),
         next_cursor,
         rate,
     })
@@ -219,8 +255,13 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
     let parsed: Reply<serde_json::Map<String, Value>> = decode(reply)?;
     check_errors(&parsed.errors)?;
-    let mut data = parsed.data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
-    let rate = data.remove("rateLimit").and_then(|v| serde_json::from_value(v).ok()).and_then(|r| rate_info(Some(r)));
+    let mut data = parsed
+        .data
+        .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
+    let rate = data
+        .remove("rateLimit")
+        .and_then(|v| serde_json::from_value(v).ok())
+        .and_then(|r| rate_info(Some(r)));
     let mut repos = Vec::with_capacity(count);
     for i in 0..count {
         let alias = format!("r{i}");
@@ -254,7 +295,11 @@ mod tests {
     }
 
     fn reply(status: u16, body: &Value) -> HttpReply {
-        HttpReply { status, headers: vec![], body: body.to_string().into_bytes() }
+        HttpReply {
+            status,
+            headers: vec![],
+            body: body.to_string().into_bytes(),
+        }
     }
 
     fn page(nodes: Vec<Value>, next: Option<&str>) -> Value {
@@ -265,14 +310,27 @@ mod tests {
 
     #[test]
     fn owner_page_maps_every_field() {
-        let p = owner_page(&reply(200, &page(vec![node("Octo", "a", "PUBLIC")], Some("c1")))).unwrap();
+        let p = owner_page(&reply(
+            200,
+            &page(vec![node("Octo", "a", "PUBLIC")], Some("c1")),
+        ))
+        .unwrap();
         assert_eq!(p.login, "Octo");
         assert_eq!(p.next_cursor.as_deref(), Some("c1"));
         assert_eq!(p.rate.map(|r| r.remaining), Some(4999));
         let r = &p.repos[0];
-        assert_eq!((r.name.as_str(), r.full_name.as_str(), r.visibility), ("a", "Octo/a", Visibility::Public));
+        assert_eq!(
+            (r.name.as_str(), r.full_name.as_str(), r.visibility),
+            ("a", "Octo/a", Visibility::Public)
+        );
         assert!(r.fork && !r.archived);
-        assert_eq!(r.ci, Some(Ci { state: Some(CiState::Failure), sha: "deadbeef".into() }));
+        assert_eq!(
+            r.ci,
+            Some(Ci {
+                state: Some(CiState::Failure),
+                sha: "deadbeef".into()
+            })
+        );
         assert_eq!(r.language.as_deref(), Some("Rust"));
     }
 
@@ -299,11 +357,24 @@ mod tests {
         n["defaultBranchRef"] = Value::Null;
         n["pushedAt"] = Value::Null;
         let p = owner_page(&reply(200, &page(vec![n], None))).unwrap();
-        assert_eq!((p.repos[0].default_branch.clone(), p.repos[0].ci.clone(), p.repos[0].pushed_at.clone()), (None, None, None));
+        assert_eq!(
+            (
+                p.repos[0].default_branch.clone(),
+                p.repos[0].ci.clone(),
+                p.repos[0].pushed_at.clone()
+            ),
+            (None, None, None)
+        );
         let mut n = node("o", "nochecks", "PUBLIC");
         n["defaultBranchRef"]["target"]["statusCheckRollup"] = Value::Null;
         let p = owner_page(&reply(200, &page(vec![n], None))).unwrap();
-        assert_eq!(p.repos[0].ci, Some(Ci { state: None, sha: "deadbeef".into() }));
+        assert_eq!(
+            p.repos[0].ci,
+            Some(Ci {
+                state: None,
+                sha: "deadbeef".into()
+            })
+        );
     }
 
     #[test]
@@ -313,39 +384,94 @@ mod tests {
         let cases: Vec<(HttpReply, UpstreamFailure)> = vec![
             (reply(200, &null_owner), UpstreamFailure::NotFound),
             (reply(200, &null_owner_err), UpstreamFailure::NotFound),
-            (reply(200, &json!({"errors": [{"message": "Bad credentials"}]})), UpstreamFailure::Unusable("GraphQL error of type None".into())),
-            (reply(200, &json!({"data": null})), UpstreamFailure::Unusable("reply has no data".into())),
-            (reply(200, &json!({})), UpstreamFailure::Unusable("reply has no data".into())),
-            (reply(502, &json!({})), UpstreamFailure::Unusable("HTTP 502".into())),
-            (reply(401, &json!({"message": "Bad credentials"})), UpstreamFailure::Unusable("HTTP 401".into())),
-            (reply(403, &json!({})), UpstreamFailure::Unusable("HTTP 403".into())),
             (
-                reply(200, &json!({"data": {"repositoryOwner": null}, "errors": [{"type": "RATE_LIMITED", "message": "x"}]})),
-                UpstreamFailure::RateLimited { retry_after_s: None, reset_at_ms: None },
+                reply(200, &json!({"errors": [{"message": "Bad credentials"}]})),
+                UpstreamFailure::Unusable("GraphQL error of type None".into()),
+            ),
+            (
+                reply(200, &json!({"data": null})),
+                UpstreamFailure::Unusable("reply has no data".into()),
+            ),
+            (
+                reply(200, &json!({})),
+                UpstreamFailure::Unusable("reply has no data".into()),
+            ),
+            (
+                reply(502, &json!({})),
+                UpstreamFailure::Unusable("HTTP 502".into()),
+            ),
+            (
+                reply(401, &json!({"message": "Bad credentials"})),
+                UpstreamFailure::Unusable("HTTP 401".into()),
+            ),
+            (
+                reply(403, &json!({})),
+                UpstreamFailure::Unusable("HTTP 403".into()),
+            ),
+            (
+                reply(
+                    200,
+                    &json!({"data": {"repositoryOwner": null}, "errors": [{"type": "RATE_LIMITED", "message": "x"}]}),
+                ),
+                UpstreamFailure::RateLimited {
+                    retry_after_s: None,
+                    reset_at_ms: None,
+                },
             ),
         ];
         for (r, expected) in cases {
-            assert_eq!(owner_page(&r).unwrap_err(), expected, "{}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                owner_page(&r).unwrap_err(),
+                expected,
+                "{}",
+                String::from_utf8_lossy(&r.body)
+            );
         }
-        let garbage = HttpReply { status: 200, headers: vec![], body: b"<html>oops".to_vec() };
-        assert!(matches!(owner_page(&garbage), Err(UpstreamFailure::Unusable(_))));
+        let garbage = HttpReply {
+            status: 200,
+            headers: vec![],
+            body: b"<html>oops".to_vec(),
+        };
+        assert!(matches!(
+            owner_page(&garbage),
+            Err(UpstreamFailure::Unusable(_))
+        ));
         let mut bad_page = page(vec![], None);
-        bad_page["data"]["repositoryOwner"]["repositories"]["pageInfo"] = json!({"hasNextPage": true, "endCursor": null});
-        assert!(matches!(owner_page(&reply(200, &bad_page)), Err(UpstreamFailure::Unusable(_))));
+        bad_page["data"]["repositoryOwner"]["repositories"]["pageInfo"] =
+            json!({"hasNextPage": true, "endCursor": null});
+        assert!(matches!(
+            owner_page(&reply(200, &bad_page)),
+            Err(UpstreamFailure::Unusable(_))
+        ));
         let wrong_shape = json!({"data": {"repositoryOwner": {"login": "o", "repositories": {"nodes": [{"name": 5}], "pageInfo": {"hasNextPage": false}}}}});
-        assert!(matches!(owner_page(&reply(200, &wrong_shape)), Err(UpstreamFailure::Unusable(_))));
+        assert!(matches!(
+            owner_page(&reply(200, &wrong_shape)),
+            Err(UpstreamFailure::Unusable(_))
+        ));
     }
 
     #[test]
     fn http_rate_limit_signals() {
         let mut r = reply(403, &json!({"message": "secondary rate limit"}));
         r.headers = vec![("retry-after".into(), "42".into())];
-        assert_eq!(owner_page(&r).unwrap_err(), UpstreamFailure::RateLimited { retry_after_s: Some(42), reset_at_ms: None });
-        let mut r = reply(429, &json!({}));
-        r.headers = vec![("x-ratelimit-remaining".into(), "0".into()), ("x-ratelimit-reset".into(), "1700000000".into())];
         assert_eq!(
             owner_page(&r).unwrap_err(),
-            UpstreamFailure::RateLimited { retry_after_s: None, reset_at_ms: Some(1_700_000_000_000) }
+            UpstreamFailure::RateLimited {
+                retry_after_s: Some(42),
+                reset_at_ms: None
+            }
+        );
+        let mut r = reply(429, &json!({}));
+        r.headers = vec![
+            ("x-ratelimit-remaining".into(), "0".into()),
+            ("x-ratelimit-reset".into(), "1700000000".into()),
+        ];
+        assert_eq!(
+            owner_page(&r).unwrap_err(),
+            UpstreamFailure::RateLimited {
+                retry_after_s: None,
+                reset_at_ms: Some(1_700_000_000_000)
+            }
         );
     }
 
@@ -354,24 +480,46 @@ mod tests {
         let body = json!({"data": {"r0": node("o", "a", "PUBLIC"), "r1": null, "r2": node("o", "c", "PRIVATE")},
             "errors": [{"type": "NOT_FOUND", "path": ["r1"], "message": "Could not resolve to a Repository"}]});
         let a = batch(3, &reply(200, &body)).unwrap();
-        assert_eq!(a.repos.iter().map(|r| r.as_ref().map(|r| r.name.as_str())).collect::<Vec<_>>(), [Some("a"), None, Some("c")]);
+        assert_eq!(
+            a.repos
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.name.as_str()))
+                .collect::<Vec<_>>(),
+            [Some("a"), None, Some("c")]
+        );
     }
 
     #[test]
     fn batch_failures() {
         let missing_alias = json!({"data": {"r0": node("o", "a", "PUBLIC")}});
-        assert!(matches!(batch(2, &reply(200, &missing_alias)), Err(UpstreamFailure::Unusable(_))));
-        let forbidden = json!({"data": {"r0": null}, "errors": [{"type": "FORBIDDEN", "path": ["r0"]}]});
-        assert!(matches!(batch(1, &reply(200, &forbidden)), Err(UpstreamFailure::Unusable(_))));
+        assert!(matches!(
+            batch(2, &reply(200, &missing_alias)),
+            Err(UpstreamFailure::Unusable(_))
+        ));
+        let forbidden =
+            json!({"data": {"r0": null}, "errors": [{"type": "FORBIDDEN", "path": ["r0"]}]});
+        assert!(matches!(
+            batch(1, &reply(200, &forbidden)),
+            Err(UpstreamFailure::Unusable(_))
+        ));
         let malformed = json!({"data": {"r0": {"name": "x"}}});
-        assert!(matches!(batch(1, &reply(200, &malformed)), Err(UpstreamFailure::Unusable(_))));
-        assert!(matches!(batch(1, &reply(200, &json!({"data": null}))), Err(UpstreamFailure::Unusable(_))));
+        assert!(matches!(
+            batch(1, &reply(200, &malformed)),
+            Err(UpstreamFailure::Unusable(_))
+        ));
+        assert!(matches!(
+            batch(1, &reply(200, &json!({"data": null}))),
+            Err(UpstreamFailure::Unusable(_))
+        ));
     }
 
     #[test]
     fn renamed_repository_keeps_new_name() {
         let body = json!({"data": {"r0": node("o", "new-name", "PUBLIC")}});
         let a = batch(1, &reply(200, &body)).unwrap();
-        assert_eq!(a.repos[0].as_ref().map(|r| r.full_name.as_str()), Some("o/new-name"));
+        assert_eq!(
+            a.repos[0].as_ref().map(|r| r.full_name.as_str()),
+            Some("o/new-name")
+        );
     }
 }

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
 /// The repository fields the model needs, shared by both queries.
-pub const REPO_FRAGMENT: &str = "fragment Repo on Repository { name owner { login } nameWithOwner url description \
+pub const REPO_FRAGMENT: &str =
+    "fragment Repo on Repository { name owner { login } nameWithOwner url description \
 visibility isPrivate isArchived isDisabled isFork pushedAt updatedAt primaryLanguage { name } \
 defaultBranchRef { name target { ... on Commit { oid statusCheckRollup { state } } } } }";
 
@@ -34,7 +35,10 @@ pub fn batch_query(count: usize) -> String {
     }
     q.push_str(") { rateLimit { cost remaining resetAt } ");
     for i in 0..count {
-        let _ = write!(q, "r{i}: repository(owner: $o{i}, name: $n{i}) {{ ...Repo }} ");
+        let _ = write!(
+            q,
+            "r{i}: repository(owner: $o{i}, name: $n{i}) {{ ...Repo }} "
+        );
     }
     q.push_str("} ");
     q.push_str(REPO_FRAGMENT);
@@ -75,10 +79,18 @@ mod tests {
 
     #[test]
     fn owner_query_carries_owner_in_variables() {
-        let v: Value = serde_json::from_str(&owner_page_body(&Owner::parse("Octo").unwrap(), Some("Y3Vyc29y"))).unwrap();
+        let v: Value = serde_json::from_str(&owner_page_body(
+            &Owner::parse("Octo").unwrap(),
+            Some("Y3Vyc29y"),
+        ))
+        .unwrap();
         assert!(!v["query"].as_str().unwrap().contains("Octo"));
-        assert_eq!(v["variables"], json!({"owner": "Octo", "cursor": "Y3Vyc29y"}));
-        let first: Value = serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None)).unwrap();
+        assert_eq!(
+            v["variables"],
+            json!({"owner": "Octo", "cursor": "Y3Vyc29y"})
+        );
+        let first: Value =
+            serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None)).unwrap();
         assert_eq!(first["variables"]["cursor"], Value::Null);
     }
 
@@ -86,7 +98,10 @@ mod tests {
     fn batch_aliases_every_name() {
         let q = batch_query(3);
         for i in 0..3 {
-            assert!(q.contains(&format!("r{i}: repository(owner: $o{i}, name: $n{i})")), "{q}");
+            assert!(
+                q.contains(&format!("r{i}: repository(owner: $o{i}, name: $n{i})")),
+                "{q}"
+            );
         }
         assert!(!q.contains("r3:"));
         assert!(batch_query(100).contains("r99:"));

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the release worker into build/ (index.js + index_bg.wasm), then strips the wasm with
+# binaryen's wasm-opt from npm: worker-build would fetch its own wasm-bindgen and wasm-opt from
+# GitHub, which is not reachable everywhere, so both are handed to it explicitly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+worker-build --release
+# -Oz without --debuginfo also drops the name section worker-build keeps.
+"$WASM_OPT_BIN" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling \
+  build/index_bg.wasm -o build/index_bg.wasm
+raw=$(wc -c < build/index_bg.wasm)
+gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
+echo "wasm: ${raw} bytes raw, ${gz} bytes gzip"
