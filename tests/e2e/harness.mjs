@@ -1,0 +1,58 @@
+// Shared end-to-end setup: the built worker (build/index.js + wasm) in Miniflare, talking to the
+// GitHub emulator on loopback. Each test file gets its own KV namespace and emulator.
+import { Miniflare } from "miniflare";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { startEmulator } from "../emulator/server.mjs";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+/** Starts emulator + worker. `bindings` override the defaults below. */
+export async function startWorker(bindings = {}, emulatorOpts = {}) {
+  if (!existsSync(`${root}/build/index.js`)) {
+    throw new Error("build/index.js is missing: run `npm run build` (npm test does it)");
+  }
+  const emu = await startEmulator(emulatorOpts);
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: `${root}/build/index.js`,
+    modulesRoot: `${root}/build`,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    kvNamespaces: ["CACHE"],
+    bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
+    unsafeTriggerHandlers: true,
+  });
+  await mf.ready;
+  const kv = await mf.getKVNamespace("CACHE");
+  return {
+    mf,
+    emu,
+    kv,
+    /** GET (or another method) against the worker; returns { status, headers, body, text }. */
+    async get(path, init = {}) {
+      const res = await mf.dispatchFetch(`http://forgelens.test${path}`, init);
+      const text = await res.text();
+      let body = null;
+      try {
+        body = text ? JSON.parse(text) : null;
+      } catch {
+        body = undefined;
+      }
+      return { status: res.status, headers: res.headers, body, text };
+    },
+    async close() {
+      await mf.dispose();
+      await emu.close();
+    },
+  };
+}
+
+/** The demo forge's repositories of one owner, sorted by name as the worker sorts them. */
+export function fixtureRepos(emu, owner) {
+  const o = emu.forge.owners.get(owner.toLowerCase());
+  return [...o.repos].sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
+}
+
+export function names(repos) {
+  return repos.map((r) => r.name);
+}
