@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::forge::{Forge, HttpCall, HttpReply, UpstreamFailure, BATCH_MAX};
 use crate::model::{OwnerListing, Repo};
-use crate::names::{FullName, Owner};
+use crate::names::{FullName, Owner, RepoName};
 use std::collections::HashMap;
 
 /// Pages an owner listing may take (10,000 repositories) before it is called unusable; guards
@@ -203,7 +203,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             }
         }
 
-        self.fill_from_listings(names, &mut items, &mut fresh_left)
+        self.fill_from_listings(names, &mut items, &mut stale, &mut fresh_left)
             .await;
 
         let missing: Vec<usize> = (0..names.len())
@@ -276,10 +276,14 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
 
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a
     /// dashboard that loaded an org listing does not pay again for its repositories.
+    ///
+    /// Stale listings answer nothing, but their records join `stale` as fallbacks should GitHub
+    /// fail (stale-if-error).
     async fn fill_from_listings(
         &self,
         names: &[FullName],
         items: &mut [Option<Item>],
+        stale: &mut HashMap<usize, Repo>,
         fresh_left: &mut u64,
     ) {
         let mut owners: Vec<String> = Vec::new();
@@ -294,7 +298,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         }
         let stored = self.read_bulk(&owners).await;
         let now = self.clock.now_ms();
-        let mut listings: HashMap<String, (Entry<OwnerListing>, u64)> = HashMap::new();
+        let mut listings: HashMap<String, (Entry<OwnerListing>, Freshness)> = HashMap::new();
         for key in owners {
             let Some(e) = stored
                 .get(&key)
@@ -303,26 +307,28 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             else {
                 continue;
             };
-            if let Freshness::Fresh { left_s } = entry::freshness(&e, now, self.cfg.fresh_ttl) {
-                listings.insert(key, (e, left_s));
-            }
+            let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
+            listings.insert(key, (e, freshness));
         }
         for (i, n) in names.iter().enumerate() {
             if !items.get(i).is_some_and(Option::is_none) {
                 continue;
             }
-            let Some((listing, left_s)) = listings.get(&keys::org(&n.owner)) else {
+            let Some((listing, freshness)) = listings.get(&keys::org(&n.owner)) else {
+                continue;
+            };
+            let Freshness::Fresh { left_s } = freshness else {
+                let old = listing.data.as_ref().and_then(|l| find_repo(l, &n.repo));
+                if let Some(repo) = old {
+                    stale.entry(i).or_insert_with(|| repo.clone());
+                }
                 continue;
             };
             let found = match &listing.data {
                 // The owner does not exist, so neither does the repository.
                 None => Some(Item::NotFound),
                 // Not in the listing may still be an old name GitHub redirects: ask upstream.
-                Some(l) => l
-                    .repos
-                    .iter()
-                    .find(|r| r.name.eq_ignore_ascii_case(n.repo.as_str()))
-                    .map(|r| Item::Found(r.clone())),
+                Some(l) => find_repo(l, &n.repo).map(|r| Item::Found(r.clone())),
             };
             if let Some(item) = found {
                 *fresh_left = (*fresh_left).min(*left_s);
@@ -429,6 +435,13 @@ fn served<T>(value: T, fetched_at_ms: u64, status: CacheStatus, freshness: Fresh
         status,
         freshness,
     }
+}
+
+fn find_repo<'l>(listing: &'l OwnerListing, name: &RepoName) -> Option<&'l Repo> {
+    listing
+        .repos
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name.as_str()))
 }
 
 fn set(items: &mut [Option<Item>], i: usize, item: Item) {
