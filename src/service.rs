@@ -249,7 +249,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                                 set(&mut items, i, Item::Found(repo));
                             }
                             None => {
+                                // A per-name failure must not be kept by browsers.
                                 status = CacheStatus::Miss;
+                                fresh_left = 0;
                                 set(&mut items, i, Item::Failed(err.clone()));
                             }
                         }

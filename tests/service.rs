@@ -282,6 +282,10 @@ fn stale_entry_is_served_when_upstream_fails() {
     let batch = w.get("/v1/repos?names=acme/r002,zeta/r002&fields=name");
     assert_eq!((batch.status, batch.header("x-cache")), (200, Some("MISS")));
     assert_eq!(
+        batch.header("cache-control"),
+        Some("public, max-age=0, stale-while-revalidate=60")
+    );
+    assert_eq!(
         json_body(&batch),
         json!({"repos": [{"name": "r002"}], "errors": [{"name": "zeta/r002", "code": "upstream_error"}]})
     );

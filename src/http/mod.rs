@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError, Origins, VARIABLES};
 use crate::error::ApiError;
 use crate::fields::{self, FieldSet};
 use crate::forge::github::GitHub;
-use crate::forge::BATCH_MAX;
+use crate::forge::{find_header, BATCH_MAX};
 use crate::names::{FullName, Owner, RepoName};
 use crate::service::{Clock, Item, Service, Transport};
 use crate::time::format_rfc3339;
@@ -33,10 +33,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
@@ -49,10 +46,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
