@@ -30,6 +30,34 @@ pub fn access(authorization: Option<&str>, cfg: &Config) -> Result<Access, ApiEr
     ))
 }
 
+/// Checks `Authorization: Bearer $ADMIN_TOKEN` for the admin routes.
+///
+/// # Errors
+/// `NotConfigured` when `ADMIN_TOKEN` is unset; `Unauthorized` for a missing, non-Bearer or
+/// wrong token.
+pub fn admin(authorization: Option<&str>, cfg: &Config) -> Result<(), ApiError> {
+    let expected = cfg
+        .admin_token
+        .as_ref()
+        .ok_or(ApiError::NotConfigured("ADMIN_TOKEN"))?;
+    let given = authorization.and_then(bearer).ok_or_else(|| {
+        ApiError::Unauthorized("admin routes need Authorization: Bearer <ADMIN_TOKEN>".into())
+    })?;
+    if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized("the admin token is wrong".into()))
+    }
+}
+
+/// Compares digests rather than the strings, so neither the content nor the length of the
+/// secret shows in the timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
+}
+
 /// The token of a `Bearer` header; the scheme is case-insensitive.
 pub fn bearer(header: &str) -> Option<&str> {
     let (scheme, token) = header.trim().split_once(' ')?;
@@ -54,6 +82,29 @@ mod tests {
         ];
         for (h, expected) in cases {
             assert_eq!(bearer(h), expected, "{h}");
+        }
+    }
+
+    #[test]
+    fn admin_table() {
+        let unset = Config::from_lookup(|_| None).unwrap();
+        assert_eq!(
+            admin(Some("Bearer x"), &unset).unwrap_err().code(),
+            "not_configured"
+        );
+        let cfg = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "s3cret-admin".to_string()))
+            .unwrap();
+        let cases: &[(Option<&str>, bool)] = &[
+            (Some("Bearer s3cret-admin"), true),
+            (Some("bearer s3cret-admin"), true),
+            (Some("Bearer s3cret-admiN"), false),
+            (Some("Bearer s3cret-admin2"), false),
+            (Some("Basic s3cret-admin"), false),
+            (Some("s3cret-admin"), false),
+            (None, false),
+        ];
+        for (h, ok) in cases {
+            assert_eq!(admin(*h, &cfg).is_ok(), *ok, "{h:?}");
         }
     }
 

@@ -6,12 +6,13 @@
 //! every page has arrived.
 
 use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
-use crate::cache::{keys, Store};
+use crate::cache::{keys, Store, StoreError};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::forge::{Forge, HttpCall, HttpReply, UpstreamFailure, BATCH_MAX};
 use crate::model::{OwnerListing, Repo};
 use crate::names::{FullName, Owner, RepoName};
+use crate::time::{format_rfc3339, parse_rfc3339};
 use std::collections::HashMap;
 
 /// Pages an owner listing may take (10,000 repositories) before it is called unusable; guards
@@ -19,6 +20,12 @@ use std::collections::HashMap;
 pub const MAX_OWNER_PAGES: usize = 100;
 /// `Retry-After` when GitHub said it is rate limited but not until when.
 pub const DEFAULT_RETRY_AFTER: u64 = 60;
+/// How long an invalidation marker guards its key (KV's minimum TTL is 60 s).
+pub const MARKER_TTL: u64 = 120;
+/// Waits between retries of a refused KV operation: about 5 s in all.
+pub const RETRY_DELAYS_MS: [u64; 6] = [100, 200, 400, 800, 1600, 1900];
+/// The upstream budget of a background refresh (cron), below the ~30 s `wait_until` allows.
+pub const BACKGROUND_BUDGET_MS: u64 = 25_000;
 
 /// Sends one HTTP call; `Err` means no answer (timeout, connection failure) with a reason.
 #[allow(async_fn_in_trait)]
@@ -28,8 +35,11 @@ pub trait Transport {
     async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String>;
 }
 
+#[allow(async_fn_in_trait)]
 pub trait Clock {
     fn now_ms(&self) -> u64;
+    /// Waits `ms` milliseconds (between retries of a refused KV operation).
+    async fn sleep(&self, ms: u64);
 }
 
 /// Where an answer came from, ordered weakest last so a batch can report `max`.
@@ -131,20 +141,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         match self.fetch_owner(owner).await {
             Ok(listing) => {
                 let ttl = (!self.cfg.is_pinned(owner)).then_some(self.cfg.stale_ttl);
-                self.write(&key, &entry::encode(sent_at, Some(&listing)), ttl)
-                    .await;
+                let text = entry::encode(sent_at, Some(&listing));
+                self.store_fetched(vec![(key, text, ttl)], sent_at).await;
                 let fresh = Freshness::Fresh {
                     left_s: self.cfg.fresh_ttl,
                 };
                 Ok(served(listing, sent_at, CacheStatus::Miss, fresh))
             }
             Err(UpstreamFailure::NotFound) => {
-                self.write(
-                    &key,
-                    &entry::encode::<OwnerListing>(sent_at, None),
-                    Some(NOT_FOUND_TTL),
-                )
-                .await;
+                let text = entry::encode::<OwnerListing>(sent_at, None);
+                self.store_fetched(vec![(key, text, Some(NOT_FOUND_TTL))], sent_at)
+                    .await;
                 Err(ApiError::NotFound)
             }
             Err(failure) => match cached {
@@ -235,10 +242,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                         writes.push((key, text, ttl));
                         set(&mut items, *i, repo.map_or(Item::NotFound, Item::Found));
                     }
-                    futures::future::join_all(
-                        writes.iter().map(|(k, t, ttl)| self.write(k, t, *ttl)),
-                    )
-                    .await;
+                    self.store_fetched(writes, sent_at).await;
                 }
                 Err(failure) => {
                     let err = self.failure_to_error(failure);
@@ -423,10 +427,99 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         self.store.get_bulk(keys).await.unwrap_or_default()
     }
 
-    /// Fresh data that cannot be written (KV allows one write per key per second) is dropped:
-    /// the next miss fetches it again, which is cheaper than failing the request.
-    async fn write(&self, key: &str, text: &str, ttl: Option<u64>) {
-        let _ = self.store.put(key, text, ttl).await;
+    /// Stores what an upstream request sent at `sent_at` returned, except over keys invalidated
+    /// since then: GitHub may have answered before the change the invalidation announced, and
+    /// writing that answer back would resurrect it for a whole TTL. All markers are read in one
+    /// `get_bulk`. Fresh data that cannot be written (KV allows one write per key per second) is
+    /// dropped: the next miss fetches it again, which is cheaper than failing the request.
+    async fn store_fetched(&self, writes: Vec<(String, String, Option<u64>)>, sent_at: u64) {
+        let markers: Vec<String> = writes
+            .iter()
+            .map(|(k, _, _)| keys::invalidation_marker(k))
+            .collect();
+        let seen = self.read_bulk(&markers).await;
+        let invalidated_after = |marker: &String| {
+            seen.get(marker)
+                .and_then(|v| v.as_deref())
+                .and_then(parse_rfc3339)
+                .is_some_and(|at| at >= sent_at)
+        };
+        let allowed = writes
+            .iter()
+            .zip(&markers)
+            .filter(|(_, m)| !invalidated_after(m))
+            .map(|((k, t, ttl), _)| self.store.put(k, t, *ttl));
+        futures::future::join_all(allowed).await;
+    }
+
+    /// Drops `keys` so the next read asks GitHub. Each key first gets a marker holding the
+    /// invalidation time (see `store_fetched`), then is deleted. A refused operation is retried
+    /// with backoff for about 5 s.
+    ///
+    /// # Errors
+    /// `UpstreamUnavailable` when KV still refuses after the retries: a webhook answered with it
+    /// shows as failed in GitHub and can be redelivered.
+    pub async fn invalidate(&self, keys: &[String]) -> Result<(), ApiError> {
+        let now = format_rfc3339(self.clock.now_ms());
+        let jobs = keys.iter().map(|key| async {
+            let marker = keys::invalidation_marker(key);
+            self.retry(|| self.store.put(&marker, &now, Some(MARKER_TTL)))
+                .await?;
+            self.retry(|| self.store.delete(key)).await
+        });
+        let results = futures::future::join_all(jobs).await;
+        if results.iter().any(Result::is_err) {
+            return Err(ApiError::UpstreamUnavailable(
+                "the cache refused an invalidation".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn retry<F, Fut>(&self, op: F) -> Result<(), StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let mut last = Ok(());
+        for delay in std::iter::once(0).chain(RETRY_DELAYS_MS.iter().copied()) {
+            if delay > 0 {
+                self.clock.sleep(delay).await;
+            }
+            last = op().await;
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
+    /// Cron: refreshes every pinned owner whose listing is missing or older than half the fresh
+    /// time, each with its own upstream budget. A failed refresh keeps the old entry.
+    /// Returns the owners refreshed.
+    pub async fn refresh_pinned(&self) -> Vec<String> {
+        let mut done = Vec::new();
+        for owner in &self.cfg.pinned_orgs {
+            let key = keys::org(owner);
+            let now = self.clock.now_ms();
+            let due = match self.read::<OwnerListing>(&key).await {
+                None => true,
+                Some(e) => now.saturating_sub(e.fetched_at_ms) >= self.cfg.fresh_ttl * 1000 / 2,
+            };
+            if !due {
+                continue;
+            }
+            let refresher = Service {
+                deadline_ms: now.saturating_add(BACKGROUND_BUDGET_MS),
+                ..*self
+            };
+            if let Ok(listing) = refresher.fetch_owner(owner).await {
+                let text = entry::encode(now, Some(&listing));
+                self.store_fetched(vec![(key, text, None)], now).await;
+                done.push(owner.as_str().to_string());
+            }
+        }
+        done
     }
 }
 

@@ -1,6 +1,7 @@
 //! Cache key names, built only here. Keys are lowercased so two spellings of one name share an
 //! entry; validated names keep every key far below KV's 512-byte limit.
 
+use crate::forge::Invalidation;
 use crate::names::{FullName, Owner};
 use sha2::{Digest, Sha256};
 
@@ -21,6 +22,30 @@ pub fn ratelimit(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
     format!("{PREFIX}ratelimit:{hex}")
+}
+
+/// The keys an invalidation drops: repository keys before owner keys, old before new, each once.
+/// Every repository's owner listing goes too, since the listing holds the same record.
+pub fn invalidated(inv: &Invalidation) -> Vec<String> {
+    let repos = inv.repos.iter().map(repo);
+    let owners = inv
+        .owners
+        .iter()
+        .chain(inv.repos.iter().map(|r| &r.owner))
+        .map(org);
+    let mut out: Vec<String> = Vec::new();
+    for key in repos.chain(owners) {
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    out
+}
+
+/// The marker that remembers when `key` was invalidated, so a refresh that asked GitHub before
+/// that moment does not write its older answer back.
+pub fn invalidation_marker(key: &str) -> String {
+    format!("{PREFIX}inval:{}", key.strip_prefix(PREFIX).unwrap_or(key))
 }
 
 #[cfg(test)]

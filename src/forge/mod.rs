@@ -93,3 +93,12 @@ pub trait Forge {
     /// Why the reply is unusable; a missing repository is a `None` slot, not an error.
     fn parse_batch(&self, count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure>;
 }
+
+/// What a forge event says has changed: these repositories' entries and these owners' listings
+/// must be dropped. Old names come before new ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invalidation {
+    pub action: Option<String>,
+    pub repos: Vec<FullName>,
+    pub owners: Vec<Owner>,
+}

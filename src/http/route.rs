@@ -8,10 +8,26 @@ pub enum Route<'a> {
     OrgRepos { owner: &'a str },
     Repo { owner: &'a str, repo: &'a str },
     Batch,
+    Webhook,
+    PurgeOrg { owner: &'a str },
+    PurgeRepo { owner: &'a str, repo: &'a str },
 }
 
-/// Methods every read route answers.
-pub const READ_METHODS: &str = "GET, HEAD, OPTIONS";
+impl Route<'_> {
+    /// The methods this route answers, as the `Allow` header lists them.
+    pub fn methods(&self) -> &'static str {
+        match self {
+            Route::Webhook => "POST",
+            Route::PurgeOrg { .. } | Route::PurgeRepo { .. } => "DELETE, OPTIONS",
+            _ => "GET, HEAD, OPTIONS",
+        }
+    }
+
+    pub fn allows(&self, method: &str) -> bool {
+        let head_as_get = method == "HEAD" && self.methods().starts_with("GET");
+        head_as_get || self.methods().split(", ").any(|m| m == method)
+    }
+}
 
 /// The route for `path`, or `None` (404 `no_route`). Empty segments never match, so a trailing
 /// slash or `//` is not the same route.
@@ -26,6 +42,9 @@ pub fn match_route(path: &str) -> Option<Route<'_>> {
         ["v1", "orgs", owner, "repos"] => Some(Route::OrgRepos { owner }),
         ["v1", "repos", owner, repo] => Some(Route::Repo { owner, repo }),
         ["v1", "repos"] => Some(Route::Batch),
+        ["v1", "webhooks", "github"] => Some(Route::Webhook),
+        ["v1", "cache", "orgs", owner] => Some(Route::PurgeOrg { owner }),
+        ["v1", "cache", "repos", owner, repo] => Some(Route::PurgeRepo { owner, repo }),
         _ => None,
     }
 }
@@ -62,6 +81,20 @@ mod tests {
             ),
             ("/v1/repos", Some(Route::Batch)),
             ("/v1/repos/", None),
+            ("/v1/webhooks/github", Some(Route::Webhook)),
+            ("/v1/webhooks/github/", None),
+            (
+                "/v1/cache/orgs/octo",
+                Some(Route::PurgeOrg { owner: "octo" }),
+            ),
+            (
+                "/v1/cache/repos/octo/r",
+                Some(Route::PurgeRepo {
+                    owner: "octo",
+                    repo: "r",
+                }),
+            ),
+            ("/v1/cache/repos/octo", None),
             ("/v1/health/", None),
             ("/v1/orgs/octo/repos/", None),
             ("/v1/orgs//repos", None),
@@ -74,6 +107,32 @@ mod tests {
         ];
         for (path, expected) in cases {
             assert_eq!(match_route(path), *expected, "{path}");
+        }
+    }
+
+    #[test]
+    fn method_table() {
+        let cases = [
+            (Route::Health, "GET", true),
+            (Route::Health, "HEAD", true),
+            (Route::Health, "POST", false),
+            (Route::Batch, "OPTIONS", true),
+            (Route::Webhook, "POST", true),
+            (Route::Webhook, "GET", false),
+            (Route::Webhook, "HEAD", false),
+            (Route::PurgeOrg { owner: "o" }, "DELETE", true),
+            (Route::PurgeOrg { owner: "o" }, "GET", false),
+            (
+                Route::PurgeRepo {
+                    owner: "o",
+                    repo: "r",
+                },
+                "HEAD",
+                false,
+            ),
+        ];
+        for (route, method, ok) in cases {
+            assert_eq!(route.allows(method), ok, "{route:?} {method}");
         }
     }
 }

@@ -5,9 +5,15 @@ mod kv;
 mod upstream;
 
 use crate::config::{Config, ConfigError, VARIABLES};
-use crate::http::{self, Ctx};
-use crate::service::Clock;
-use worker::{event, Context, Env, Headers, Request, Response, Result};
+use crate::forge::github::GitHub;
+use crate::http::{self, Ctx, MAX_BODY};
+use crate::service::{Clock, Service};
+use futures::StreamExt;
+use std::time::Duration;
+use worker::{
+    console_error, console_log, event, Context, Delay, Env, Headers, Request, Response, Result,
+    ScheduleContext, ScheduledEvent,
+};
 
 /// The KV binding name fixed by DESIGN.md.
 const CACHE_BINDING: &str = "CACHE";
@@ -19,6 +25,10 @@ impl Clock for JsClock {
         // Date.now() is a whole, non-negative number of milliseconds.
         worker::Date::now().as_millis()
     }
+
+    async fn sleep(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
+    }
 }
 
 #[event(start)]
@@ -28,8 +38,11 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let core_req = to_core(&req)?;
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let mut core_req = to_core(&req)?;
+    if core_req.method == "POST" {
+        (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
+    }
     let lookup = |name: &str| -> Option<String> {
         env.secret(name)
             .ok()
@@ -66,6 +79,57 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     from_core(resp)
 }
 
+/// Cron: keeps every pinned owner's listing warm.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let config = match Config::from_lookup(|name| lookup(&env, name)) {
+        Ok(c) => c,
+        Err(e) => {
+            return console_error!(
+                "cron skipped: configuration variable {} {}",
+                e.name,
+                e.reason
+            )
+        }
+    };
+    let Ok(kv) = env.kv(CACHE_BINDING) else {
+        return console_error!("cron skipped: no {CACHE_BINDING} binding");
+    };
+    let store = kv::Kv::new(Some(kv));
+    let forge = GitHub::new(&config.graphql_url, config.github_token.clone());
+    let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge);
+    let refreshed = svc.refresh_pinned().await;
+    console_log!(
+        "cron refreshed {} pinned owner(s): {}",
+        refreshed.len(),
+        refreshed.join(", ")
+    );
+}
+
+/// A variable or secret; both are plain strings to the worker.
+fn lookup(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// Reads at most `MAX_BODY` bytes; the flag says there was more (the rest is never read).
+async fn read_body(req: &mut Request) -> (Vec<u8>, bool) {
+    let Ok(mut stream) = req.stream() else {
+        return (Vec::new(), false);
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        if body.len() + chunk.len() > MAX_BODY {
+            return (Vec::new(), true);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    (body, false)
+}
+
 fn to_core(req: &Request) -> Result<http::Request> {
     let url = req.url()?;
     Ok(http::Request {
@@ -77,6 +141,7 @@ fn to_core(req: &Request) -> Result<http::Request> {
             .entries()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
             .collect(),
+        ..http::Request::default()
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod parse;
 pub mod query;
+pub mod webhook;
 
 use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, UpstreamFailure};
 use crate::config::Secret;

@@ -1,0 +1,187 @@
+//! GitHub webhooks: the `X-Hub-Signature-256` check and the mapping from an event to the cache
+//! entries it makes wrong.
+//!
+//! **Invariant**: the signature is checked, in constant time, over the raw body before anything
+//! parses it.
+
+use crate::forge::Invalidation;
+use crate::names::{FullName, Owner, RepoName};
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
+pub const EVENT_HEADER: &str = "x-github-event";
+
+/// Repository actions that change what a view shows.
+const REPOSITORY_ACTIONS: &[&str] = &[
+    "created",
+    "deleted",
+    "archived",
+    "unarchived",
+    "publicized",
+    "privatized",
+    "renamed",
+    "transferred",
+    "edited",
+];
+
+/// Whether `header` is `sha256=<hex HMAC-SHA256 of body under secret>`.
+pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Some(given) = decode_hex(hex) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    // verify_slice compares in constant time.
+    mac.verify_slice(&given).is_ok()
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| (c as char).to_digit(16);
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The entries `event` (the `X-GitHub-Event` header) with `payload` makes wrong. Events and
+/// actions that change nothing a view shows yield an empty invalidation.
+pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .map(String::from);
+    let mut inv = Invalidation {
+        action: action.clone(),
+        ..Invalidation::default()
+    };
+    let Some(repo) = payload.get("repository") else {
+        return inv;
+    };
+    let Some(current) = full_name(repo) else {
+        return inv;
+    };
+    let default_branch = repo.get("default_branch").and_then(Value::as_str);
+    let on_default = |branch: Option<&str>| branch.is_some() && branch == default_branch;
+    let action = action.as_deref();
+    let relevant = match event {
+        "repository" => action.is_some_and(|a| REPOSITORY_ACTIONS.contains(&a)),
+        "public" => true,
+        "push" => {
+            let r#ref = payload.get("ref").and_then(Value::as_str);
+            r#ref
+                .and_then(|r| r.strip_prefix("refs/heads/"))
+                .is_some_and(|b| on_default(Some(b)))
+        }
+        "status" => payload
+            .get("branches")
+            .and_then(Value::as_array)
+            .is_some_and(|bs| {
+                bs.iter()
+                    .any(|b| on_default(b.get("name").and_then(Value::as_str)))
+            }),
+        "check_suite" | "workflow_run" => {
+            let head = payload
+                .get(event)
+                .and_then(|o| o.get("head_branch"))
+                .and_then(Value::as_str);
+            action == Some("completed") && on_default(head)
+        }
+        _ => false,
+    };
+    if !relevant {
+        return inv;
+    }
+    let changes = payload.get("changes");
+    // Old names first: a renamed or transferred repository was cached under them.
+    if event == "repository" && action == Some("renamed") {
+        let old = changes
+            .and_then(|c| c.pointer("/repository/name/from"))
+            .and_then(Value::as_str);
+        if let Some(old) = old.and_then(|n| RepoName::parse(n).ok()) {
+            inv.repos.push(FullName::new(current.owner.clone(), old));
+        }
+    }
+    if event == "repository" && action == Some("transferred") {
+        let from = changes.and_then(|c| c.pointer("/owner/from"));
+        let login = from
+            .and_then(|f| {
+                f.pointer("/user/login")
+                    .or_else(|| f.pointer("/organization/login"))
+            })
+            .and_then(Value::as_str);
+        if let Some(old_owner) = login.and_then(|l| Owner::parse(l).ok()) {
+            inv.repos
+                .push(FullName::new(old_owner.clone(), current.repo.clone()));
+            inv.owners.push(old_owner);
+        }
+    }
+    inv.owners.push(current.owner.clone());
+    inv.repos.push(current);
+    inv
+}
+
+/// `repository.full_name` split and validated; `None` for anything GitHub would not send.
+fn full_name(repo: &Value) -> Option<FullName> {
+    FullName::parse(repo.get("full_name")?.as_str()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_published_test_vector() {
+        // docs.github.com, "Validating webhook deliveries".
+        let secret = b"It's a Secret to Everybody";
+        let body = b"Hello, World!";
+        let good = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let cases: &[(Option<&str>, bool)] = &[
+            (Some(good), true),
+            (
+                Some(&good.to_uppercase().replace("SHA256=", "sha256=")),
+                true,
+            ),
+            (
+                Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e18"),
+                false,
+            ),
+            (
+                Some("sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+                false,
+            ),
+            (
+                Some("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+                false,
+            ),
+            (Some("sha256=757107ea"), false),
+            (
+                Some("sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+                false,
+            ),
+            (
+                Some("sha256=ü57107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1"),
+                false,
+            ),
+            (Some(""), false),
+            (None, false),
+        ];
+        for (header, ok) in cases {
+            assert_eq!(signature_valid(secret, body, *header), *ok, "{header:?}");
+        }
+        assert!(!signature_valid(b"another secret", body, Some(good)));
+        assert!(!signature_valid(secret, b"Hello, World?", Some(good)));
+    }
+}

@@ -1,0 +1,160 @@
+//! The read routes: owner listings, single repositories and batches, projected for the caller.
+
+use super::query;
+use super::respond::DataAnswer;
+use crate::cache::Store;
+use crate::error::ApiError;
+use crate::fields::{self, FieldSet};
+use crate::forge::BATCH_MAX;
+use crate::names::{FullName, Owner};
+use crate::service::{Clock, Item, Service, Transport};
+use crate::time::format_rfc3339;
+use crate::view::{self, Access, BatchBody, ItemError, OrgBody};
+
+/// `GET /v1/orgs/{owner}/repos`.
+pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    owner: &Owner,
+    fields: FieldSet,
+    access: &Access,
+) -> Result<DataAnswer, ApiError> {
+    let served = svc.owner_listing(owner).await?;
+    let policy = svc.cfg.private_policy;
+    let body = OrgBody {
+        org: &served.value.login,
+        repos: served
+            .value
+            .repos
+            .iter()
+            .filter_map(|r| view::project(r, fields, access, policy))
+            .collect(),
+        fetched_at: format_rfc3339(served.fetched_at_ms),
+    };
+    Ok(DataAnswer {
+        body: to_json(&body)?,
+        status: served.status,
+        freshness: served.freshness,
+    })
+}
+
+/// `GET /v1/repos/{owner}/{repo}`.
+pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    name: &FullName,
+    fields: FieldSet,
+    access: &Access,
+) -> Result<DataAnswer, ApiError> {
+    let served = svc.repos(std::slice::from_ref(name)).await?;
+    match served.items.into_iter().next() {
+        Some(Item::Found(repo)) => {
+            let view = view::project(&repo, fields, access, svc.cfg.private_policy)
+                .ok_or(ApiError::NotFound)?;
+            Ok(DataAnswer {
+                body: to_json(&view)?,
+                status: served.status,
+                freshness: served.freshness,
+            })
+        }
+        Some(Item::Failed(err)) => Err(err),
+        Some(Item::NotFound) | None => Err(ApiError::NotFound),
+    }
+}
+
+/// `GET /v1/repos?names=…`: order kept, missing and hidden names reported alike.
+pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    names: &[(FullName, String)],
+    fields: FieldSet,
+    access: &Access,
+) -> Result<DataAnswer, ApiError> {
+    let wanted: Vec<FullName> = names.iter().map(|(n, _)| n.clone()).collect();
+    let served = svc.repos(&wanted).await?;
+    // When nothing at all could be answered, the upstream failure is the answer.
+    if let Some(Item::Failed(err)) = served.items.first() {
+        if served.items.iter().all(|i| matches!(i, Item::Failed(_))) {
+            return Err(err.clone());
+        }
+    }
+    let policy = svc.cfg.private_policy;
+    let mut body = BatchBody {
+        repos: Vec::new(),
+        errors: Vec::new(),
+    };
+    for ((_, spelling), item) in names.iter().zip(&served.items) {
+        match item {
+            Item::Found(repo) => match view::project(repo, fields, access, policy) {
+                Some(v) => body.repos.push(v),
+                None => body.errors.push(ItemError {
+                    name: spelling,
+                    code: "not_found",
+                }),
+            },
+            Item::NotFound => body.errors.push(ItemError {
+                name: spelling,
+                code: "not_found",
+            }),
+            Item::Failed(err) => body.errors.push(ItemError {
+                name: spelling,
+                code: err.code(),
+            }),
+        }
+    }
+    Ok(DataAnswer {
+        body: to_json(&body)?,
+        status: served.status,
+        freshness: served.freshness,
+    })
+}
+
+pub fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
+    match query::values(pairs, "fields").as_slice() {
+        [] => Ok(FieldSet::default_set()),
+        [spec] => FieldSet::parse(spec).map_err(ApiError::InvalidFields),
+        _ => Err(ApiError::InvalidFields(format!(
+            "give fields once, as a comma-separated list of: {}",
+            fields::ALLOWED.join(", ")
+        ))),
+    }
+}
+
+/// `names=`: exactly one parameter, no empty element, every element valid; duplicates
+/// (case-insensitive) collapse to the first spelling, and the limit counts distinct names.
+pub fn parse_names(pairs: &[(String, String)]) -> Result<Vec<(FullName, String)>, ApiError> {
+    let spec = match query::values(pairs, "names").as_slice() {
+        [] => {
+            return Err(ApiError::InvalidName(
+                "names is required: names=owner/repo,owner/repo".into(),
+            ))
+        }
+        [one] => *one,
+        _ => {
+            return Err(ApiError::InvalidName(
+                "give names once, as a comma-separated list".into(),
+            ))
+        }
+    };
+    if spec.is_empty() {
+        return Err(ApiError::InvalidName("names is empty".into()));
+    }
+    let mut out: Vec<(FullName, String)> = Vec::new();
+    for part in spec.split(',') {
+        if part.is_empty() {
+            return Err(ApiError::InvalidName("names holds an empty element".into()));
+        }
+        let name = FullName::parse(part)?;
+        if !out.iter().any(|(n, _)| n.key() == name.key()) {
+            out.push((name, part.to_string()));
+        }
+    }
+    if out.len() > BATCH_MAX {
+        return Err(ApiError::TooManyNames {
+            count: out.len(),
+            max: BATCH_MAX,
+        });
+    }
+    Ok(out)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|_| ApiError::Internal)
+}

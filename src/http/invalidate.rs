@@ -1,0 +1,76 @@
+//! The routes that drop cache entries: GitHub's webhook receiver and the admin purge routes.
+
+use super::{respond, Request, Response, MAX_BODY};
+use crate::cache::{keys, Store};
+use crate::error::ApiError;
+use crate::forge::github::webhook::{self, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::names::{FullName, Owner};
+use crate::service::{Clock, Service, Transport};
+use serde_json::{json, Value};
+
+/// `POST /v1/webhooks/github`. Checks run in the order DESIGN.md fixes: secret configured, body
+/// size, signature over the raw bytes, then content type, event header and JSON.
+pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let secret = svc
+        .cfg
+        .webhook_secret
+        .as_ref()
+        .ok_or(ApiError::NotConfigured("GITHUB_WEBHOOK_SECRET"))?;
+    if req.body_too_large || req.body.len() > MAX_BODY {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let signature = req.header(SIGNATURE_HEADER);
+    if !webhook::signature_valid(secret.expose().as_bytes(), &req.body, signature) {
+        return Err(ApiError::BadSignature);
+    }
+    let is_json = req
+        .header("content-type")
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::InvalidPayload(
+            "deliveries must use content type application/json".into(),
+        ));
+    }
+    let event = req
+        .header(EVENT_HEADER)
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| ApiError::InvalidPayload("the X-GitHub-Event header is missing".into()))?;
+    let payload: Value = serde_json::from_slice(&req.body)
+        .map_err(|_| ApiError::InvalidPayload("the body is not JSON".into()))?;
+    let inv = webhook::invalidation(event, &payload);
+    let dropped = keys::invalidated(&inv);
+    svc.invalidate(&dropped).await?;
+    let body = json!({"event": event, "action": inv.action, "invalidated": dropped});
+    Ok(respond::no_store(200, body.to_string()))
+}
+
+/// `DELETE /v1/cache/orgs/{owner}`: drops the owner's listing.
+pub async fn handle_delete_org_cache<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    owner: &Owner,
+) -> Result<Response, ApiError> {
+    purge(svc, vec![keys::org(owner)]).await
+}
+
+/// `DELETE /v1/cache/repos/{owner}/{repo}`: drops the repository's entry and its owner's listing.
+pub async fn handle_delete_repo_cache<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    name: &FullName,
+) -> Result<Response, ApiError> {
+    purge(svc, vec![keys::repo(name), keys::org(&name.owner)]).await
+}
+
+async fn purge<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    dropped: Vec<String>,
+) -> Result<Response, ApiError> {
+    svc.invalidate(&dropped).await?;
+    Ok(respond::no_store(
+        200,
+        json!({"invalidated": dropped}).to_string(),
+    ))
+}

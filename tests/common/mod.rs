@@ -1,0 +1,268 @@
+//! Native black-box tests of the whole request path (`http::handle`) with in-memory doubles for
+//! KV, the network and the clock. Time is set, never slept on.
+
+// A panic here is a failing test, not a crashed worker.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use forgelens::cache::{Store, StoreError};
+use forgelens::config::{Config, VARIABLES};
+use forgelens::forge::{HttpCall, HttpReply};
+use forgelens::http::{handle, Ctx, Request, Response};
+use forgelens::service::{Clock, Transport};
+use futures::executor::block_on;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+pub const T0: u64 = 1_700_000_000_000;
+
+#[derive(Default)]
+pub struct MemStore {
+    pub data: Rc<RefCell<HashMap<String, (String, Option<u64>)>>>,
+    pub reject_writes: Cell<bool>,
+    /// How many of the next deletes KV refuses (as with its 1 write/s per key limit).
+    pub refuse_deletes: Cell<u32>,
+    pub writes: Cell<usize>,
+}
+
+impl Store for MemStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.data.borrow().get(key).map(|(v, _)| v.clone()))
+    }
+    async fn get_bulk(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        assert!(keys.len() <= 100, "get_bulk takes at most 100 keys");
+        let data = self.data.borrow();
+        Ok(keys
+            .iter()
+            .map(|k| (k.clone(), data.get(k).map(|(v, _)| v.clone())))
+            .collect())
+    }
+    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        if self.reject_writes.get() {
+            return Err(StoreError::TooManyWrites);
+        }
+        assert!(
+            ttl.is_none_or(|t| t >= 60),
+            "KV refuses expirationTtl below 60"
+        );
+        self.writes.set(self.writes.get() + 1);
+        self.data
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_string(), ttl));
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        if self.refuse_deletes.get() > 0 {
+            self.refuse_deletes.set(self.refuse_deletes.get() - 1);
+            return Err(StoreError::TooManyWrites);
+        }
+        self.data.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+pub struct ManualClock(pub Rc<Cell<u64>>);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.get()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.0.set(self.0.get() + ms);
+    }
+}
+
+/// A tiny GitHub: owners with `count` public repositories named r000…; replies are built in the
+/// same shape as the real API's.
+pub struct FakeGitHub {
+    pub owners: HashMap<String, usize>,
+    pub calls: RefCell<Vec<Value>>,
+    pub fault: RefCell<Option<Result<HttpReply, String>>>,
+    /// Every page claims another follows, with the same cursor.
+    pub stuck_cursor: Cell<bool>,
+    /// Each call advances this clock by `latency_ms`, to exercise the request's deadline.
+    pub clock: Option<(Rc<Cell<u64>>, u64)>,
+    /// Runs while a call is in flight (after GitHub "answered", before the worker sees it).
+    pub during_call: RefCell<Option<Box<dyn Fn()>>>,
+}
+
+impl FakeGitHub {
+    pub fn new(owners: &[(&str, usize)]) -> FakeGitHub {
+        FakeGitHub {
+            // GitHub logins are case-insensitive.
+            owners: owners
+                .iter()
+                .map(|(o, n)| (o.to_ascii_lowercase(), *n))
+                .collect(),
+            calls: RefCell::default(),
+            fault: RefCell::default(),
+            stuck_cursor: Cell::new(false),
+            clock: None,
+            during_call: RefCell::new(None),
+        }
+    }
+
+    pub fn node(owner: &str, i: usize) -> Value {
+        json!({"name": format!("r{i:03}"), "owner": {"login": owner}, "nameWithOwner": format!("{owner}/r{i:03}"),
+            "url": format!("https://github.com/{owner}/r{i:03}"), "description": null,
+            "visibility": if i % 5 == 4 { "PRIVATE" } else { "PUBLIC" }, "isPrivate": i % 5 == 4,
+            "isArchived": false, "isDisabled": false, "isFork": false, "pushedAt": "2026-01-01T00:00:00Z",
+            "updatedAt": "2026-01-02T00:00:00Z", "primaryLanguage": null,
+            "defaultBranchRef": {"name": "main", "target": {"oid": "abc", "statusCheckRollup": {"state": "SUCCESS"}}}})
+    }
+
+    pub fn answer(&self, body: &Value) -> Value {
+        let vars = &body["variables"];
+        if let Some(owner) = vars.get("owner").and_then(Value::as_str) {
+            let Some(&count) = self.owners.get(&owner.to_ascii_lowercase()) else {
+                return json!({"data": {"repositoryOwner": null}, "errors": [{"type": "NOT_FOUND", "path": ["repositoryOwner"]}]});
+            };
+            let start: usize = vars["cursor"].as_str().map_or(0, |c| c.parse().unwrap());
+            let end = (start + 100).min(count);
+            let nodes: Vec<Value> = (start..end).map(|i| Self::node(owner, i)).collect();
+            let (more, cursor) = if self.stuck_cursor.get() {
+                (true, "7".to_string())
+            } else {
+                (end < count, end.to_string())
+            };
+            return json!({"data": {"rateLimit": {"cost": 1, "remaining": 4000, "resetAt": "2026-01-01T00:00:00Z"},
+                "repositoryOwner": {"login": owner, "repositories": {"nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
+        }
+        let mut data = serde_json::Map::new();
+        let mut errors = Vec::new();
+        for i in 0.. {
+            let (Some(o), Some(n)) = (vars.get(format!("o{i}")), vars.get(format!("n{i}"))) else {
+                break;
+            };
+            let (o, n) = (o.as_str().unwrap(), n.as_str().unwrap());
+            let idx = n.strip_prefix('r').and_then(|d| d.parse::<usize>().ok());
+            match (self.owners.get(&o.to_ascii_lowercase()), idx) {
+                (Some(&count), Some(idx)) if idx < count => {
+                    data.insert(format!("r{i}"), Self::node(o, idx))
+                }
+                _ => {
+                    errors.push(json!({"type": "NOT_FOUND", "path": [format!("r{i}")]}));
+                    data.insert(format!("r{i}"), Value::Null)
+                }
+            };
+        }
+        json!({"data": data, "errors": errors})
+    }
+}
+
+impl Transport for FakeGitHub {
+    async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String> {
+        let body: Value = serde_json::from_str(&call.body).unwrap();
+        self.calls.borrow_mut().push(body.clone());
+        if let Some((clock, latency)) = &self.clock {
+            if *latency >= timeout_ms {
+                clock.set(clock.get() + timeout_ms);
+                return Err(format!("no reply within {timeout_ms} ms"));
+            }
+            clock.set(clock.get() + latency);
+        }
+        if let Some(hook) = self.during_call.borrow().as_ref() {
+            hook();
+        }
+        if let Some(fault) = self.fault.borrow().clone() {
+            return fault;
+        }
+        Ok(HttpReply {
+            status: 200,
+            headers: vec![],
+            body: self.answer(&body).to_string().into_bytes(),
+        })
+    }
+}
+
+pub struct World {
+    pub store: MemStore,
+    pub gh: FakeGitHub,
+    pub clock: ManualClock,
+    pub vars: Vec<(&'static str, String)>,
+}
+
+impl World {
+    pub fn new(owners: &[(&str, usize)]) -> World {
+        World {
+            store: MemStore::default(),
+            gh: FakeGitHub::new(owners),
+            clock: ManualClock(Rc::new(Cell::new(T0))),
+            vars: vec![],
+        }
+    }
+
+    pub fn get(&self, path_and_query: &str) -> Response {
+        self.request("GET", path_and_query, &[])
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        self.send(method, path_and_query, headers, b"")
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let req = Request {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+            body_too_large: body.len() > forgelens::http::MAX_BODY,
+        };
+        let lookup = |name: &str| {
+            self.vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let ctx = Ctx {
+            config: Config::from_lookup(lookup),
+            set: VARIABLES
+                .iter()
+                .map(|n| (*n, lookup(n).is_some()))
+                .collect(),
+            store: &self.store,
+            transport: &self.gh,
+            clock: &self.clock,
+        };
+        block_on(handle(&req, &ctx))
+    }
+
+    pub fn calls(&self) -> usize {
+        self.gh.calls.borrow().len()
+    }
+
+    pub fn advance(&self, secs: u64) {
+        self.clock.0.set(self.clock.0.get() + secs * 1000);
+    }
+}
+
+pub fn json_body(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap()
+}

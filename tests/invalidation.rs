@@ -1,0 +1,426 @@
+//! Native tests of the webhook receiver, the admin purge routes and the pinned-owner cron, with
+//! in-memory KV, GitHub and clock.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use forgelens::config::Config;
+use forgelens::forge::github::GitHub;
+use forgelens::forge::HttpReply;
+use forgelens::http::Response;
+use forgelens::service::Service;
+use futures::executor::block_on;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::rc::Rc;
+
+const SECRET: &str = "webhook-secret-for-tests";
+
+fn sign(body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+fn world() -> World {
+    let mut w = World::new(&[("acme", 3), ("zeta", 2)]);
+    w.vars = vec![
+        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
+        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+    ];
+    w
+}
+
+fn deliver(w: &World, event: &str, payload: &Value) -> Response {
+    let body = payload.to_string().into_bytes();
+    let sig = sign(&body);
+    let headers = [
+        ("X-GitHub-Event", event),
+        ("X-Hub-Signature-256", sig.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    w.send("POST", "/v1/webhooks/github", &headers, &body)
+}
+
+fn privatized(full_name: &str) -> Value {
+    json!({"action": "privatized", "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+fn keys(w: &World) -> Vec<String> {
+    let mut k: Vec<String> = w
+        .store
+        .data
+        .borrow()
+        .keys()
+        .filter(|k| !k.starts_with("v1:inval:"))
+        .cloned()
+        .collect();
+    k.sort();
+    k
+}
+
+fn warm(w: &World) {
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.get("/v1/repos?names=acme/r001,zeta/r000").status, 200);
+    assert_eq!(keys(w), ["v1:org:acme", "v1:repo:zeta/r000"]);
+}
+
+#[test]
+fn privatized_delivery_drops_entries_and_the_next_read_asks_github() {
+    let w = world();
+    warm(&w);
+    let before = w.calls();
+    let r = deliver(&w, "repository", &privatized("Acme/R001"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        json_body(&r),
+        json!({"event": "repository", "action": "privatized", "invalidated": ["v1:repo:acme/r001", "v1:org:acme"]})
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(keys(&w), ["v1:repo:zeta/r000"]);
+    let again = w.get("/v1/orgs/acme/repos");
+    assert_eq!(
+        (again.header("x-cache"), w.calls()),
+        (Some("MISS"), before + 1)
+    );
+}
+
+#[test]
+fn unsigned_tampered_or_misdirected_deliveries_change_nothing() {
+    let w = world();
+    warm(&w);
+    let body = privatized("acme/r001").to_string().into_bytes();
+    let good = sign(&body);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let cases: Vec<(Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        (
+            vec![
+                ("X-GitHub-Event", "repository"),
+                ("Content-Type", "application/json"),
+            ],
+            body.clone(),
+            401,
+            "bad_signature",
+        ),
+        (
+            vec![
+                ("X-GitHub-Event", "repository"),
+                ("X-Hub-Signature-256", "sha256=00"),
+                ("Content-Type", "application/json"),
+            ],
+            body.clone(),
+            401,
+            "bad_signature",
+        ),
+        (
+            vec![
+                ("X-GitHub-Event", "repository"),
+                ("X-Hub-Signature-256", &good),
+                ("Content-Type", "application/json"),
+            ],
+            tampered,
+            401,
+            "bad_signature",
+        ),
+        (
+            vec![
+                ("X-Hub-Signature-256", &good),
+                ("Content-Type", "application/json"),
+            ],
+            body.clone(),
+            400,
+            "invalid_payload",
+        ),
+        (
+            vec![
+                ("X-GitHub-Event", "repository"),
+                ("X-Hub-Signature-256", &good),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            body.clone(),
+            400,
+            "invalid_payload",
+        ),
+    ];
+    for (headers, body, status, code) in cases {
+        let r = w.send("POST", "/v1/webhooks/github", &headers, &body);
+        assert_eq!(
+            (r.status, json_body(&r)["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{headers:?}"
+        );
+    }
+    let not_json = b"action=privatized".to_vec();
+    let sig = sign(&not_json);
+    let r = w.send(
+        "POST",
+        "/v1/webhooks/github",
+        &[
+            ("X-GitHub-Event", "repository"),
+            ("X-Hub-Signature-256", &sig),
+            ("Content-Type", "application/json"),
+        ],
+        &not_json,
+    );
+    assert_eq!(
+        (r.status, json_body(&r)["error"]["code"].as_str()),
+        (400, Some("invalid_payload"))
+    );
+    let huge = vec![b' '; forgelens::http::MAX_BODY + 1];
+    let sig = sign(&huge);
+    let r = w.send(
+        "POST",
+        "/v1/webhooks/github",
+        &[
+            ("X-GitHub-Event", "repository"),
+            ("X-Hub-Signature-256", &sig),
+            ("Content-Type", "application/json"),
+        ],
+        &huge,
+    );
+    assert_eq!(r.status, 413);
+    assert_eq!(
+        keys(&w),
+        ["v1:org:acme", "v1:repo:zeta/r000"],
+        "nothing was dropped"
+    );
+}
+
+#[test]
+fn webhook_without_a_secret_is_not_configured() {
+    let mut w = world();
+    w.vars.retain(|(k, _)| *k != "GITHUB_WEBHOOK_SECRET");
+    warm(&w);
+    let r = deliver(&w, "repository", &privatized("acme/r001"));
+    assert_eq!(
+        (r.status, json_body(&r)["error"]["code"].as_str()),
+        (503, Some("not_configured"))
+    );
+    assert_eq!(keys(&w).len(), 2);
+}
+
+#[test]
+fn ignored_events_answer_200_with_nothing_invalidated() {
+    let w = world();
+    warm(&w);
+    for (event, payload) in [
+        (
+            "ping",
+            json!({"zen": "Keep it logically awesome.", "hook_id": 1}),
+        ),
+        ("star", privatized("acme/r001")),
+        (
+            "push",
+            json!({"ref": "refs/heads/feature", "repository": {"full_name": "acme/r001", "default_branch": "main"}}),
+        ),
+    ] {
+        let r = deliver(&w, event, &payload);
+        assert_eq!(r.status, 200, "{event}");
+        assert_eq!(json_body(&r)["invalidated"], json!([]), "{event}");
+    }
+    assert_eq!(keys(&w).len(), 2);
+}
+
+#[test]
+fn a_refresh_that_asked_before_an_invalidation_does_not_write_back() {
+    let w = world();
+    // While GitHub answers the old (public) state, a privatized delivery lands.
+    let store_data = Rc::clone(&w.store.data);
+    let clock = Rc::clone(&w.clock.0);
+    *w.gh.during_call.borrow_mut() = Some(Box::new(move || {
+        let now = forgelens::time::format_rfc3339(clock.get() + 5);
+        let mut data = store_data.borrow_mut();
+        data.insert("v1:inval:org:acme".into(), (now.clone(), Some(120)));
+        data.insert("v1:inval:repo:acme/r000".into(), (now, Some(120)));
+    }));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.get("/v1/repos/acme/r000").status, 200);
+    assert!(
+        keys(&w).is_empty(),
+        "older answers were not stored: {:?}",
+        keys(&w)
+    );
+    // A fetch sent after the invalidation is stored as usual.
+    *w.gh.during_call.borrow_mut() = None;
+    w.advance(1);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(keys(&w), ["v1:org:acme"]);
+}
+
+#[test]
+fn refused_deletes_are_retried_then_fail_the_delivery() {
+    let w = world();
+    warm(&w);
+    w.store.refuse_deletes.set(3);
+    let r = deliver(&w, "public", &privatized("zeta/r000"));
+    assert_eq!(r.status, 200, "three refusals are absorbed by retries");
+    assert_eq!(keys(&w), ["v1:org:acme"]);
+
+    warm(&w);
+    w.store.refuse_deletes.set(1000);
+    let r = deliver(&w, "public", &privatized("zeta/r000"));
+    assert_eq!(
+        r.status, 503,
+        "GitHub must see the delivery fail so it can be redelivered"
+    );
+    assert_eq!(json_body(&r)["error"]["code"], "upstream_unavailable");
+    // One key alone shows the retry budget (the test clock adds up concurrent waits).
+    let started = w.clock.0.get();
+    let r = w.request(
+        "DELETE",
+        "/v1/cache/orgs/acme",
+        &[("Authorization", "Bearer admin-token-for-tests")],
+    );
+    assert_eq!(r.status, 503);
+    let waited = w.clock.0.get() - started;
+    assert!(
+        (4_000..=6_000).contains(&waited),
+        "retried for about 5 s, waited {waited} ms"
+    );
+}
+
+#[test]
+fn admin_routes_need_the_token_and_list_what_they_dropped() {
+    let w = world();
+    warm(&w);
+    let bearer = [("Authorization", "Bearer admin-token-for-tests")];
+    let cases: &[(&[(&str, &str)], &str, u16, Option<&str>)] = &[
+        (&[], "/v1/cache/orgs/acme", 401, Some("unauthorized")),
+        (
+            &[("Authorization", "Bearer wrong")],
+            "/v1/cache/orgs/acme",
+            401,
+            Some("unauthorized"),
+        ),
+        (
+            &[("Authorization", "Basic YWRtaW4=")],
+            "/v1/cache/orgs/acme",
+            401,
+            Some("unauthorized"),
+        ),
+        (&bearer, "/v1/cache/orgs/-bad", 400, Some("invalid_name")),
+        (
+            &bearer,
+            "/v1/cache/repos/acme/..",
+            400,
+            Some("invalid_name"),
+        ),
+    ];
+    for (headers, path, status, code) in cases {
+        let r = w.request("DELETE", path, headers);
+        assert_eq!(
+            (r.status, json_body(&r)["error"]["code"].as_str()),
+            (*status, *code),
+            "{path} {headers:?}"
+        );
+    }
+    assert_eq!(keys(&w).len(), 2, "nothing dropped yet");
+    let r = w.request("DELETE", "/v1/cache/repos/Zeta/R000", &bearer);
+    assert_eq!(
+        json_body(&r),
+        json!({"invalidated": ["v1:repo:zeta/r000", "v1:org:zeta"]})
+    );
+    let r = w.request("DELETE", "/v1/cache/orgs/ACME", &bearer);
+    assert_eq!(
+        (r.status, json_body(&r)),
+        (200, json!({"invalidated": ["v1:org:acme"]}))
+    );
+    assert!(keys(&w).is_empty());
+    let r = w.request("GET", "/v1/cache/orgs/acme", &bearer);
+    assert_eq!(
+        (r.status, r.header("allow")),
+        (405, Some("DELETE, OPTIONS"))
+    );
+}
+
+#[test]
+fn admin_routes_without_a_token_configured_are_503() {
+    let mut w = world();
+    w.vars.retain(|(k, _)| *k != "ADMIN_TOKEN");
+    let r = w.request(
+        "DELETE",
+        "/v1/cache/orgs/acme",
+        &[("Authorization", "Bearer anything")],
+    );
+    assert_eq!(
+        (r.status, json_body(&r)["error"]["code"].as_str()),
+        (503, Some("not_configured"))
+    );
+}
+
+fn run_cron(w: &World) -> Vec<String> {
+    let lookup = |name: &str| {
+        w.vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let cfg = Config::from_lookup(lookup).unwrap();
+    let forge = GitHub::new(&cfg.graphql_url, None);
+    let svc = Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge);
+    block_on(svc.refresh_pinned())
+}
+
+#[test]
+fn cron_keeps_pinned_owners_warm() {
+    let mut w = world();
+    w.vars.push(("PINNED_ORGS", "acme,Zeta".into()));
+    assert_eq!(
+        run_cron(&w),
+        ["acme", "Zeta"],
+        "missing entries are fetched"
+    );
+    let ttl = |k: &str| w.store.data.borrow().get(k).map(|(_, t)| *t);
+    assert_eq!(
+        ttl("v1:org:acme"),
+        Some(None),
+        "pinned entries never expire"
+    );
+    assert_eq!(
+        run_cron(&w),
+        Vec::<String>::new(),
+        "fresh entries are left alone"
+    );
+    w.advance(150);
+    assert_eq!(
+        run_cron(&w),
+        ["acme", "Zeta"],
+        "older than half of FRESH_TTL_SECONDS"
+    );
+    let before = w.store.data.borrow().get("v1:org:acme").cloned();
+    w.advance(150);
+    *w.gh.fault.borrow_mut() = Some(Ok(HttpReply {
+        status: 500,
+        headers: vec![],
+        body: vec![],
+    }));
+    assert!(run_cron(&w).is_empty());
+    assert_eq!(
+        w.store.data.borrow().get("v1:org:acme").cloned(),
+        before,
+        "a failed refresh keeps the old entry"
+    );
+    assert!(
+        w.store
+            .data
+            .borrow()
+            .keys()
+            .all(|k| k.starts_with("v1:org:")),
+        "only listings are refreshed"
+    );
+}
