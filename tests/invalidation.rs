@@ -22,6 +22,11 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::rc::Rc;
 
+/// (headers, body, expected status, expected code)
+type Delivery<'a> = (Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+/// (headers, path, expected status, expected code)
+type AdminCase<'a> = (&'a [(&'a str, &'a str)], &'a str, u16, Option<&'a str>);
+
 const SECRET: &str = "webhook-secret-for-tests";
 
 fn sign(body: &[u8]) -> String {
@@ -107,7 +112,7 @@ fn unsigned_tampered_or_misdirected_deliveries_change_nothing() {
     let good = sign(&body);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
-    let cases: Vec<(Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Delivery> = vec![
         (
             vec![
                 ("X-GitHub-Event", "repository"),
@@ -299,7 +304,7 @@ fn admin_routes_need_the_token_and_list_what_they_dropped() {
     let w = world();
     warm(&w);
     let bearer = [("Authorization", "Bearer admin-token-for-tests")];
-    let cases: &[(&[(&str, &str)], &str, u16, Option<&str>)] = &[
+    let cases: &[AdminCase] = &[
         (&[], "/v1/cache/orgs/acme", 401, Some("unauthorized")),
         (
             &[("Authorization", "Bearer wrong")],

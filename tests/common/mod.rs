@@ -22,9 +22,12 @@ use std::rc::Rc;
 
 pub const T0: u64 = 1_700_000_000_000;
 
+/// Key → (value, expirationTtl).
+pub type KvData = Rc<RefCell<HashMap<String, (String, Option<u64>)>>>;
+
 #[derive(Default)]
 pub struct MemStore {
-    pub data: Rc<RefCell<HashMap<String, (String, Option<u64>)>>>,
+    pub data: KvData,
     pub reject_writes: Cell<bool>,
     /// How many of the next deletes KV refuses (as with its 1 write/s per key limit).
     pub refuse_deletes: Cell<u32>,
