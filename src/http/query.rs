@@ -1,5 +1,11 @@
 //! Query-string parsing. Values are percent-decoded (and `+` is a space), unlike path segments.
 
+/// The raw query of a full URL: after the first `?`, before any `#`.
+pub fn from_url(url: &str) -> &str {
+    let before_fragment = url.split('#').next().unwrap_or_default();
+    before_fragment.split_once('?').map_or("", |(_, q)| q)
+}
+
 /// Every `key=value` pair in order; a key without `=` has an empty value.
 pub fn parse(query: &str) -> Vec<(String, String)> {
     query
@@ -51,6 +57,20 @@ fn decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_from_url() {
+        let cases = [
+            ("https://x.test/v1/repos?names=a/b", "names=a/b"),
+            ("https://x.test/v1/repos?names=a/b#frag?no", "names=a/b"),
+            ("https://x.test/v1/repos#frag?no", ""),
+            ("https://x.test/v1/repos", ""),
+            ("https://x.test/?a=1?b=2", "a=1?b=2"),
+        ];
+        for (url, q) in cases {
+            assert_eq!(from_url(url), q, "{url}");
+        }
+    }
 
     #[test]
     fn parse_table() {

@@ -130,12 +130,14 @@ async fn read_body(req: &mut Request) -> (Vec<u8>, bool) {
     (body, false)
 }
 
+/// Reads the URL without the `url` crate: its IDNA tables would add tens of KB to the wasm, and
+/// the runtime has already normalised the URL.
 fn to_core(req: &Request) -> Result<http::Request> {
-    let url = req.url()?;
+    let url = req.inner().url();
     Ok(http::Request {
         method: req.method().to_string(),
-        path: url.path().to_string(),
-        query: url.query().unwrap_or_default().to_string(),
+        path: req.path(),
+        query: http::query::from_url(&url).to_string(),
         headers: req
             .headers()
             .entries()
