@@ -10,7 +10,7 @@ EMULATOR_PORT="${EMULATOR_PORT:-8788}"
 
 bash scripts/setup.sh
 
-args=(--port "$PORT" --ip 127.0.0.1)
+args=(--port "$PORT" --ip 127.0.0.1 --test-scheduled)
 if [ -f .dev.vars ] && grep -Eq '^GITHUB_TOKEN=.+' .dev.vars; then
   echo "dev: GITHUB_TOKEN found in .dev.vars, using the real GitHub API"
 else
