@@ -125,7 +125,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let owner = Owner::parse(owner)?;
-            let access = auth::access(authorization, cfg)?;
+            let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_org_repos(&svc, &owner, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
@@ -133,7 +133,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
-            let access = auth::access(authorization, cfg)?;
+            let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repo(&svc, &name, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
@@ -141,7 +141,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let names = data::parse_names(&pairs)?;
-            let access = auth::access(authorization, cfg)?;
+            let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repos(&svc, &names, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
