@@ -37,13 +37,69 @@ fn listing_pages_then_hits_until_stale() {
     );
 
     w.advance(1);
-    let again = w.get("/v1/orgs/acme/repos?fields=name");
+    let stale = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(stale.header("x-cache"), Some("STALE"), "answered at once");
     assert_eq!(
-        again.header("x-cache"),
-        Some("MISS"),
-        "older than FRESH_TTL_SECONDS asks GitHub again"
+        stale.header("cache-control"),
+        Some("public, max-age=0, stale-while-revalidate=60")
+    );
+    assert_eq!(w.calls(), 3, "nobody waited on GitHub");
+    let again = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(again.header("x-cache"), Some("STALE"));
+    assert_eq!(
+        w.run_deferred(),
+        1,
+        "one background refresh for two stale reads"
     );
     assert_eq!(w.calls(), 6);
+    let refreshed = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(refreshed.header("x-cache"), Some("HIT"));
+}
+
+#[test]
+fn stale_batch_items_are_served_at_once_and_refreshed_later() {
+    let w = World::new(&[("acme", 5)]);
+    w.get("/v1/repos?names=acme/r000,acme/r001");
+    w.advance(301);
+    let r = w.get("/v1/repos?names=acme/r001,acme/r000&fields=name");
+    assert_eq!((r.header("x-cache"), w.calls()), (Some("STALE"), 1));
+    assert_eq!(
+        json_body(&r)["repos"],
+        json!([{"name": "r001"}, {"name": "r000"}])
+    );
+    // A mixed batch: stale parts now, the miss fetched now; one deferred refresh in all.
+    let mixed = w.get("/v1/repos?names=acme/r000,acme/r003");
+    assert_eq!((mixed.header("x-cache"), w.calls()), (Some("MISS"), 2));
+    assert_eq!(w.run_deferred(), 1);
+    assert_eq!(w.calls(), 3);
+    let call = w.gh.calls.borrow().last().cloned().unwrap();
+    assert_eq!(
+        call["variables"],
+        json!({"o0": "acme", "n0": "r001", "o1": "acme", "n1": "r000"})
+    );
+    assert_eq!(
+        w.get("/v1/repos?names=acme/r000,acme/r001")
+            .header("x-cache"),
+        Some("HIT")
+    );
+}
+
+#[test]
+fn a_failed_background_refresh_keeps_the_entry() {
+    let w = World::new(&[("acme", 2)]);
+    w.get("/v1/orgs/acme/repos");
+    let before = w.store.data.borrow().get("v1:org:acme").cloned();
+    w.advance(400);
+    *w.gh.fault.borrow_mut() = Some(Err("connection reset".into()));
+    assert_eq!(
+        w.get("/v1/orgs/acme/repos").header("x-cache"),
+        Some("STALE")
+    );
+    w.run_deferred();
+    assert_eq!(w.store.data.borrow().get("v1:org:acme").cloned(), before);
+    // The claim was released: the next stale read schedules another try.
+    w.get("/v1/orgs/acme/repos");
+    assert_eq!(w.run_deferred(), 1);
 }
 
 #[test]
@@ -57,6 +113,7 @@ fn stale_entry_is_served_when_upstream_fails() {
         headers: vec![],
         body: b"bad gateway".to_vec(),
     }));
+    // The stale negative entry of the owner listing is gone; the listing itself is stale.
     let org = w.get("/v1/orgs/acme/repos");
     assert_eq!((org.status, org.header("x-cache")), (200, Some("STALE")));
     assert_eq!(
@@ -251,4 +308,129 @@ fn hostile_input_never_panics() {
     let long = format!("/v1/repos?names={}", vec!["a/b"; 5000].join(","));
     assert_eq!(w.get(&long).status, 200, "duplicates collapse to one name");
     assert_eq!(w.calls(), 1);
+}
+
+#[test]
+fn concurrent_cold_requests_share_one_upstream_flight() {
+    let w = World::new(&[("acme", 250)]);
+    let requests: Vec<_> = (0..50)
+        .map(|_| w.fetch("GET", "/v1/orgs/acme/repos?fields=name", &[], b""))
+        .collect();
+    let answers = futures::executor::block_on(futures::future::join_all(requests));
+    assert!(answers.iter().all(|r| r.status == 200));
+    assert_eq!(
+        w.calls(),
+        3,
+        "50 concurrent misses cost one listing: 3 pages"
+    );
+    let bodies: std::collections::HashSet<_> = answers.iter().map(|r| r.body.clone()).collect();
+    assert_eq!(bodies.len(), 1);
+
+    let batch: Vec<_> = (0..20)
+        .map(|_| w.fetch("GET", "/v1/repos?names=zz/r000,acme/r404", &[], b""))
+        .collect();
+    let answers = futures::executor::block_on(futures::future::join_all(batch));
+    assert!(answers.iter().all(|r| r.status == 200));
+    assert_eq!(w.calls(), 4, "20 identical cold batches cost one call");
+}
+
+#[test]
+fn followers_fetch_for_themselves_when_the_leader_fails() {
+    let w = World::new(&[("acme", 1)]);
+    *w.gh.fault.borrow_mut() = Some(Err("connection refused".into()));
+    let requests: Vec<_> = (0..3)
+        .map(|_| w.fetch("GET", "/v1/orgs/acme/repos", &[], b""))
+        .collect();
+    let answers = futures::executor::block_on(futures::future::join_all(requests));
+    assert!(answers.iter().all(|r| r.status == 503));
+    assert_eq!(w.calls(), 3, "each follower tried once more");
+}
+
+fn rate_limited_reply(reset_s: u64) -> HttpReply {
+    HttpReply {
+        status: 403,
+        headers: vec![
+            ("x-ratelimit-remaining".into(), "0".into()),
+            ("x-ratelimit-reset".into(), reset_s.to_string()),
+        ],
+        body: b"{}".to_vec(),
+    }
+}
+
+#[test]
+fn a_spent_rate_limit_stops_upstream_calls_until_the_reset() {
+    let w = World::new(&[("acme", 2), ("zeta", 2)]);
+    w.get("/v1/orgs/zeta/repos");
+    *w.gh.fault.borrow_mut() = Some(Ok(rate_limited_reply(T0 / 1000 + 1000)));
+    let first = w.get("/v1/orgs/acme/repos");
+    assert_eq!(
+        (first.status, first.header("retry-after")),
+        (429, Some("1000"))
+    );
+    let stored = w.store.data.borrow().get("v1:ratelimit:e3b0c442").cloned();
+    assert!(
+        stored.is_some_and(|(_, ttl)| ttl == Some(1000)),
+        "remembered in KV for other isolates"
+    );
+    *w.gh.fault.borrow_mut() = None;
+    w.advance(30);
+    let calls = w.calls();
+    let second = w.get("/v1/repos/acme/r000");
+    assert_eq!(
+        (second.status, second.header("retry-after")),
+        (429, Some("970"))
+    );
+    assert_eq!(w.calls(), calls, "no call while the limit is spent");
+    // Stale data is still served.
+    w.advance(300);
+    let zeta = w.get("/v1/orgs/zeta/repos");
+    assert_eq!((zeta.status, zeta.header("x-cache")), (200, Some("STALE")));
+    w.run_deferred();
+    assert_eq!(
+        w.calls(),
+        calls,
+        "background refreshes respect the limit too"
+    );
+    // After the reset, calls resume.
+    w.advance(700);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.calls(), calls + 1);
+}
+
+#[test]
+fn graphql_rate_limit_signals_are_remembered() {
+    let w = World::new(&[("acme", 2)]);
+    let body = json!({"data": null, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]});
+    *w.gh.fault.borrow_mut() = Some(Ok(HttpReply {
+        status: 200,
+        headers: vec![],
+        body: body.to_string().into_bytes(),
+    }));
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("60")));
+    *w.gh.fault.borrow_mut() = None;
+    assert_eq!(
+        w.get("/v1/orgs/acme/repos").status,
+        429,
+        "no call for the next 60 s"
+    );
+    assert_eq!(w.calls(), 1);
+    let body = json!({"data": {"rateLimit": {"cost": 1, "remaining": 0, "resetAt": "2023-11-14T22:20:00Z"},
+        "repositoryOwner": {"login": "acme", "repositories": {"nodes": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}}}});
+    w.advance(61);
+    *w.gh.fault.borrow_mut() = Some(Ok(HttpReply {
+        status: 200,
+        headers: vec![],
+        body: body.to_string().into_bytes(),
+    }));
+    assert_eq!(
+        w.get("/v1/orgs/acme/repos").status,
+        200,
+        "the last point of budget still answers"
+    );
+    assert_eq!(
+        w.get("/v1/repos/acme/r001").status,
+        429,
+        "remaining 0: no more calls until resetAt"
+    );
 }

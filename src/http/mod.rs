@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::forge::find_header;
 use crate::forge::github::GitHub;
 use crate::names::{FullName, Owner, RepoName};
-use crate::service::{Clock, Service, Transport};
+use crate::service::{Clock, Refresh, Service, Transport};
 use route::Route;
 
 /// Largest request body read (webhooks); anything longer is refused unread.
@@ -63,6 +63,8 @@ pub struct Ctx<'a, S, T, C> {
     pub store: &'a S,
     pub transport: &'a T,
     pub clock: &'a C,
+    /// Where background refreshes go (the shell's `ctx.wait_until`); `None` skips them.
+    pub defer: Option<&'a dyn Fn(Refresh)>,
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
@@ -107,7 +109,10 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
         .as_ref()
         .map_err(|e| ApiError::ConfigInvalid(e.clone()))?;
     let forge = GitHub::new(&cfg.graphql_url, cfg.github_token.clone());
-    let svc = Service::new(cfg, ctx.store, ctx.transport, ctx.clock, &forge);
+    let mut svc = Service::new(cfg, ctx.store, ctx.transport, ctx.clock, &forge);
+    if let Some(defer) = ctx.defer {
+        svc = svc.with_defer(defer);
+    }
     let authorization = req.header("authorization");
     match route {
         Route::Webhook => invalidate::handle_post_webhook(&svc, req).await,

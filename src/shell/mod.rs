@@ -7,8 +7,9 @@ mod upstream;
 use crate::config::{Config, ConfigError, VARIABLES};
 use crate::forge::github::GitHub;
 use crate::http::{self, Ctx, MAX_BODY};
-use crate::service::{Clock, Service};
+use crate::service::{Clock, Refresh, Service};
 use futures::StreamExt;
+use std::cell::RefCell;
 use std::time::Duration;
 use worker::{
     console_error, console_log, event, Context, Delay, Env, Headers, Request, Response, Result,
@@ -38,7 +39,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let mut core_req = to_core(&req)?;
     if core_req.method == "POST" {
         (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
@@ -68,15 +69,38 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
             (*name, present)
         })
         .collect();
-    let ctx = Ctx {
+    let deferred: RefCell<Vec<Refresh>> = RefCell::new(Vec::new());
+    let defer = |job: Refresh| deferred.borrow_mut().push(job);
+    let core_ctx = Ctx {
         config,
         set,
         store: &store,
         transport: &upstream::Fetcher,
         clock: &JsClock,
+        defer: Some(&defer),
     };
-    let resp = http::handle(&core_req, &ctx).await;
+    let resp = http::handle(&core_req, &core_ctx).await;
+    for job in deferred.take() {
+        let env = env.clone();
+        ctx.wait_until(async move { run_refresh(env, job).await });
+    }
     from_core(resp)
+}
+
+/// A stale entry's refresh, after the response. It owns everything it touches: `wait_until`
+/// work outlives the request that scheduled it.
+async fn run_refresh(env: Env, job: Refresh) {
+    let Ok(config) = Config::from_lookup(|name| lookup(&env, name)) else {
+        return;
+    };
+    let Ok(kv) = env.kv(CACHE_BINDING) else {
+        return;
+    };
+    let store = kv::Kv::new(Some(kv));
+    let forge = GitHub::new(&config.graphql_url, config.github_token.clone());
+    Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
+        .run_refresh(job)
+        .await;
 }
 
 /// Cron: keeps every pinned owner's listing warm.

@@ -1,8 +1,8 @@
-//! Native black-box tests of the whole request path (`http::handle`) with in-memory doubles for
-//! KV, the network and the clock. Time is set, never slept on.
+//! In-memory doubles shared by the native integration tests: KV, a small GitHub and a clock
+//! that is set, never slept on.
 
-// A panic here is a failing test, not a crashed worker.
 #![allow(
+    dead_code,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
@@ -11,9 +11,10 @@
 
 use forgelens::cache::{Store, StoreError};
 use forgelens::config::{Config, VARIABLES};
+use forgelens::forge::github::GitHub;
 use forgelens::forge::{HttpCall, HttpReply};
 use forgelens::http::{handle, Ctx, Request, Response};
-use forgelens::service::{Clock, Transport};
+use forgelens::service::{Clock, Refresh, Service, Transport};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
@@ -173,6 +174,8 @@ impl Transport for FakeGitHub {
             }
             clock.set(clock.get() + latency);
         }
+        // Let other requests in this "isolate" run while this one waits on the network.
+        YieldNow(false).await;
         if let Some(hook) = self.during_call.borrow().as_ref() {
             hook();
         }
@@ -187,11 +190,31 @@ impl Transport for FakeGitHub {
     }
 }
 
+/// Returns `Pending` once (after asking to be polled again), so other futures run.
+pub struct YieldNow(pub bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 pub struct World {
     pub store: MemStore,
     pub gh: FakeGitHub,
     pub clock: ManualClock,
     pub vars: Vec<(&'static str, String)>,
+    /// Refreshes handed to "wait_until", run by `run_deferred`.
+    pub deferred: RefCell<Vec<Refresh>>,
 }
 
 impl World {
@@ -201,7 +224,30 @@ impl World {
             gh: FakeGitHub::new(owners),
             clock: ManualClock(Rc::new(Cell::new(T0))),
             vars: vec![],
+            deferred: RefCell::new(Vec::new()),
         }
+    }
+
+    pub fn config(&self) -> Config {
+        Config::from_lookup(|name| {
+            self.vars
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    }
+
+    /// Runs every refresh handed to "wait_until" so far, as the runtime would after the response.
+    pub fn run_deferred(&self) -> usize {
+        let jobs = self.deferred.take();
+        let cfg = self.config();
+        let forge = GitHub::new(&cfg.graphql_url, cfg.github_token.clone());
+        let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
+        for job in &jobs {
+            block_on(svc.run_refresh(job.clone()));
+        }
+        jobs.len()
     }
 
     pub fn get(&self, path_and_query: &str) -> Response {
@@ -218,6 +264,17 @@ impl World {
     }
 
     pub fn send(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        block_on(self.fetch(method, path_and_query, headers, body))
+    }
+
+    /// The request as a future, so tests can run several at once in one thread (one isolate).
+    pub async fn fetch(
         &self,
         method: &str,
         path_and_query: &str,
@@ -253,8 +310,9 @@ impl World {
             store: &self.store,
             transport: &self.gh,
             clock: &self.clock,
+            defer: Some(&|job| self.deferred.borrow_mut().push(job)),
         };
-        block_on(handle(&req, &ctx))
+        handle(&req, &ctx).await
     }
 
     pub fn calls(&self) -> usize {

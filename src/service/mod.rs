@@ -9,17 +9,23 @@ use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
 use crate::cache::{keys, Store, StoreError};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::forge::{Forge, HttpCall, HttpReply, UpstreamFailure, BATCH_MAX};
+use crate::forge::{
+    BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, RateInfo, UpstreamFailure, BATCH_MAX,
+};
 use crate::model::{OwnerListing, Repo};
 use crate::names::{FullName, Owner, RepoName};
 use crate::time::{format_rfc3339, parse_rfc3339};
 use std::collections::HashMap;
+
+pub mod flight;
 
 /// Pages an owner listing may take (10,000 repositories) before it is called unusable; guards
 /// against an upstream that never stops saying `hasNextPage`.
 pub const MAX_OWNER_PAGES: usize = 100;
 /// `Retry-After` when GitHub said it is rate limited but not until when.
 pub const DEFAULT_RETRY_AFTER: u64 = 60;
+/// KV refuses an `expirationTtl` below this.
+pub const MIN_KV_TTL: u64 = 60;
 /// How long an invalidation marker guards its key (KV's minimum TTL is 60 s).
 pub const MARKER_TTL: u64 = 120;
 /// Waits between retries of a refused KV operation: about 5 s in all.
@@ -94,6 +100,17 @@ pub struct Service<'a, S, T, C> {
     pub forge: &'a dyn Forge,
     /// One upstream budget for the whole incoming request, across all pages.
     deadline_ms: u64,
+    /// Hands a background refresh to the shell (`ctx.wait_until`); `None` refreshes nothing.
+    defer: Option<&'a dyn Fn(Refresh)>,
+    /// The remembered rate-limit reset, read from KV at most once per request.
+    limited_until: std::cell::Cell<Option<Option<u64>>>,
+}
+
+/// A refresh to run after the response, with owned data only (it outlives the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    Owner(Owner),
+    Repos(Vec<FullName>),
 }
 
 impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
@@ -112,65 +129,155 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             clock,
             forge,
             deadline_ms,
+            defer: None,
+            limited_until: std::cell::Cell::new(None),
+        }
+    }
+
+    /// Lets stale answers be refreshed after the response through `defer`.
+    pub fn with_defer(mut self, defer: &'a dyn Fn(Refresh)) -> Self {
+        self.defer = Some(defer);
+        self
+    }
+
+    /// The same service with its own upstream budget (background work).
+    fn with_budget(&self, budget_ms: u64) -> Self {
+        Service {
+            deadline_ms: self.clock.now_ms().saturating_add(budget_ms),
+            limited_until: std::cell::Cell::new(self.limited_until.get()),
+            ..*self
         }
     }
 
     /// Every repository of `owner`, private ones included; the caller makes the view.
+    /// A stale listing is answered at once and refreshed after the response.
     ///
     /// # Errors
     /// `NotFound` for an unknown owner; upstream errors when nothing usable is cached.
     pub async fn owner_listing(&self, owner: &Owner) -> Result<Served<OwnerListing>, ApiError> {
         let key = keys::org(owner);
         let cached: Option<Entry<OwnerListing>> = self.read(&key).await;
-        if let Some(e) = &cached {
-            if let fresh @ Freshness::Fresh { .. } =
-                entry::freshness(e, self.clock.now_ms(), self.cfg.fresh_ttl)
-            {
-                return match &e.data {
-                    Some(listing) => Ok(served(
-                        listing.clone(),
+        if let Some(e) = cached {
+            match (
+                entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl),
+                e.data,
+            ) {
+                (fresh @ Freshness::Fresh { .. }, Some(listing)) => {
+                    return Ok(served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh));
+                }
+                (Freshness::Fresh { .. }, None) => return Err(ApiError::NotFound),
+                (Freshness::Stale, Some(listing)) => {
+                    self.schedule(Refresh::Owner(owner.clone()));
+                    let stale = served(
+                        listing,
                         e.fetched_at_ms,
-                        CacheStatus::Hit,
-                        fresh,
-                    )),
-                    None => Err(ApiError::NotFound),
-                };
+                        CacheStatus::Stale,
+                        Freshness::Stale,
+                    );
+                    return Ok(stale);
+                }
+                // An expired not-found answer is asked again.
+                (Freshness::Stale, None) => {}
             }
         }
-        let sent_at = self.clock.now_ms();
-        match self.fetch_owner(owner).await {
+        let (outcome, sent_at) = self.fetch_owner_shared(owner).await;
+        match outcome {
             Ok(listing) => {
-                let ttl = (!self.cfg.is_pinned(owner)).then_some(self.cfg.stale_ttl);
-                let text = entry::encode(sent_at, Some(&listing));
-                self.store_fetched(vec![(key, text, ttl)], sent_at).await;
                 let fresh = Freshness::Fresh {
                     left_s: self.cfg.fresh_ttl,
                 };
                 Ok(served(listing, sent_at, CacheStatus::Miss, fresh))
             }
+            Err(failure) => Err(self.failure_to_error(failure)),
+        }
+    }
+
+    /// Fetches and stores an owner listing, sharing the work with concurrent requests for the
+    /// same owner in this isolate. Returns the outcome and when the upstream request was sent.
+    async fn fetch_owner_shared(
+        &self,
+        owner: &Owner,
+    ) -> (Result<OwnerListing, UpstreamFailure>, u64) {
+        type Outcome = (Result<OwnerListing, UpstreamFailure>, u64);
+        let key = keys::org(owner);
+        let lead = match flight::join::<Outcome>(&key).await {
+            flight::Joined::Shared(outcome) if shareable(&outcome.0) => return outcome,
+            flight::Joined::Lead(lead) => Some(lead),
+            _ => None,
+        };
+        let outcome = self.fetch_and_store_owner(owner).await;
+        if let Some(lead) = lead {
+            lead.finish(outcome.clone());
+        }
+        outcome
+    }
+
+    /// One owner listing from upstream into the cache: all pages, or nothing.
+    async fn fetch_and_store_owner(
+        &self,
+        owner: &Owner,
+    ) -> (Result<OwnerListing, UpstreamFailure>, u64) {
+        let key = keys::org(owner);
+        let sent_at = self.clock.now_ms();
+        let outcome = self.fetch_owner(owner).await;
+        match &outcome {
+            Ok(listing) => {
+                let ttl = (!self.cfg.is_pinned(owner)).then_some(self.cfg.stale_ttl);
+                let text = entry::encode(sent_at, Some(listing));
+                self.store_fetched(vec![(key, text, ttl)], sent_at).await;
+            }
             Err(UpstreamFailure::NotFound) => {
                 let text = entry::encode::<OwnerListing>(sent_at, None);
                 self.store_fetched(vec![(key, text, Some(NOT_FOUND_TTL))], sent_at)
                     .await;
-                Err(ApiError::NotFound)
             }
-            Err(failure) => match cached {
-                Some(Entry {
-                    fetched_at_ms,
-                    data: Some(listing),
-                }) => Ok(served(
-                    listing,
-                    fetched_at_ms,
-                    CacheStatus::Stale,
-                    Freshness::Stale,
-                )),
-                _ => Err(self.failure_to_error(failure)),
-            },
+            Err(_) => {}
+        }
+        (outcome, sent_at)
+    }
+
+    /// Hands `job` to the shell unless a refresh of the same keys is already under way here.
+    fn schedule(&self, job: Refresh) {
+        let Some(defer) = self.defer else { return };
+        let now = self.clock.now_ms();
+        let job = match job {
+            Refresh::Owner(owner) => {
+                flight::claim_refresh(&keys::org(&owner), now).then_some(Refresh::Owner(owner))
+            }
+            Refresh::Repos(names) => {
+                let claimed: Vec<FullName> = names
+                    .into_iter()
+                    .filter(|n| flight::claim_refresh(&keys::repo(n), now))
+                    .collect();
+                (!claimed.is_empty()).then_some(Refresh::Repos(claimed))
+            }
+        };
+        if let Some(job) = job {
+            defer(job);
         }
     }
 
-    /// Up to `BATCH_MAX` distinct names, answered in order: cache, then a fresh owner listing,
-    /// then one upstream call for whatever is still missing.
+    /// Runs a deferred refresh with its own upstream budget, then releases its claims. A failed
+    /// refresh leaves the entry as it was.
+    pub async fn run_refresh(&self, job: Refresh) {
+        let bg = self.with_budget(BACKGROUND_BUDGET_MS);
+        match &job {
+            Refresh::Owner(owner) => {
+                let _ = bg.fetch_and_store_owner(owner).await;
+                flight::release_refresh(&keys::org(owner));
+            }
+            Refresh::Repos(names) => {
+                let _ = bg.fetch_and_store_repos(names).await;
+                for n in names {
+                    flight::release_refresh(&keys::repo(n));
+                }
+            }
+        }
+    }
+
+    /// Up to `BATCH_MAX` distinct names, answered in order: cache (stale entries at once, then
+    /// refreshed after the response), then a fresh owner listing, then one upstream call for
+    /// whatever is still missing.
     ///
     /// # Errors
     /// `TooManyNames` past `BATCH_MAX`; per-name failures are reported as `Item::Failed`.
@@ -185,9 +292,10 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let keys: Vec<String> = names.iter().map(keys::repo).collect();
         let stored = self.read_bulk(&keys).await;
         let mut items: Vec<Option<Item>> = vec![None; names.len()];
-        let mut stale: HashMap<usize, Repo> = HashMap::new();
+        let mut fallback: HashMap<usize, Repo> = HashMap::new();
         let mut status = CacheStatus::Hit;
         let mut fresh_left = u64::MAX;
+        let mut to_refresh = Vec::new();
 
         for (i, key) in keys.iter().enumerate() {
             let Some(e) = stored
@@ -197,20 +305,24 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             else {
                 continue;
             };
-            match entry::freshness(&e, now, self.cfg.fresh_ttl) {
-                Freshness::Fresh { left_s } => {
+            match (entry::freshness(&e, now, self.cfg.fresh_ttl), e.data) {
+                (Freshness::Fresh { left_s }, data) => {
                     fresh_left = fresh_left.min(left_s);
-                    set(&mut items, i, e.data.map_or(Item::NotFound, Item::Found));
+                    set(&mut items, i, data.map_or(Item::NotFound, Item::Found));
                 }
-                Freshness::Stale => {
-                    if let Some(repo) = e.data {
-                        stale.insert(i, repo);
-                    }
+                (Freshness::Stale, Some(repo)) => {
+                    status = CacheStatus::Stale;
+                    to_refresh.extend(names.get(i).cloned());
+                    set(&mut items, i, Item::Found(repo));
                 }
+                (Freshness::Stale, None) => {}
             }
         }
+        if !to_refresh.is_empty() {
+            self.schedule(Refresh::Repos(to_refresh));
+        }
 
-        self.fill_from_listings(names, &mut items, &mut stale, &mut fresh_left)
+        self.fill_from_listings(names, &mut items, &mut fallback, &mut fresh_left)
             .await;
 
         let missing: Vec<usize> = (0..names.len())
@@ -221,44 +333,30 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                 .iter()
                 .filter_map(|i| names.get(*i).cloned())
                 .collect();
-            let sent_at = self.clock.now_ms();
-            match self
-                .call(
-                    |f| f.batch_call(&wanted),
-                    |f, r| f.parse_batch(wanted.len(), r),
-                )
-                .await
-            {
-                Ok(answer) => {
+            match self.fetch_repos_shared(&wanted).await {
+                Ok(found) => {
                     status = CacheStatus::Miss;
                     fresh_left = fresh_left.min(self.cfg.fresh_ttl);
-                    let mut writes = Vec::with_capacity(missing.len());
-                    for (i, repo) in missing.iter().zip(answer.repos) {
-                        let key = keys.get(*i).cloned().unwrap_or_default();
-                        let (text, ttl) = match &repo {
-                            Some(r) => (entry::encode(sent_at, Some(r)), Some(self.cfg.stale_ttl)),
-                            None => (entry::encode::<Repo>(sent_at, None), Some(NOT_FOUND_TTL)),
-                        };
-                        writes.push((key, text, ttl));
+                    for (i, repo) in missing.iter().zip(found) {
                         set(&mut items, *i, repo.map_or(Item::NotFound, Item::Found));
                     }
-                    self.store_fetched(writes, sent_at).await;
                 }
                 Err(failure) => {
                     let err = self.failure_to_error(failure);
                     for i in missing {
-                        match stale.remove(&i) {
+                        let item = match fallback.remove(&i) {
                             Some(repo) => {
                                 status = status.max(CacheStatus::Stale);
-                                set(&mut items, i, Item::Found(repo));
+                                Item::Found(repo)
                             }
                             None => {
                                 // A per-name failure must not be kept by browsers.
                                 status = CacheStatus::Miss;
                                 fresh_left = 0;
-                                set(&mut items, i, Item::Failed(err.clone()));
+                                Item::Failed(err.clone())
                             }
-                        }
+                        };
+                        set(&mut items, i, item);
                     }
                 }
             }
@@ -278,6 +376,72 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             status,
             freshness,
         })
+    }
+
+    /// `fetch_and_store_repos`, shared with concurrent requests for the same set of names.
+    async fn fetch_repos_shared(
+        &self,
+        names: &[FullName],
+    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        type Outcome = Result<Vec<Option<Repo>>, UpstreamFailure>;
+        let mut flight_key: Vec<String> = names.iter().map(FullName::key).collect();
+        flight_key.sort();
+        let flight_key = format!("batch:{}", flight_key.join(","));
+        let lead = match flight::join::<(Vec<FullName>, Outcome)>(&flight_key).await {
+            // The leader asked in its own order; answer in ours.
+            flight::Joined::Shared((asked, Ok(found))) => {
+                return Ok(names
+                    .iter()
+                    .map(|n| {
+                        asked
+                            .iter()
+                            .position(|a| a.key() == n.key())
+                            .and_then(|p| found.get(p).cloned().flatten())
+                    })
+                    .collect());
+            }
+            flight::Joined::Lead(lead) => Some(lead),
+            _ => None,
+        };
+        let outcome = self.fetch_and_store_repos(names).await;
+        if let Some(lead) = lead {
+            if outcome.is_ok() {
+                lead.finish((names.to_vec(), outcome.clone()));
+            }
+        }
+        outcome
+    }
+
+    /// One batch call for `names`, written per repository (not-found ones for 60 s).
+    async fn fetch_and_store_repos(
+        &self,
+        names: &[FullName],
+    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        let sent_at = self.clock.now_ms();
+        let answer = self
+            .call(
+                |f| f.batch_call(names),
+                |f, r| f.parse_batch(names.len(), r),
+            )
+            .await?;
+        let writes = names
+            .iter()
+            .zip(&answer.repos)
+            .map(|(name, repo)| match repo {
+                Some(r) => (
+                    keys::repo(name),
+                    entry::encode(sent_at, Some(r)),
+                    Some(self.cfg.stale_ttl),
+                ),
+                None => (
+                    keys::repo(name),
+                    entry::encode::<Repo>(sent_at, None),
+                    Some(NOT_FOUND_TTL),
+                ),
+            })
+            .collect();
+        self.store_fetched(writes, sent_at).await;
+        Ok(answer.repos)
     }
 
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a
@@ -374,12 +538,21 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     }
 
     /// One upstream round trip with what is left of the request's budget.
-    async fn call<R>(
+    /// One upstream round trip with what is left of the request's budget, unless GitHub said
+    /// the rate limit is spent: then no call is made until the reset.
+    async fn call<R: HasRate>(
         &self,
         build: impl Fn(&dyn Forge) -> HttpCall,
         parse: impl Fn(&dyn Forge, &HttpReply) -> Result<R, UpstreamFailure>,
     ) -> Result<R, UpstreamFailure> {
-        let left = self.deadline_ms.saturating_sub(self.clock.now_ms());
+        let now = self.clock.now_ms();
+        if let Some(reset_at_ms) = self.limited_until().await.filter(|r| *r > now) {
+            return Err(UpstreamFailure::RateLimited {
+                retry_after_s: None,
+                reset_at_ms: Some(reset_at_ms),
+            });
+        }
+        let left = self.deadline_ms.saturating_sub(now);
         if left == 0 {
             return Err(UpstreamFailure::Unavailable(
                 "request deadline reached".into(),
@@ -390,7 +563,55 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             .send(&build(self.forge), left)
             .await
             .map_err(UpstreamFailure::Unavailable)?;
-        parse(self.forge, &reply)
+        let parsed = parse(self.forge, &reply);
+        match &parsed {
+            Ok(answer) => {
+                if let Some(rate) = answer.rate().filter(|r| r.remaining == 0) {
+                    self.remember_limit(rate.reset_at_ms).await;
+                }
+            }
+            Err(UpstreamFailure::RateLimited {
+                retry_after_s,
+                reset_at_ms,
+            }) => {
+                let now = self.clock.now_ms();
+                let from_retry = retry_after_s.map(|s| now.saturating_add(s.saturating_mul(1000)));
+                let until = reset_at_ms
+                    .or(from_retry)
+                    .unwrap_or(now + DEFAULT_RETRY_AFTER * 1000);
+                self.remember_limit(until).await;
+            }
+            Err(_) => {}
+        }
+        parsed
+    }
+
+    fn ratelimit_key(&self) -> String {
+        keys::ratelimit(self.cfg.github_token.as_ref().map_or("", |t| t.expose()))
+    }
+
+    /// When the remembered rate limit resets, if one is remembered (read once per request).
+    async fn limited_until(&self) -> Option<u64> {
+        if let Some(known) = self.limited_until.get() {
+            return known;
+        }
+        let text = self.store.get(&self.ratelimit_key()).await.ok().flatten();
+        let until = text.as_deref().and_then(parse_rfc3339);
+        self.limited_until.set(Some(until));
+        until
+    }
+
+    /// Remembers in KV, so other isolates see it too, that no call should be made until `until`.
+    async fn remember_limit(&self, until: u64) {
+        self.limited_until.set(Some(Some(until)));
+        let ttl = until
+            .saturating_sub(self.clock.now_ms())
+            .div_ceil(1000)
+            .max(MIN_KV_TTL);
+        let _ = self
+            .store
+            .put(&self.ratelimit_key(), &format_rfc3339(until), Some(ttl))
+            .await;
     }
 
     fn failure_to_error(&self, failure: UpstreamFailure) -> ApiError {
@@ -509,10 +730,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             if !due {
                 continue;
             }
-            let refresher = Service {
-                deadline_ms: now.saturating_add(BACKGROUND_BUDGET_MS),
-                ..*self
-            };
+            let refresher = self.with_budget(BACKGROUND_BUDGET_MS);
             if let Ok(listing) = refresher.fetch_owner(owner).await {
                 let text = entry::encode(now, Some(&listing));
                 self.store_fetched(vec![(key, text, None)], now).await;
@@ -520,6 +738,29 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             }
         }
         done
+    }
+}
+
+/// Whether a leader's outcome may be handed to followers: answers and not-found, but not
+/// failures (followers then try for themselves).
+fn shareable<T>(outcome: &Result<T, UpstreamFailure>) -> bool {
+    matches!(outcome, Ok(_) | Err(UpstreamFailure::NotFound))
+}
+
+/// Replies that report GitHub's remaining rate-limit budget.
+trait HasRate {
+    fn rate(&self) -> Option<RateInfo>;
+}
+
+impl HasRate for OwnerPage {
+    fn rate(&self) -> Option<RateInfo> {
+        self.rate
+    }
+}
+
+impl HasRate for BatchAnswer {
+    fn rate(&self) -> Option<RateInfo> {
+        self.rate
     }
 }
 
