@@ -200,7 +200,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     ) -> (Result<OwnerListing, UpstreamFailure>, u64) {
         type Outcome = (Result<OwnerListing, UpstreamFailure>, u64);
         let key = keys::org(owner);
-        let lead = match flight::join::<Outcome>(&key).await {
+        let lead = match flight::join::<Outcome, C>(&key, self.clock, self.deadline_ms).await {
             flight::Joined::Shared(outcome) if shareable(&outcome.0) => return outcome,
             flight::Joined::Lead(lead) => Some(lead),
             _ => None,
@@ -387,7 +387,13 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let mut flight_key: Vec<String> = names.iter().map(FullName::key).collect();
         flight_key.sort();
         let flight_key = format!("batch:{}", flight_key.join(","));
-        let lead = match flight::join::<(Vec<FullName>, Outcome)>(&flight_key).await {
+        let lead = match flight::join::<(Vec<FullName>, Outcome), C>(
+            &flight_key,
+            self.clock,
+            self.deadline_ms,
+        )
+        .await
+        {
             // The leader asked in its own order; answer in ours.
             flight::Joined::Shared((asked, Ok(found))) => {
                 return Ok(names

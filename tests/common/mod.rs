@@ -82,6 +82,7 @@ impl Clock for ManualClock {
     }
     async fn sleep(&self, ms: u64) {
         self.0.set(self.0.get() + ms);
+        YieldNow(false).await;
     }
 }
 
