@@ -18,6 +18,11 @@ use crate::names::{FullName, Owner, RepoName};
 use crate::service::{Clock, Refresh, Service, Transport};
 use route::Route;
 
+/// The OpenAPI 3.1 description served at `/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+/// The dashboard served at `/`; `__DEFAULT_OWNER__` becomes the first pinned owner.
+const DASHBOARD: &str = include_str!("../dashboard/index.html");
+
 /// Largest request body read (webhooks); anything longer is refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -101,8 +106,11 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             allow: route.methods(),
         });
     }
-    if route == Route::Health {
-        return Ok(handle_get_health(ctx));
+    match route {
+        Route::Health => return Ok(handle_get_health(ctx)),
+        Route::OpenApi => return Ok(respond::static_body(OPENAPI, respond::JSON)),
+        Route::Dashboard => return Ok(handle_get_dashboard(ctx)),
+        _ => {}
     }
     let cfg = ctx
         .config
@@ -150,8 +158,32 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let answer = data::handle_get_repos(&svc, &names, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
-        Route::Health => Ok(handle_get_health(ctx)),
+        Route::Health | Route::OpenApi | Route::Dashboard => Err(ApiError::Internal),
     }
+}
+
+/// `GET /`: the dashboard, opening on the first pinned owner. The owner is a validated login
+/// (letters, digits, `-`), so it cannot break out of the script string it is placed in.
+fn handle_get_dashboard<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
+    let first = ctx
+        .config
+        .as_ref()
+        .ok()
+        .and_then(|c| c.pinned_orgs.first())
+        .map(Owner::as_str);
+    let page = DASHBOARD.replace("__DEFAULT_OWNER__", first.unwrap_or(""));
+    let mut resp = respond::static_body(&page, "text/html; charset=utf-8");
+    resp.headers.push((
+        "content-security-policy".into(),
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; \
+         img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            .into(),
+    ));
+    resp.headers
+        .push(("x-content-type-options".into(), "nosniff".into()));
+    resp.headers
+        .push(("referrer-policy".into(), "no-referrer".into()));
+    resp
 }
 
 /// `GET /v1/health`: which variables are set (booleans, never values) and the first invalid one.

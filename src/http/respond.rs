@@ -53,6 +53,21 @@ pub fn data(req: &Request, answer: DataAnswer) -> Response {
     }
 }
 
+/// A page or document built into the worker; browsers may keep it for five minutes.
+pub fn static_body(body: &str, content_type: &str) -> Response {
+    Response {
+        status: 200,
+        headers: vec![
+            ("content-type".to_string(), content_type.to_string()),
+            (
+                "cache-control".to_string(),
+                "public, max-age=300".to_string(),
+            ),
+        ],
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 /// Any JSON answer that must not be cached (health, errors).
 pub fn no_store(status: u16, body: String) -> Response {
     Response {

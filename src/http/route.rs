@@ -4,6 +4,8 @@
 /// A matched route with its raw (unvalidated) path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route<'a> {
+    Dashboard,
+    OpenApi,
     Health,
     OrgRepos { owner: &'a str },
     Repo { owner: &'a str, repo: &'a str },
@@ -23,6 +25,22 @@ impl Route<'_> {
         }
     }
 
+    /// The path template `/v1/openapi.json` documents this route under. The match is
+    /// exhaustive, so a new route cannot compile without one; a test checks the document has it.
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Dashboard => "/",
+            Route::OpenApi => "/v1/openapi.json",
+            Route::Health => "/v1/health",
+            Route::OrgRepos { .. } => "/v1/orgs/{owner}/repos",
+            Route::Repo { .. } => "/v1/repos/{owner}/{repo}",
+            Route::Batch => "/v1/repos",
+            Route::Webhook => "/v1/webhooks/github",
+            Route::PurgeOrg { .. } => "/v1/cache/orgs/{owner}",
+            Route::PurgeRepo { .. } => "/v1/cache/repos/{owner}/{repo}",
+        }
+    }
+
     pub fn allows(&self, method: &str) -> bool {
         let head_as_get = method == "HEAD" && self.methods().starts_with("GET");
         head_as_get || self.methods().split(", ").any(|m| m == method)
@@ -32,6 +50,9 @@ impl Route<'_> {
 /// The route for `path`, or `None` (404 `no_route`). Empty segments never match, so a trailing
 /// slash or `//` is not the same route.
 pub fn match_route(path: &str) -> Option<Route<'_>> {
+    if path == "/" {
+        return Some(Route::Dashboard);
+    }
     let rest = path.strip_prefix('/')?;
     let segs: Vec<&str> = rest.split('/').collect();
     if segs.iter().any(|s| s.is_empty()) {
@@ -39,6 +60,7 @@ pub fn match_route(path: &str) -> Option<Route<'_>> {
     }
     match segs.as_slice() {
         ["v1", "health"] => Some(Route::Health),
+        ["v1", "openapi.json"] => Some(Route::OpenApi),
         ["v1", "orgs", owner, "repos"] => Some(Route::OrgRepos { owner }),
         ["v1", "repos", owner, repo] => Some(Route::Repo { owner, repo }),
         ["v1", "repos"] => Some(Route::Batch),
@@ -103,11 +125,64 @@ mod tests {
             ("//v1/health", None),
             ("/v2/health", None),
             ("", None),
-            ("/", None),
+            ("/", Some(Route::Dashboard)),
+            ("//", None),
+            ("/index.html", None),
+            ("/v1/openapi.json", Some(Route::OpenApi)),
         ];
         for (path, expected) in cases {
             assert_eq!(match_route(path), *expected, "{path}");
         }
+    }
+
+    /// One sample path per route; the exhaustive match in `template` keeps it complete.
+    pub(crate) const SAMPLES: &[&str] = &[
+        "/",
+        "/v1/openapi.json",
+        "/v1/health",
+        "/v1/orgs/o/repos",
+        "/v1/repos/o/r",
+        "/v1/repos",
+        "/v1/webhooks/github",
+        "/v1/cache/orgs/o",
+        "/v1/cache/repos/o/r",
+    ];
+
+    #[test]
+    fn openapi_documents_every_route_and_method() {
+        let doc: serde_json::Value = serde_json::from_str(crate::http::OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let mut templates = Vec::new();
+        for sample in SAMPLES {
+            let route = match_route(sample).unwrap();
+            let entry = paths
+                .get(route.template())
+                .unwrap_or_else(|| panic!("{} is not documented", route.template()));
+            for method in route
+                .methods()
+                .split(", ")
+                .filter(|m| !matches!(*m, "OPTIONS" | "HEAD"))
+            {
+                assert!(
+                    entry.get(method.to_ascii_lowercase()).is_some(),
+                    "{method} {} is not documented",
+                    route.template()
+                );
+            }
+            let documented: Vec<&String> = entry.as_object().unwrap().keys().collect();
+            for m in documented {
+                assert!(
+                    route.allows(&m.to_ascii_uppercase()),
+                    "{m} {} is documented but not routed",
+                    route.template()
+                );
+            }
+            templates.push(route.template());
+        }
+        let mut documented: Vec<&str> = paths.keys().map(String::as_str).collect();
+        documented.sort_unstable();
+        templates.sort_unstable();
+        assert_eq!(documented, templates, "documented paths and routes differ");
     }
 
     #[test]
