@@ -185,6 +185,62 @@ mod tests {
     }
 
     #[test]
+    fn openapi_lists_exactly_these_codes() {
+        let doc: serde_json::Value = serde_json::from_str(crate::http::OPENAPI).unwrap();
+        let documented: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
+            ["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let ours = [
+            ApiError::InvalidName(String::new()),
+            ApiError::InvalidFields(String::new()),
+            ApiError::TooManyNames { count: 0, max: 0 },
+            ApiError::InvalidPayload(String::new()),
+            ApiError::Unauthorized(String::new()),
+            ApiError::BadSignature,
+            ApiError::NotFound,
+            ApiError::NoRoute,
+            ApiError::MethodNotAllowed { allow: "" },
+            ApiError::PayloadTooLarge,
+            ApiError::RateLimited { retry_after: 0 },
+            ApiError::ConfigInvalid(ConfigError {
+                name: "",
+                reason: "",
+            }),
+            ApiError::Internal,
+            ApiError::Upstream(String::new()),
+            ApiError::UpstreamUnavailable(String::new()),
+            ApiError::NotConfigured(""),
+        ];
+        // The match makes a new variant fail to compile until it is listed above.
+        for e in &ours {
+            match e {
+                ApiError::InvalidName(_)
+                | ApiError::InvalidFields(_)
+                | ApiError::TooManyNames { .. }
+                | ApiError::InvalidPayload(_)
+                | ApiError::Unauthorized(_)
+                | ApiError::BadSignature
+                | ApiError::NotFound
+                | ApiError::NoRoute
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::PayloadTooLarge
+                | ApiError::RateLimited { .. }
+                | ApiError::ConfigInvalid(_)
+                | ApiError::Internal
+                | ApiError::Upstream(_)
+                | ApiError::UpstreamUnavailable(_)
+                | ApiError::NotConfigured(_) => {}
+            }
+        }
+        let codes: Vec<&str> = ours.iter().map(ApiError::code).collect();
+        assert_eq!(documented, codes);
+    }
+
+    #[test]
     fn upstream_detail_is_not_shown() {
         let body = ApiError::Upstream("token ghp_x leaked in upstream text".into()).body();
         assert!(!body.contains("ghp_x"));

@@ -8,7 +8,7 @@ import { startEmulator } from "../emulator/server.mjs";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Starts emulator + worker. `bindings` override the defaults below. */
-export async function startWorker(bindings = {}, emulatorOpts = {}) {
+export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpts = {}) {
   if (!existsSync(`${root}/build/index.js`)) {
     throw new Error("build/index.js is missing: run `npm run build` (npm test does it)");
   }
@@ -21,13 +21,16 @@ export async function startWorker(bindings = {}, emulatorOpts = {}) {
     kvNamespaces: ["CACHE"],
     bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
     unsafeTriggerHandlers: true,
+    ...miniflareOpts,
   });
-  await mf.ready;
+  const url = await mf.ready;
   const kv = await mf.getKVNamespace("CACHE");
   return {
     mf,
     emu,
     kv,
+    /** Where the worker listens on loopback (for a real browser). */
+    url,
     /** GET (or another method) against the worker; returns { status, headers, body, text }. */
     async get(path, init = {}) {
       const res = await mf.dispatchFetch(`http://forgelens.test${path}`, init);
