@@ -532,7 +532,11 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                 Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
                 Some(_) => return Err(UpstreamFailure::Unusable("cursor did not advance".into())),
                 None => {
-                    repos.sort_by_cached_key(|r: &Repo| r.name.to_ascii_lowercase());
+                    // GitHub already orders by name; sort only when it did not (case rules differ).
+                    let by_name = |a: &Repo, b: &Repo| cmp_names(&a.name, &b.name);
+                    if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
+                        repos.sort_by(by_name);
+                    }
                     let login = login.unwrap_or_else(|| owner.as_str().to_string());
                     return Ok(OwnerListing { login, repos });
                 }
@@ -777,6 +781,13 @@ fn served<T>(value: T, fetched_at_ms: u64, status: CacheStatus, freshness: Fresh
         status,
         freshness,
     }
+}
+
+/// Case-insensitive name order, without allocating lowercase copies.
+fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 fn find_repo<'l>(listing: &'l OwnerListing, name: &RepoName) -> Option<&'l Repo> {

@@ -43,7 +43,7 @@ export function makeRepo(owner, ownerType, name, i) {
   };
 }
 
-function makeOwner(login, type, count, prefix = "repo") {
+export function makeOwner(login, type, count, prefix = "repo") {
   const repos = [];
   for (let i = 0; i < count; i++) repos.push(makeRepo(login, type, `${prefix}-${pad(i)}`, i));
   return { __typename: type, login, repos };

@@ -68,7 +68,7 @@ function ownerValue(owner) {
  */
 export async function startEmulator(opts = {}) {
   const forge = opts.forge ?? demoForge();
-  const stats = { requests: 0, owner: 0, batch: 0, invalid: 0, log: [] };
+  const stats = { requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, log: [] };
   const faults = { status: null, body: null, latencyMs: opts.latencyMs ?? 0, headers: {} };
   const rate = { remaining: 5000, resetAt: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, "Z") };
 
@@ -101,6 +101,21 @@ export async function startEmulator(opts = {}) {
   async function handle(req, res) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    // REST-style `GET /repos/{owner}/{repo}`: the per-repository baseline the benchmark compares
+    // against (one call per repository, as dashboards without forgelens do).
+    const rest = /^\/repos\/([^/]+)\/([^/?]+)$/.exec(req.url);
+    if (req.method === "GET" && rest) {
+      stats.rest++;
+      if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+      const r = findRepo(decodeURIComponent(rest[1]), decodeURIComponent(rest[2]));
+      if (!r) return answer(res, 404, { message: "Not Found" });
+      return answer(res, 200, {
+        name: r.name, full_name: r.nameWithOwner, private: r.isPrivate, visibility: r.visibility.toLowerCase(),
+        html_url: r.url, description: r.description, fork: r.isFork, archived: r.isArchived, disabled: r.isDisabled,
+        default_branch: r.defaultBranchRef?.name ?? null, pushed_at: r.pushedAt, updated_at: r.updatedAt,
+        language: r.primaryLanguage?.name ?? null, owner: { login: r.owner.login },
+      });
+    }
     if (req.method !== "POST" || !req.url.startsWith("/graphql")) {
       return answer(res, 404, { message: "Not Found" });
     }
@@ -166,7 +181,7 @@ export async function startEmulator(opts = {}) {
     forge,
     rate,
     reset() {
-      Object.assign(stats, { requests: 0, owner: 0, batch: 0, invalid: 0, log: [] });
+      Object.assign(stats, { requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, log: [] });
       Object.assign(faults, { status: null, body: null, latencyMs: opts.latencyMs ?? 0, headers: {} });
     },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); }),

@@ -75,7 +75,7 @@ struct RepoNode {
     name_with_owner: String,
     url: String,
     description: Option<String>,
-    visibility: Option<String>,
+    visibility: Option<GhVisibility>,
     is_private: Option<bool>,
     is_archived: bool,
     is_disabled: bool,
@@ -101,14 +101,39 @@ struct Target {
 
 #[derive(Deserialize)]
 struct Rollup {
-    state: Option<String>,
+    state: Option<GhState>,
+}
+
+/// GitHub's `RepositoryVisibility`; parsed as an enum so no string is allocated per repository.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+enum GhVisibility {
+    Public,
+    Private,
+    Internal,
+    /// A value GitHub may add later: treated as private (fail closed).
+    #[serde(other)]
+    Unknown,
+}
+
+/// GitHub's `StatusState`.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "UPPERCASE")]
+enum GhState {
+    Success,
+    Failure,
+    Pending,
+    Error,
+    Expected,
+    #[serde(other)]
+    Unknown,
 }
 
 impl RepoNode {
     fn into_repo(self) -> Repo {
-        let visibility = match (self.visibility.as_deref(), self.is_private) {
-            (Some("PUBLIC"), Some(false) | None) => Visibility::Public,
-            (Some("INTERNAL"), _) => Visibility::Internal,
+        let visibility = match (self.visibility, self.is_private) {
+            (Some(GhVisibility::Public), Some(false) | None) => Visibility::Public,
+            (Some(GhVisibility::Internal), _) => Visibility::Internal,
             _ => Visibility::Private,
         };
         let ci = self
@@ -120,7 +145,7 @@ impl RepoNode {
                 let state = t
                     .status_check_rollup
                     .as_ref()
-                    .and_then(|r| r.state.as_deref())
+                    .and_then(|r| r.state)
                     .and_then(ci_state);
                 Some(Ci { state, sha })
             });
@@ -143,14 +168,14 @@ impl RepoNode {
     }
 }
 
-fn ci_state(s: &str) -> Option<CiState> {
+fn ci_state(s: GhState) -> Option<CiState> {
     match s {
-        "SUCCESS" => Some(CiState::Success),
-        "FAILURE" => Some(CiState::Failure),
-        "PENDING" => Some(CiState::Pending),
-        "ERROR" => Some(CiState::Error),
-        "EXPECTED" => Some(CiState::Expected),
-        _ => None,
+        GhState::Success => Some(CiState::Success),
+        GhState::Failure => Some(CiState::Failure),
+        GhState::Pending => Some(CiState::Pending),
+        GhState::Error => Some(CiState::Error),
+        GhState::Expected => Some(CiState::Expected),
+        GhState::Unknown => None,
     }
 }
 

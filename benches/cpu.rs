@@ -1,0 +1,111 @@
+//! CPU per request, natively, as a proxy for the Workers Free plan's 10 ms budget: parsing GitHub
+//! pages, projecting and serializing a listing (the MISS path), and decoding a cached envelope,
+//! projecting and serializing it (the HIT path). Prints one JSON object; `npm run bench` reads it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use forgelens::cache::entry;
+use forgelens::config::PrivatePolicy;
+use forgelens::fields::FieldSet;
+use forgelens::forge::github::parse;
+use forgelens::forge::HttpReply;
+use forgelens::model::OwnerListing;
+use forgelens::view::{project, Access, OrgBody};
+use serde_json::{json, Value};
+use std::hint::black_box;
+use std::time::Instant;
+
+fn node(i: usize) -> Value {
+    json!({"name": format!("repo-{i:04}"), "owner": {"login": "bench-org"}, "nameWithOwner": format!("bench-org/repo-{i:04}"),
+        "url": format!("https://github.com/bench-org/repo-{i:04}"), "description": format!("Benchmark repository number {i}"),
+        "visibility": if i % 7 == 3 { "PRIVATE" } else { "PUBLIC" }, "isPrivate": i % 7 == 3, "isArchived": i % 10 == 7,
+        "isDisabled": false, "isFork": i % 6 == 1, "pushedAt": "2026-10-01T12:00:00Z", "updatedAt": "2026-11-01T08:30:00Z",
+        "primaryLanguage": {"name": "Rust"},
+        "defaultBranchRef": {"name": "main", "target": {"oid": "9e3779b19e3779b19e3779b19e3779b19e3779b1", "statusCheckRollup": {"state": "SUCCESS"}}}})
+}
+
+fn pages(n: usize) -> Vec<HttpReply> {
+    (0..n.div_ceil(100))
+        .map(|p| {
+            let nodes: Vec<Value> = (p * 100..((p + 1) * 100).min(n)).map(node).collect();
+            let more = (p + 1) * 100 < n;
+            let body = json!({"data": {"rateLimit": {"cost": 1, "remaining": 4999, "resetAt": "2026-11-23T22:00:00Z"},
+                "repositoryOwner": {"login": "bench-org", "repositories": {"nodes": nodes,
+                "pageInfo": {"hasNextPage": more, "endCursor": if more { Some(format!("c{p}")) } else { None }}}}}});
+            HttpReply { status: 200, headers: vec![], body: body.to_string().into_bytes() }
+        })
+        .collect()
+}
+
+fn view(listing: &OwnerListing, fields: FieldSet) -> String {
+    let body = OrgBody {
+        org: &listing.login,
+        repos: listing
+            .repos
+            .iter()
+            .filter_map(|r| project(r, fields, &Access::Anonymous, PrivatePolicy::Hide))
+            .collect(),
+        fetched_at: "2026-11-23T22:00:00.000Z".into(),
+    };
+    serde_json::to_string(&body).unwrap()
+}
+
+/// Median and 95th percentile in microseconds over `runs` timed runs (after a warm-up).
+fn measure(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..runs.min(20) {
+        f();
+    }
+    let mut samples: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    (
+        samples[samples.len() / 2],
+        samples[samples.len() * 95 / 100],
+    )
+}
+
+fn main() {
+    let fields = FieldSet::default_set();
+    let mut results = Vec::new();
+    for n in [100usize, 1000] {
+        let replies = pages(n);
+        let runs = if n == 100 { 2000 } else { 300 };
+        let (miss_p50, miss_p95) = measure(runs, || {
+            let mut repos = Vec::new();
+            for reply in &replies {
+                repos.extend(parse::owner_page(black_box(reply)).unwrap().repos);
+            }
+            let listing = OwnerListing {
+                login: "bench-org".into(),
+                repos,
+            };
+            black_box(view(&listing, fields));
+        });
+        let mut repos = Vec::new();
+        for reply in &replies {
+            repos.extend(parse::owner_page(reply).unwrap().repos);
+        }
+        let listing = OwnerListing {
+            login: "bench-org".into(),
+            repos,
+        };
+        let stored = entry::encode(0, Some(&listing));
+        let (hit_p50, hit_p95) = measure(runs, || {
+            let e: entry::Entry<OwnerListing> = entry::decode(black_box(&stored)).unwrap();
+            black_box(view(e.data.as_ref().unwrap(), fields));
+        });
+        results.push(json!({"repos": n, "miss_parse_project_serialize_us": {"p50": miss_p50, "p95": miss_p95},
+            "hit_decode_project_serialize_us": {"p50": hit_p50, "p95": hit_p95}, "stored_bytes": stored.len(), "runs": runs}));
+    }
+    println!("{}", json!({"cpu": results}));
+}
