@@ -113,11 +113,16 @@ for (const n of SIZES) {
   const { text: fresh } = await get(view(n));
   const stored = await kv.get(`v1:org:bench-${n}`);
   const backdated = stored.replace(/"fetched_at":"[^"]+"/, `"fetched_at":"${new Date(Date.now() - 3600_000).toISOString()}"`);
-  row.latency.stale = summary(await samples(runs(50, 20), () => kv.put(`v1:org:bench-${n}`, backdated), async () => {
+  // Before each sample, let the previous sample's background refresh land, then backdate again.
+  const settle = async () => {
+    const end = Date.now() + 10_000;
+    while (Date.now() < end && (await kv.get(`v1:org:bench-${n}`)) === backdated) await new Promise((r) => setTimeout(r, 20));
+  };
+  row.latency.stale = summary(await samples(runs(50, 20), async () => { await settle(); await kv.put(`v1:org:bench-${n}`, backdated); }, async () => {
     const { res } = await get(view(n));
     if (res.headers.get("x-cache") !== "STALE") throw new Error("expected STALE");
   }));
-  await new Promise((r) => setTimeout(r, LATENCY * 12));
+  await settle();
   row.body_bytes = fresh.length;
   results.views.push(row);
 }
@@ -133,23 +138,44 @@ export default { fetch() { return new Response(BODY, { headers: { "content-type"
   port: 0,
 });
 const floorUrl = (await floor.ready).href;
+// A second, fairer floor: the same work in plain JavaScript (one KV read of the same stored
+// entry, JSON.parse, project the default fields, JSON.stringify).
+const storedEntry = await kv.get("v1:org:bench-100");
+const kvFloor = new Miniflare({
+  modules: true,
+  kvNamespaces: ["CACHE"],
+  script: `export default { async fetch(req, env) {
+    const e = JSON.parse(await env.CACHE.get("entry"));
+    const repos = e.data.repos.filter((r) => r.visibility === "public").map((r) => ({ name: r.name, full_name: r.full_name,
+      visibility: r.visibility, archived: r.archived, pushed_at: r.pushed_at, ci: r.ci }));
+    return new Response(JSON.stringify({ org: e.data.login, repos, fetched_at: e.fetched_at }), { headers: { "content-type": "application/json" } });
+  } };`,
+  host: "127.0.0.1",
+  port: 0,
+});
+const kvFloorUrl = (await kvFloor.ready).href;
+await (await kvFloor.getKVNamespace("CACHE")).put("entry", storedEntry);
 const seq = async (url) => summary(await samples(QUICK ? 50 : 300, null, () => get(url)));
 const hitSeq = await seq(view(100));
 const floorSeq = await seq(floorUrl);
+const kvFloorSeq = await seq(kvFloorUrl);
 const cannon = (url) => new Promise((resolve, reject) => {
   autocannon({ url, connections: 10, duration: QUICK ? 2 : 5 }, (err, r) => (err ? reject(err) : resolve(r)));
 });
 const hitLoad = await cannon(view(100));
 const floorLoad = await cannon(floorUrl);
+const kvFloorLoad = await cannon(kvFloorUrl);
 results.floor = {
   body_bytes: body100.length,
-  sequential: { hit: hitSeq, floor: floorSeq },
+  sequential: { hit: hitSeq, floor: floorSeq, kv_floor: kvFloorSeq },
   load: {
     hit: { rps: hitLoad.requests.average, p50: hitLoad.latency.p50, p97_5: hitLoad.latency.p97_5, errors: hitLoad.errors + hitLoad.non2xx },
     floor: { rps: floorLoad.requests.average, p50: floorLoad.latency.p50, p97_5: floorLoad.latency.p97_5, errors: floorLoad.errors + floorLoad.non2xx },
+    kv_floor: { rps: kvFloorLoad.requests.average, p50: kvFloorLoad.latency.p50, p97_5: kvFloorLoad.latency.p97_5, errors: kvFloorLoad.errors + kvFloorLoad.non2xx },
   },
 };
 await floor.dispose();
+await kvFloor.dispose();
 await mf.dispose();
 await emu.close();
 
@@ -193,18 +219,22 @@ function render(r) {
   const f = r.floor;
   const seqRatio = f.sequential.hit.p50 / f.sequential.floor.p50;
   lines.push("", "## Hit path against the runtime floor", "");
-  lines.push(`The floor is a minimal worker in the same runtime returning a static JSON body of the same size (${f.body_bytes} bytes, the 100-repository view).`, "");
-  lines.push("| | forgelens HIT | floor | ratio | target |", "|---|---:|---:|---:|---|");
-  lines.push(`| sequential p50 (ms) | ${ms(f.sequential.hit.p50)} | ${ms(f.sequential.floor.p50)} | ${seqRatio.toFixed(2)}× | ≤ 1.5×: ${mark(seqRatio <= 1.5)} |`);
-  lines.push(`| sequential p95 (ms) | ${ms(f.sequential.hit.p95)} | ${ms(f.sequential.floor.p95)} | ${(f.sequential.hit.p95 / f.sequential.floor.p95).toFixed(2)}× | |`);
-  lines.push(`| autocannon, 10 connections: requests/s | ${f.load.hit.rps.toFixed(0)} | ${f.load.floor.rps.toFixed(0)} | ${(f.load.hit.rps / f.load.floor.rps).toFixed(2)}× | |`);
-  lines.push(`| autocannon p50 / p97.5 (ms) | ${f.load.hit.p50} / ${f.load.hit.p97_5} | ${f.load.floor.p50} / ${f.load.floor.p97_5} | | |`);
+  lines.push(`The floor is a minimal worker in the same runtime returning a static JSON body of the same size (${f.body_bytes} bytes, the 100-repository view).`);
+  lines.push("The KV floor is a plain JavaScript worker doing the same work as a HIT: one KV read of the same stored entry, `JSON.parse`, projection, `JSON.stringify`.", "");
+  const kvRatio = f.sequential.hit.p50 / f.sequential.kv_floor.p50;
+  lines.push("| | forgelens HIT | static floor | KV floor (JS) | HIT / static | HIT / KV floor | target |", "|---|---:|---:|---:|---:|---:|---|");
+  lines.push(`| sequential p50 (ms) | ${ms(f.sequential.hit.p50)} | ${ms(f.sequential.floor.p50)} | ${ms(f.sequential.kv_floor.p50)} | ${seqRatio.toFixed(2)}× | ${kvRatio.toFixed(2)}× | HIT ≤ 1.5× static: ${mark(seqRatio <= 1.5)} |`);
+  lines.push(`| sequential p95 (ms) | ${ms(f.sequential.hit.p95)} | ${ms(f.sequential.floor.p95)} | ${ms(f.sequential.kv_floor.p95)} | ${(f.sequential.hit.p95 / f.sequential.floor.p95).toFixed(2)}× | ${(f.sequential.hit.p95 / f.sequential.kv_floor.p95).toFixed(2)}× | |`);
+  lines.push(`| autocannon, 10 connections, requests/s | ${f.load.hit.rps.toFixed(0)} | ${f.load.floor.rps.toFixed(0)} | ${f.load.kv_floor.rps.toFixed(0)} | ${(f.load.hit.rps / f.load.floor.rps).toFixed(2)}× | ${(f.load.hit.rps / f.load.kv_floor.rps).toFixed(2)}× | |`);
+  lines.push(`| autocannon p50 / p97.5 (ms) | ${f.load.hit.p50} / ${f.load.hit.p97_5} | ${f.load.floor.p50} / ${f.load.floor.p97_5} | ${f.load.kv_floor.p50} / ${f.load.kv_floor.p97_5} | | | |`);
   lines.push("", "## CPU per request, native (µs, p50 / p95)", "");
-  lines.push("`cargo bench --bench cpu`, release profile (`opt-level = \"z\"`, as shipped). MISS = parse every GitHub page + project + serialize; HIT = decode the KV envelope + project + serialize.", "");
-  lines.push("| repositories | MISS | HIT | stored entry | target |", "|---:|---:|---:|---:|---|");
+  lines.push("`cargo bench --bench cpu`, release profile as shipped (`opt-level = 2` for this crate, `\"z\"` for dependencies). MISS = parse every GitHub page + project + serialize; HIT = decode the KV envelope + project + serialize.", "");
+  lines.push("| repositories | MISS p50 / p95 (min) | HIT p50 / p95 (min) | stored entry | target |", "|---:|---:|---:|---:|---|");
   for (const c of r.cpu) {
-    const target = c.repos === 1000 ? `parse+project < 2000 µs: ${mark(c.miss_parse_project_serialize_us.p50 < 2000)}` : "";
-    lines.push(`| ${c.repos} | ${ms(c.miss_parse_project_serialize_us.p50)} / ${ms(c.miss_parse_project_serialize_us.p95)} | ${ms(c.hit_decode_project_serialize_us.p50)} / ${ms(c.hit_decode_project_serialize_us.p95)} | ${(c.stored_bytes / 1024).toFixed(0)} KiB | ${target} |`);
+    const m = c.miss_parse_project_serialize_us;
+    const h = c.hit_decode_project_serialize_us;
+    const target = c.repos === 1000 ? `parse+project p50 < 2000 µs: ${mark(m.p50 < 2000)}` : "";
+    lines.push(`| ${c.repos} | ${ms(m.p50)} / ${ms(m.p95)} (${ms(m.min)}) | ${ms(h.p50)} / ${ms(h.p95)} (${ms(h.min)}) | ${(c.stored_bytes / 1024).toFixed(0)} KiB | ${target} |`);
   }
   lines.push("", "## Size", "");
   lines.push("| wasm raw | wasm gzip | budget (gzip) | |", "|---:|---:|---:|---|");
