@@ -70,6 +70,11 @@ fn stale_batch_items_are_served_at_once_and_refreshed_later() {
     // A mixed batch: stale parts now, the miss fetched now; one deferred refresh in all.
     let mixed = w.get("/v1/repos?names=acme/r000,acme/r003");
     assert_eq!((mixed.header("x-cache"), w.calls()), (Some("MISS"), 2));
+    assert_eq!(
+        mixed.header("cache-control"),
+        Some("public, max-age=0, stale-while-revalidate=60"),
+        "the stale part is not kept by browsers"
+    );
     assert_eq!(w.run_deferred(), 1);
     assert_eq!(w.calls(), 3);
     let call = w.gh.calls.borrow().last().cloned().unwrap();

@@ -311,7 +311,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                     set(&mut items, i, data.map_or(Item::NotFound, Item::Found));
                 }
                 (Freshness::Stale, Some(repo)) => {
+                    // A stale part must not be kept by browsers, whatever else the batch holds.
                     status = CacheStatus::Stale;
+                    fresh_left = 0;
                     to_refresh.extend(names.get(i).cloned());
                     set(&mut items, i, Item::Found(repo));
                 }
@@ -453,13 +455,13 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a
     /// dashboard that loaded an org listing does not pay again for its repositories.
     ///
-    /// Stale listings answer nothing, but their records join `stale` as fallbacks should GitHub
-    /// fail (stale-if-error).
+    /// Stale listings answer nothing, but their records join `fallback` should GitHub fail
+    /// (stale-if-error).
     async fn fill_from_listings(
         &self,
         names: &[FullName],
         items: &mut [Option<Item>],
-        stale: &mut HashMap<usize, Repo>,
+        fallback: &mut HashMap<usize, Repo>,
         fresh_left: &mut u64,
     ) {
         let mut owners: Vec<String> = Vec::new();
@@ -496,7 +498,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             let Freshness::Fresh { left_s } = freshness else {
                 let old = listing.data.as_ref().and_then(|l| find_repo(l, &n.repo));
                 if let Some(repo) = old {
-                    stale.entry(i).or_insert_with(|| repo.clone());
+                    fallback.entry(i).or_insert_with(|| repo.clone());
                 }
                 continue;
             };
@@ -547,7 +549,6 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         )))
     }
 
-    /// One upstream round trip with what is left of the request's budget.
     /// One upstream round trip with what is left of the request's budget, unless GitHub said
     /// the rate limit is spent: then no call is made until the reset.
     async fn call<R: HasRate>(
