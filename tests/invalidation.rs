@@ -11,7 +11,6 @@
 mod common;
 
 use common::*;
-use forgelens::config::Config;
 use forgelens::forge::github::GitHub;
 use forgelens::forge::HttpReply;
 use forgelens::http::Response;
@@ -369,14 +368,8 @@ fn admin_routes_without_a_token_configured_are_503() {
 }
 
 fn run_cron(w: &World) -> Vec<String> {
-    let lookup = |name: &str| {
-        w.vars
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let cfg = Config::from_lookup(lookup).unwrap();
-    let forge = GitHub::new(&cfg.graphql_url, None);
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
     let svc = Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge);
     block_on(svc.refresh_pinned())
 }

@@ -116,7 +116,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
         .config
         .as_ref()
         .map_err(|e| ApiError::ConfigInvalid(e.clone()))?;
-    let forge = GitHub::new(&cfg.graphql_url, cfg.github_token.clone());
+    let forge = GitHub::from_config(cfg);
     let mut svc = Service::new(cfg, ctx.store, ctx.transport, ctx.clock, &forge);
     if let Some(defer) = ctx.defer {
         svc = svc.with_defer(defer);

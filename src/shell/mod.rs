@@ -44,12 +44,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     if core_req.method == "POST" {
         (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
     }
-    let lookup = |name: &str| -> Option<String> {
-        env.secret(name)
-            .ok()
-            .map(|s| s.to_string())
-            .or_else(|| env.var(name).ok().map(|v| v.to_string()))
-    };
+    let lookup = |name: &str| lookup(&env, name);
     let store = kv::Kv::new(env.kv(CACHE_BINDING).ok());
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
@@ -90,37 +85,25 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
 /// A stale entry's refresh, after the response. It owns everything it touches: `wait_until`
 /// work outlives the request that scheduled it.
 async fn run_refresh(env: Env, job: Refresh) {
-    let Ok(config) = Config::from_lookup(|name| lookup(&env, name)) else {
-        return;
-    };
-    let Ok(kv) = env.kv(CACHE_BINDING) else {
-        return;
-    };
-    let store = kv::Kv::new(Some(kv));
-    let forge = GitHub::new(&config.graphql_url, config.github_token.clone());
-    Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
-        .run_refresh(job)
-        .await;
+    match background(&env) {
+        Ok((config, store)) => {
+            let forge = GitHub::from_config(&config);
+            Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
+                .run_refresh(job)
+                .await;
+        }
+        Err(why) => console_error!("refresh skipped: {why}"),
+    }
 }
 
 /// Cron: keeps every pinned owner's listing warm.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let config = match Config::from_lookup(|name| lookup(&env, name)) {
-        Ok(c) => c,
-        Err(e) => {
-            return console_error!(
-                "cron skipped: configuration variable {} {}",
-                e.name,
-                e.reason
-            )
-        }
+    let (config, store) = match background(&env) {
+        Ok(parts) => parts,
+        Err(why) => return console_error!("cron skipped: {why}"),
     };
-    let Ok(kv) = env.kv(CACHE_BINDING) else {
-        return console_error!("cron skipped: no {CACHE_BINDING} binding");
-    };
-    let store = kv::Kv::new(Some(kv));
-    let forge = GitHub::new(&config.graphql_url, config.github_token.clone());
+    let forge = GitHub::from_config(&config);
     let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge);
     let refreshed = svc.refresh_pinned().await;
     console_log!(
@@ -128,6 +111,16 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         refreshed.len(),
         refreshed.join(", ")
     );
+}
+
+/// Configuration and KV for work outside a request (refreshes, cron), or why there are none.
+fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
+    let config = Config::from_lookup(|name| lookup(env, name))
+        .map_err(|e| format!("configuration variable {} {}", e.name, e.reason))?;
+    let kv = env
+        .kv(CACHE_BINDING)
+        .map_err(|_| format!("no {CACHE_BINDING} binding"))?;
+    Ok((config, kv::Kv::new(Some(kv))))
 }
 
 /// A variable or secret; both are plain strings to the worker.

@@ -243,7 +243,7 @@ impl World {
     pub fn run_deferred(&self) -> usize {
         let jobs = self.deferred.take();
         let cfg = self.config();
-        let forge = GitHub::new(&cfg.graphql_url, cfg.github_token.clone());
+        let forge = GitHub::from_config(&cfg);
         let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
         for job in &jobs {
             block_on(svc.run_refresh(job.clone()));

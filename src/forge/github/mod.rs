@@ -6,7 +6,7 @@ pub mod query;
 pub mod webhook;
 
 use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, UpstreamFailure};
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 use crate::names::{FullName, Owner};
 
 pub const USER_AGENT: &str = concat!("forgelens/", env!("CARGO_PKG_VERSION"));
@@ -22,6 +22,11 @@ impl GitHub {
             url: url.to_string(),
             token,
         }
+    }
+
+    /// The GitHub that `GITHUB_GRAPHQL_URL` and `GITHUB_TOKEN` describe.
+    pub fn from_config(cfg: &Config) -> GitHub {
+        GitHub::new(&cfg.graphql_url, cfg.github_token.clone())
     }
 
     fn call(&self, body: String) -> HttpCall {
