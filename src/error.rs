@@ -24,12 +24,18 @@ pub enum ApiError {
     RateLimited {
         retry_after: u64,
     },
+    /// This client's `UPSTREAM_LIMITER` budget is spent and the answer would need GitHub.
+    ClientRateLimited {
+        retry_after: u64,
+    },
     ConfigInvalid(ConfigError),
     Internal,
     /// GitHub answered, but unusably; the detail is logged, not shown.
     Upstream(String),
     UpstreamUnavailable(String),
     NotConfigured(&'static str),
+    /// KV refused an invalidation for about 5 s.
+    StoreUnavailable,
 }
 
 impl ApiError {
@@ -43,10 +49,12 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge => 413,
-            ApiError::RateLimited { .. } => 429,
+            ApiError::RateLimited { .. } | ApiError::ClientRateLimited { .. } => 429,
             ApiError::ConfigInvalid(_) | ApiError::Internal => 500,
             ApiError::Upstream(_) => 502,
-            ApiError::UpstreamUnavailable(_) | ApiError::NotConfigured(_) => 503,
+            ApiError::UpstreamUnavailable(_)
+            | ApiError::NotConfigured(_)
+            | ApiError::StoreUnavailable => 503,
         }
     }
 
@@ -62,12 +70,13 @@ impl ApiError {
             ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::RateLimited { .. } | ApiError::ClientRateLimited { .. } => "rate_limited",
             ApiError::ConfigInvalid(_) => "config_invalid",
             ApiError::Internal => "internal",
             ApiError::Upstream(_) => "upstream_error",
             ApiError::UpstreamUnavailable(_) => "upstream_unavailable",
             ApiError::NotConfigured(_) => "not_configured",
+            ApiError::StoreUnavailable => "store_unavailable",
         }
     }
 
@@ -90,6 +99,9 @@ impl ApiError {
             ApiError::RateLimited { retry_after } => {
                 format!("the GitHub rate limit is exhausted and nothing is cached; retry in {retry_after} s")
             }
+            ApiError::ClientRateLimited { retry_after } => format!(
+                "this client asked for too many answers that are not cached; retry in {retry_after} s"
+            ),
             ApiError::ConfigInvalid(e) => format!("configuration variable {} {}", e.name, e.reason),
             ApiError::Internal => "an unexpected error occurred".into(),
             ApiError::Upstream(_) => "GitHub answered with an unusable response".into(),
@@ -97,6 +109,9 @@ impl ApiError {
                 "GitHub could not be reached in time and nothing is cached".into()
             }
             ApiError::NotConfigured(name) => format!("{name} is not configured on this deployment"),
+            ApiError::StoreUnavailable => {
+                "the cache refused the invalidation; deliver it again".into()
+            }
         }
     }
 
@@ -175,6 +190,12 @@ mod tests {
                 503,
                 "not_configured",
             ),
+            (
+                ApiError::ClientRateLimited { retry_after: 60 },
+                429,
+                "rate_limited",
+            ),
+            (ApiError::StoreUnavailable, 503, "store_unavailable"),
         ];
         for (err, status, code) in cases {
             assert_eq!((err.status(), err.code()), (status, code), "{err:?}");
@@ -214,6 +235,8 @@ mod tests {
             ApiError::Upstream(String::new()),
             ApiError::UpstreamUnavailable(String::new()),
             ApiError::NotConfigured(""),
+            ApiError::StoreUnavailable,
+            ApiError::ClientRateLimited { retry_after: 0 },
         ];
         // The match makes a new variant fail to compile until it is listed above.
         for e in &ours {
@@ -233,10 +256,16 @@ mod tests {
                 | ApiError::Internal
                 | ApiError::Upstream(_)
                 | ApiError::UpstreamUnavailable(_)
-                | ApiError::NotConfigured(_) => {}
+                | ApiError::NotConfigured(_)
+                | ApiError::StoreUnavailable
+                | ApiError::ClientRateLimited { .. } => {}
             }
         }
-        let codes: Vec<&str> = ours.iter().map(ApiError::code).collect();
+        let mut codes: Vec<&str> = ours.iter().map(ApiError::code).collect();
+        // Two variants share `rate_limited` (GitHub's budget, this client's budget).
+        codes.dedup_by(|a, b| a == b);
+        let mut seen = std::collections::HashSet::new();
+        codes.retain(|c| seen.insert(*c));
         assert_eq!(documented, codes);
     }
 

@@ -282,7 +282,7 @@ fn refused_deletes_are_retried_then_fail_the_delivery() {
         r.status, 503,
         "GitHub must see the delivery fail so it can be redelivered"
     );
-    assert_eq!(json_body(&r)["error"]["code"], "upstream_unavailable");
+    assert_eq!(json_body(&r)["error"]["code"], "store_unavailable");
     // One key alone shows the retry budget (the test clock adds up concurrent waits).
     let started = w.clock.0.get();
     let r = w.request(

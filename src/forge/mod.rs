@@ -60,6 +60,8 @@ pub enum UpstreamFailure {
         retry_after_s: Option<u64>,
         reset_at_ms: Option<u64>,
     },
+    /// Nothing was sent: the caller's own budget of upstream-bound requests is spent.
+    ClientLimited,
 }
 
 /// One page of an owner's repositories.

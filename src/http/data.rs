@@ -3,13 +3,14 @@
 use super::query;
 use super::respond::DataAnswer;
 use crate::cache::Store;
+use crate::config::PrivatePolicy;
 use crate::error::ApiError;
 use crate::fields::{self, FieldSet};
 use crate::forge::BATCH_MAX;
 use crate::names::{FullName, Owner};
-use crate::service::{Clock, Item, Service, Transport};
+use crate::service::{BatchItem, Clock, Item, Service, Source, Transport};
 use crate::time::format_rfc3339;
-use crate::view::{self, Access, BatchBody, ItemError, OrgBody};
+use crate::view::{self, Access, BatchBody, ItemError, OrgBody, RepoView};
 
 /// `GET /v1/orgs/{owner}/repos`.
 pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
@@ -37,6 +38,31 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
     })
 }
 
+/// What one batch item shows the caller. A hidden record shows exactly what a missing name
+/// would: not found, or the upstream failure when it is only an older copy (stale-if-error).
+enum Outcome<'a> {
+    Record(RepoView<'a>),
+    Missing,
+    Error(ApiError),
+}
+
+fn outcome<'a>(
+    b: &'a BatchItem,
+    fields: FieldSet,
+    access: &Access,
+    policy: PrivatePolicy,
+) -> Outcome<'a> {
+    match &b.item {
+        Item::Found(repo) => match (view::project(repo, fields, access, policy), &b.source) {
+            (Some(v), _) => Outcome::Record(v),
+            (None, Source::Fallback(err)) => Outcome::Error(err.clone()),
+            (None, _) => Outcome::Missing,
+        },
+        Item::NotFound => Outcome::Missing,
+        Item::Failed(err) => Outcome::Error(err.clone()),
+    }
+}
+
 /// `GET /v1/repos/{owner}/{repo}`.
 pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
     svc: &Service<'_, S, T, C>,
@@ -45,18 +71,18 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
     access: &Access,
 ) -> Result<DataAnswer, ApiError> {
     let served = svc.repos(std::slice::from_ref(name)).await?;
-    match served.items.into_iter().next() {
-        Some(Item::Found(repo)) => {
-            let view = view::project(&repo, fields, access, svc.cfg.private_policy)
-                .ok_or(ApiError::NotFound)?;
+    let first = served.items.first().ok_or(ApiError::Internal)?;
+    match outcome(first, fields, access, svc.cfg.private_policy) {
+        Outcome::Record(view) => {
+            let (status, freshness) = served.headers(|_| true);
             Ok(DataAnswer {
                 body: to_json(&view)?,
-                status: served.status,
-                freshness: served.freshness,
+                status,
+                freshness,
             })
         }
-        Some(Item::Failed(err)) => Err(err),
-        Some(Item::NotFound) | None => Err(ApiError::NotFound),
+        Outcome::Missing => Err(ApiError::NotFound),
+        Outcome::Error(err) => Err(err),
     }
 }
 
@@ -69,31 +95,35 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
 ) -> Result<DataAnswer, ApiError> {
     let wanted: Vec<FullName> = names.iter().map(|(n, _)| n.clone()).collect();
     let served = svc.repos(&wanted).await?;
+    let policy = svc.cfg.private_policy;
+    let outcomes: Vec<Outcome> = served
+        .items
+        .iter()
+        .map(|b| outcome(b, fields, access, policy))
+        .collect();
     // When nothing at all could be answered, the upstream failure is the answer.
-    if let Some(Item::Failed(err)) = served.items.first() {
-        if served.items.iter().all(|i| matches!(i, Item::Failed(_))) {
+    if let Some(Outcome::Error(err)) = outcomes.first() {
+        if outcomes.iter().all(|o| matches!(o, Outcome::Error(_))) {
             return Err(err.clone());
         }
     }
-    let policy = svc.cfg.private_policy;
+    let visible: Vec<bool> = outcomes
+        .iter()
+        .map(|o| matches!(o, Outcome::Record(_)))
+        .collect();
+    let (status, freshness) = served.headers(|i| visible.get(i).copied().unwrap_or(false));
     let mut body = BatchBody {
         repos: Vec::new(),
         errors: Vec::new(),
     };
-    for ((_, spelling), item) in names.iter().zip(&served.items) {
-        match item {
-            Item::Found(repo) => match view::project(repo, fields, access, policy) {
-                Some(v) => body.repos.push(v),
-                None => body.errors.push(ItemError {
-                    name: spelling,
-                    code: "not_found",
-                }),
-            },
-            Item::NotFound => body.errors.push(ItemError {
+    for ((_, spelling), o) in names.iter().zip(outcomes) {
+        match o {
+            Outcome::Record(v) => body.repos.push(v),
+            Outcome::Missing => body.errors.push(ItemError {
                 name: spelling,
                 code: "not_found",
             }),
-            Item::Failed(err) => body.errors.push(ItemError {
+            Outcome::Error(err) => body.errors.push(ItemError {
                 name: spelling,
                 code: err.code(),
             }),
@@ -101,8 +131,8 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
     }
     Ok(DataAnswer {
         body: to_json(&body)?,
-        status: served.status,
-        freshness: served.freshness,
+        status,
+        freshness,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::forge::find_header;
 use crate::forge::github::GitHub;
 use crate::names::{FullName, Owner, RepoName};
-use crate::service::{Clock, Refresh, Service, Transport};
+use crate::service::{Admit, Clock, Refresh, Service, Transport};
 use route::Route;
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
@@ -70,6 +70,8 @@ pub struct Ctx<'a, S, T, C> {
     pub clock: &'a C,
     /// Where background refreshes go (the shell's `ctx.wait_until`); `None` skips them.
     pub defer: Option<&'a dyn Fn(Refresh)>,
+    /// This client's budget of upstream-bound answers (`UPSTREAM_LIMITER`); `None` when unbound.
+    pub limiter: Option<&'a dyn Admit>,
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
@@ -87,6 +89,8 @@ pub async fn handle<S: Store, T: Transport, C: Clock>(
         Err(err) => respond::error(&err),
     };
     respond::cors(&mut resp, &origins, req.header("origin"));
+    resp.headers
+        .push(("x-content-type-options".into(), "nosniff".into()));
     if req.method == "HEAD" {
         resp.body.clear();
     }
@@ -108,8 +112,21 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     }
     match route {
         Route::Health => return Ok(handle_get_health(ctx)),
-        Route::OpenApi => return Ok(respond::static_body(OPENAPI, respond::JSON)),
-        Route::Dashboard => return Ok(handle_get_dashboard(ctx)),
+        Route::OpenApi | Route::Dashboard => {
+            let mut resp = match route {
+                Route::OpenApi => respond::static_body(OPENAPI, respond::JSON),
+                _ => handle_get_dashboard(ctx),
+            };
+            // Shared caches must not hand one origin's CORS answer to another.
+            if ctx
+                .config
+                .as_ref()
+                .is_ok_and(|c| c.allowed_origins != Origins::Any)
+            {
+                resp.headers.push(("vary".into(), "Origin".into()));
+            }
+            return Ok(resp);
+        }
         _ => {}
     }
     let cfg = ctx
@@ -121,25 +138,44 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     if let Some(defer) = ctx.defer {
         svc = svc.with_defer(defer);
     }
+    if let Some(limiter) = ctx.limiter {
+        svc = svc.with_limiter(limiter);
+    }
+    let answer = route_to_handler(req, route, cfg, ctx, &svc).await;
+    let mut resp = answer.unwrap_or_else(|err| respond::error(&err));
+    if let Some(timing) = svc.timing().header() {
+        resp.headers.push(("server-timing".into(), timing));
+    }
+    Ok(resp)
+}
+
+/// The routes that need configuration and the service, each validating its input before any I/O.
+async fn route_to_handler<S: Store, T: Transport, C: Clock>(
+    req: &Request,
+    route: Route<'_>,
+    cfg: &Config,
+    ctx: &Ctx<'_, S, T, C>,
+    svc: &Service<'_, S, T, C>,
+) -> Result<Response, ApiError> {
     let authorization = req.header("authorization");
     match route {
-        Route::Webhook => invalidate::handle_post_webhook(&svc, req).await,
+        Route::Webhook => invalidate::handle_post_webhook(svc, req).await,
         Route::PurgeOrg { owner } => {
             let owner = Owner::parse(owner)?;
             auth::admin(authorization, cfg)?;
-            invalidate::handle_delete_org_cache(&svc, &owner).await
+            invalidate::handle_delete_org_cache(svc, &owner).await
         }
         Route::PurgeRepo { owner, repo } => {
             let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
             auth::admin(authorization, cfg)?;
-            invalidate::handle_delete_repo_cache(&svc, &name).await
+            invalidate::handle_delete_repo_cache(svc, &name).await
         }
         Route::OrgRepos { owner } => {
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let owner = Owner::parse(owner)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
-            let answer = data::handle_get_org_repos(&svc, &owner, fields, &access).await?;
+            let answer = data::handle_get_org_repos(svc, &owner, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
         Route::Repo { owner, repo } => {
@@ -147,7 +183,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let fields = data::parse_fields(&pairs)?;
             let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
-            let answer = data::handle_get_repo(&svc, &name, fields, &access).await?;
+            let answer = data::handle_get_repo(svc, &name, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
         Route::Batch => {
@@ -155,7 +191,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
             let fields = data::parse_fields(&pairs)?;
             let names = data::parse_names(&pairs)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
-            let answer = data::handle_get_repos(&svc, &names, fields, &access).await?;
+            let answer = data::handle_get_repos(svc, &names, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
         Route::Health | Route::OpenApi | Route::Dashboard => Err(ApiError::Internal),
@@ -179,8 +215,6 @@ fn handle_get_dashboard<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
          img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
             .into(),
     ));
-    resp.headers
-        .push(("x-content-type-options".into(), "nosniff".into()));
     resp.headers
         .push(("referrer-policy".into(), "no-referrer".into()));
     resp

@@ -86,7 +86,7 @@ pub fn error(err: &ApiError) -> Response {
         ApiError::MethodNotAllowed { allow } => resp
             .headers
             .push(("allow".to_string(), (*allow).to_string())),
-        ApiError::RateLimited { retry_after } => resp
+        ApiError::RateLimited { retry_after } | ApiError::ClientRateLimited { retry_after } => resp
             .headers
             .push(("retry-after".to_string(), retry_after.to_string())),
         _ => {}

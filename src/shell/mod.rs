@@ -2,6 +2,7 @@
 //! responses, reads bindings, and implements the core's seams with KV, `fetch` and `Date.now()`.
 
 mod kv;
+mod limiter;
 mod upstream;
 
 use crate::config::{Config, ConfigError, VARIABLES};
@@ -46,6 +47,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     }
     let lookup = |name: &str| lookup(&env, name);
     let store = kv::Kv::new(env.kv(CACHE_BINDING).ok());
+    let client_limiter = limiter::ClientLimiter::bound(&env, core_req.header("cf-connecting-ip"));
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
         config = Err(ConfigError {
@@ -58,6 +60,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         .map(|name| {
             let present = if *name == CACHE_BINDING {
                 store.is_bound()
+            } else if *name == limiter::LIMITER_BINDING {
+                client_limiter.is_some()
             } else {
                 lookup(name).is_some_and(|v| !v.is_empty())
             };
@@ -73,6 +77,9 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         transport: &upstream::Fetcher,
         clock: &JsClock,
         defer: Some(&defer),
+        limiter: client_limiter
+            .as_ref()
+            .map(|l| l as &dyn crate::service::Admit),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {

@@ -14,11 +14,11 @@ use forgelens::config::{Config, VARIABLES};
 use forgelens::forge::github::GitHub;
 use forgelens::forge::{HttpCall, HttpReply};
 use forgelens::http::{handle, Ctx, Request, Response};
-use forgelens::service::{Clock, Refresh, Service, Transport};
+use forgelens::service::{Admit, Clock, Refresh, Service, Transport};
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 pub const T0: u64 = 1_700_000_000_000;
@@ -33,6 +33,8 @@ pub struct MemStore {
     /// How many of the next deletes KV refuses (as with its 1 write/s per key limit).
     pub refuse_deletes: Cell<u32>,
     pub writes: Cell<usize>,
+    /// How many of the next writes KV refuses (as when the day's write budget is spent).
+    pub refuse_puts: Cell<u32>,
 }
 
 impl Store for MemStore {
@@ -52,6 +54,10 @@ impl Store for MemStore {
     }
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
         if self.reject_writes.get() {
+            return Err(StoreError::TooManyWrites);
+        }
+        if self.refuse_puts.get() > 0 {
+            self.refuse_puts.set(self.refuse_puts.get() - 1);
             return Err(StoreError::TooManyWrites);
         }
         assert!(
@@ -98,6 +104,10 @@ pub struct FakeGitHub {
     pub clock: Option<(Rc<Cell<u64>>, u64)>,
     /// Runs while a call is in flight (after GitHub "answered", before the worker sees it).
     pub during_call: RefCell<Option<Box<dyn Fn()>>>,
+    /// Old names GitHub redirects: lowercased `owner/old` → index of the repository now.
+    pub renames: RefCell<HashMap<String, usize>>,
+    /// Lowercased full names made private since the fixtures were built.
+    pub privatized: RefCell<HashSet<String>>,
 }
 
 impl FakeGitHub {
@@ -113,6 +123,8 @@ impl FakeGitHub {
             stuck_cursor: Cell::new(false),
             clock: None,
             during_call: RefCell::new(None),
+            renames: RefCell::default(),
+            privatized: RefCell::default(),
         }
     }
 
@@ -125,6 +137,17 @@ impl FakeGitHub {
             "defaultBranchRef": {"name": "main", "target": {"oid": "abc", "statusCheckRollup": {"state": "SUCCESS"}}}})
     }
 
+    /// `node`, with the changes made since (privatizations).
+    pub fn node_now(&self, owner: &str, i: usize) -> Value {
+        let mut node = Self::node(owner, i);
+        let full = format!("{owner}/r{i:03}").to_ascii_lowercase();
+        if self.privatized.borrow().contains(&full) {
+            node["visibility"] = json!("PRIVATE");
+            node["isPrivate"] = json!(true);
+        }
+        node
+    }
+
     pub fn answer(&self, body: &Value) -> Value {
         let vars = &body["variables"];
         if let Some(owner) = vars.get("owner").and_then(Value::as_str) {
@@ -133,7 +156,7 @@ impl FakeGitHub {
             };
             let start: usize = vars["cursor"].as_str().map_or(0, |c| c.parse().unwrap());
             let end = (start + 100).min(count);
-            let nodes: Vec<Value> = (start..end).map(|i| Self::node(owner, i)).collect();
+            let nodes: Vec<Value> = (start..end).map(|i| self.node_now(owner, i)).collect();
             let (more, cursor) = if self.stuck_cursor.get() {
                 (true, "7".to_string())
             } else {
@@ -149,10 +172,15 @@ impl FakeGitHub {
                 break;
             };
             let (o, n) = (o.as_str().unwrap(), n.as_str().unwrap());
-            let idx = n.strip_prefix('r').and_then(|d| d.parse::<usize>().ok());
+            let renamed = self
+                .renames
+                .borrow()
+                .get(&format!("{o}/{n}").to_ascii_lowercase())
+                .copied();
+            let idx = renamed.or_else(|| n.strip_prefix('r').and_then(|d| d.parse::<usize>().ok()));
             match (self.owners.get(&o.to_ascii_lowercase()), idx) {
                 (Some(&count), Some(idx)) if idx < count => {
-                    data.insert(format!("r{i}"), Self::node(o, idx))
+                    data.insert(format!("r{i}"), self.node_now(o, idx))
                 }
                 _ => {
                     errors.push(json!({"type": "NOT_FOUND", "path": [format!("r{i}")]}));
@@ -216,6 +244,34 @@ pub struct World {
     pub vars: Vec<(&'static str, String)>,
     /// Refreshes handed to "wait_until", run by `run_deferred`.
     pub deferred: RefCell<Vec<Refresh>>,
+    /// The client's `UPSTREAM_LIMITER` budget, when one is bound.
+    pub limiter: Option<Budget>,
+}
+
+/// A per-client budget like the Rate Limiting binding's: `left` more admissions, then none.
+pub struct Budget {
+    pub left: Cell<u32>,
+    pub asked: Cell<u32>,
+}
+
+impl Budget {
+    pub fn new(left: u32) -> Budget {
+        Budget {
+            left: Cell::new(left),
+            asked: Cell::new(0),
+        }
+    }
+}
+
+impl Admit for Budget {
+    fn admit(&self) -> futures::future::LocalBoxFuture<'_, bool> {
+        self.asked.set(self.asked.get() + 1);
+        let ok = self.left.get() > 0;
+        if ok {
+            self.left.set(self.left.get() - 1);
+        }
+        Box::pin(async move { ok })
+    }
 }
 
 impl World {
@@ -226,6 +282,7 @@ impl World {
             clock: ManualClock(Rc::new(Cell::new(T0))),
             vars: vec![],
             deferred: RefCell::new(Vec::new()),
+            limiter: None,
         }
     }
 
@@ -312,6 +369,7 @@ impl World {
             transport: &self.gh,
             clock: &self.clock,
             defer: Some(&|job| self.deferred.borrow_mut().push(job)),
+            limiter: self.limiter.as_ref().map(|b| b as &dyn Admit),
         };
         handle(&req, &ctx).await
     }

@@ -1,0 +1,333 @@
+//! Single and batch lookups: `v1:repo:*` entries, then fresh owner listings, then one aliased
+//! upstream query for whatever is still missing. Each answer says where it came from, so the view
+//! can count a hidden record exactly like a missing name when it sets headers.
+//!
+//! **Invariant**: a record GitHub answered under another name (a rename or transfer redirect) is
+//! stored under its real name only, never under the name asked for: a webhook for the real name
+//! could not find such an alias, and a privatized repository would stay public through it.
+
+use super::{flight, set, CacheStatus, Clock, Refresh, Service, Transport};
+use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
+use crate::cache::{keys, Store};
+use crate::error::ApiError;
+use crate::forge::{UpstreamFailure, BATCH_MAX};
+use crate::model::{OwnerListing, Repo};
+use crate::names::{FullName, Owner, RepoName};
+use std::collections::{HashMap, HashSet};
+
+/// One name of a batch.
+// Items live briefly in one Vec per request; boxing `Repo` would add an allocation per name.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Found(Repo),
+    NotFound,
+    Failed(ApiError),
+}
+
+/// Where one item's answer came from. Headers are decided from this only after visibility is
+/// applied (see `http::data`), because they must not tell a hidden record from a missing name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A fresh cache entry (the repository's own or its owner's listing).
+    Cache { left_s: u64 },
+    /// A stale entry, answered at once and refreshed after the response.
+    Stale,
+    /// Asked upstream for this request (found, not found or failed).
+    Fetched { left_s: u64 },
+    /// Upstream failed with this error; the record is an older one (stale-if-error).
+    Fallback(ApiError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    pub item: Item,
+    pub source: Source,
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchServed {
+    pub items: Vec<BatchItem>,
+}
+
+impl BatchServed {
+    /// The answer's `X-Cache` and browser freshness from the parts that are shown as records.
+    /// `visible(i)` says whether item `i`'s record is shown to the caller; a record that is not
+    /// counts like a not-found name.
+    pub fn headers(&self, visible: impl Fn(usize) -> bool) -> (CacheStatus, Freshness) {
+        let mut status = CacheStatus::Hit;
+        let mut left = u64::MAX;
+        for (i, b) in self.items.iter().enumerate() {
+            let shown = matches!(b.item, Item::Found(_)) && visible(i);
+            let (s, l) = account(b, shown);
+            status = status.max(s);
+            left = left.min(l);
+        }
+        let freshness = if status == CacheStatus::Stale {
+            Freshness::Stale
+        } else {
+            Freshness::Fresh { left_s: left }
+        };
+        (status, freshness)
+    }
+}
+
+/// One item's part in the headers. Missing names, and records the caller may not see, are a
+/// MISS when asked upstream for this request and a HIT otherwise, and never lower `max-age`
+/// below the not-found lifetime: neither their age nor their staleness may show.
+fn account(b: &BatchItem, shown: bool) -> (CacheStatus, u64) {
+    match (&b.item, &b.source, shown) {
+        (Item::Failed(_), _, _) | (Item::Found(_), Source::Fallback(_), false) => {
+            (CacheStatus::Miss, 0)
+        }
+        (Item::Found(_), Source::Cache { left_s }, true) => (CacheStatus::Hit, *left_s),
+        (Item::Found(_), Source::Fetched { left_s }, true) => (CacheStatus::Miss, *left_s),
+        (Item::Found(_), Source::Stale | Source::Fallback(_), true) => (CacheStatus::Stale, 0),
+        (_, Source::Fetched { .. }, _) => (CacheStatus::Miss, NOT_FOUND_TTL),
+        _ => (CacheStatus::Hit, NOT_FOUND_TTL),
+    }
+}
+
+fn item(item: Item, source: Source) -> BatchItem {
+    BatchItem { item, source }
+}
+
+impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
+    /// Up to `BATCH_MAX` distinct names, answered in order: cache (stale entries at once, then
+    /// refreshed after the response), then a fresh owner listing, then one upstream call for
+    /// whatever is still missing.
+    ///
+    /// # Errors
+    /// `TooManyNames` past `BATCH_MAX`; per-name failures are reported as `Item::Failed`.
+    pub async fn repos(&self, names: &[FullName]) -> Result<BatchServed, ApiError> {
+        if names.len() > BATCH_MAX {
+            return Err(ApiError::TooManyNames {
+                count: names.len(),
+                max: BATCH_MAX,
+            });
+        }
+        let now = self.clock.now_ms();
+        let keys: Vec<String> = names.iter().map(keys::repo).collect();
+        let stored = self.read_bulk(&keys).await;
+        let mut items: Vec<Option<BatchItem>> = vec![None; names.len()];
+        let mut fallback: HashMap<usize, Repo> = HashMap::new();
+        let mut to_refresh = Vec::new();
+
+        for (i, key) in keys.iter().enumerate() {
+            let Some(e) = stored
+                .get(key)
+                .and_then(|t| t.as_deref())
+                .and_then(entry::decode::<Repo>)
+            else {
+                continue;
+            };
+            match (entry::freshness(&e, now, self.cfg.fresh_ttl), e.data) {
+                (Freshness::Fresh { left_s }, data) => {
+                    let found = data.map_or(Item::NotFound, Item::Found);
+                    set(&mut items, i, item(found, Source::Cache { left_s }));
+                }
+                (Freshness::Stale, Some(repo)) => {
+                    to_refresh.extend(names.get(i).cloned());
+                    set(&mut items, i, item(Item::Found(repo), Source::Stale));
+                }
+                (Freshness::Stale, None) => {}
+            }
+        }
+        if !to_refresh.is_empty() {
+            self.schedule(Refresh::Repos(to_refresh));
+        }
+
+        self.fill_from_listings(names, &mut items, &mut fallback)
+            .await;
+
+        let missing: Vec<usize> = (0..names.len())
+            .filter(|i| items.get(*i).is_some_and(Option::is_none))
+            .collect();
+        if !missing.is_empty() {
+            let wanted: Vec<FullName> = missing
+                .iter()
+                .filter_map(|i| names.get(*i).cloned())
+                .collect();
+            match self.fetch_repos_shared(&wanted).await {
+                Ok(found) => {
+                    let source = Source::Fetched {
+                        left_s: self.cfg.fresh_ttl,
+                    };
+                    for (i, repo) in missing.iter().zip(found) {
+                        let found = repo.map_or(Item::NotFound, Item::Found);
+                        set(&mut items, *i, item(found, source.clone()));
+                    }
+                }
+                Err(failure) => {
+                    let err = self.failure_to_error(failure);
+                    for i in missing {
+                        let answer = match fallback.remove(&i) {
+                            Some(repo) => item(Item::Found(repo), Source::Fallback(err.clone())),
+                            None => item(Item::Failed(err.clone()), Source::Fetched { left_s: 0 }),
+                        };
+                        set(&mut items, i, answer);
+                    }
+                }
+            }
+        }
+
+        let items = items
+            .into_iter()
+            .map(|i| i.unwrap_or(item(Item::Failed(ApiError::Internal), Source::Stale)))
+            .collect();
+        Ok(BatchServed { items })
+    }
+
+    /// `fetch_and_store_repos`, shared with concurrent requests for the same set of names.
+    async fn fetch_repos_shared(
+        &self,
+        names: &[FullName],
+    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        type Outcome = Result<Vec<Option<Repo>>, UpstreamFailure>;
+        let mut flight_key: Vec<String> = names.iter().map(FullName::key).collect();
+        flight_key.sort();
+        let flight_key = format!("batch:{}", flight_key.join(","));
+        let lead = match flight::join::<(Vec<FullName>, Outcome), C>(
+            &flight_key,
+            self.clock,
+            self.deadline_ms,
+        )
+        .await
+        {
+            // The leader asked in its own order; answer in ours.
+            flight::Joined::Shared((asked, Ok(found))) => {
+                return Ok(names
+                    .iter()
+                    .map(|n| {
+                        asked
+                            .iter()
+                            .position(|a| a.key() == n.key())
+                            .and_then(|p| found.get(p).cloned().flatten())
+                    })
+                    .collect());
+            }
+            flight::Joined::Lead(lead) => Some(lead),
+            _ => None,
+        };
+        let outcome = self.fetch_and_store_repos(names).await;
+        if let Some(lead) = lead {
+            if outcome.is_ok() {
+                lead.finish((names.to_vec(), outcome.clone()));
+            }
+        }
+        outcome
+    }
+
+    /// One batch call for `names`, written per repository (not-found ones for 60 s). A record
+    /// GitHub answered under another name is written under that name only (see the module doc).
+    pub(super) async fn fetch_and_store_repos(
+        &self,
+        names: &[FullName],
+    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        let sent_at = self.clock.now_ms();
+        let answer = self
+            .call(
+                |f| f.batch_call(names),
+                |f, r| f.parse_batch(names.len(), r),
+            )
+            .await?;
+        let mut written = HashSet::new();
+        let writes = names
+            .iter()
+            .zip(&answer.repos)
+            .filter_map(|(asked, repo)| match repo {
+                // Keyed by the name GitHub answered with; a record without a readable one is
+                // answered but not stored.
+                Some(r) => real_name(r).map(|real| {
+                    let text = entry::encode(sent_at, Some(r));
+                    (keys::repo(&real), text, Some(self.cfg.stale_ttl))
+                }),
+                None => Some((
+                    keys::repo(asked),
+                    entry::encode::<Repo>(sent_at, None),
+                    Some(NOT_FOUND_TTL),
+                )),
+            })
+            // An old and a new name in one batch answer the same record: one write (1/s per key).
+            .filter(|(key, _, _)| written.insert(key.clone()))
+            .collect();
+        self.store_fetched(writes, sent_at).await;
+        Ok(answer.repos)
+    }
+
+    /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a
+    /// dashboard that loaded an org listing does not pay again for its repositories.
+    ///
+    /// Stale listings answer nothing, but their records join `fallback` should GitHub fail
+    /// (stale-if-error).
+    async fn fill_from_listings(
+        &self,
+        names: &[FullName],
+        items: &mut [Option<BatchItem>],
+        fallback: &mut HashMap<usize, Repo>,
+    ) {
+        let mut owners: Vec<String> = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let key = keys::org(&n.owner);
+            if items.get(i).is_some_and(Option::is_none) && !owners.contains(&key) {
+                owners.push(key);
+            }
+        }
+        if owners.is_empty() {
+            return;
+        }
+        let stored = self.read_bulk(&owners).await;
+        let now = self.clock.now_ms();
+        let mut listings: HashMap<String, (Entry<OwnerListing>, Freshness)> = HashMap::new();
+        for key in owners {
+            let Some(e) = stored
+                .get(&key)
+                .and_then(|t| t.as_deref())
+                .and_then(entry::decode::<OwnerListing>)
+            else {
+                continue;
+            };
+            let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
+            listings.insert(key, (e, freshness));
+        }
+        for (i, n) in names.iter().enumerate() {
+            if !items.get(i).is_some_and(Option::is_none) {
+                continue;
+            }
+            let Some((listing, freshness)) = listings.get(&keys::org(&n.owner)) else {
+                continue;
+            };
+            let Freshness::Fresh { left_s } = freshness else {
+                let old = listing.data.as_ref().and_then(|l| find_repo(l, &n.repo));
+                if let Some(repo) = old {
+                    fallback.entry(i).or_insert_with(|| repo.clone());
+                }
+                continue;
+            };
+            let found = match &listing.data {
+                // The owner does not exist, so neither does the repository.
+                None => Some(Item::NotFound),
+                // Not in the listing may still be an old name GitHub redirects: ask upstream.
+                Some(l) => find_repo(l, &n.repo).map(|r| Item::Found(r.clone())),
+            };
+            if let Some(found) = found {
+                set(items, i, item(found, Source::Cache { left_s: *left_s }));
+            }
+        }
+    }
+}
+
+/// The name GitHub answered a record under, when it is a valid name.
+fn real_name(repo: &Repo) -> Option<FullName> {
+    Some(FullName::new(
+        Owner::parse(&repo.owner).ok()?,
+        RepoName::parse(&repo.name).ok()?,
+    ))
+}
+
+fn find_repo<'l>(listing: &'l OwnerListing, name: &RepoName) -> Option<&'l Repo> {
+    listing
+        .repos
+        .iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name.as_str()))
+}

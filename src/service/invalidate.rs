@@ -1,0 +1,58 @@
+//! Invalidation: drop cache entries the moment the truth changed (webhooks, admin purges), and
+//! leave a marker so a refresh already in flight cannot write its older answer back.
+
+use super::{Clock, Service, Transport, MARKER_TTL, RETRY_DELAYS_MS};
+use crate::cache::{keys, Store, StoreError};
+use crate::error::ApiError;
+use crate::time::format_rfc3339;
+
+/// Waits between tries of a marker write: brief, since the delete must not wait on it.
+const MARKER_RETRY_DELAYS_MS: [u64; 2] = [100, 300];
+
+impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
+    /// Drops `keys` so the next read asks GitHub. Each key first gets a marker holding the
+    /// invalidation time (see `store_fetched`), then is deleted. The marker is best-effort: it
+    /// is tried briefly, and the delete is attempted whether it landed or not, because a spent
+    /// write budget (anyone can spend it with made-up names) must not keep a privatized entry
+    /// alive. A refused delete is retried with backoff for about 5 s.
+    ///
+    /// # Errors
+    /// `StoreUnavailable` when KV still refuses a delete after the retries: a webhook answered
+    /// with it shows as failed in GitHub and can be redelivered.
+    pub async fn invalidate(&self, keys: &[String]) -> Result<(), ApiError> {
+        let now = format_rfc3339(self.clock.now_ms());
+        let jobs = keys.iter().map(|key| async {
+            let marker = keys::invalidation_marker(key);
+            let _ = self
+                .retry(&MARKER_RETRY_DELAYS_MS, || {
+                    self.store.put(&marker, &now, Some(MARKER_TTL))
+                })
+                .await;
+            self.retry(&RETRY_DELAYS_MS, || self.store.delete(key))
+                .await
+        });
+        let results = futures::future::join_all(jobs).await;
+        if results.iter().any(Result::is_err) {
+            return Err(ApiError::StoreUnavailable);
+        }
+        Ok(())
+    }
+
+    async fn retry<F, Fut>(&self, delays: &[u64], op: F) -> Result<(), StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<(), StoreError>>,
+    {
+        let mut last = Ok(());
+        for delay in std::iter::once(0).chain(delays.iter().copied()) {
+            if delay > 0 {
+                self.clock.sleep(delay).await;
+            }
+            last = op().await;
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+}

@@ -1,0 +1,54 @@
+//! Stale-while-revalidate: a stale entry is answered at once and refreshed after the response,
+//! at most once per key per isolate, with a budget of its own.
+
+use super::{flight, Clock, Service, Transport, BACKGROUND_BUDGET_MS};
+use crate::cache::{keys, Store};
+use crate::names::{FullName, Owner};
+
+/// A refresh to run after the response, with owned data only (it outlives the request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    Owner(Owner),
+    Repos(Vec<FullName>),
+}
+
+impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
+    /// Hands `job` to the shell unless a refresh of the same keys is already under way here.
+    pub(super) fn schedule(&self, job: Refresh) {
+        let Some(defer) = self.defer else { return };
+        let now = self.clock.now_ms();
+        let job = match job {
+            Refresh::Owner(owner) => {
+                flight::claim_refresh(&keys::org(&owner), now).then_some(Refresh::Owner(owner))
+            }
+            Refresh::Repos(names) => {
+                let claimed: Vec<FullName> = names
+                    .into_iter()
+                    .filter(|n| flight::claim_refresh(&keys::repo(n), now))
+                    .collect();
+                (!claimed.is_empty()).then_some(Refresh::Repos(claimed))
+            }
+        };
+        if let Some(job) = job {
+            defer(job);
+        }
+    }
+
+    /// Runs a deferred refresh with its own upstream budget, then releases its claims. A failed
+    /// refresh leaves the entry as it was.
+    pub async fn run_refresh(&self, job: Refresh) {
+        let bg = self.with_budget(BACKGROUND_BUDGET_MS);
+        match &job {
+            Refresh::Owner(owner) => {
+                let _ = bg.fetch_and_store_owner(owner).await;
+                flight::release_refresh(&keys::org(owner));
+            }
+            Refresh::Repos(names) => {
+                let _ = bg.fetch_and_store_repos(names).await;
+                for n in names {
+                    flight::release_refresh(&keys::repo(n));
+                }
+            }
+        }
+    }
+}
