@@ -55,6 +55,7 @@ const workerOpts = (bindings) => ({
   modulesRoot: `${root}build`,
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
   kvNamespaces: ["CACHE"],
+  durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
   bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "30000", ...bindings },
   host: "127.0.0.1",
   port: 0,

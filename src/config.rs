@@ -17,6 +17,7 @@ pub const MIN_READ_TOKEN_SECRET: usize = 32;
 /// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
 pub const VARIABLES: &[&str] = &[
     "CACHE",
+    "OWNERS",
     "UPSTREAM_LIMITER",
     "GITHUB_GRAPHQL_URL",
     "GITHUB_TOKEN",

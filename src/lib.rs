@@ -11,6 +11,7 @@
 //! - `auth`: anonymous or read-token access.
 //! - `forge`: the forge boundary; `forge::github` builds GraphQL queries and parses replies.
 //! - `cache`: key names, the stored envelope, freshness, and the `Store` seam.
+//! - `owners`: owner listing builds of any size, checkpointed page by page (the Durable Object's core).
 //! - `service`: the read path (cache, bulk upstream, store) over the `Store`/`Transport`/`Clock` seams.
 //! - `http`: request/response model, routing, headers and handlers.
 //! - `time`: RFC 3339 without a clock.
@@ -25,6 +26,7 @@ pub mod forge;
 pub mod http;
 pub mod model;
 pub mod names;
+pub mod owners;
 pub mod service;
 pub mod time;
 pub mod view;

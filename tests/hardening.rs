@@ -67,7 +67,10 @@ fn a_hidden_record_sets_headers_exactly_like_a_missing_name() {
         "a stale hidden record never makes an answer STALE or max-age=0"
     );
     // Next to a visible fresh record it lowers nothing either.
-    assert_eq!(w.get("/v1/repos?names=acme/r001").header("x-cache"), Some("MISS"));
+    assert_eq!(
+        w.get("/v1/repos?names=acme/r001").header("x-cache"),
+        Some("MISS")
+    );
     w.advance(10);
     let fresh = w.get("/v1/repos?names=acme/r001");
     let mixed = w.get("/v1/repos?names=acme/r001,acme/r004");

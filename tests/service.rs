@@ -204,20 +204,41 @@ fn a_cursor_that_does_not_advance_is_unusable_and_not_cached() {
 }
 
 #[test]
-fn one_deadline_covers_every_page() {
+fn a_build_that_outlives_the_budget_answers_202_and_resumes_from_its_checkpoint() {
     let mut w = World::new(&[("acme", 500)]);
     w.vars = vec![("UPSTREAM_TIMEOUT_MS", "1000".into())];
     w.gh.clock = Some((Rc::clone(&w.clock.0), 300));
-    let r = w.get("/v1/orgs/acme/repos");
+    let r = w.get("/v1/orgs/Acme/repos");
     assert_eq!(
-        r.status, 503,
+        r.status, 202,
         "5 pages of 300 ms do not fit a 1000 ms budget"
     );
-    assert_eq!(json_body(&r)["error"]["code"], "upstream_unavailable");
+    assert_eq!(
+        json_body(&r),
+        json!({"status": "building", "owner": "Acme", "repos_fetched": 400, "repos_total": 500,
+            "started_at": forgelens::time::format_rfc3339(T0)})
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=10).contains(&retry), "{retry}");
     assert_eq!(w.calls(), 4);
     assert!(
         w.store.data.borrow().is_empty(),
-        "a listing that cannot finish is never cached partially"
+        "a listing that is not complete is never cached partially"
+    );
+    let done = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!((done.status, done.header("x-cache")), (200, Some("MISS")));
+    assert_eq!(
+        w.calls(),
+        5,
+        "the build went on from its checkpoint: no page twice"
+    );
+    assert_eq!(json_body(&done)["repos"].as_array().unwrap().len(), 400);
+    assert_eq!(
+        json_body(&done)["fetched_at"],
+        forgelens::time::format_rfc3339(T0),
+        "as old as its first page"
     );
 }
 
@@ -340,7 +361,7 @@ fn concurrent_cold_requests_share_one_upstream_flight() {
 }
 
 #[test]
-fn followers_fetch_for_themselves_when_the_leader_fails() {
+fn a_failing_build_is_shared_shrinks_its_pages_and_is_remembered() {
     let w = World::new(&[("acme", 1)]);
     *w.gh.fault.borrow_mut() = Some(Err("connection refused".into()));
     let requests: Vec<_> = (0..3)
@@ -348,7 +369,29 @@ fn followers_fetch_for_themselves_when_the_leader_fails() {
         .collect();
     let answers = futures::executor::block_on(futures::future::join_all(requests));
     assert!(answers.iter().all(|r| r.status == 503));
-    assert_eq!(w.calls(), 3, "each follower tried once more");
+    let sizes: Vec<u64> =
+        w.gh.calls
+            .borrow()
+            .iter()
+            .map(|c| c["variables"]["first"].as_u64().unwrap())
+            .collect();
+    assert_eq!(
+        sizes,
+        [100, 50, 25, 12, 10, 10, 10],
+        "one build for three callers, pages halved to 10"
+    );
+    w.advance(9);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 503);
+    assert_eq!(w.calls(), 7, "a failure is remembered for 10 s");
+    *w.gh.fault.borrow_mut() = None;
+    w.advance(1);
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        w.gh.calls.borrow()[7]["variables"]["first"],
+        10,
+        "the smaller size stays"
+    );
 }
 
 fn rate_limited_reply(reset_s: u64) -> HttpReply {

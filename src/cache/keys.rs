@@ -12,6 +12,12 @@ pub fn org(owner: &Owner) -> String {
     format!("{PREFIX}org:{}", owner.key())
 }
 
+/// The owner of a `v1:org:{owner}` key (an invalidation names its owners this way).
+pub fn org_owner(key: &str) -> Option<Owner> {
+    let login = key.strip_prefix(PREFIX)?.strip_prefix("org:")?;
+    Owner::parse(login).ok()
+}
+
 /// `v1:repo:{owner}/{repo}`.
 pub fn repo(name: &FullName) -> String {
     format!("{PREFIX}repo:{}", name.key())

@@ -62,6 +62,9 @@ pub enum UpstreamFailure {
     },
     /// Nothing was sent: the caller's own budget of upstream-bound requests is spent.
     ClientLimited,
+    /// The forge gave up on a page that was too costly (502, 504, or GraphQL's "Something went
+    /// wrong … timeout"): the same request may succeed with fewer records per page.
+    Overloaded(String),
 }
 
 /// One page of an owner's repositories.
@@ -70,6 +73,8 @@ pub struct OwnerPage {
     pub login: String,
     pub repos: Vec<Repo>,
     pub next_cursor: Option<String>,
+    /// How many repositories the whole listing holds, when the forge said.
+    pub total: Option<u64>,
     pub rate: Option<RateInfo>,
 }
 
@@ -84,8 +89,8 @@ pub struct BatchAnswer {
 pub const BATCH_MAX: usize = 100;
 
 pub trait Forge {
-    /// The call for one page (`first: 100`) of an owner's repositories.
-    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>) -> HttpCall;
+    /// The call for one page of `first` (1–100) of an owner's repositories.
+    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>, first: u8) -> HttpCall;
     /// # Errors
     /// `NotFound` when the owner does not exist, otherwise why the reply is unusable.
     fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure>;

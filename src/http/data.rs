@@ -1,25 +1,30 @@
 //! The read routes: owner listings, single repositories and batches, projected for the caller.
 
 use super::query;
-use super::respond::DataAnswer;
+use super::respond::{self, DataAnswer};
+use super::{Request, Response};
 use crate::cache::Store;
 use crate::config::PrivatePolicy;
 use crate::error::ApiError;
 use crate::fields::{self, FieldSet};
 use crate::forge::BATCH_MAX;
 use crate::names::{FullName, Owner};
-use crate::service::{BatchItem, Clock, Item, Service, Source, Transport};
+use crate::service::{BatchItem, Clock, Item, Listing, Service, Source, Transport};
 use crate::time::format_rfc3339;
 use crate::view::{self, Access, BatchBody, ItemError, OrgBody, RepoView};
 
-/// `GET /v1/orgs/{owner}/repos`.
+/// `GET /v1/orgs/{owner}/repos`: the listing, or 202 while its build is still under way.
 pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
     svc: &Service<'_, S, T, C>,
+    req: &Request,
     owner: &Owner,
     fields: FieldSet,
     access: &Access,
-) -> Result<DataAnswer, ApiError> {
-    let served = svc.owner_listing(owner).await?;
+) -> Result<Response, ApiError> {
+    let served = match svc.owner_listing(owner).await? {
+        Listing::Ready(served) => served,
+        Listing::Building(progress) => return Ok(respond::building(owner.as_str(), &progress)),
+    };
     let policy = svc.cfg.private_policy;
     let body = OrgBody {
         org: &served.value.login,
@@ -31,11 +36,12 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
             .collect(),
         fetched_at: format_rfc3339(served.fetched_at_ms),
     };
-    Ok(DataAnswer {
+    let answer = DataAnswer {
         body: to_json(&body)?,
         status: served.status,
         freshness: served.freshness,
-    })
+    };
+    Ok(respond::data(req, answer))
 }
 
 /// What one batch item shows the caller. A hidden record shows exactly what a missing name

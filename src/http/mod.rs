@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::forge::find_header;
 use crate::forge::github::GitHub;
 use crate::names::{FullName, Owner, RepoName};
+use crate::owners::Owners;
 use crate::service::{Admit, Clock, Refresh, Service, Transport};
 use route::Route;
 
@@ -70,6 +71,8 @@ pub struct Ctx<'a, S, T, C> {
     pub clock: &'a C,
     /// Where background refreshes go (the shell's `ctx.wait_until`); `None` skips them.
     pub defer: Option<&'a dyn Fn(Refresh)>,
+    /// The owner directories (`OWNERS`); `None` answers owner misses with 500 `config_invalid`.
+    pub owners: Option<&'a dyn Owners>,
     /// This client's budget of upstream-bound answers (`UPSTREAM_LIMITER`); `None` when unbound.
     pub limiter: Option<&'a dyn Admit>,
 }
@@ -138,6 +141,9 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     if let Some(defer) = ctx.defer {
         svc = svc.with_defer(defer);
     }
+    if let Some(owners) = ctx.owners {
+        svc = svc.with_owners(owners);
+    }
     if let Some(limiter) = ctx.limiter {
         svc = svc.with_limiter(limiter);
     }
@@ -175,8 +181,7 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             let fields = data::parse_fields(&pairs)?;
             let owner = Owner::parse(owner)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
-            let answer = data::handle_get_org_repos(svc, &owner, fields, &access).await?;
-            Ok(respond::data(req, answer))
+            data::handle_get_org_repos(svc, req, &owner, fields, &access).await
         }
         Route::Repo { owner, repo } => {
             let pairs = query::parse(&req.query);

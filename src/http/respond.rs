@@ -5,6 +5,8 @@ use super::{Request, Response};
 use crate::cache::entry::Freshness;
 use crate::config::Origins;
 use crate::error::ApiError;
+use crate::owners::wire::BuildingBody;
+use crate::owners::Progress;
 use crate::service::CacheStatus;
 use sha2::{Digest, Sha256};
 
@@ -51,6 +53,25 @@ pub fn data(req: &Request, answer: DataAnswer) -> Response {
         headers,
         body: answer.body.into_bytes(),
     }
+}
+
+/// 202: an owner listing still being built with nothing cached. The body is DESIGN.md's; the
+/// client polls after `Retry-After`.
+pub fn building(owner: &str, progress: &Progress) -> Response {
+    let body = BuildingBody::new(owner, progress);
+    let mut resp = no_store(202, serde_json::to_string(&body).unwrap_or_default());
+    resp.headers.extend([
+        (
+            "retry-after".to_string(),
+            progress.retry_after_s.clamp(1, 10).to_string(),
+        ),
+        (
+            "x-cache".to_string(),
+            CacheStatus::Miss.as_str().to_string(),
+        ),
+        ("vary".to_string(), "Authorization, Origin".to_string()),
+    ]);
+    resp
 }
 
 /// A page or document built into the worker; browsers may keep it for five minutes.

@@ -16,9 +16,11 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// write budget (anyone can spend it with made-up names) must not keep a privatized entry
     /// alive. A refused delete is retried with backoff for about 5 s.
     ///
+    /// Then every owner named (`v1:org:*`) hears of it in its directory.
+    ///
     /// # Errors
-    /// `StoreUnavailable` when KV still refuses a delete after the retries: a webhook answered
-    /// with it shows as failed in GitHub and can be redelivered.
+    /// `StoreUnavailable` when KV still refuses a delete after the retries, or a directory cannot
+    /// be told: a webhook answered with it shows as failed in GitHub and can be redelivered.
     pub async fn invalidate(&self, keys: &[String]) -> Result<(), ApiError> {
         let now = format_rfc3339(self.clock.now_ms());
         let jobs = keys.iter().map(|key| async {
@@ -34,6 +36,17 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let results = futures::future::join_all(jobs).await;
         if results.iter().any(Result::is_err) {
             return Err(ApiError::StoreUnavailable);
+        }
+        // The owners' directories restart any build in progress and forget completed ones.
+        if let Some(owners) = self.owners {
+            let at = self.clock.now_ms();
+            let told = keys
+                .iter()
+                .filter_map(|k| keys::org_owner(k))
+                .map(|owner| async move { owners.invalidate(&owner, at).await });
+            for outcome in futures::future::join_all(told).await {
+                outcome?;
+            }
         }
         Ok(())
     }

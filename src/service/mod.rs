@@ -10,6 +10,7 @@ use crate::cache::{keys, Store};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::forge::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
+use crate::owners::Owners;
 use crate::time::{format_rfc3339, parse_rfc3339};
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -21,11 +22,9 @@ mod owner;
 mod refresh;
 
 pub use batch::{BatchItem, BatchServed, Item, Source};
+pub use owner::{sort_by_name, Listing, OWNERS_BINDING};
 pub use refresh::Refresh;
 
-/// Pages an owner listing may take (10,000 repositories) before it is called unusable; guards
-/// against an upstream that never stops saying `hasNextPage`.
-pub const MAX_OWNER_PAGES: usize = 100;
 /// `Retry-After` when GitHub said it is rate limited but not until when.
 pub const DEFAULT_RETRY_AFTER: u64 = 60;
 /// KV refuses an `expirationTtl` below this.
@@ -66,16 +65,21 @@ pub const LIMITER_PERIOD_S: u64 = 60;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timing {
     pub kv_ms: Option<u64>,
+    pub owner_ms: Option<u64>,
     pub upstream_ms: Option<u64>,
 }
 
 impl Timing {
     /// The `Server-Timing` header value, or `None` when no backend was used.
     pub fn header(&self) -> Option<String> {
-        let parts: Vec<String> = [("kv", self.kv_ms), ("upstream", self.upstream_ms)]
-            .iter()
-            .filter_map(|(name, ms)| ms.map(|ms| format!("{name};dur={ms}")))
-            .collect();
+        let parts: Vec<String> = [
+            ("kv", self.kv_ms),
+            ("owner", self.owner_ms),
+            ("upstream", self.upstream_ms),
+        ]
+        .iter()
+        .filter_map(|(name, ms)| ms.map(|ms| format!("{name};dur={ms}")))
+        .collect();
         (!parts.is_empty()).then(|| parts.join(", "))
     }
 }
@@ -119,6 +123,8 @@ pub struct Service<'a, S, T, C> {
     defer: Option<&'a dyn Fn(Refresh)>,
     /// The remembered rate-limit reset, read from KV at most once per request.
     limited_until: Cell<Option<Option<u64>>>,
+    /// The owner directories (the `OWNERS` Durable Objects); `None` inside a directory.
+    owners: Option<&'a dyn Owners>,
     /// The caller's budget; `None` for background work and when the binding is absent.
     limiter: Option<&'a dyn Admit>,
     /// The limiter's verdict, asked at most once per request.
@@ -144,10 +150,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             deadline_ms,
             defer: None,
             limited_until: Cell::new(None),
+            owners: None,
             limiter: None,
             admitted: Cell::new(None),
             timing: Cell::default(),
         }
+    }
+
+    /// Sends owner listings to their directories.
+    pub fn with_owners(mut self, owners: &'a dyn Owners) -> Self {
+        self.owners = Some(owners);
+        self
     }
 
     /// Makes answers that need upstream count against the caller's budget.
@@ -280,10 +293,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             .await;
     }
 
-    fn failure_to_error(&self, failure: UpstreamFailure) -> ApiError {
+    pub(crate) fn failure_to_error(&self, failure: UpstreamFailure) -> ApiError {
         match failure {
             UpstreamFailure::NotFound => ApiError::NotFound,
-            UpstreamFailure::Unusable(detail) => ApiError::Upstream(detail),
+            UpstreamFailure::Unusable(detail) | UpstreamFailure::Overloaded(detail) => {
+                ApiError::Upstream(detail)
+            }
             UpstreamFailure::Unavailable(detail) => ApiError::UpstreamUnavailable(detail),
             UpstreamFailure::ClientLimited => ApiError::ClientRateLimited {
                 retry_after: LIMITER_PERIOD_S,
@@ -323,7 +338,13 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// writing that answer back would resurrect it for a whole TTL. All markers are read in one
     /// `get_bulk`. Fresh data that cannot be written (KV allows one write per key per second) is
     /// dropped: the next miss fetches it again, which is cheaper than failing the request.
-    async fn store_fetched(&self, writes: Vec<(String, String, Option<u64>)>, sent_at: u64) {
+    ///
+    /// Returns how many writes were skipped because an invalidation superseded them.
+    pub(crate) async fn store_fetched(
+        &self,
+        writes: Vec<(String, String, Option<u64>)>,
+        sent_at: u64,
+    ) -> usize {
         let markers: Vec<String> = writes
             .iter()
             .map(|(k, _, _)| keys::invalidation_marker(k))
@@ -335,6 +356,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                 .and_then(parse_rfc3339)
                 .is_some_and(|at| at >= sent_at)
         };
+        let superseded = markers.iter().filter(|m| invalidated_after(m)).count();
         let allowed = writes
             .iter()
             .zip(&markers)
@@ -343,6 +365,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let started = self.clock.now_ms();
         futures::future::join_all(allowed).await;
         self.spent(|t| &mut t.kv_ms, started);
+        superseded
     }
 }
 

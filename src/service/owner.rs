@@ -1,22 +1,36 @@
-//! Owner listings: every page of an owner's repositories, stored as one `v1:org:{owner}` entry
-//! only once every page has arrived, and the pinned-owner cron that keeps them warm.
+//! Owner listings on the read path: `v1:org:{owner}` from KV, and on a miss the owner's directory
+//! (the `OWNERS` Durable Object), the only code that pages an owner. Also the one page call a
+//! directory makes, and the pinned-owner cron, which asks directories to rebuild.
 
-use super::{flight, served, CacheStatus, Clock, Refresh, Served, Service, Transport};
-use super::{BACKGROUND_BUDGET_MS, MAX_OWNER_PAGES};
-use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
+use super::{served, CacheStatus, Clock, Refresh, Served, Service, Transport};
+use crate::cache::entry::{self, Entry, Freshness};
 use crate::cache::{keys, Store};
+use crate::config::ConfigError;
 use crate::error::ApiError;
-use crate::forge::UpstreamFailure;
+use crate::forge::{OwnerPage, UpstreamFailure};
 use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
+use crate::owners::build::PAGE_TIMEOUT_MS;
+use crate::owners::{Answer, Owners, Progress};
+
+/// An owner listing as the read path answers it.
+#[derive(Debug, Clone)]
+pub enum Listing {
+    Ready(Served<OwnerListing>),
+    /// Nothing cached and the build did not complete within the caller's budget (202).
+    Building(Progress),
+}
+
+/// The binding name fixed by DESIGN.md, named when it is missing.
+pub const OWNERS_BINDING: &str = "OWNERS";
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// Every repository of `owner`, private ones included; the caller makes the view.
-    /// A stale listing is answered at once and refreshed after the response.
+    /// A stale listing is answered at once and rebuilt after the response.
     ///
     /// # Errors
     /// `NotFound` for an unknown owner; upstream errors when nothing usable is cached.
-    pub async fn owner_listing(&self, owner: &Owner) -> Result<Served<OwnerListing>, ApiError> {
+    pub async fn owner_listing(&self, owner: &Owner) -> Result<Listing, ApiError> {
         let key = keys::org(owner);
         let cached: Option<Entry<OwnerListing>> = self.read(&key).await;
         if let Some(e) = cached {
@@ -25,7 +39,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 e.data,
             ) {
                 (fresh @ Freshness::Fresh { .. }, Some(listing)) => {
-                    return Ok(served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh));
+                    let hit = served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh);
+                    return Ok(Listing::Ready(hit));
                 }
                 (Freshness::Fresh { .. }, None) => return Err(ApiError::NotFound),
                 (Freshness::Stale, Some(listing)) => {
@@ -36,132 +51,88 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                         CacheStatus::Stale,
                         Freshness::Stale,
                     );
-                    return Ok(stale);
+                    return Ok(Listing::Ready(stale));
                 }
                 // An expired not-found answer is asked again.
                 (Freshness::Stale, None) => {}
             }
         }
-        let (outcome, sent_at) = self.fetch_owner_shared(owner).await;
-        match outcome {
-            Ok(listing) => {
-                let fresh = Freshness::Fresh {
-                    left_s: self.cfg.fresh_ttl,
-                };
-                Ok(served(listing, sent_at, CacheStatus::Miss, fresh))
+        let owners = self.owners()?;
+        // A miss may start a build: it counts against the caller's budget like any upstream call.
+        if !self.admitted().await {
+            return Err(self.failure_to_error(UpstreamFailure::ClientLimited));
+        }
+        let started = self.clock.now_ms();
+        let wait_ms = self.deadline_ms.saturating_sub(started);
+        let answer = owners.listing(owner, wait_ms).await;
+        self.spent(|t| &mut t.owner_ms, started);
+        match answer {
+            Answer::Complete(text) => {
+                let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
+                let now = self.clock.now_ms();
+                let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
+                let listing = e.data.ok_or(ApiError::NotFound)?;
+                let miss = served(listing, e.fetched_at_ms, CacheStatus::Miss, freshness);
+                Ok(Listing::Ready(miss))
             }
-            Err(failure) => Err(self.failure_to_error(failure)),
+            Answer::NotFound => Err(ApiError::NotFound),
+            Answer::Building(progress) => Ok(Listing::Building(progress)),
+            Answer::Failed(err) => Err(err),
         }
     }
 
-    /// Fetches and stores an owner listing, sharing the work with concurrent requests for the
-    /// same owner in this isolate. Returns the outcome and when the upstream request was sent.
-    async fn fetch_owner_shared(
+    pub(super) fn owners(&self) -> Result<&dyn Owners, ApiError> {
+        self.owners.ok_or(ApiError::ConfigInvalid(ConfigError {
+            name: OWNERS_BINDING,
+            reason: "is not bound to the OwnerDirectory Durable Object",
+        }))
+    }
+
+    /// One page of `first` records after `cursor`, with a page's own time budget. The
+    /// remembered rate limit is read once for all pages of this service.
+    pub(crate) async fn owner_page(
         &self,
         owner: &Owner,
-    ) -> (Result<OwnerListing, UpstreamFailure>, u64) {
-        type Outcome = (Result<OwnerListing, UpstreamFailure>, u64);
-        let key = keys::org(owner);
-        let lead = match flight::join::<Outcome, C>(&key, self.clock, self.deadline_ms).await {
-            flight::Joined::Shared(outcome) if shareable(&outcome.0) => return outcome,
-            flight::Joined::Lead(lead) => Some(lead),
-            _ => None,
-        };
-        let outcome = self.fetch_and_store_owner(owner).await;
-        if let Some(lead) = lead {
-            lead.finish(outcome.clone());
-        }
-        outcome
+        cursor: Option<&str>,
+        first: u8,
+    ) -> Result<OwnerPage, UpstreamFailure> {
+        let _ = self.limited_until().await;
+        self.with_budget(PAGE_TIMEOUT_MS)
+            .call(
+                |f| f.owner_page_call(owner, cursor, first),
+                |f, r| f.parse_owner_page(r),
+            )
+            .await
     }
 
-    /// One owner listing from upstream into the cache: all pages, or nothing.
-    pub(super) async fn fetch_and_store_owner(
-        &self,
-        owner: &Owner,
-    ) -> (Result<OwnerListing, UpstreamFailure>, u64) {
-        let key = keys::org(owner);
-        let sent_at = self.clock.now_ms();
-        let outcome = self.fetch_owner(owner).await;
-        match &outcome {
-            Ok(listing) => {
-                let ttl = (!self.cfg.is_pinned(owner)).then_some(self.cfg.stale_ttl);
-                let text = entry::encode(sent_at, Some(listing));
-                self.store_fetched(vec![(key, text, ttl)], sent_at).await;
-            }
-            Err(UpstreamFailure::NotFound) => {
-                let text = entry::encode::<OwnerListing>(sent_at, None);
-                self.store_fetched(vec![(key, text, Some(NOT_FOUND_TTL))], sent_at)
-                    .await;
-            }
-            Err(_) => {}
-        }
-        (outcome, sent_at)
-    }
-
-    /// Every page of an owner's repositories, within the request's one upstream budget.
-    async fn fetch_owner(&self, owner: &Owner) -> Result<OwnerListing, UpstreamFailure> {
-        let mut cursor: Option<String> = None;
-        let mut login = None;
-        let mut repos = Vec::new();
-        for _ in 0..MAX_OWNER_PAGES {
-            let c = cursor.clone();
-            let page = self
-                .call(
-                    |f| f.owner_page_call(owner, c.as_deref()),
-                    |f, r| f.parse_owner_page(r),
-                )
-                .await?;
-            login.get_or_insert(page.login);
-            repos.extend(page.repos);
-            match page.next_cursor {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
-                Some(_) => return Err(UpstreamFailure::Unusable("cursor did not advance".into())),
-                None => {
-                    // GitHub already orders by name; sort only when it did not (case rules differ).
-                    let by_name = |a: &Repo, b: &Repo| cmp_names(&a.name, &b.name);
-                    if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
-                        repos.sort_by(by_name);
-                    }
-                    let login = login.unwrap_or_else(|| owner.as_str().to_string());
-                    return Ok(OwnerListing { login, repos });
-                }
-            }
-        }
-        Err(UpstreamFailure::Unusable(format!(
-            "more than {MAX_OWNER_PAGES} pages"
-        )))
-    }
-
-    /// Cron: refreshes every pinned owner whose listing is missing or older than half the fresh
-    /// time, each with its own upstream budget. A failed refresh keeps the old entry.
-    /// Returns the owners refreshed.
+    /// Cron: asks the directory of every pinned owner whose listing is missing or older than
+    /// half the fresh time to rebuild it. The directory keeps the old entry when a build fails.
+    /// Returns the owners asked.
     pub async fn refresh_pinned(&self) -> Vec<String> {
-        let mut done = Vec::new();
+        let Ok(owners) = self.owners() else {
+            return Vec::new();
+        };
+        let mut asked = Vec::new();
         for owner in &self.cfg.pinned_orgs {
-            let key = keys::org(owner);
             let now = self.clock.now_ms();
-            let due = match self.read::<OwnerListing>(&key).await {
+            let due = match self.read::<OwnerListing>(&keys::org(owner)).await {
                 None => true,
                 Some(e) => now.saturating_sub(e.fetched_at_ms) >= self.cfg.fresh_ttl * 1000 / 2,
             };
-            if !due {
-                continue;
-            }
-            let refresher = self.with_budget(BACKGROUND_BUDGET_MS);
-            if let Ok(listing) = refresher.fetch_owner(owner).await {
-                let text = entry::encode(now, Some(&listing));
-                self.store_fetched(vec![(key, text, None)], now).await;
-                done.push(owner.as_str().to_string());
+            if due && owners.refresh(owner).await.is_ok() {
+                asked.push(owner.as_str().to_string());
             }
         }
-        done
+        asked
     }
 }
 
-/// Whether a leader's outcome may be handed to followers: answers and not-found, but not
-/// failures (followers then try for themselves).
-fn shareable<T>(outcome: &Result<T, UpstreamFailure>) -> bool {
-    matches!(outcome, Ok(_) | Err(UpstreamFailure::NotFound))
+/// GitHub already orders by name; sort only when it did not (case rules differ).
+pub fn sort_by_name(repos: &mut [Repo]) {
+    let by_name = |a: &Repo, b: &Repo| cmp_names(&a.name, &b.name);
+    if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
+        repos.sort_by(by_name);
+    }
 }
 
 /// Case-insensitive name order, without allocating lowercase copies.

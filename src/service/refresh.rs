@@ -40,7 +40,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let bg = self.with_budget(BACKGROUND_BUDGET_MS);
         match &job {
             Refresh::Owner(owner) => {
-                let _ = bg.fetch_and_store_owner(owner).await;
+                // The owner's directory builds it; this only asks.
+                if let Ok(owners) = self.owners() {
+                    let _ = owners.refresh(owner).await;
+                }
                 flight::release_refresh(&keys::org(owner));
             }
             Refresh::Repos(names) => {

@@ -3,11 +3,13 @@
 
 mod kv;
 mod limiter;
+mod owners;
 mod upstream;
 
 use crate::config::{Config, ConfigError, VARIABLES};
 use crate::forge::github::GitHub;
 use crate::http::{self, Ctx, MAX_BODY};
+use crate::owners::Owners;
 use crate::service::{Clock, Refresh, Service};
 use futures::StreamExt;
 use std::cell::RefCell;
@@ -20,7 +22,7 @@ use worker::{
 /// The KV binding name fixed by DESIGN.md.
 const CACHE_BINDING: &str = "CACHE";
 
-struct JsClock;
+pub(crate) struct JsClock;
 
 impl Clock for JsClock {
     fn now_ms(&self) -> u64 {
@@ -48,11 +50,18 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
     let lookup = |name: &str| lookup(&env, name);
     let store = kv::Kv::new(env.kv(CACHE_BINDING).ok());
     let client_limiter = limiter::ClientLimiter::bound(&env, core_req.header("cf-connecting-ip"));
+    let directories = owners::DoOwners::bound(&env);
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
         config = Err(ConfigError {
             name: CACHE_BINDING,
             reason: "is not bound to a KV namespace",
+        });
+    }
+    if config.is_ok() && directories.is_none() {
+        config = Err(ConfigError {
+            name: owners::OWNERS_BINDING,
+            reason: "is not bound to the OwnerDirectory Durable Object",
         });
     }
     let set = VARIABLES
@@ -62,6 +71,8 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
                 store.is_bound()
             } else if *name == limiter::LIMITER_BINDING {
                 client_limiter.is_some()
+            } else if *name == owners::OWNERS_BINDING {
+                directories.is_some()
             } else {
                 lookup(name).is_some_and(|v| !v.is_empty())
             };
@@ -80,6 +91,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         limiter: client_limiter
             .as_ref()
             .map(|l| l as &dyn crate::service::Admit),
+        owners: directories.as_ref().map(|d| d as &dyn Owners),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {
@@ -95,9 +107,12 @@ async fn run_refresh(env: Env, job: Refresh) {
     match background(&env) {
         Ok((config, store)) => {
             let forge = GitHub::from_config(&config);
-            Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
-                .run_refresh(job)
-                .await;
+            let mut svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge);
+            let directories = owners::DoOwners::bound(&env);
+            if let Some(d) = &directories {
+                svc = svc.with_owners(d);
+            }
+            svc.run_refresh(job).await;
         }
         Err(why) => console_error!("refresh skipped: {why}"),
     }
@@ -111,17 +126,21 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         Err(why) => return console_error!("cron skipped: {why}"),
     };
     let forge = GitHub::from_config(&config);
-    let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge);
+    let Some(directories) = owners::DoOwners::bound(&env) else {
+        return console_error!("cron skipped: no {} binding", owners::OWNERS_BINDING);
+    };
+    let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
+        .with_owners(&directories);
     let refreshed = svc.refresh_pinned().await;
     console_log!(
-        "cron refreshed {} pinned owner(s): {}",
+        "cron asked {} pinned owner(s) to rebuild: {}",
         refreshed.len(),
         refreshed.join(", ")
     );
 }
 
 /// Configuration and KV for work outside a request (refreshes, cron), or why there are none.
-fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
+pub(crate) fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
     let config = Config::from_lookup(|name| lookup(env, name))
         .map_err(|e| format!("configuration variable {} {}", e.name, e.reason))?;
     let kv = env

@@ -14,6 +14,8 @@ use forgelens::config::{Config, VARIABLES};
 use forgelens::forge::github::GitHub;
 use forgelens::forge::{HttpCall, HttpReply};
 use forgelens::http::{handle, Ctx, Request, Response};
+use forgelens::owners::local::{Directories, LocalOwners};
+use forgelens::owners::Owners;
 use forgelens::service::{Admit, Clock, Refresh, Service, Transport};
 use futures::executor::block_on;
 use serde_json::{json, Value};
@@ -104,6 +106,10 @@ pub struct FakeGitHub {
     pub clock: Option<(Rc<Cell<u64>>, u64)>,
     /// Runs while a call is in flight (after GitHub "answered", before the worker sees it).
     pub during_call: RefCell<Option<Box<dyn Fn()>>>,
+    /// Replies for particular calls (by 0-based call index), before `fault`.
+    pub fault_on_call: RefCell<HashMap<usize, Result<HttpReply, String>>>,
+    /// Owner pages asking for more than this many records answer 502 (an overloaded GitHub).
+    pub max_page: Cell<Option<u64>>,
     /// Old names GitHub redirects: lowercased `owner/old` → index of the repository now.
     pub renames: RefCell<HashMap<String, usize>>,
     /// Lowercased full names made private since the fixtures were built.
@@ -123,6 +129,8 @@ impl FakeGitHub {
             stuck_cursor: Cell::new(false),
             clock: None,
             during_call: RefCell::new(None),
+            fault_on_call: RefCell::default(),
+            max_page: Cell::new(None),
             renames: RefCell::default(),
             privatized: RefCell::default(),
         }
@@ -155,7 +163,9 @@ impl FakeGitHub {
                 return json!({"data": {"repositoryOwner": null}, "errors": [{"type": "NOT_FOUND", "path": ["repositoryOwner"]}]});
             };
             let start: usize = vars["cursor"].as_str().map_or(0, |c| c.parse().unwrap());
-            let end = (start + 100).min(count);
+            let first = vars["first"].as_u64().unwrap() as usize;
+            assert!((1..=100).contains(&first), "GitHub refuses first: {first}");
+            let end = (start + first).min(count);
             let nodes: Vec<Value> = (start..end).map(|i| self.node_now(owner, i)).collect();
             let (more, cursor) = if self.stuck_cursor.get() {
                 (true, "7".to_string())
@@ -163,7 +173,7 @@ impl FakeGitHub {
                 (end < count, end.to_string())
             };
             return json!({"data": {"rateLimit": {"cost": 1, "remaining": 4000, "resetAt": "2026-01-01T00:00:00Z"},
-                "repositoryOwner": {"login": owner, "repositories": {"nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
+                "repositoryOwner": {"login": owner, "repositories": {"totalCount": count, "nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
         }
         let mut data = serde_json::Map::new();
         let mut errors = Vec::new();
@@ -195,6 +205,7 @@ impl FakeGitHub {
 impl Transport for FakeGitHub {
     async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String> {
         let body: Value = serde_json::from_str(&call.body).unwrap();
+        let index = self.calls.borrow().len();
         self.calls.borrow_mut().push(body.clone());
         if let Some((clock, latency)) = &self.clock {
             if *latency >= timeout_ms {
@@ -208,8 +219,22 @@ impl Transport for FakeGitHub {
         if let Some(hook) = self.during_call.borrow().as_ref() {
             hook();
         }
+        if let Some(fault) = self.fault_on_call.borrow_mut().remove(&index) {
+            return fault;
+        }
         if let Some(fault) = self.fault.borrow().clone() {
             return fault;
+        }
+        let first = body["variables"]["first"].as_u64();
+        if first
+            .zip(self.max_page.get())
+            .is_some_and(|(f, max)| f > max)
+        {
+            return Ok(HttpReply {
+                status: 502,
+                headers: vec![],
+                body: b"<html>502 Bad Gateway</html>".to_vec(),
+            });
         }
         Ok(HttpReply {
             status: 200,
@@ -246,6 +271,8 @@ pub struct World {
     pub deferred: RefCell<Vec<Refresh>>,
     /// The client's `UPSTREAM_LIMITER` budget, when one is bound.
     pub limiter: Option<Budget>,
+    /// The owner directories (the Durable Objects' state), driven inline.
+    pub directories: Directories,
 }
 
 /// A per-client budget like the Rate Limiting binding's: `left` more admissions, then none.
@@ -283,6 +310,7 @@ impl World {
             vars: vec![],
             deferred: RefCell::new(Vec::new()),
             limiter: None,
+            directories: Directories::default(),
         }
     }
 
@@ -301,11 +329,29 @@ impl World {
         let jobs = self.deferred.take();
         let cfg = self.config();
         let forge = GitHub::from_config(&cfg);
-        let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
+        let owners = self.owners(&cfg, &forge);
+        let svc =
+            Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge).with_owners(&owners);
         for job in &jobs {
             block_on(svc.run_refresh(job.clone()));
         }
         jobs.len()
+    }
+
+    /// The directories as the service sees them, for `cfg`.
+    pub fn owners<'a>(
+        &'a self,
+        cfg: &'a Config,
+        forge: &'a GitHub,
+    ) -> LocalOwners<'a, MemStore, FakeGitHub, ManualClock> {
+        LocalOwners {
+            cfg,
+            store: &self.store,
+            transport: &self.gh,
+            clock: &self.clock,
+            forge,
+            directories: &self.directories,
+        }
     }
 
     pub fn get(&self, path_and_query: &str) -> Response {
@@ -359,8 +405,12 @@ impl World {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.clone())
         };
+        let config = Config::from_lookup(lookup);
+        let cfg = config.clone().unwrap_or_else(|_| self.config_defaults());
+        let forge = GitHub::from_config(&cfg);
+        let owners = self.owners(&cfg, &forge);
         let ctx = Ctx {
-            config: Config::from_lookup(lookup),
+            config,
             set: VARIABLES
                 .iter()
                 .map(|n| (*n, lookup(n).is_some()))
@@ -370,8 +420,14 @@ impl World {
             clock: &self.clock,
             defer: Some(&|job| self.deferred.borrow_mut().push(job)),
             limiter: self.limiter.as_ref().map(|b| b as &dyn Admit),
+            owners: Some(&owners as &dyn Owners),
         };
         handle(&req, &ctx).await
+    }
+
+    /// Configuration with every default, for worlds whose own configuration is invalid.
+    fn config_defaults(&self) -> Config {
+        Config::from_lookup(|_| None).unwrap()
     }
 
     pub fn calls(&self) -> usize {

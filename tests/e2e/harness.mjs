@@ -19,6 +19,7 @@ export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpt
     modulesRoot: `${root}/build`,
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     kvNamespaces: ["CACHE"],
+    durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
     bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
     unsafeTriggerHandlers: true,
     ...miniflareOpts,

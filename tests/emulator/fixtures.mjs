@@ -1,6 +1,8 @@
 // Demo forge data for the GitHub emulator: deterministic, so tests can compute what any view
 // must contain. Every generated org mixes public, private and internal repositories, archived
-// ones, forks, empty ones (no default branch) and every CI state.
+// ones, forks, empty ones (no default branch) and every CI state. Owners: octo-org (250),
+// Small-Org (15, hand-made names included), big-org (1,000), octocat (user, 5), empty-org (0),
+// huge-org (10,000).
 
 const CI_STATES = ["SUCCESS", "FAILURE", "PENDING", "ERROR", "EXPECTED", null];
 const LANGUAGES = ["Rust", "TypeScript", "Go", null, "Python"];
@@ -57,6 +59,9 @@ export function demoForge() {
     makeOwner("big-org", "Organization", 1000),
     makeOwner("octocat", "User", 5, "project"),
     { __typename: "Organization", login: "empty-org", repos: [] },
+    // Too big for one request's budget at real GitHub speeds (100 pages of about a second each):
+    // listed by the owner's Durable Object in a checkpointed build, the dashboard shows progress.
+    makeOwner("huge-org", "Organization", 10_000),
   ];
   // A few hand-made names, so the dashboard and README show something readable.
   const small = owners[1];

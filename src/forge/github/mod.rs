@@ -51,8 +51,8 @@ impl GitHub {
 }
 
 impl Forge for GitHub {
-    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>) -> HttpCall {
-        self.call(query::owner_page_body(owner, cursor))
+    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>, first: u8) -> HttpCall {
+        self.call(query::owner_page_body(owner, cursor, first))
     }
 
     fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn headers_carry_token_and_user_agent() {
         let gh = GitHub::new("https://api.github.com/graphql", Some(Secret::new("t0k")));
-        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None);
+        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None, 100);
         assert_eq!(call.method, "POST");
         assert!(call
             .headers

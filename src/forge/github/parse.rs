@@ -21,6 +21,8 @@ struct Reply<T> {
 struct GqlError {
     #[serde(rename = "type")]
     kind: Option<String>,
+    #[serde(default)]
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +50,8 @@ struct OwnerNode {
 struct Connection {
     nodes: Vec<Option<RepoNode>>,
     page_info: PageInfo,
+    #[serde(default)]
+    total_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +218,12 @@ fn decode<T: DeserializeOwned>(reply: &HttpReply) -> Result<Reply<T>, UpstreamFa
             reset_at_ms,
         });
     }
+    if matches!(reply.status, 502 | 504) {
+        return Err(UpstreamFailure::Overloaded(format!(
+            "HTTP {}",
+            reply.status
+        )));
+    }
     if reply.status != 200 {
         return Err(UpstreamFailure::Unusable(format!("HTTP {}", reply.status)));
     }
@@ -231,6 +241,12 @@ fn check_errors(errors: &[GqlError]) -> Result<(), UpstreamFailure> {
                     retry_after_s: None,
                     reset_at_ms: None,
                 })
+            }
+            // GitHub's wording when a query ran past its 10 s server timeout.
+            None if e.message.starts_with("Something went wrong")
+                && e.message.contains("timeout") =>
+            {
+                return Err(UpstreamFailure::Overloaded("GraphQL timeout".into()))
             }
             other => {
                 return Err(UpstreamFailure::Unusable(format!(
@@ -271,6 +287,7 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
             .map(RepoNode::into_repo)
             .collect(),
         next_cursor,
+        total: conn.total_count,
         rate,
     })
 }
@@ -423,7 +440,7 @@ mod tests {
             ),
             (
                 reply(502, &json!({})),
-                UpstreamFailure::Unusable("HTTP 502".into()),
+                UpstreamFailure::Overloaded("HTTP 502".into()),
             ),
             (
                 reply(401, &json!({"message": "Bad credentials"})),

@@ -14,15 +14,15 @@ pub const REPO_FRAGMENT: &str =
 visibility isPrivate isArchived isDisabled isFork pushedAt updatedAt primaryLanguage { name } \
 defaultBranchRef { name target { ... on Commit { oid statusCheckRollup { state } } } } }";
 
-pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String) { rateLimit { cost remaining resetAt } \
-repositoryOwner(login: $owner) { login repositories(first: 100, after: $cursor, ownerAffiliations: [OWNER], \
-orderBy: {field: NAME, direction: ASC}) { nodes { ...Repo } pageInfo { hasNextPage endCursor } } } }";
+pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining resetAt } \
+repositoryOwner(login: $owner) { login repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], \
+orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } } }";
 
-/// The JSON body for one page of an owner listing.
-pub fn owner_page_body(owner: &Owner, cursor: Option<&str>) -> String {
+/// The JSON body for one page of `first` (1–100) repositories of an owner listing.
+pub fn owner_page_body(owner: &Owner, cursor: Option<&str>, first: u8) -> String {
     json!({
         "query": format!("{OWNER_QUERY} {REPO_FRAGMENT}"),
-        "variables": {"owner": owner.as_str(), "cursor": cursor},
+        "variables": {"owner": owner.as_str(), "cursor": cursor, "first": first.clamp(1, 100)},
     })
     .to_string()
 }
@@ -82,16 +82,18 @@ mod tests {
         let v: Value = serde_json::from_str(&owner_page_body(
             &Owner::parse("Octo").unwrap(),
             Some("Y3Vyc29y"),
+            50,
         ))
         .unwrap();
         assert!(!v["query"].as_str().unwrap().contains("Octo"));
         assert_eq!(
             v["variables"],
-            json!({"owner": "Octo", "cursor": "Y3Vyc29y"})
+            json!({"owner": "Octo", "cursor": "Y3Vyc29y", "first": 50})
         );
         let first: Value =
-            serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None)).unwrap();
+            serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None, 0)).unwrap();
         assert_eq!(first["variables"]["cursor"], Value::Null);
+        assert_eq!(first["variables"]["first"], 1, "GitHub refuses first: 0");
     }
 
     #[test]

@@ -1,0 +1,212 @@
+//! The checkpoint of one owner's listing build and the pure decisions made on it: where the next
+//! page starts, how large it is, what a failed page means, and how long a caller should wait.
+//! No I/O and no clock: times are passed in.
+
+use crate::forge::UpstreamFailure;
+use serde::{Deserialize, Serialize};
+
+/// Records per page when nothing has gone wrong (GitHub's maximum).
+pub const FULL_PAGE: u8 = 100;
+/// Pages shrink on timeouts down to this size, never below.
+pub const MIN_PAGE: u8 = 10;
+/// Tries of one page at the smallest size before the build counts as failed.
+pub const TRIES_AT_MIN: u8 = 3;
+/// Pages a build may take at most (20,000 repositories at the smallest size, and some room):
+/// guards against an upstream that never stops saying `hasNextPage`.
+pub const MAX_PAGES: u32 = 5_000;
+/// The wait one page may take (GitHub's own server timeout is 10 s).
+pub const PAGE_TIMEOUT_MS: u64 = 10_000;
+
+/// Where a build stands, kept in the object's storage under `BUILD_KEY` after every page; the
+/// records themselves are kept page by page under `page_key(i)` (storage values are limited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// When the first page was requested: the build's answer is as old as this, and an
+    /// invalidation at or after it keeps the answer out of KV.
+    pub started_at_ms: u64,
+    /// The cursor the next page starts after; `None` before the first page.
+    pub cursor: Option<String>,
+    /// Pages stored so far.
+    pub pages: u32,
+    /// Records stored so far.
+    pub fetched: u64,
+    /// `totalCount` from the first page.
+    pub total: Option<u64>,
+    /// The owner login as the forge spells it, from the first page.
+    pub login: Option<String>,
+    /// Records asked per page; halves on timeouts and stays there.
+    pub page_size: u8,
+    /// Failed tries of the current page.
+    pub tries: u8,
+}
+
+pub const BUILD_KEY: &str = "build";
+
+pub fn page_key(i: u32) -> String {
+    format!("page:{i:05}")
+}
+
+impl Checkpoint {
+    pub fn new(started_at_ms: u64) -> Checkpoint {
+        Checkpoint {
+            started_at_ms,
+            cursor: None,
+            pages: 0,
+            fetched: 0,
+            total: None,
+            login: None,
+            page_size: FULL_PAGE,
+            tries: 0,
+        }
+    }
+}
+
+/// What to do after a page failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Ask for the same page again, with this many records.
+    Retry { page_size: u8 },
+    /// Stop until this time (a spent rate limit), then resume from the checkpoint.
+    PauseUntil { at_ms: u64 },
+    /// The build has failed; it is remembered and resumed from the checkpoint later.
+    Fail,
+}
+
+/// Decides what a failed page means. Timeouts and overloaded answers shrink the page (cursors
+/// stay valid at any size); other failures end the build for now.
+pub fn after_failure(cp: &Checkpoint, failure: &UpstreamFailure, now_ms: u64) -> AfterFailure {
+    match failure {
+        UpstreamFailure::Overloaded(_) | UpstreamFailure::Unavailable(_) => {
+            if cp.page_size > MIN_PAGE {
+                AfterFailure::Retry {
+                    page_size: (cp.page_size / 2).max(MIN_PAGE),
+                }
+            } else if cp.tries + 1 < TRIES_AT_MIN {
+                AfterFailure::Retry {
+                    page_size: MIN_PAGE,
+                }
+            } else {
+                AfterFailure::Fail
+            }
+        }
+        UpstreamFailure::RateLimited {
+            retry_after_s,
+            reset_at_ms,
+        } => {
+            let from_retry = retry_after_s.map(|s| now_ms.saturating_add(s.saturating_mul(1000)));
+            match reset_at_ms.or(from_retry) {
+                Some(at_ms) if at_ms > now_ms => AfterFailure::PauseUntil { at_ms },
+                _ => AfterFailure::PauseUntil {
+                    at_ms: now_ms + crate::service::DEFAULT_RETRY_AFTER * 1000,
+                },
+            }
+        }
+        _ => AfterFailure::Fail,
+    }
+}
+
+/// `Retry-After` for a caller told the listing is still building: the time the pages left should
+/// take at the pace so far, within 1–10 s.
+pub fn retry_after_s(cp: &Checkpoint, now_ms: u64) -> u64 {
+    let elapsed = now_ms.saturating_sub(cp.started_at_ms);
+    let estimate = match (cp.total, cp.fetched) {
+        (Some(total), fetched) if fetched > 0 => {
+            let per_record = elapsed / fetched;
+            total.saturating_sub(fetched).saturating_mul(per_record) / 1000
+        }
+        _ => 2,
+    };
+    estimate.clamp(1, 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(page_size: u8, tries: u8) -> Checkpoint {
+        Checkpoint {
+            page_size,
+            tries,
+            ..Checkpoint::new(0)
+        }
+    }
+
+    #[test]
+    fn failures_table() {
+        let slow = UpstreamFailure::Overloaded("HTTP 502".into());
+        let gone = UpstreamFailure::Unavailable("no reply within 10000 ms".into());
+        let bad = UpstreamFailure::Unusable("not JSON".into());
+        let limited = UpstreamFailure::RateLimited {
+            retry_after_s: None,
+            reset_at_ms: Some(90_000),
+        };
+        let cases = [
+            (at(100, 0), &slow, AfterFailure::Retry { page_size: 50 }),
+            (at(50, 0), &gone, AfterFailure::Retry { page_size: 25 }),
+            (at(25, 0), &slow, AfterFailure::Retry { page_size: 12 }),
+            (at(12, 0), &slow, AfterFailure::Retry { page_size: 10 }),
+            (at(10, 0), &slow, AfterFailure::Retry { page_size: 10 }),
+            (at(10, 1), &slow, AfterFailure::Retry { page_size: 10 }),
+            (at(10, 2), &slow, AfterFailure::Fail),
+            (at(100, 0), &bad, AfterFailure::Fail),
+            (
+                at(100, 0),
+                &limited,
+                AfterFailure::PauseUntil { at_ms: 90_000 },
+            ),
+            (at(100, 0), &UpstreamFailure::NotFound, AfterFailure::Fail),
+        ];
+        for (cp, failure, expected) in cases {
+            assert_eq!(
+                after_failure(&cp, failure, 1_000),
+                expected,
+                "{cp:?} {failure:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_spent_limit_without_a_reset_pauses_a_minute() {
+        let limited = UpstreamFailure::RateLimited {
+            retry_after_s: Some(5),
+            reset_at_ms: None,
+        };
+        assert_eq!(
+            after_failure(&at(100, 0), &limited, 1_000),
+            AfterFailure::PauseUntil { at_ms: 6_000 }
+        );
+        let unknown = UpstreamFailure::RateLimited {
+            retry_after_s: None,
+            reset_at_ms: Some(500),
+        };
+        assert_eq!(
+            after_failure(&at(100, 0), &unknown, 1_000),
+            AfterFailure::PauseUntil { at_ms: 61_000 }
+        );
+    }
+
+    #[test]
+    fn retry_after_follows_the_pace_within_bounds() {
+        let mut cp = Checkpoint::new(0);
+        assert_eq!(retry_after_s(&cp, 5_000), 2, "nothing known yet");
+        cp.total = Some(10_000);
+        cp.fetched = 1_000;
+        assert_eq!(retry_after_s(&cp, 10_000), 10, "90 s left is capped");
+        cp.fetched = 9_900;
+        assert_eq!(retry_after_s(&cp, 99_000), 1);
+        cp.fetched = 9_000;
+        assert_eq!(retry_after_s(&cp, 90_000), 10);
+        cp.fetched = 9_700;
+        assert_eq!(retry_after_s(&cp, 97_000), 3);
+    }
+
+    #[test]
+    fn page_keys_sort_in_page_order() {
+        let mut keys: Vec<String> = [10, 9, 100, 0].iter().map(|i| page_key(*i)).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["page:00000", "page:00009", "page:00010", "page:00100"]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Owners of any size: one directory per lowercased owner (the `OwnerDirectory` Durable Object in
+//! the worker) is the only code that pages an owner's listing. Builds checkpoint after every page,
+//! continue when no caller is waiting, shrink pages that time out, and write `v1:org:{owner}` once,
+//! when every page has arrived.
+//!
+//! - `build`: the checkpoint and the pure decisions made on it.
+//! - `directory`: the build driver over the `Checkpoints` seam and the read path's `Service`.
+//! - `wire`: the directory's answers as HTTP between the worker and the object.
+//! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
+//!
+//! **Architecture invariant**: a build that sent its first page before an invalidation never
+//! writes KV: the invalidation restarts it from the first page (and KV's markers guard the rest).
+
+pub mod build;
+pub mod directory;
+pub mod local;
+pub mod wire;
+
+use crate::error::ApiError;
+use crate::names::Owner;
+use futures::future::LocalBoxFuture;
+
+/// How far a build has come, as a caller told to come back later sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub fetched: u64,
+    pub total: Option<u64>,
+    pub started_at_ms: u64,
+    pub retry_after_s: u64,
+}
+
+/// A directory's answer to a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The listing as the `v1:org` envelope text it was stored as.
+    Complete(String),
+    /// The owner does not exist.
+    NotFound,
+    /// Not complete within the caller's wait.
+    Building(Progress),
+    /// The build failed (or waits for a rate-limit reset); remembered briefly.
+    Failed(ApiError),
+}
+
+/// The seam between the read path and the owner directories. Dyn-compatible, so the worker's
+/// Durable Object stub and the in-process driver are interchangeable.
+pub trait Owners {
+    /// The owner's listing, waiting up to `wait_ms` for a build to complete.
+    fn listing<'a>(&'a self, owner: &'a Owner, wait_ms: u64) -> LocalBoxFuture<'a, Answer>;
+    /// Starts a build unless one is under way or a fresh one just completed; does not wait.
+    fn refresh<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+    /// The truth changed at `at_ms`: a build in progress restarts from the first page, and
+    /// nothing older is answered.
+    fn invalidate<'a>(
+        &'a self,
+        owner: &'a Owner,
+        at_ms: u64,
+    ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+}

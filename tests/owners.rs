@@ -1,0 +1,224 @@
+//! Owner directories natively: builds that outlive a request, checkpoints, adaptive page sizes,
+//! rate-limit pauses, invalidation restarts and listings of 20,000 repositories, through
+//! `http::handle` with the directory driven inline (the worker drives it by Durable Object alarm).
+
+// A panic here is a failing test, not a crashed worker.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use forgelens::forge::github::GitHub;
+use forgelens::forge::HttpReply;
+use forgelens::names::Owner;
+use forgelens::owners::directory::Drive;
+use futures::executor::block_on;
+use serde_json::Value;
+use std::rc::Rc;
+
+const ADMIN: (&str, &str) = ("Authorization", "Bearer admin-token-for-tests");
+
+/// `(cursor, first)` of every owner page asked so far.
+fn pages(w: &World) -> Vec<(Option<String>, u64)> {
+    w.gh.calls
+        .borrow()
+        .iter()
+        .map(|c| {
+            let v = &c["variables"];
+            (
+                v["cursor"].as_str().map(str::to_string),
+                v["first"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// What an alarm of `owner`'s object does.
+fn alarm(w: &World, owner: &str) -> Drive {
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    block_on(w.owners(&cfg, &forge).alarm(&Owner::parse(owner).unwrap()))
+}
+
+fn slow_world(count: usize, budget_ms: &str, page_ms: u64) -> World {
+    let mut w = World::new(&[("acme", count)]);
+    w.vars = vec![
+        ("UPSTREAM_TIMEOUT_MS", budget_ms.into()),
+        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+    ];
+    w.gh.clock = Some((Rc::clone(&w.clock.0), page_ms));
+    w
+}
+
+#[test]
+fn an_alarm_finishes_a_build_nobody_waits_for() {
+    let w = slow_world(1_000, "1000", 300);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    assert_eq!(w.calls(), 4);
+    assert_eq!(alarm(&w, "acme"), Drive::Done);
+    assert_eq!(
+        w.calls(),
+        10,
+        "1,000 repositories are 10 pages, each asked once"
+    );
+    let cursors: Vec<_> = pages(&w).into_iter().map(|(c, _)| c).collect();
+    let unique: std::collections::HashSet<_> = cursors.iter().collect();
+    assert_eq!(unique.len(), 10, "no page was fetched twice");
+    let hit = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!((hit.status, hit.header("x-cache")), (200, Some("HIT")));
+    assert_eq!(w.calls(), 10);
+    let stored = w.store.data.borrow()["v1:org:acme"].0.clone();
+    let entry: Value = serde_json::from_str(&stored).unwrap();
+    assert_eq!(entry["data"]["repos"].as_array().unwrap().len(), 1_000);
+}
+
+#[test]
+fn a_failed_page_is_retried_from_the_checkpoint_not_from_the_start() {
+    let w = World::new(&[("acme", 500)]);
+    let broken = HttpReply {
+        status: 500,
+        headers: vec![],
+        body: b"oops".to_vec(),
+    };
+    w.gh.fault_on_call.borrow_mut().insert(2, Ok(broken));
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!(
+        (r.status, json_body(&r)["error"]["code"].as_str()),
+        (502, Some("upstream_error"))
+    );
+    assert_eq!(w.calls(), 3);
+    w.advance(10);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let asked = pages(&w);
+    assert_eq!(
+        asked.len(),
+        6,
+        "3 pages, then the failed third again and the last two"
+    );
+    assert_eq!(
+        asked[2], asked[3],
+        "the third page was retried with the same cursor"
+    );
+}
+
+#[test]
+fn pages_that_time_out_shrink_and_the_build_continues_at_that_size() {
+    let w = World::new(&[("acme", 120)]);
+    w.gh.max_page.set(Some(30));
+    let r = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        json_body(&r)["repos"].as_array().unwrap().len(),
+        96,
+        "every fifth is private"
+    );
+    let sizes: Vec<u64> = pages(&w).into_iter().map(|(_, f)| f).collect();
+    assert_eq!(sizes, [100, 50, 25, 25, 25, 25, 25]);
+}
+
+#[test]
+fn a_spent_rate_limit_pauses_the_build_until_the_reset() {
+    let w = World::new(&[("acme", 300)]);
+    let reset_s = T0 / 1000 + 120;
+    let limited = HttpReply {
+        status: 403,
+        headers: vec![
+            ("x-ratelimit-remaining".into(), "0".into()),
+            ("x-ratelimit-reset".into(), reset_s.to_string()),
+        ],
+        body: b"{}".to_vec(),
+    };
+    w.gh.fault_on_call.borrow_mut().insert(1, Ok(limited));
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("120"));
+    w.advance(60);
+    let again = w.get("/v1/orgs/acme/repos");
+    assert_eq!(
+        (again.status, again.header("retry-after")),
+        (429, Some("60"))
+    );
+    assert_eq!(w.calls(), 2, "nothing is asked before the reset");
+    w.advance(61);
+    assert_eq!(
+        alarm(&w, "acme"),
+        Drive::Done,
+        "the alarm set for the reset resumes it"
+    );
+    let asked = pages(&w);
+    assert_eq!(asked.len(), 4);
+    assert_eq!(asked[1], asked[2], "resumed at the page that was refused");
+}
+
+#[test]
+fn an_invalidation_restarts_a_build_in_progress_from_the_first_page() {
+    let w = slow_world(500, "1000", 300);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    assert_eq!(w.calls(), 4);
+    let purged_at = w.clock.0.get();
+    let r = w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]);
+    assert_eq!(r.status, 200);
+    assert_eq!(alarm(&w, "acme"), Drive::Done);
+    let asked = pages(&w);
+    assert_eq!(asked[4].0, None, "the build started over");
+    assert_eq!(asked.len(), 9);
+    let stored = w.store.data.borrow()["v1:org:acme"].0.clone();
+    let entry: Value = serde_json::from_str(&stored).unwrap();
+    let fetched_at = forgelens::time::parse_rfc3339(entry["fetched_at"].as_str().unwrap()).unwrap();
+    assert!(
+        fetched_at >= purged_at,
+        "nothing asked before the invalidation was stored"
+    );
+}
+
+#[test]
+fn a_completed_listing_is_forgotten_by_its_directory_on_invalidation() {
+    let mut w = World::new(&[("acme", 3)]);
+    w.vars = vec![("ADMIN_TOKEN", "admin-token-for-tests".into())];
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // KV lags elsewhere: the directory would answer from memory, until the purge.
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(
+        w.calls(),
+        1,
+        "answered by the directory without a new build"
+    );
+    assert_eq!(
+        w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]).status,
+        200
+    );
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.calls(), 2, "rebuilt after the invalidation");
+}
+
+#[test]
+fn twenty_thousand_repositories_fit_one_entry() {
+    let mut w = World::new(&[("huge", 20_000)]);
+    w.vars = vec![("UPSTREAM_TIMEOUT_MS", "30000".into())];
+    let r = w.get("/v1/orgs/huge/repos?fields=name");
+    assert_eq!(r.status, 200);
+    assert_eq!(w.calls(), 200);
+    assert_eq!(json_body(&r)["repos"].as_array().unwrap().len(), 16_000);
+    let size = w.store.data.borrow()["v1:org:huge"].0.len();
+    assert!(
+        size < 25 * 1024 * 1024,
+        "KV takes values up to 25 MiB: {size}"
+    );
+    let directories = w.directories.borrow();
+    let d = &directories["huge"];
+    assert!(
+        d.storage.data.borrow().is_empty(),
+        "the checkpoint is dropped when complete"
+    );
+    assert!(
+        d.storage.puts.get() >= 400,
+        "every page was checkpointed: {}",
+        d.storage.puts.get()
+    );
+}
