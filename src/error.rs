@@ -86,8 +86,8 @@ impl ApiError {
                 m.clone()
             }
             ApiError::Unauthorized(m) => m.clone(),
-            ApiError::TooManyNames { count, max } => {
-                format!("{count} distinct names were given; at most {max} are answered per request")
+            ApiError::TooManyNames { max, .. } => {
+                format!("more than {max} distinct names were given; at most {max} are answered per request")
             }
             ApiError::BadSignature => {
                 "the X-Hub-Signature-256 header is missing, malformed or wrong".into()

@@ -331,9 +331,33 @@ fn hostile_input_never_panics() {
         assert!((400..500).contains(&r.status), "{path} -> {}", r.status);
         assert!(json_body(&r)["error"]["code"].is_string());
     }
-    let long = format!("/v1/repos?names={}", vec!["a/b"; 5000].join(","));
+    // 2,000 repeats stay under the 8 KiB query limit.
+    let long = format!("/v1/repos?names={}", vec!["a/b"; 2000].join(","));
     assert_eq!(w.get(&long).status, 200, "duplicates collapse to one name");
     assert_eq!(w.calls(), 1);
+}
+
+#[test]
+fn query_strings_over_8_kib_are_refused_unread() {
+    let w = World::new(&[("acme", 3)]);
+    let routes = [
+        "/v1/repos?names=acme/r001",
+        "/v1/repos/acme/r001?fields=name",
+        "/v1/orgs/acme/repos?fields=name",
+    ];
+    for base in routes {
+        let used = base.split_once('?').unwrap().1.len() + "&pad=".len();
+        for (query_len, refused) in [(8 * 1024, false), (8 * 1024 + 1, true), (100_000, true)] {
+            let url = format!("{base}&pad={}", "x".repeat(query_len - used));
+            let calls = w.calls();
+            let r = w.get(&url);
+            let invalid = r.status == 400 && json_body(&r)["error"]["code"] == "invalid_name";
+            assert_eq!(invalid, refused, "{base} with a {query_len}-byte query");
+            if refused {
+                assert_eq!(w.calls(), calls, "{base}: refused before any upstream call");
+            }
+        }
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ use crate::names::{FullName, Owner};
 use crate::service::{BatchItem, Clock, Item, Listing, Service, Source, Transport};
 use crate::time::format_rfc3339;
 use crate::view::{self, Access, BatchBody, ItemError, OrgBody, RepoView};
+use std::collections::HashSet;
 
 /// `GET /v1/orgs/{owner}/repos`: the listing, or 202 while its build is still under way.
 pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
@@ -155,42 +156,140 @@ pub fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
 
 /// `names=`: exactly one parameter, no empty element, every element valid; duplicates
 /// (case-insensitive) collapse to the first spelling, and the limit counts distinct names.
+///
+/// Linear in the input, and parsing stops at the 101st distinct name: a long list costs no more
+/// than the query-length limit allows, and is refused before it would be sent anywhere.
 pub fn parse_names(pairs: &[(String, String)]) -> Result<Vec<(FullName, String)>, ApiError> {
-    let spec = match query::values(pairs, "names").as_slice() {
-        [] => {
-            return Err(ApiError::InvalidName(
-                "names is required: names=owner/repo,owner/repo".into(),
-            ))
-        }
-        [one] => *one,
-        _ => {
-            return Err(ApiError::InvalidName(
-                "give names once, as a comma-separated list".into(),
-            ))
-        }
-    };
-    if spec.is_empty() {
-        return Err(ApiError::InvalidName("names is empty".into()));
-    }
+    let spec = names_value(pairs)?;
+    let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<(FullName, String)> = Vec::new();
     for part in spec.split(',') {
         if part.is_empty() {
             return Err(ApiError::InvalidName("names holds an empty element".into()));
         }
         let name = FullName::parse(part)?;
-        if !out.iter().any(|(n, _)| n.key() == name.key()) {
-            out.push((name, part.to_string()));
+        if !seen.insert(name.key()) {
+            continue;
         }
-    }
-    if out.len() > BATCH_MAX {
-        return Err(ApiError::TooManyNames {
-            count: out.len(),
-            max: BATCH_MAX,
-        });
+        if out.len() == BATCH_MAX {
+            // The true count is not known (parsing stopped); "more than 100" is what matters.
+            return Err(ApiError::TooManyNames {
+                count: BATCH_MAX + 1,
+                max: BATCH_MAX,
+            });
+        }
+        out.push((name, part.to_string()));
     }
     Ok(out)
 }
 
+/// The one non-empty `names` value.
+fn names_value(pairs: &[(String, String)]) -> Result<&str, ApiError> {
+    match query::values(pairs, "names").as_slice() {
+        [] => Err(ApiError::InvalidName(
+            "names is required: names=owner/repo,owner/repo".into(),
+        )),
+        [""] => Err(ApiError::InvalidName("names is empty".into())),
+        [one] => Ok(one),
+        _ => Err(ApiError::InvalidName(
+            "give names once, as a comma-separated list".into(),
+        )),
+    }
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(|_| ApiError::Internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` names `o/r0`, `o/r1`, … joined by commas.
+    fn distinct(count: usize) -> String {
+        (0..count)
+            .map(|i| format!("o/r{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses `names=` out of a raw query: the spellings kept, or the error code.
+    fn check(raw_query: &str) -> Result<Vec<String>, &'static str> {
+        parse_names(&query::parse(raw_query))
+            .map(|names| names.into_iter().map(|(_, spelling)| spelling).collect())
+            .map_err(|e| e.code())
+    }
+
+    #[test]
+    fn names_table() {
+        let hundred: Vec<String> = (0..100).map(|i| format!("o/r{i}")).collect();
+        let ok = |names: &[&str]| Ok(names.iter().map(|s| s.to_string()).collect());
+        let cases: Vec<(String, Result<Vec<String>, &str>)> = vec![
+            ("names=a/b".into(), ok(&["a/b"])),
+            ("names=A/B,c/d,a/b,C/D".into(), ok(&["A/B", "c/d"])),
+            ("names=a%2Fb,c/d".into(), ok(&["a/b", "c/d"])),
+            ("".into(), Err("invalid_name")),
+            ("fields=name".into(), Err("invalid_name")),
+            ("names=".into(), Err("invalid_name")),
+            ("names".into(), Err("invalid_name")),
+            ("names=a/b,,c/d".into(), Err("invalid_name")),
+            ("names=a/b,".into(), Err("invalid_name")),
+            (",names=a/b".into(), Err("invalid_name")),
+            ("names=a/b&names=c/d".into(), Err("invalid_name")),
+            ("names=a/b,not-a-name".into(), Err("invalid_name")),
+            ("names=a/b,a%252Fb/c".into(), Err("invalid_name")),
+            ("names=a/b,%E2%9C%93/c".into(), Err("invalid_name")),
+            // An invalid element before the 101st distinct name is still reported as such.
+            (format!("names=bad,{}", distinct(200)), Err("invalid_name")),
+            // The limit counts distinct names: 100 plus repeats in another case pass.
+            (format!("names={},o/r0,O/R99", distinct(100)), Ok(hundred)),
+            (format!("names={}", distinct(101)), Err("too_many_names")),
+            // Parsing stops at the 101st distinct name, so what follows is never looked at.
+            (
+                format!("names={},,bad", distinct(101)),
+                Err("too_many_names"),
+            ),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(check(&raw), expected, "{raw:.80}");
+        }
+    }
+
+    /// 3,000 distinct names (then an invalid one) are refused as soon as the 101st is seen:
+    /// before the fix every name was validated and deduplicated against all earlier ones (and
+    /// the invalid tail answered `invalid_name`, with a count of 3,000 otherwise).
+    #[test]
+    fn thousands_of_names_stop_at_the_limit() {
+        for tail in ["", ",", ",bad/"] {
+            let raw = format!("names={}{tail}", distinct(3000));
+            let err = parse_names(&query::parse(&raw)).unwrap_err();
+            assert_eq!(
+                err,
+                ApiError::TooManyNames {
+                    count: BATCH_MAX + 1,
+                    max: BATCH_MAX
+                },
+                "tail {tail:?}"
+            );
+        }
+    }
+
+    /// Repeats in other spellings do not count: 3,000 elements naming 100 repositories pass.
+    #[test]
+    fn thousands_of_repeats_collapse() {
+        let raw = (0..3000)
+            .map(|i| {
+                let name = format!("o/r{}", i % 100);
+                if i % 2 == 0 {
+                    name
+                } else {
+                    name.to_uppercase()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let names = parse_names(&query::parse(&format!("names={raw}"))).unwrap();
+        assert_eq!(names.len(), BATCH_MAX);
+        assert_eq!(names[1].1, "O/R1", "first spelling kept");
+    }
 }

@@ -177,6 +177,7 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             invalidate::handle_delete_repo_cache(svc, &name).await
         }
         Route::OrgRepos { owner } => {
+            query::check_len(&req.query)?;
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let owner = Owner::parse(owner)?;
@@ -184,6 +185,7 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             data::handle_get_org_repos(svc, req, &owner, fields, &access).await
         }
         Route::Repo { owner, repo } => {
+            query::check_len(&req.query)?;
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
@@ -192,6 +194,7 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             Ok(respond::data(req, answer))
         }
         Route::Batch => {
+            query::check_len(&req.query)?;
             let pairs = query::parse(&req.query);
             let fields = data::parse_fields(&pairs)?;
             let names = data::parse_names(&pairs)?;

@@ -1,5 +1,24 @@
 //! Query-string parsing. Values are percent-decoded (and `+` is a space), unlike path segments.
 
+use crate::error::ApiError;
+
+/// Longest raw query string a data route reads (DESIGN.md: longer → 400 `invalid_name`). It also
+/// bounds the work of decoding, splitting and validating `names=` before anything is refused.
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+/// Refuses a raw query (without `?`) longer than `MAX_QUERY_BYTES`, before it is parsed.
+///
+/// # Errors
+/// `InvalidName` when `raw` is longer than `MAX_QUERY_BYTES` bytes.
+pub fn check_len(raw: &str) -> Result<(), ApiError> {
+    if raw.len() > MAX_QUERY_BYTES {
+        return Err(ApiError::InvalidName(format!(
+            "the query string is longer than {MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// The raw query of a full URL: after the first `?`, before any `#`.
 pub fn from_url(url: &str) -> &str {
     let before_fragment = url.split('#').next().unwrap_or_default();
@@ -70,6 +89,29 @@ mod tests {
         for (url, q) in cases {
             assert_eq!(from_url(url), q, "{url}");
         }
+    }
+
+    #[test]
+    fn query_length_limit() {
+        let cases: &[(usize, Option<&str>)] = &[
+            (0, None),
+            (1, None),
+            (MAX_QUERY_BYTES - 1, None),
+            (MAX_QUERY_BYTES, None),
+            (MAX_QUERY_BYTES + 1, Some("invalid_name")),
+            (10 * MAX_QUERY_BYTES, Some("invalid_name")),
+        ];
+        for (len, code) in cases {
+            let raw = "x".repeat(*len);
+            assert_eq!(
+                check_len(&raw).err().map(|e| e.code()),
+                *code,
+                "{len} bytes"
+            );
+        }
+        // Bytes, not characters: 2,731 three-byte characters are 8,193 bytes.
+        assert!(check_len(&"✓".repeat(2731)).is_err());
+        assert!(check_len(&"✓".repeat(2730)).is_ok());
     }
 
     #[test]

@@ -108,11 +108,12 @@ test("a single lookup is filled from a fresh owner listing without asking GitHub
   assert.equal(w.emu.stats.requests, 0);
 });
 
-test("a renamed repository answers under its new name, cached under the old one", async () => {
+test("a renamed repository answers under its new name, cached under that name only", async () => {
   const res = await w.get("/v1/repos/small-org/old-tool?fields=full_name");
   assert.equal(res.status, 200);
   assert.deepEqual(res.body, { full_name: "Small-Org/tool-0001" });
-  assert.ok(await w.kv.get("v1:repo:small-org/old-tool"));
+  assert.ok(await w.kv.get("v1:repo:small-org/tool-0001"));
+  assert.equal(await w.kv.get("v1:repo:small-org/old-tool"), null, "an alias a webhook could not find");
 });
 
 test("redact policy lists private repositories with names and visibility only", async () => {

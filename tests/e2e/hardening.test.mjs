@@ -81,10 +81,11 @@ test("every answer says nosniff; data answers say where their time went", async 
     assert.equal(r.headers.get("x-content-type-options"), "nosniff", path);
   }
   const miss = await w.get("/v1/orgs/octocat/repos");
-  assert.match(miss.headers.get("server-timing"), /kv;dur=\d+/);
-  assert.match(miss.headers.get("server-timing"), /upstream;dur=\d+/);
+  assert.match(miss.headers.get("server-timing"), /^kv;dur=\d+, owner;dur=\d+$/, "the owner's directory paged GitHub");
   const hit = await w.get("/v1/orgs/octocat/repos");
   assert.match(hit.headers.get("server-timing"), /^kv;dur=\d+$/);
+  const single = await w.get("/v1/repos/Small-Org/tool-0007");
+  assert.match(single.headers.get("server-timing"), /^kv;dur=\d+, upstream;dur=\d+$/);
 });
 
 test("hostile query strings are refused at once and never reach GitHub", async () => {
