@@ -12,6 +12,8 @@ pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 9_000;
 pub const MIN_STALE_TTL: u64 = 60;
 pub const MIN_UPSTREAM_TIMEOUT_MS: u64 = 100;
 pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_MEMORY_TTL_MS: u64 = 2_000;
+pub const MAX_MEMORY_TTL_MS: u64 = 10_000;
 pub const MIN_READ_TOKEN_SECRET: usize = 32;
 
 /// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
@@ -27,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "FRESH_TTL_SECONDS",
     "STALE_TTL_SECONDS",
     "UPSTREAM_TIMEOUT_MS",
+    "MEMORY_TTL_MS",
     "PINNED_ORGS",
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
@@ -86,6 +89,8 @@ pub struct Config {
     pub fresh_ttl: u64,
     pub stale_ttl: u64,
     pub upstream_timeout_ms: u64,
+    /// Lifetime of the in-isolate memory tier; 0 disables it.
+    pub memory_ttl_ms: u64,
     pub pinned_orgs: Vec<Owner>,
     pub allowed_origins: Origins,
     pub private_policy: PrivatePolicy,
@@ -146,6 +151,10 @@ impl Config {
                 "must be between 100 and 30000",
             ));
         }
+        let memory_ttl_ms = number(&get, "MEMORY_TTL_MS", DEFAULT_MEMORY_TTL_MS)?;
+        if memory_ttl_ms > MAX_MEMORY_TTL_MS {
+            return Err(invalid("MEMORY_TTL_MS", "must be between 0 and 10000"));
+        }
         let pinned_orgs = match get("PINNED_ORGS") {
             None => Vec::new(),
             Some(list) => list
@@ -183,6 +192,7 @@ impl Config {
             fresh_ttl,
             stale_ttl,
             upstream_timeout_ms,
+            memory_ttl_ms,
             pinned_orgs,
             allowed_origins,
             private_policy,
@@ -263,6 +273,8 @@ mod tests {
             (&[("STALE_TTL_SECONDS", "59")], "STALE_TTL_SECONDS"),
             (&[("UPSTREAM_TIMEOUT_MS", "99")], "UPSTREAM_TIMEOUT_MS"),
             (&[("UPSTREAM_TIMEOUT_MS", "30001")], "UPSTREAM_TIMEOUT_MS"),
+            (&[("MEMORY_TTL_MS", "10001")], "MEMORY_TTL_MS"),
+            (&[("MEMORY_TTL_MS", "-1")], "MEMORY_TTL_MS"),
             (&[("PINNED_ORGS", "good,-bad")], "PINNED_ORGS"),
             (&[("PINNED_ORGS", "a,,b")], "PINNED_ORGS"),
             (

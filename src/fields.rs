@@ -27,6 +27,11 @@ pub const DEFAULT: &str = "name,full_name,visibility,archived,pushed_at,ci";
 pub struct FieldSet(u16);
 
 impl FieldSet {
+    /// The set as a number (memory keys of rendered answers).
+    pub fn bits(self) -> u16 {
+        self.0
+    }
+
     /// # Errors
     /// A message listing the allowed fields when `spec` is empty or names an unknown field.
     pub fn parse(spec: &str) -> Result<FieldSet, String> {

@@ -243,6 +243,10 @@ fn every_answer_says_nosniff_and_data_answers_say_where_time_went() {
     assert!(timing.contains("upstream;dur=40"), "{timing}");
     let hit = w.get("/v1/repos/acme/r002");
     let timing = hit.header("server-timing").unwrap();
+    assert_eq!(timing, "mem;dur=0", "the fetched record was kept in memory");
+    w.advance(3);
+    let hit = w.get("/v1/repos/acme/r002");
+    let timing = hit.header("server-timing").unwrap();
     assert!(
         timing.starts_with("kv;dur=") && !timing.contains("upstream"),
         "{timing}"

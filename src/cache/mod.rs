@@ -1,8 +1,10 @@
 //! The KV cache in pure terms: key names (`keys`), the stored envelope and freshness decisions
-//! (`entry`), and the `Store` seam the shell implements with Workers KV.
+//! (`entry`), the in-isolate memory tier over KV (`memory`), and the `Store` seam the shell
+//! implements with Workers KV.
 
 pub mod entry;
 pub mod keys;
+pub mod memory;
 
 use std::collections::HashMap;
 

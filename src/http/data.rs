@@ -2,7 +2,8 @@
 
 use super::query;
 use super::respond::{self, DataAnswer};
-use super::{Request, Response};
+use super::{rendered, Request, Response};
+use crate::cache::keys;
 use crate::cache::Store;
 use crate::config::PrivatePolicy;
 use crate::error::ApiError;
@@ -22,11 +23,15 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
     fields: FieldSet,
     access: &Access,
 ) -> Result<Response, ApiError> {
+    let policy = svc.cfg.private_policy;
+    let memory_key = rendered::key(&keys::org(owner), fields, access, owner.as_str(), policy);
+    if let Some(kept) = rendered::recall(svc, &memory_key) {
+        return Ok(respond::data(req, kept));
+    }
     let served = match svc.owner_listing(owner).await? {
         Listing::Ready(served) => served,
         Listing::Building(progress) => return Ok(respond::building(owner.as_str(), &progress)),
     };
-    let policy = svc.cfg.private_policy;
     let body = OrgBody {
         org: &served.value.login,
         repos: served
@@ -37,11 +42,13 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
             .collect(),
         fetched_at: format_rfc3339(served.fetched_at_ms),
     };
-    let answer = DataAnswer {
+    let mut answer = DataAnswer {
         body: to_json(&body)?,
+        etag: None,
         status: served.status,
         freshness: served.freshness,
     };
+    rendered::keep(svc, &memory_key, &mut answer, served.fetched_at_ms);
     Ok(respond::data(req, answer))
 }
 
@@ -77,16 +84,38 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
     fields: FieldSet,
     access: &Access,
 ) -> Result<DataAnswer, ApiError> {
+    let policy = svc.cfg.private_policy;
+    let memory_key = rendered::key(
+        &keys::repo(name),
+        fields,
+        access,
+        name.owner.as_str(),
+        policy,
+    );
+    if let Some(kept) = rendered::recall(svc, &memory_key) {
+        return Ok(kept);
+    }
     let served = svc.repos(std::slice::from_ref(name)).await?;
     let first = served.items.first().ok_or(ApiError::Internal)?;
-    match outcome(first, fields, access, svc.cfg.private_policy) {
+    match outcome(first, fields, access, policy) {
         Outcome::Record(view) => {
             let (status, freshness) = served.headers(|_| true);
-            Ok(DataAnswer {
+            let mut answer = DataAnswer {
                 body: to_json(&view)?,
+                etag: None,
                 status,
                 freshness,
-            })
+            };
+            // Kept only under the name it is stored by: an old name's view would outlive a
+            // webhook for the new one.
+            if let (Item::Found(repo), Source::Cache { fetched_at_ms, .. }) =
+                (&first.item, &first.source)
+            {
+                if repo.full_name.eq_ignore_ascii_case(&name.to_string()) {
+                    rendered::keep(svc, &memory_key, &mut answer, *fetched_at_ms);
+                }
+            }
+            Ok(answer)
         }
         Outcome::Missing => Err(ApiError::NotFound),
         Outcome::Error(err) => Err(err),
@@ -138,6 +167,7 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
     }
     Ok(DataAnswer {
         body: to_json(&body)?,
+        etag: None,
         status,
         freshness,
     })

@@ -5,6 +5,7 @@
 mod data;
 mod invalidate;
 pub mod query;
+mod rendered;
 pub mod respond;
 pub mod route;
 

@@ -16,13 +16,18 @@ const SWR: u64 = 60;
 /// A successful data answer before headers are applied.
 pub struct DataAnswer {
     pub body: String,
+    /// The body's `ETag` when already known (an answer kept in memory).
+    pub etag: Option<String>,
     pub status: CacheStatus,
     pub freshness: Freshness,
 }
 
 /// A data route's 200 (or 304 when `If-None-Match` matches).
-pub fn data(req: &Request, answer: DataAnswer) -> Response {
-    let etag = etag(answer.body.as_bytes());
+pub fn data(req: &Request, mut answer: DataAnswer) -> Response {
+    let etag = answer
+        .etag
+        .take()
+        .unwrap_or_else(|| etag(answer.body.as_bytes()));
     let cache_control = if req.header("authorization").is_some() {
         "private, no-store".to_string()
     } else {

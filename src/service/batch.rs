@@ -29,8 +29,8 @@ pub enum Item {
 /// applied (see `http::data`), because they must not tell a hidden record from a missing name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A fresh cache entry (the repository's own or its owner's listing).
-    Cache { left_s: u64 },
+    /// A fresh cache entry (the repository's own or its owner's listing), fetched then.
+    Cache { left_s: u64, fetched_at_ms: u64 },
     /// A stale entry, answered at once and refreshed after the response.
     Stale,
     /// Asked upstream for this request (found, not found or failed).
@@ -80,7 +80,7 @@ fn account(b: &BatchItem, shown: bool) -> (CacheStatus, u64) {
         (Item::Failed(_), _, _) | (Item::Found(_), Source::Fallback(_), false) => {
             (CacheStatus::Miss, 0)
         }
-        (Item::Found(_), Source::Cache { left_s }, true) => (CacheStatus::Hit, *left_s),
+        (Item::Found(_), Source::Cache { left_s, .. }, true) => (CacheStatus::Hit, *left_s),
         (Item::Found(_), Source::Fetched { left_s }, true) => (CacheStatus::Miss, *left_s),
         (Item::Found(_), Source::Stale | Source::Fallback(_), true) => (CacheStatus::Stale, 0),
         (_, Source::Fetched { .. }, _) => (CacheStatus::Miss, NOT_FOUND_TTL),
@@ -108,10 +108,36 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         }
         let now = self.clock.now_ms();
         let keys: Vec<String> = names.iter().map(keys::repo).collect();
-        let stored = self.read_bulk(&keys).await;
         let mut items: Vec<Option<BatchItem>> = vec![None; names.len()];
         let mut fallback: HashMap<usize, Repo> = HashMap::new();
         let mut to_refresh = Vec::new();
+
+        for (i, key) in keys.iter().enumerate() {
+            if let Some((repo, fetched_at_ms)) = self.memory_repo(key) {
+                let e = Entry {
+                    fetched_at_ms,
+                    data: Some(()),
+                };
+                if let Freshness::Fresh { left_s } = entry::freshness(&e, now, self.cfg.fresh_ttl) {
+                    let source = Source::Cache {
+                        left_s,
+                        fetched_at_ms,
+                    };
+                    set(&mut items, i, item(Item::Found(repo), source));
+                }
+            }
+        }
+        let unread: Vec<String> = keys
+            .iter()
+            .zip(&items)
+            .filter(|(_, it)| it.is_none())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let stored = if unread.is_empty() {
+            HashMap::new()
+        } else {
+            self.read_bulk(&unread).await
+        };
 
         for (i, key) in keys.iter().enumerate() {
             let Some(e) = stored
@@ -123,8 +149,15 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             };
             match (entry::freshness(&e, now, self.cfg.fresh_ttl), e.data) {
                 (Freshness::Fresh { left_s }, data) => {
+                    if let Some(repo) = &data {
+                        self.remember_repo(key, repo, e.fetched_at_ms);
+                    }
                     let found = data.map_or(Item::NotFound, Item::Found);
-                    set(&mut items, i, item(found, Source::Cache { left_s }));
+                    let source = Source::Cache {
+                        left_s,
+                        fetched_at_ms: e.fetched_at_ms,
+                    };
+                    set(&mut items, i, item(found, source));
                 }
                 (Freshness::Stale, Some(repo)) => {
                     to_refresh.extend(names.get(i).cloned());
@@ -239,8 +272,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 // Keyed by the name GitHub answered with; a record without a readable one is
                 // answered but not stored.
                 Some(r) => real_name(r).map(|real| {
+                    let key = keys::repo(&real);
+                    self.remember_repo(&key, r, sent_at);
                     let text = entry::encode(sent_at, Some(r));
-                    (keys::repo(&real), text, Some(self.cfg.stale_ttl))
+                    (key, text, Some(self.cfg.stale_ttl))
                 }),
                 None => Some((
                     keys::repo(asked),
@@ -311,7 +346,11 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 Some(l) => find_repo(l, &n.repo).map(|r| Item::Found(r.clone())),
             };
             if let Some(found) = found {
-                set(items, i, item(found, Source::Cache { left_s: *left_s }));
+                let source = Source::Cache {
+                    left_s: *left_s,
+                    fetched_at_ms: listing.fetched_at_ms,
+                };
+                set(items, i, item(found, source));
             }
         }
     }

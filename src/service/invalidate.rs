@@ -22,6 +22,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// `StoreUnavailable` when KV still refuses a delete after the retries, or a directory cannot
     /// be told: a webhook answered with it shows as failed in GitHub and can be redelivered.
     pub async fn invalidate(&self, keys: &[String]) -> Result<(), ApiError> {
+        // This isolate stops answering from its memory before anything else happens.
+        self.forget(keys);
         let now = format_rfc3339(self.clock.now_ms());
         let jobs = keys.iter().map(|key| async {
             let marker = keys::invalidation_marker(key);

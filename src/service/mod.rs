@@ -14,14 +14,17 @@ use crate::owners::Owners;
 use crate::time::{format_rfc3339, parse_rfc3339};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 mod batch;
 pub mod flight;
 mod invalidate;
+mod memo;
 mod owner;
 mod refresh;
 
 pub use batch::{BatchItem, BatchServed, Item, Source};
+pub use memo::Rendered;
 pub use owner::{sort_by_name, Listing, OWNERS_BINDING};
 pub use refresh::Refresh;
 
@@ -64,6 +67,7 @@ pub const LIMITER_PERIOD_S: u64 = 60;
 /// Milliseconds this request spent waiting on each backend (`Server-Timing`); `None` when unused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timing {
+    pub mem_ms: Option<u64>,
     pub kv_ms: Option<u64>,
     pub owner_ms: Option<u64>,
     pub upstream_ms: Option<u64>,
@@ -73,6 +77,7 @@ impl Timing {
     /// The `Server-Timing` header value, or `None` when no backend was used.
     pub fn header(&self) -> Option<String> {
         let parts: Vec<String> = [
+            ("mem", self.mem_ms),
             ("kv", self.kv_ms),
             ("owner", self.owner_ms),
             ("upstream", self.upstream_ms),
@@ -105,7 +110,7 @@ impl CacheStatus {
 /// A listing and how it was obtained.
 #[derive(Debug, Clone)]
 pub struct Served<T> {
-    pub value: T,
+    pub value: Rc<T>,
     pub fetched_at_ms: u64,
     pub status: CacheStatus,
     pub freshness: Freshness,
@@ -326,6 +331,18 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         text.and_then(|t| entry::decode(&t))
     }
 
+    /// `read`, with the size of the stored text (the memory tier's byte budget).
+    async fn read_sized<V: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Option<(Entry<V>, usize)> {
+        let started = self.clock.now_ms();
+        let text = self.store.get(key).await.ok().flatten();
+        self.spent(|t| &mut t.kv_ms, started);
+        let text = text?;
+        Some((entry::decode(&text)?, text.len()))
+    }
+
     async fn read_bulk(&self, keys: &[String]) -> HashMap<String, Option<String>> {
         let started = self.clock.now_ms();
         let found = self.store.get_bulk(keys).await.unwrap_or_default();
@@ -386,7 +403,12 @@ impl HasRate for BatchAnswer {
     }
 }
 
-fn served<T>(value: T, fetched_at_ms: u64, status: CacheStatus, freshness: Freshness) -> Served<T> {
+fn served<T>(
+    value: Rc<T>,
+    fetched_at_ms: u64,
+    status: CacheStatus,
+    freshness: Freshness,
+) -> Served<T> {
     Served {
         value,
         fetched_at_ms,

@@ -12,6 +12,7 @@ use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
 use crate::owners::build::PAGE_TIMEOUT_MS;
 use crate::owners::{Answer, Owners, Progress};
+use std::rc::Rc;
 
 /// An owner listing as the read path answers it.
 #[derive(Debug, Clone)]
@@ -32,13 +33,21 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// `NotFound` for an unknown owner; upstream errors when nothing usable is cached.
     pub async fn owner_listing(&self, owner: &Owner) -> Result<Listing, ApiError> {
         let key = keys::org(owner);
-        let cached: Option<Entry<OwnerListing>> = self.read(&key).await;
-        if let Some(e) = cached {
+        if let Some(e) = self.memory_listing(&key) {
+            let fresh = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
+            if let (Freshness::Fresh { .. }, Some(listing)) = (fresh, e.data) {
+                let hit = served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh);
+                return Ok(Listing::Ready(hit));
+            }
+        }
+        let cached: Option<(Entry<OwnerListing>, usize)> = self.read_sized(&key).await;
+        if let Some((e, bytes)) = cached {
             match (
                 entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl),
-                e.data,
+                e.data.map(Rc::new),
             ) {
                 (fresh @ Freshness::Fresh { .. }, Some(listing)) => {
+                    self.remember_listing(&key, &listing, e.fetched_at_ms, bytes);
                     let hit = served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh);
                     return Ok(Listing::Ready(hit));
                 }
@@ -71,7 +80,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
                 let now = self.clock.now_ms();
                 let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
-                let listing = e.data.ok_or(ApiError::NotFound)?;
+                let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
+                self.remember_listing(&key, &listing, e.fetched_at_ms, text.len());
                 let miss = served(listing, e.fetched_at_ms, CacheStatus::Miss, freshness);
                 Ok(Listing::Ready(miss))
             }

@@ -1,0 +1,302 @@
+//! The in-isolate memory tier over KV: decoded entries and rendered answers, each kept for at most
+//! `MEMORY_TTL_MS` and never past its entry's freshness, bounded by an LRU byte budget, and
+//! dropped at once by an invalidation in this isolate.
+//!
+//! **Invariant**: a rendered answer is keyed by its entry, its field set and the caller's scope,
+//! so one caller's view is never handed to another; an entry older than an invalidation seen here
+//! is never taken in again (a fetch that raced the invalidation cannot resurrect it).
+
+use crate::model::{OwnerListing, Repo};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+
+/// The byte budget of one isolate's tier (128 MB of wasm memory in all).
+pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// How long an invalidation is remembered here to refuse older entries (longer than any fetch).
+const TOMBSTONE_MS: u64 = 60_000;
+
+/// What the tier holds.
+#[derive(Debug, Clone)]
+pub enum Value {
+    Listing(Rc<OwnerListing>),
+    Repo(Rc<Repo>),
+    /// A view as sent: body and its `ETag`.
+    Rendered {
+        body: Rc<str>,
+        etag: Rc<str>,
+    },
+}
+
+#[derive(Debug)]
+struct Slot {
+    value: Value,
+    /// When the entry behind it was fetched (guards against older copies after invalidation).
+    fetched_at_ms: u64,
+    expires_at_ms: u64,
+    bytes: usize,
+    tick: u64,
+}
+
+/// A bounded map with a lifetime per slot and least-recently-used eviction.
+#[derive(Debug)]
+pub struct Tier {
+    slots: BTreeMap<String, Slot>,
+    by_use: BTreeMap<u64, String>,
+    tombstones: HashMap<String, u64>,
+    bytes: usize,
+    max_bytes: usize,
+    tick: u64,
+}
+
+impl Tier {
+    pub fn new(max_bytes: usize) -> Tier {
+        Tier {
+            slots: BTreeMap::new(),
+            by_use: BTreeMap::new(),
+            tombstones: HashMap::new(),
+            bytes: 0,
+            max_bytes,
+            tick: 0,
+        }
+    }
+
+    /// The value under `key` while it lives, with when its entry was fetched.
+    pub fn get(&mut self, key: &str, now_ms: u64) -> Option<(Value, u64)> {
+        let expired = self.slots.get(key)?.expires_at_ms <= now_ms;
+        if expired {
+            self.remove(key);
+            return None;
+        }
+        self.tick += 1;
+        let tick = self.tick;
+        let slot = self.slots.get_mut(key)?;
+        self.by_use.remove(&slot.tick);
+        slot.tick = tick;
+        self.by_use.insert(tick, key.to_string());
+        Some((slot.value.clone(), slot.fetched_at_ms))
+    }
+
+    /// Keeps `value` until `expires_at_ms`, unless `key`'s entry was invalidated here at or after
+    /// `fetched_at_ms`. `bytes` is the value's approximate size; least recently used slots go
+    /// first when the budget is exceeded, and a value over the whole budget is not kept.
+    pub fn put(
+        &mut self,
+        key: &str,
+        value: Value,
+        fetched_at_ms: u64,
+        expires_at_ms: u64,
+        bytes: usize,
+    ) {
+        if bytes > self.max_bytes || self.invalidated_since(key, fetched_at_ms) {
+            return;
+        }
+        self.remove(key);
+        self.tick += 1;
+        self.by_use.insert(self.tick, key.to_string());
+        self.slots.insert(
+            key.to_string(),
+            Slot {
+                value,
+                fetched_at_ms,
+                expires_at_ms,
+                bytes,
+                tick: self.tick,
+            },
+        );
+        self.bytes += bytes;
+        while self.bytes > self.max_bytes {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+    }
+
+    /// Drops `entry_key` and every answer rendered from it, and refuses copies fetched before
+    /// `now_ms` for a while.
+    pub fn forget(&mut self, entry_key: &str, now_ms: u64) {
+        self.tombstones
+            .retain(|_, at| now_ms.saturating_sub(*at) < TOMBSTONE_MS);
+        self.tombstones.insert(entry_key.to_string(), now_ms);
+        let prefix = rendered_prefix(entry_key);
+        let doomed: Vec<String> = std::iter::once(entry_key.to_string())
+            .chain(
+                self.slots
+                    .range(prefix.clone()..)
+                    .take_while(|(k, _)| k.starts_with(&prefix))
+                    .map(|(k, _)| k.clone()),
+            )
+            .collect();
+        for key in doomed {
+            self.remove(&key);
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    fn invalidated_since(&self, key: &str, fetched_at_ms: u64) -> bool {
+        let entry_key = key.split('|').next().unwrap_or(key);
+        self.tombstones
+            .get(entry_key)
+            .is_some_and(|at| *at >= fetched_at_ms)
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(slot) = self.slots.remove(key) {
+            self.by_use.remove(&slot.tick);
+            self.bytes -= slot.bytes;
+        }
+    }
+}
+
+/// Rendered answers of an entry live under `{entry key}|…`, so dropping the entry finds them.
+fn rendered_prefix(entry_key: &str) -> String {
+    format!("{entry_key}|")
+}
+
+/// The key of an answer rendered from `entry_key` for one field set and one caller scope.
+pub fn rendered_key(entry_key: &str, fields: u32, scope: &str) -> String {
+    format!("{entry_key}|{fields}|{scope}")
+}
+
+thread_local! {
+    static TIER: RefCell<Tier> = RefCell::new(Tier::new(MAX_BYTES));
+}
+
+/// This isolate's tier (one per thread: an isolate runs one thread).
+pub fn with<R>(f: impl FnOnce(&mut Tier) -> R) -> R {
+    TIER.with(|t| f(&mut t.borrow_mut()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(body: &str) -> Value {
+        Value::Rendered {
+            body: body.into(),
+            etag: "\"e\"".into(),
+        }
+    }
+
+    fn body(v: Option<(Value, u64)>) -> Option<String> {
+        match v?.0 {
+            Value::Rendered { body, .. } => Some(body.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_value_lives_until_it_expires_and_no_longer() {
+        let mut t = Tier::new(1000);
+        t.put("k", rendered("a"), 0, 2_000, 10);
+        let cases = [(0, true), (1_999, true), (2_000, false), (5_000, false)];
+        for (now, alive) in cases {
+            assert_eq!(t.get("k", now).is_some(), alive, "at {now}");
+        }
+        assert_eq!(
+            (t.len(), t.bytes()),
+            (0, 0),
+            "expired slots are dropped when seen"
+        );
+    }
+
+    #[test]
+    fn the_least_recently_used_go_first_when_over_budget() {
+        let mut t = Tier::new(100);
+        t.put("a", rendered("a"), 0, 10_000, 40);
+        t.put("b", rendered("b"), 0, 10_000, 40);
+        assert!(t.get("a", 1).is_some(), "a is now more recent than b");
+        t.put("c", rendered("c"), 0, 10_000, 40);
+        assert!(t.get("b", 2).is_none(), "b was least recently used");
+        assert!(t.get("a", 2).is_some() && t.get("c", 2).is_some());
+        assert_eq!(t.bytes(), 80);
+        t.put("huge", rendered("h"), 0, 10_000, 101);
+        assert!(t.get("huge", 3).is_none(), "larger than the whole budget");
+        assert_eq!(t.bytes(), 80);
+    }
+
+    #[test]
+    fn replacing_a_value_keeps_the_byte_count_right() {
+        let mut t = Tier::new(100);
+        t.put("a", rendered("1"), 0, 10_000, 60);
+        t.put("a", rendered("2"), 0, 10_000, 30);
+        assert_eq!((t.len(), t.bytes()), (1, 30));
+        assert_eq!(body(t.get("a", 1)), Some("2".into()));
+    }
+
+    #[test]
+    fn forgetting_an_entry_drops_its_rendered_answers_and_refuses_older_copies() {
+        let mut t = Tier::new(10_000);
+        let entry = "v1:org:acme";
+        t.put(entry, rendered("entry"), 100, 10_000, 10);
+        t.put(
+            &rendered_key(entry, 7, "anon"),
+            rendered("anon"),
+            100,
+            10_000,
+            10,
+        );
+        t.put(
+            &rendered_key(entry, 7, "token"),
+            rendered("token"),
+            100,
+            10_000,
+            10,
+        );
+        t.put("v1:org:acme-2", rendered("other owner"), 100, 10_000, 10);
+        t.put(
+            &rendered_key("v1:org:acme-2", 7, "anon"),
+            rendered("x"),
+            100,
+            10_000,
+            10,
+        );
+        t.forget(entry, 500);
+        assert_eq!(t.len(), 2, "only the other owner's slots are left");
+        assert!(t.get("v1:org:acme-2", 600).is_some());
+        // A fetch that was sent before the invalidation cannot put its answer back.
+        t.put(entry, rendered("old"), 400, 10_000, 10);
+        t.put(
+            &rendered_key(entry, 7, "anon"),
+            rendered("old"),
+            500,
+            10_000,
+            10,
+        );
+        assert!(t.get(entry, 600).is_none());
+        assert!(t.get(&rendered_key(entry, 7, "anon"), 600).is_none());
+        t.put(entry, rendered("new"), 501, 10_000, 10);
+        assert_eq!(body(t.get(entry, 600)), Some("new".into()));
+    }
+
+    #[test]
+    fn scopes_and_field_sets_never_share_an_answer() {
+        let mut t = Tier::new(10_000);
+        let entry = "v1:org:acme";
+        t.put(
+            &rendered_key(entry, 1, "anon"),
+            rendered("public only"),
+            0,
+            10_000,
+            10,
+        );
+        assert_eq!(
+            body(t.get(&rendered_key(entry, 1, "anon"), 1)),
+            Some("public only".into())
+        );
+        assert!(t.get(&rendered_key(entry, 1, "private"), 1).is_none());
+        assert!(t.get(&rendered_key(entry, 3, "anon"), 1).is_none());
+    }
+}
