@@ -286,7 +286,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             // An old and a new name in one batch answer the same record: one write (1/s per key).
             .filter(|(key, _, _)| written.insert(key.clone()))
             .collect();
-        self.store_fetched(writes, sent_at).await;
+        self.store_later(writes, sent_at).await;
         Ok(answer.repos)
     }
 

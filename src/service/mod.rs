@@ -350,6 +350,16 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         found
     }
 
+    /// `store_fetched` after the response when the shell can run work then (the answer does not
+    /// wait for KV), else now.
+    async fn store_later(&self, writes: Vec<(String, String, Option<u64>)>, sent_at: u64) {
+        if self.defer.is_some() {
+            self.schedule(Refresh::Store { writes, sent_at });
+        } else {
+            self.store_fetched(writes, sent_at).await;
+        }
+    }
+
     /// Stores what an upstream request sent at `sent_at` returned, except over keys invalidated
     /// since then: GitHub may have answered before the change the invalidation announced, and
     /// writing that answer back would resurrect it for a whole TTL. All markers are read in one

@@ -1,15 +1,22 @@
-//! Stale-while-revalidate: a stale entry is answered at once and refreshed after the response,
-//! at most once per key per isolate, with a budget of its own.
+//! Work after the response (`ctx.wait_until`): stale-while-revalidate (a stale entry is answered
+//! at once and refreshed, at most once per key per isolate, with a budget of its own), and the KV
+//! writes of a miss, which the answer does not wait for.
 
 use super::{flight, Clock, Service, Transport, BACKGROUND_BUDGET_MS};
 use crate::cache::{keys, Store};
 use crate::names::{FullName, Owner};
 
-/// A refresh to run after the response, with owned data only (it outlives the request).
+/// Work to run after the response, with owned data only (it outlives the request).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refresh {
     Owner(Owner),
     Repos(Vec<FullName>),
+    /// Writes of fetched data, `(key, text, ttl)`, from an upstream request sent at `sent_at`;
+    /// still guarded by the invalidation markers when they run.
+    Store {
+        writes: Vec<(String, String, Option<u64>)>,
+        sent_at: u64,
+    },
 }
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
@@ -18,6 +25,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let Some(defer) = self.defer else { return };
         let now = self.clock.now_ms();
         let job = match job {
+            store @ Refresh::Store { .. } => Some(store),
             Refresh::Owner(owner) => {
                 flight::claim_refresh(&keys::org(&owner), now).then_some(Refresh::Owner(owner))
             }
@@ -51,6 +59,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 for n in names {
                     flight::release_refresh(&keys::repo(n));
                 }
+            }
+            Refresh::Store { writes, sent_at } => {
+                self.store_fetched(writes.clone(), *sent_at).await;
             }
         }
     }

@@ -422,7 +422,22 @@ impl World {
             limiter: self.limiter.as_ref().map(|b| b as &dyn Admit),
             owners: Some(&owners as &dyn Owners),
         };
-        handle(&req, &ctx).await
+        let resp = handle(&req, &ctx).await;
+        // The runtime finishes `wait_until` writes right after the response; refreshes are left
+        // for tests to run (`run_deferred`).
+        let (writes, refreshes): (Vec<Refresh>, Vec<Refresh>) = self
+            .deferred
+            .take()
+            .into_iter()
+            .partition(|j| matches!(j, Refresh::Store { .. }));
+        *self.deferred.borrow_mut() = refreshes;
+        if !writes.is_empty() {
+            let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
+            for job in writes {
+                svc.run_refresh(job).await;
+            }
+        }
+        resp
     }
 
     /// Configuration with every default, for worlds whose own configuration is invalid.
