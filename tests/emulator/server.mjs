@@ -12,6 +12,7 @@ import http from "node:http";
 import { schema as githubSchema } from "@octokit/graphql-schema";
 import { buildSchema, parse, validate, execute, GraphQLError } from "graphql";
 import { demoForge } from "./fixtures.mjs";
+import { appState, verifyAppJwt, newInstallationToken, rfc3339, generateAppKey, DEFAULT_APP_ID } from "./app.mjs";
 
 let schemaCache;
 function schema() {
@@ -78,9 +79,19 @@ function decodeCursor(c) {
   return Number(m[1]);
 }
 
+// Public repositories of a sorted listing, cached per listing array (an installation token of
+// another owner pages through this instead of the full listing).
+const publicCache = new WeakMap();
+function publicOnly(repos) {
+  let p = publicCache.get(repos);
+  if (!p) publicCache.set(repos, (p = repos.filter((r) => !r.isPrivate)));
+  return p;
+}
+
 // `page({ login, first, after, start })` is awaited once per owner page before the page is made;
 // it sleeps for the page's cost and decides whether an injected fault fails the request.
-function ownerValue(owner, page) {
+// `onlyPublic`: the caller may not see this owner's private and internal repositories.
+function ownerValue(owner, page, onlyPublic = false) {
   return {
     __typename: owner.__typename,
     login: owner.login,
@@ -94,6 +105,8 @@ function ownerValue(owner, page) {
         repos = sortedByName(owner);
         if (orderBy.direction === "DESC") repos = [...repos].reverse();
       }
+      // (a sorted listing is never mutated, so it may be cached; the owner's own array may be)
+      if (onlyPublic) repos = repos === owner.repos ? repos.filter((r) => !r.isPrivate) : publicOnly(repos);
       const start = after ? decodeCursor(after) + 1 : 0;
       await page({ login: owner.login, first, after: after ?? null, start });
       const nodes = repos.slice(start, start + first);
@@ -113,7 +126,8 @@ function ownerValue(owner, page) {
 }
 
 /**
- * Starts the emulator. Returns { url, port, stats, faults, forge, rate, reset(), close() }.
+ * Starts the emulator. Returns { url, origin, port, stats, faults, forge, rate, app, reset(), close() }.
+ * `url` is the GraphQL endpoint, `origin` the REST base (GITHUB_API_URL).
  *
  * Options (each also settable at run time on `faults`, and restored by `reset()`):
  * - port (0 = any), host, forge (demo data, default `demoForge()`).
@@ -131,6 +145,9 @@ function ownerValue(owner, page) {
  *   `first`), until `times` failures have been answered; then it is served normally. `status` is
  *   502, 504, another HTTP status (body `{"message":"injected fault"}`) or "timeout-error".
  *   Assign a new object to arm it again.
+ * - app (default null = off): GitHub App mode, `{ id = 12345, publicKeyPem, installations?,
+ *   tokenTtlS = 3600 }` (see "GitHub App mode" below). `appStatus`/`appBody` on `faults` (run time
+ *   only) answer every App REST request with that status/body before its JWT is checked.
  * Precedence: `status`/`body` (every GraphQL request, before parsing), then failOwnerPage, then
  * maxPageSize, then serverTimeoutMs. Injected owner-page failures do not spend rate limit.
  *
@@ -140,11 +157,35 @@ function ownerValue(owner, page) {
  * kind "owner" | "batch", status (HTTP status answered), and for owner pages: owner (login as
  * stored), first, after (cursor or null), offset (index of the page's first repository in the
  * listing), ms (the page's simulated cost), fault (null, "502", "504", "timeout-error", another
- * status, or "server-timeout")).
+ * status, or "server-timeout"), and `auth`: "none", "token", "installation:<id>",
+ * "installation:unknown" or "app-jwt"). App mode adds installationLookups, tokenRequests,
+ * tokensIssued (201s), appAuthFailures (App REST requests answered 401), badCredentials (GraphQL
+ * requests answered 401) and log entries `{ rest: "installation", owner, kind: "org"|"user", id?,
+ * status, jwtError? }` / `{ rest: "access_tokens", id, owner?, expires_at?, status, jwtError? }`
+ * (never a token or JWT; filter GraphQL entries with `e.rest === undefined`).
+ *
+ * GitHub App mode (opts.app; `emu.app` holds its state, mutable at run time):
+ * - `GET /orgs/{org}/installation`, `GET /users/{user}/installation`: App JWT required (RS256,
+ *   verified with publicKeyPem; iss = app id; iat <= now + 60 s; exp > now; exp - iat <= 600),
+ *   else 401. 200 with the installation of an owner of that type that has the App installed, else
+ *   404. `app.installations` (Map lowercased login → id; option: object or Map) defaults to every
+ *   forge owner but `octocat`, id 1000 + the owner's index in the forge.
+ * - `POST /app/installations/{id}/access_tokens`: App JWT required; 404 for an id not in
+ *   `app.installations`; 201 `{ token: "ghs_…", expires_at (now + app.tokenTtlS), permissions,
+ *   repository_selection: "all" }`. Issued tokens are kept in `app.tokens` (token → { id, expiresMs }).
+ * - GraphQL with `ghs_` tokens: unknown, expired, or of an installation no longer in
+ *   `app.installations` → 401 "Bad credentials"; a valid one sees private and internal
+ *   repositories of its installation's owner only (others: `repository` null + NOT_FOUND, listings
+ *   public only) and spends its own rate limit (`app.rates`: id → { remaining, resetAt }, created
+ *   at first use). An App JWT on GraphQL → 401. Any other token, or none, sees everything, as before.
  */
 export async function startEmulator(opts = {}) {
   const forge = opts.forge ?? demoForge();
-  const freshStats = () => ({ requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0, log: [] });
+  const freshStats = () => ({
+    requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0,
+    installationLookups: 0, tokenRequests: 0, tokensIssued: 0, appAuthFailures: 0, badCredentials: 0,
+    log: [],
+  });
   const freshFaults = () => ({
     status: null, body: null, latencyMs: opts.latencyMs ?? 0, headers: {},
     pageMs: opts.pageMs ?? 0,
@@ -152,12 +193,25 @@ export async function startEmulator(opts = {}) {
     maxPageSizeMode: opts.maxPageSizeMode ?? "502",
     serverTimeoutMs: opts.serverTimeoutMs ?? null,
     failOwnerPage: opts.failOwnerPage ?? null,
+    appStatus: null, appBody: null,
   });
   const stats = freshStats();
   const faults = freshFaults();
   // Progress of each armed `failOwnerPage` object: pages seen, the page chosen, failures answered.
   let failState = new WeakMap();
   const rate = { remaining: 5000, resetAt: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, "Z") };
+  // GitHub App mode (opts.app): installations, issued tokens, per-installation rate limits.
+  const app = opts.app ? appState(opts.app, forge) : null;
+  const rateOf = (installationId) => {
+    let r = app.rates.get(installationId);
+    if (!r) app.rates.set(installationId, (r = { remaining: 5000, resetAt: rfc3339(Date.now() + 3600_000) }));
+    return r;
+  };
+  /** Lowercased login of the owner an installation id belongs to, or null (unknown / uninstalled). */
+  const installationOwner = (id) => {
+    for (const [login, iid] of app?.installations ?? []) if (iid === id) return login;
+    return null;
+  };
 
   function findRepo(owner, name) {
     let key = `${owner}/${name}`.toLowerCase();
@@ -167,14 +221,21 @@ export async function startEmulator(opts = {}) {
   }
 
   const rootValue = {
-    rateLimit: () => ({ cost: 1, remaining: rate.remaining, resetAt: rate.resetAt, limit: 5000, used: 5000 - rate.remaining, nodeCount: 100 }),
-    repositoryOwner: ({ login }, ctx) => {
-      const o = forge.owners.get(login.toLowerCase());
-      return o ? ownerValue(o, (p) => ownerPage(ctx, p)) : null;
+    rateLimit: (_args, ctx) => {
+      const r = ctx.rate;
+      return { cost: 1, remaining: r.remaining, resetAt: r.resetAt, limit: 5000, used: 5000 - r.remaining, nodeCount: 100 };
     },
-    repository: ({ owner, name }) => {
+    repositoryOwner: ({ login }, ctx) => {
+      const lower = login.toLowerCase();
+      const o = forge.owners.get(lower);
+      // An installation token sees private and internal repositories of its own owner only.
+      const onlyPublic = ctx.scope != null && ctx.scope !== lower;
+      return o ? ownerValue(o, (p) => ownerPage(ctx, p), onlyPublic) : null;
+    },
+    repository: ({ owner, name }, ctx) => {
       const r = findRepo(owner, name);
-      if (!r) throw new NotFound(`Could not resolve to a Repository with the name '${owner}/${name}'.`);
+      const hidden = r && r.isPrivate && ctx.scope != null && ctx.scope !== r.owner.login.toLowerCase();
+      if (!r || hidden) throw new NotFound(`Could not resolve to a Repository with the name '${owner}/${name}'.`);
       return r;
     },
   };
@@ -213,9 +274,115 @@ export async function startEmulator(opts = {}) {
     res.end(text);
   }
 
+  /**
+   * The GitHub App REST endpoints (App mode only): installation lookups and installation access
+   * tokens, both authenticated with an App JWT. Returns false when the request is not one of them.
+   */
+  async function handleApp(req, res, path) {
+    const inst = /^\/(orgs|users)\/([^/]+)\/installation$/.exec(path);
+    const tok = /^\/app\/installations\/([^/]+)\/access_tokens$/.exec(path);
+    if (!(req.method === "GET" && inst) && !(req.method === "POST" && tok)) return false;
+    const entry = inst
+      ? { rest: "installation", owner: decodeURIComponent(inst[2]), kind: inst[1] === "orgs" ? "org" : "user" }
+      : { rest: "access_tokens", id: /^\d+$/.test(tok[1]) ? Number(tok[1]) : tok[1] };
+    if (inst) stats.installationLookups++;
+    else stats.tokenRequests++;
+    stats.log.push(entry);
+    const reply = (status, body) => {
+      entry.status = status;
+      answer(res, status, body);
+      return true;
+    };
+    if (faults.latencyMs) await sleep(faults.latencyMs);
+    if (faults.appStatus || faults.appBody != null) {
+      entry.fault = true;
+      return reply(faults.appStatus ?? 500, faults.appBody ?? { message: "injected fault" });
+    }
+    const jwt = verifyAppJwt(req.headers.authorization, app);
+    if (!jwt.ok) {
+      stats.appAuthFailures++;
+      entry.jwtError = jwt.reason;
+      return reply(401, jwt.body);
+    }
+    const notFound = { message: "Not Found", documentation_url: "https://docs.github.com/rest" };
+    if (inst) {
+      const lower = entry.owner.toLowerCase();
+      const o = forge.owners.get(lower);
+      const id = app.installations.get(lower);
+      const wantType = inst[1] === "orgs" ? "Organization" : "User";
+      if (!o || o.__typename !== wantType || id == null) return reply(404, notFound);
+      entry.id = id;
+      return reply(200, installationBody(id, o));
+    }
+    const owner = installationOwner(entry.id);
+    if (owner == null) return reply(404, notFound);
+    const expiresMs = Math.floor((Date.now() + Number(app.tokenTtlS) * 1000) / 1000) * 1000;
+    const token = newInstallationToken();
+    app.tokens.set(token, { id: entry.id, expiresMs });
+    stats.tokensIssued++;
+    entry.owner = forge.owners.get(owner)?.login ?? owner;
+    entry.expires_at = rfc3339(expiresMs);
+    return reply(201, {
+      token,
+      expires_at: rfc3339(expiresMs),
+      permissions: { ...app.permissions },
+      repository_selection: "all",
+    });
+  }
+
+  function installationBody(id, o) {
+    const origin = `http://127.0.0.1:${port}`;
+    return {
+      id,
+      account: { login: o.login, id: 9000 + id, type: o.__typename, site_admin: false },
+      repository_selection: "all",
+      access_tokens_url: `${origin}/app/installations/${id}/access_tokens`,
+      repositories_url: `${origin}/installation/repositories`,
+      html_url: `https://github.com/${o.__typename === "Organization" ? `organizations/${o.login}/settings` : "settings"}/installations/${id}`,
+      app_id: app.id,
+      app_slug: "forgelens-emulator",
+      target_id: 9000 + id,
+      target_type: o.__typename,
+      permissions: { ...app.permissions },
+      events: ["repository", "public", "push", "status", "check_suite", "workflow_run"],
+      created_at: "2026-01-01T00:00:00Z",
+      updated_at: "2026-01-01T00:00:00Z",
+      single_file_name: null,
+      has_multiple_single_files: false,
+      single_file_paths: [],
+      suspended_by: null,
+      suspended_at: null,
+    };
+  }
+
+  /**
+   * Which credential a GraphQL request carries: `{ auth, scope, rate, error }`. `auth` is
+   * "none", "token" (any token the emulator did not issue, handled as before: sees everything),
+   * "installation:<id>" (an issued `ghs_` token; `scope` = its owner's lowercased login),
+   * "installation:unknown" (a `ghs_` token never issued) or, in App mode, "app-jwt" (an App JWT,
+   * which GitHub does not accept on GraphQL). `error` (reason) means the request answers 401.
+   */
+  function graphqlAuth(authorization) {
+    if (authorization == null || authorization === "") return { auth: "none", scope: null, rate, error: null };
+    const value = /^(?:bearer|token)\s+(\S+)\s*$/i.exec(authorization)?.[1] ?? "";
+    if (value.startsWith("ghs_")) {
+      const t = app?.tokens.get(value);
+      if (!t) return { auth: "installation:unknown", scope: null, rate, error: "unknown" };
+      const auth = `installation:${t.id}`;
+      if (Date.now() >= t.expiresMs) return { auth, scope: null, rate, error: "expired" };
+      const owner = installationOwner(t.id);
+      if (owner == null) return { auth, scope: null, rate, error: "uninstalled" };
+      return { auth, scope: owner, rate: rateOf(t.id), error: null };
+    }
+    if (app && /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/.test(value)) return { auth: "app-jwt", scope: null, rate, error: "jwt" };
+    return { auth: "token", scope: null, rate, error: null };
+  }
+
   async function handle(req, res) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    const path = req.url.split("?")[0];
+    if (app && (await handleApp(req, res, path))) return;
     // REST-style `GET /repos/{owner}/{repo}`: the per-repository baseline the benchmark compares
     // against (one call per repository, as dashboards without forgelens do).
     const rest = /^\/repos\/([^/]+)\/([^/?]+)$/.exec(req.url);
@@ -235,7 +402,12 @@ export async function startEmulator(opts = {}) {
       return answer(res, 404, { message: "Not Found" });
     }
     stats.requests++;
-    const entry = { userAgent: req.headers["user-agent"], authorization: req.headers.authorization ?? null };
+    const cred = graphqlAuth(req.headers.authorization);
+    // Installation tokens and App JWTs never reach the log (other tokens are logged as before).
+    const authorization = cred.auth === "token" || cred.auth === "none"
+      ? req.headers.authorization ?? null
+      : req.headers.authorization.replace(/\S+\s*$/, (v) => (v.startsWith("ghs_") ? "ghs_[redacted]" : "[redacted-jwt]"));
+    const entry = { userAgent: req.headers["user-agent"], authorization, auth: cred.auth };
     stats.log.push(entry);
     const answered = res.writeHead.bind(res);
     res.writeHead = (status, ...rest) => {
@@ -245,6 +417,11 @@ export async function startEmulator(opts = {}) {
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
     if (faults.status || faults.body != null) {
       return answer(res, faults.status ?? 200, faults.body ?? { message: "injected fault" }, faults.headers);
+    }
+    if (cred.error) {
+      stats.badCredentials++;
+      entry.authError = cred.error;
+      return answer(res, 401, { message: "Bad credentials", documentation_url: "https://docs.github.com/graphql" });
     }
     let payload;
     try {
@@ -272,7 +449,7 @@ export async function startEmulator(opts = {}) {
     if (isBatch) stats.batch++;
     else stats.owner++;
     entry.kind = isBatch ? "batch" : "owner";
-    const ctx = { entry, pages: 0, failure: null };
+    const ctx = { entry, pages: 0, failure: null, scope: cred.scope, rate: cred.rate };
     const result = await execute({ schema: schema(), document: doc, rootValue, contextValue: ctx, variableValues: payload.variables });
     if (ctx.failure != null) {
       stats.ownerPageFaults++;
@@ -280,7 +457,7 @@ export async function startEmulator(opts = {}) {
       return answer(res, status, failBody);
     }
     stats.ownerPages += ctx.pages;
-    rate.remaining = Math.max(0, rate.remaining - 1);
+    ctx.rate.remaining = Math.max(0, ctx.rate.remaining - 1);
     const body = { data: result.data ?? null };
     if (result.errors?.length) {
       body.errors = result.errors.map((e) => ({
@@ -302,7 +479,11 @@ export async function startEmulator(opts = {}) {
   schema();
   return {
     url: `http://127.0.0.1:${port}/graphql`,
+    /** REST base (the worker's GITHUB_API_URL). */
+    origin: `http://127.0.0.1:${port}`,
     port,
+    /** App mode state (null without opts.app): id, installations, tokenTtlS, tokens, rates, permissions. */
+    app,
     stats,
     faults,
     forge,
@@ -320,7 +501,7 @@ export async function startEmulator(opts = {}) {
 // command does this). Standalone, owner pages cost what they cost on GitHub: 1000 ms per 100
 // repositories by default (EMULATOR_PAGE_MS or --page-ms; --page-ms 0 turns it off).
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop())) {
-  const usage = "usage: node tests/emulator/server.mjs [port] [--port N] [--page-ms MS]";
+  const usage = "usage: node tests/emulator/server.mjs [port] [--port N] [--page-ms MS] [--app-key-out DIR]";
   const number = (name, v) => {
     const n = Number(v);
     if (v === undefined || v === "" || !Number.isFinite(n) || n < 0) {
@@ -331,6 +512,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
   };
   let port = process.env.EMULATOR_PORT ?? "8788";
   let pageMs = process.env.EMULATOR_PAGE_MS ?? "1000";
+  let appKeyOut = null;
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -338,13 +520,33 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
     const [flag, inline] = a.startsWith("--") && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
     if (flag === "--page-ms") pageMs = inline ?? args[++i];
     else if (flag === "--port") port = inline ?? args[++i];
+    else if (flag === "--app-key-out") {
+      appKeyOut = inline ?? args[++i];
+      if (!appKeyOut) { console.error(`--app-key-out: expected a directory\n${usage}`); process.exit(2); }
+    }
     else if (flag === "--help" || flag === "-h") { console.log(usage); process.exit(0); }
     else if (/^\d+$/.test(a)) port = a;
     else { console.error(`unknown argument ${a}\n${usage}`); process.exit(2); }
   }
-  const emu = await startEmulator({ port: number("port", port), pageMs: number("--page-ms", pageMs) });
+  let app;
+  if (appKeyOut != null) {
+    // App mode: a fresh key pair per run; the worker gets the private key and the id from files.
+    const { mkdirSync, writeFileSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const key = generateAppKey();
+    mkdirSync(appKeyOut, { recursive: true });
+    writeFileSync(join(appKeyOut, "app-private-key.pem"), key.privateKeyPkcs1Pem, { mode: 0o600 });
+    writeFileSync(join(appKeyOut, "app-id"), `${DEFAULT_APP_ID}\n`);
+    app = { id: DEFAULT_APP_ID, publicKeyPem: key.publicKeyPem };
+  }
+  const emu = await startEmulator({ port: number("port", port), pageMs: number("--page-ms", pageMs), app });
   const orgs = [...emu.forge.owners.values()].map((o) => `${o.login} (${o.repos.length})`).join(", ");
   console.log(`GitHub emulator listening on ${emu.url}`);
   console.log(`demo owners: ${orgs}`);
   console.log(`owner listing pages cost ${emu.faults.pageMs} ms per 100 repositories (--page-ms)`);
+  if (emu.app) {
+    const installed = [...emu.app.installations.keys()].join(", ");
+    console.log(`GitHub App mode on: app id ${emu.app.id}, REST base ${emu.origin}, installed on: ${installed}`);
+    console.log(`App private key (PKCS#1) and id written to ${appKeyOut}/app-private-key.pem and ${appKeyOut}/app-id`);
+  }
 }

@@ -8,7 +8,6 @@ use crate::model::{Ci, CiState, Repo, Visibility};
 use crate::time::{format_rfc3339, parse_rfc3339};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
 
 #[derive(Deserialize)]
 struct Reply<T> {
@@ -140,19 +139,17 @@ impl RepoNode {
             (Some(GhVisibility::Internal), _) => Visibility::Internal,
             _ => Visibility::Private,
         };
-        let ci = self
-            .default_branch_ref
-            .as_ref()
-            .and_then(|b| b.target.as_ref())
-            .and_then(|t| {
-                let sha = t.oid.clone()?;
-                let state = t
-                    .status_check_rollup
-                    .as_ref()
-                    .and_then(|r| r.state)
-                    .and_then(ci_state);
-                Some(Ci { state, sha })
-            });
+        let (default_branch, target) = match self.default_branch_ref {
+            Some(b) => (Some(b.name), b.target),
+            None => (None, None),
+        };
+        let ci = target.and_then(|t| {
+            let state = t
+                .status_check_rollup
+                .and_then(|r| r.state)
+                .and_then(ci_state);
+            Some(Ci { state, sha: t.oid? })
+        });
         Repo {
             name: self.name,
             owner: self.owner.login,
@@ -163,9 +160,9 @@ impl RepoNode {
             archived: self.is_archived,
             disabled: self.is_disabled,
             fork: self.is_fork,
-            default_branch: self.default_branch_ref.map(|b| b.name),
-            pushed_at: self.pushed_at.as_deref().and_then(timestamp),
-            updated_at: self.updated_at.as_deref().and_then(timestamp),
+            default_branch,
+            pushed_at: self.pushed_at.and_then(timestamp),
+            updated_at: self.updated_at.and_then(timestamp),
             language: self.primary_language.map(|l| l.name),
             ci,
         }
@@ -183,11 +180,12 @@ fn ci_state(s: GhState) -> Option<CiState> {
     }
 }
 
-/// GitHub already sends `…Z`; anything else valid is normalised, anything invalid becomes null.
-fn timestamp(s: &str) -> Option<String> {
-    let ms = parse_rfc3339(s)?;
+/// GitHub already sends `…Z` (kept as it is, no copy); anything else valid is normalised,
+/// anything invalid becomes null.
+fn timestamp(s: String) -> Option<String> {
+    let ms = parse_rfc3339(&s)?;
     if s.ends_with('Z') {
-        Some(s.to_string())
+        Some(s)
     } else {
         Some(format_rfc3339(ms))
     }
@@ -292,29 +290,67 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
     })
 }
 
+/// A batch's `data`: `rateLimit` and the aliases `r0`…`rN`, decoded straight into typed slots
+/// in one pass (no intermediate JSON tree).
+struct BatchData {
+    rate_limit: Option<RateLimit>,
+    /// `(alias index, record or null)` in reply order.
+    slots: Vec<(usize, Option<RepoNode>)>,
+}
+
+impl<'de> Deserialize<'de> for BatchData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = BatchData;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of rateLimit and rN aliases")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<BatchData, A::Error> {
+                let mut data = BatchData {
+                    rate_limit: None,
+                    slots: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
+                    match (key.as_ref(), alias) {
+                        ("rateLimit", _) => data.rate_limit = map.next_value()?,
+                        (_, Some(i)) => data.slots.push((i, map.next_value()?)),
+                        _ => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(data)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// # Errors
 /// Why the reply is unusable: no `data`, an alias missing, an unexpected error type.
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
-    let parsed: Reply<serde_json::Map<String, Value>> = decode(reply)?;
+    let parsed: Reply<BatchData> = decode(reply)?;
     check_errors(&parsed.errors)?;
-    let mut data = parsed
+    let data = parsed
         .data
         .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
-    let rate = data
-        .remove("rateLimit")
-        .and_then(|v| serde_json::from_value(v).ok())
-        .and_then(|r| rate_info(Some(r)));
+    let rate = rate_info(data.rate_limit);
+    let mut slots: Vec<Option<Option<RepoNode>>> = (0..count).map(|_| None).collect();
+    for (i, node) in data.slots {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(node);
+        }
+    }
     let mut repos = Vec::with_capacity(count);
-    for i in 0..count {
-        let alias = format!("r{i}");
-        match data.remove(&alias) {
-            None => return Err(UpstreamFailure::Unusable(format!("reply lacks {alias}"))),
-            Some(Value::Null) => repos.push(None),
-            Some(v) => {
-                let node: RepoNode = serde_json::from_value(v)
-                    .map_err(|e| UpstreamFailure::Unusable(format!("{alias} is malformed: {e}")))?;
-                repos.push(Some(node.into_repo()));
-            }
+    for (i, slot) in slots.into_iter().enumerate() {
+        match slot {
+            None => return Err(UpstreamFailure::Unusable(format!("reply lacks r{i}"))),
+            Some(node) => repos.push(node.map(RepoNode::into_repo)),
         }
     }
     Ok(BatchAnswer { repos, rate })
@@ -323,7 +359,7 @@ pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFai
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     pub(crate) fn node(owner: &str, name: &str, visibility: &str) -> Value {
         json!({
@@ -529,6 +565,21 @@ mod tests {
                 .collect::<Vec<_>>(),
             [Some("a"), None, Some("c")]
         );
+    }
+
+    #[test]
+    fn batch_aliases_in_any_order_with_rate_and_unknown_keys() {
+        let body = json!({"data": {"r1": node("o", "b", "PUBLIC"), "extra": {"x": 1},
+            "rateLimit": {"cost": 1, "remaining": 0, "resetAt": "2026-01-01T00:00:00Z"},
+            "r0": node("o", "a", "PUBLIC"), "r7": node("o", "z", "PUBLIC")}});
+        let a = batch(2, &reply(200, &body)).unwrap();
+        let names: Vec<_> = a
+            .repos
+            .iter()
+            .map(|r| r.as_ref().map(|r| r.name.as_str()))
+            .collect();
+        assert_eq!(names, [Some("a"), Some("b")], "r7 was not asked for");
+        assert_eq!(a.rate.map(|r| r.remaining), Some(0));
     }
 
     #[test]
