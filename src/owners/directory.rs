@@ -109,7 +109,21 @@ impl Drop for Running<'_> {
     }
 }
 
-impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
+impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C, K> {
+    pub fn new(
+        svc: &'a Service<'a, S, T, C>,
+        storage: &'a K,
+        mem: &'a RefCell<Memory>,
+        owner: &'a Owner,
+    ) -> Self {
+        Directory {
+            svc,
+            storage,
+            mem,
+            owner,
+        }
+    }
+
     fn now(&self) -> u64 {
         self.svc.clock.now_ms()
     }

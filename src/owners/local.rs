@@ -77,12 +77,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
     pub async fn alarm(&self, owner: &Owner) -> Drive {
         let d = self.directory(owner);
         let svc = self.service();
-        let dir = Directory {
-            svc: &svc,
-            storage: &d.storage,
-            mem: &d.memory,
-            owner,
-        };
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
         dir.drive(u32::MAX, stop_at).await
     }
@@ -90,12 +85,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
     async fn listing_now(&self, owner: &Owner, wait_ms: u64) -> Answer {
         let d = self.directory(owner);
         let svc = self.service();
-        let dir = Directory {
-            svc: &svc,
-            storage: &d.storage,
-            mem: &d.memory,
-            owner,
-        };
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if let Some(answer) = dir.immediate() {
             return answer;
         }
@@ -119,12 +109,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
     async fn refresh_now(&self, owner: &Owner) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
-        let dir = Directory {
-            svc: &svc,
-            storage: &d.storage,
-            mem: &d.memory,
-            owner,
-        };
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
             let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
             dir.drive(u32::MAX, stop_at).await;
@@ -135,12 +120,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
-        let dir = Directory {
-            svc: &svc,
-            storage: &d.storage,
-            mem: &d.memory,
-            owner,
-        };
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         // A restarted build is left for the next caller (an alarm in the object).
         dir.invalidate(at_ms).await;
         Ok(())

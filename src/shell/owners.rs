@@ -106,12 +106,7 @@ impl DurableObject for OwnerDirectory {
         };
         let forge = GitHub::from_config(&config);
         let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge);
-        let dir = Directory {
-            svc: &svc,
-            storage: &storage,
-            mem: &self.memory,
-            owner: &owner,
-        };
+        let dir = Directory::new(&svc, &storage, &self.memory, &owner);
         match req.path().as_str() {
             "/listing" => {
                 let answer = self.listing(&dir, wait_ms).await;
@@ -148,12 +143,7 @@ impl DurableObject for OwnerDirectory {
         };
         let forge = GitHub::from_config(&config);
         let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge);
-        let dir = Directory {
-            svc: &svc,
-            storage: &storage,
-            mem: &self.memory,
-            owner: &owner,
-        };
+        let dir = Directory::new(&svc, &storage, &self.memory, &owner);
         let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
         match dir.drive(PAGES_PER_ALARM, stop_at).await {
             Drive::More => self.wake(0).await,
