@@ -156,6 +156,24 @@ fn a_spent_rate_limit_pauses_the_build_until_the_reset() {
 }
 
 #[test]
+fn a_page_that_spends_the_budget_stops_the_next_one() {
+    let w = World::new(&[("acme", 300)]);
+    let reset = forgelens::time::format_rfc3339(T0 + 90_000);
+    *w.gh.rate.borrow_mut() = (0, reset);
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("90")));
+    assert_eq!(
+        w.calls(),
+        1,
+        "the page that said remaining 0 was the last one sent"
+    );
+    *w.gh.rate.borrow_mut() = (4000, "2026-01-01T00:00:00Z".into());
+    w.advance(91);
+    assert_eq!(alarm(&w, "acme"), Drive::Done);
+    assert_eq!(w.calls(), 3);
+}
+
+#[test]
 fn an_invalidation_restarts_a_build_in_progress_from_the_first_page() {
     let w = slow_world(500, "1000", 300);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);

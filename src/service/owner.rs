@@ -107,12 +107,16 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         first: u8,
     ) -> Result<OwnerPage, UpstreamFailure> {
         let _ = self.limited_until().await;
-        self.with_budget(PAGE_TIMEOUT_MS)
+        let budgeted = self.with_budget(PAGE_TIMEOUT_MS);
+        let page = budgeted
             .call(
                 |f| f.owner_page_call(owner, cursor, first),
                 |f, r| f.parse_owner_page(r),
             )
-            .await
+            .await;
+        // A limit this page learned of holds for the pages after it.
+        self.limited_until.set(budgeted.limited_until.get());
+        page
     }
 
     /// Cron: asks the directory of every pinned owner whose listing is missing or older than

@@ -110,6 +110,8 @@ pub struct FakeGitHub {
     pub fault_on_call: RefCell<HashMap<usize, Result<HttpReply, String>>>,
     /// Owner pages asking for more than this many records answer 502 (an overloaded GitHub).
     pub max_page: Cell<Option<u64>>,
+    /// What owner pages report as `rateLimit` (`remaining`, `resetAt`).
+    pub rate: RefCell<(u64, String)>,
     /// Old names GitHub redirects: lowercased `owner/old` → index of the repository now.
     pub renames: RefCell<HashMap<String, usize>>,
     /// Lowercased full names made private since the fixtures were built.
@@ -130,6 +132,7 @@ impl FakeGitHub {
             clock: None,
             during_call: RefCell::new(None),
             fault_on_call: RefCell::default(),
+            rate: RefCell::new((4000, "2026-01-01T00:00:00Z".into())),
             max_page: Cell::new(None),
             renames: RefCell::default(),
             privatized: RefCell::default(),
@@ -172,7 +175,8 @@ impl FakeGitHub {
             } else {
                 (end < count, end.to_string())
             };
-            return json!({"data": {"rateLimit": {"cost": 1, "remaining": 4000, "resetAt": "2026-01-01T00:00:00Z"},
+            let (remaining, reset) = self.rate.borrow().clone();
+            return json!({"data": {"rateLimit": {"cost": 1, "remaining": remaining, "resetAt": reset},
                 "repositoryOwner": {"login": owner, "repositories": {"totalCount": count, "nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
         }
         let mut data = serde_json::Map::new();

@@ -124,6 +124,28 @@ test("an invalidation during a build restarts it, and the older build never writ
   }
 });
 
+test("a spent rate limit pauses the build until the reset, then it resumes by alarm", async () => {
+  const w = await startWorker();
+  try {
+    // Two pages are left in GitHub's budget, which resets in 4 s.
+    w.emu.rate.remaining = 2;
+    w.emu.rate.resetAt = new Date(Date.now() + 4000).toISOString().replace(/\.\d+Z$/, "Z");
+    const limited = await w.get("/v1/orgs/octo-org/repos?fields=name");
+    assert.equal(limited.status, 429);
+    const retry = Number(limited.headers.get("retry-after"));
+    assert.ok(retry >= 1 && retry <= 5, `Retry-After ${retry} follows resetAt`);
+    assert.equal(ownerPages(w.emu, "octo-org").length, 2, "no page asked past the spent budget");
+    w.emu.rate.remaining = 5000;
+    await sleep((retry + 1.5) * 1000);
+    const done = await w.get("/v1/orgs/octo-org/repos?fields=name");
+    assert.equal(done.status, 200, "the alarm set for the reset finished the build");
+    assert.equal(done.headers.get("x-cache"), "HIT");
+    assert.deepEqual(ownerPages(w.emu, "octo-org").map((e) => e.offset), [0, 100, 200]);
+  } finally {
+    await w.close();
+  }
+});
+
 test("without the OWNERS binding, owner listings are 500 config_invalid naming it", async () => {
   const w = await startWorker({}, {}, { durableObjects: {} });
   try {
