@@ -94,8 +94,8 @@ test("rate limits: GraphQL RATE_LIMITED and a spent budget stop calls; stale is 
     // A reply that spends the last point is used, and then no call is made until resetAt.
     await w.kv.delete("v1:ratelimit:e3b0c442");
     w.emu.rate.remaining = 0;
-    // small-org's directory waits for the GraphQL limit's reset; another owner asks.
-    const last = await w.get("/v1/orgs/octo-org/repos");
+    // small-org's directory waits for the GraphQL limit's reset; another (one-page) owner asks.
+    const last = await w.get("/v1/orgs/empty-org/repos");
     assert.equal(last.status, 200);
     const next = await w.get("/v1/orgs/big-org/repos");
     assert.equal(next.status, 429);

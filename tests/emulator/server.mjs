@@ -105,7 +105,7 @@ function ownerValue(owner, page, onlyPublic = false) {
         repos = sortedByName(owner);
         if (orderBy.direction === "DESC") repos = [...repos].reverse();
       }
-      // (a sorted listing is never mutated, so it may be cached; the owner's own array may be)
+      // (a sorted listing is never mutated, so it may be cached; the owner's own array may change)
       if (onlyPublic) repos = repos === owner.repos ? repos.filter((r) => !r.isPrivate) : publicOnly(repos);
       const start = after ? decodeCursor(after) + 1 : 0;
       await page({ login: owner.login, first, after: after ?? null, start });
