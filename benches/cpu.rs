@@ -1,6 +1,9 @@
 //! CPU per request, natively, as a proxy for the Workers Free plan's 10 ms budget: parsing GitHub
 //! pages, projecting and serializing a listing (the MISS path), and decoding a cached envelope,
-//! projecting and serializing it (the HIT path). Prints one JSON object; `npm run bench` reads it.
+//! projecting and serializing it (the HIT path). For owners of any size, the owner directory's
+//! work per page (parse one 100-record page, serialize it for the checkpoint) and at the end
+//! (read back 100 checkpointed pages, sort, encode the 10,000-record KV envelope), and a HIT on
+//! that envelope. Prints one JSON object; `npm run bench` reads it.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,7 +17,8 @@ use forgelens::config::PrivatePolicy;
 use forgelens::fields::FieldSet;
 use forgelens::forge::github::parse;
 use forgelens::forge::HttpReply;
-use forgelens::model::OwnerListing;
+use forgelens::model::{OwnerListing, Repo};
+use forgelens::service::sort_by_name;
 use forgelens::view::{project, Access, OrgBody};
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -109,5 +113,52 @@ fn main() {
         results.push(json!({"repos": n, "miss_parse_project_serialize_us": {"p50": miss_p50, "p95": miss_p95, "min": miss_min},
             "hit_decode_project_serialize_us": {"p50": hit_p50, "p95": hit_p95, "min": hit_min}, "stored_bytes": stored.len(), "runs": runs}));
     }
-    println!("{}", json!({"cpu": results}));
+    println!(
+        "{}",
+        json!({"cpu": results, "owner_build": owner_build(fields)})
+    );
+}
+
+/// What the owner directory spends CPU on while building a 10,000-repository listing, as
+/// `owners::directory::drive` and `finish` do it: per page, parse + serialize the page for the
+/// checkpoint; once, decode every checkpointed page, sort and encode the envelope. Plus a HIT on
+/// the resulting entry (decode + project + serialize the default view).
+fn owner_build(fields: FieldSet) -> Value {
+    const N: usize = 10_000;
+    let replies = pages(N);
+    let stats = |(p50, p95, min): (f64, f64, f64)| json!({"p50": p50, "p95": p95, "min": min});
+    let page = &replies[replies.len() / 2];
+    let per_page = measure(2000, || {
+        let parsed = parse::owner_page(black_box(page)).unwrap();
+        black_box(serde_json::to_string(&parsed.repos).unwrap());
+    });
+    let stored: Vec<String> = replies
+        .iter()
+        .map(|r| serde_json::to_string(&parse::owner_page(r).unwrap().repos).unwrap())
+        .collect();
+    let assemble = |texts: &[String]| {
+        let mut repos: Vec<Repo> = Vec::with_capacity(N);
+        for t in texts {
+            repos.extend(serde_json::from_str::<Vec<Repo>>(t).unwrap());
+        }
+        sort_by_name(&mut repos);
+        let listing = OwnerListing {
+            login: "bench-org".into(),
+            repos,
+        };
+        entry::encode(0, Some(&listing))
+    };
+    let finish = measure(30, || {
+        black_box(assemble(black_box(&stored)));
+    });
+    let envelope = assemble(&stored);
+    let hit = measure(30, || {
+        let e: entry::Entry<OwnerListing> = entry::decode(black_box(&envelope)).unwrap();
+        black_box(view(e.data.as_ref().unwrap(), fields));
+    });
+    json!({"repos": N, "pages": replies.len(),
+        "page_parse_checkpoint_us": stats(per_page), "page_reply_bytes": page.body.len(),
+        "checkpoint_page_bytes": stored[stored.len() / 2].len(),
+        "finish_assemble_encode_us": stats(finish), "entry_bytes": envelope.len(),
+        "hit_decode_project_serialize_us": stats(hit)})
 }

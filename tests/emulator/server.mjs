@@ -154,7 +154,8 @@ function ownerValue(owner, page, onlyPublic = false) {
  * stats: requests (GraphQL POSTs), owner (valid owner queries, failed ones included), batch,
  * invalid, rest, ownerPages (owner pages answered with data), ownerPageFaults (owner pages failed
  * by injection), log (one entry per GraphQL POST: userAgent, authorization, variables, query,
- * kind "owner" | "batch", status (HTTP status answered), and for owner pages: owner (login as
+ * kind "owner" | "batch", status (HTTP status answered), at and answeredAt (`Date.now()` when the
+ * request arrived and when its status was written), and for owner pages: owner (login as
  * stored), first, after (cursor or null), offset (index of the page's first repository in the
  * listing), ms (the page's simulated cost), fault (null, "502", "504", "timeout-error", another
  * status, or "server-timeout"), and `auth`: "none", "token", "installation:<id>",
@@ -407,11 +408,12 @@ export async function startEmulator(opts = {}) {
     const authorization = cred.auth === "token" || cred.auth === "none"
       ? req.headers.authorization ?? null
       : req.headers.authorization.replace(/\S+\s*$/, (v) => (v.startsWith("ghs_") ? "ghs_[redacted]" : "[redacted-jwt]"));
-    const entry = { userAgent: req.headers["user-agent"], authorization, auth: cred.auth };
+    const entry = { userAgent: req.headers["user-agent"], authorization, auth: cred.auth, at: Date.now() };
     stats.log.push(entry);
     const answered = res.writeHead.bind(res);
     res.writeHead = (status, ...rest) => {
       entry.status = status;
+      entry.answeredAt = Date.now();
       return answered(status, ...rest);
     };
     if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
