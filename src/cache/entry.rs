@@ -41,6 +41,13 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Option<Entry<T>> {
     })
 }
 
+/// When an encoded entry was fetched, read from its first field without decoding the rest (a
+/// large listing need not be decoded again when memory already holds it).
+pub fn peek_fetched_at(text: &str) -> Option<u64> {
+    let rest = text.strip_prefix(r#"{"fetched_at":""#)?;
+    parse_rfc3339(rest.get(..rest.find('"')?)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     /// Served without asking upstream; `left_s` seconds of freshness remain.
@@ -82,6 +89,20 @@ impl Freshness {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_reads_only_the_first_field() {
+        let text = encode(1_700_000_000_123, Some(&vec![1, 2, 3]));
+        assert_eq!(peek_fetched_at(&text), Some(1_700_000_000_123));
+        for bad in [
+            "",
+            "{}",
+            r#"{"data":null,"fetched_at":"2026-01-01T00:00:00Z"}"#,
+            r#"{"fetched_at":"nope"}"#,
+        ] {
+            assert_eq!(peek_fetched_at(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn envelope_round_trip() {

@@ -32,6 +32,11 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
         Listing::Ready(served) => served,
         Listing::Building(progress) => return Ok(respond::building(owner.as_str(), &progress)),
     };
+    // Callers who waited for one build together: the first to render it renders it for all.
+    if let Some(mut kept) = rendered::recall(svc, &memory_key) {
+        (kept.status, kept.freshness) = (served.status, served.freshness);
+        return Ok(respond::data(req, kept));
+    }
     let body = OrgBody {
         org: &served.value.login,
         repos: served

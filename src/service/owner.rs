@@ -77,6 +77,23 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         self.spent(|t| &mut t.owner_ms, started);
         match answer {
             Answer::Complete(text) => {
+                // Callers who waited together get the same text: the first decodes it for all.
+                let kept = self.memory_listing(&key).filter(|m| {
+                    entry::peek_fetched_at(&text).is_some_and(|at| at == m.fetched_at_ms)
+                });
+                if let Some(Entry {
+                    fetched_at_ms,
+                    data: Some(listing),
+                }) = kept
+                {
+                    let freshness = entry::freshness(
+                        &kept_entry(fetched_at_ms),
+                        self.clock.now_ms(),
+                        self.cfg.fresh_ttl,
+                    );
+                    let miss = served(listing, fetched_at_ms, CacheStatus::Miss, freshness);
+                    return Ok(Listing::Ready(miss));
+                }
                 let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
                 let now = self.clock.now_ms();
                 let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
@@ -138,6 +155,14 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             }
         }
         asked
+    }
+}
+
+/// An entry known only by when it was fetched (its freshness is all that is asked of it).
+fn kept_entry(fetched_at_ms: u64) -> Entry<()> {
+    Entry {
+        fetched_at_ms,
+        data: Some(()),
     }
 }
 
