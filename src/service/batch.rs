@@ -266,14 +266,15 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
         let sent_at = self.clock.now_ms();
         let mut groups: Vec<(Auth, Vec<usize>)> = Vec::new();
-        let mut auths: HashMap<String, Result<Auth, UpstreamFailure>> = HashMap::new();
+        // Owner key → its credential; a batch names few owners, so a Vec does.
+        let mut auths: Vec<(String, Result<Auth, UpstreamFailure>)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
             let owner_key = name.owner.key();
-            if !auths.contains_key(&owner_key) {
+            if !auths.iter().any(|(k, _)| *k == owner_key) {
                 let auth = self.auth(&name.owner).await;
-                auths.insert(owner_key.clone(), auth);
+                auths.push((owner_key.clone(), auth));
             }
-            match auths.get(&owner_key) {
+            match auths.iter().find(|(k, _)| *k == owner_key).map(|(_, a)| a) {
                 Some(Ok(auth)) => {
                     match groups.iter_mut().find(|(a, _)| a.rate_key == auth.rate_key) {
                         Some((_, members)) => members.push(i),

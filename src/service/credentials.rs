@@ -13,7 +13,6 @@ use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
 use crate::names::Owner;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// How long a found installation is remembered in KV.
 pub const INSTALLATION_TTL_S: u64 = 3600;
@@ -42,19 +41,42 @@ pub struct Auth {
     pub installation: Option<u64>,
 }
 
+/// Entries kept per isolate (oldest dropped first): an isolate serves few owners at a time.
+const MEMORY_SLOTS: usize = 64;
+
 thread_local! {
-    /// `v1:installation:{owner}` → (installation, remembered until ms).
-    static INSTALLATIONS: RefCell<HashMap<String, (Option<u64>, u64)>> = RefCell::new(HashMap::new());
-    /// Installation id → (token, usable until ms).
-    static TOKENS: RefCell<HashMap<u64, (Secret, u64)>> = RefCell::new(HashMap::new());
+    /// (`v1:installation:{owner}`, installation, remembered until ms). Vecs, not maps: they are
+    /// small, and each map type adds its own code to the wasm.
+    static INSTALLATIONS: RefCell<Vec<(String, Option<u64>, u64)>> = const { RefCell::new(Vec::new()) };
+    /// (installation id, token, usable until ms).
+    static TOKENS: RefCell<Vec<(u64, Secret, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Drops what this isolate remembers of the installations behind `keys` (an invalidation).
 pub fn forget_installations(keys: &[String]) {
+    INSTALLATIONS.with(|m| m.borrow_mut().retain(|(k, _, _)| !keys.contains(k)));
+}
+
+fn remember_installation(key: &str, id: Option<u64>, until: u64) {
     INSTALLATIONS.with(|m| {
         let mut m = m.borrow_mut();
-        for k in keys {
-            m.remove(k);
+        m.retain(|(k, _, _)| k != key);
+        if m.len() >= MEMORY_SLOTS {
+            m.remove(0);
+        }
+        m.push((key.to_string(), id, until));
+    });
+}
+
+fn remember_token(id: u64, token: Option<(Secret, u64)>) {
+    TOKENS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.retain(|(i, _, _)| *i != id);
+        if let Some((token, until)) = token {
+            if m.len() >= MEMORY_SLOTS {
+                m.remove(0);
+            }
+            m.push((id, token, until));
         }
     });
 }
@@ -116,15 +138,19 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     ) -> Result<Option<u64>, UpstreamFailure> {
         let key = keys::installation(owner);
         let now = self.clock.now_ms();
-        let remembered = INSTALLATIONS.with(|m| m.borrow().get(&key).copied());
-        if let Some((id, until)) = remembered.filter(|(_, until)| *until > now) {
-            let _ = until;
+        let remembered = INSTALLATIONS.with(|m| {
+            m.borrow()
+                .iter()
+                .find(|(k, _, until)| *k == key && *until > now)
+                .map(|(_, id, _)| *id)
+        });
+        if let Some(id) = remembered {
             return Ok(id);
         }
         let remember = |id: Option<u64>| {
-            let until = self.clock.now_ms() + self.cfg.memory_ttl_ms;
             if self.cfg.memory_ttl_ms > 0 {
-                INSTALLATIONS.with(|m| m.borrow_mut().insert(key.clone(), (id, until)));
+                let until = self.clock.now_ms() + self.cfg.memory_ttl_ms;
+                remember_installation(&key, id, until);
             }
         };
         let started = self.clock.now_ms();
@@ -166,8 +192,13 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         app: &AppConfig,
     ) -> Result<Secret, UpstreamFailure> {
         let now = self.clock.now_ms();
-        let remembered = TOKENS.with(|m| m.borrow().get(&id).cloned());
-        if let Some((token, _)) = remembered.filter(|(_, until)| *until > now) {
+        let remembered = TOKENS.with(|m| {
+            m.borrow()
+                .iter()
+                .find(|(i, _, until)| *i == id && *until > now)
+                .map(|(_, token, _)| token.clone())
+        });
+        if let Some(token) = remembered {
             return Ok(token);
         }
         let key = keys::token(id);
@@ -176,7 +207,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         self.spent(|t| &mut t.kv_ms, started);
         if let Some((token, until)) = stored.as_deref().and_then(decode_token) {
             if until > now {
-                TOKENS.with(|m| m.borrow_mut().insert(id, (token.clone(), until)));
+                remember_token(id, Some((token.clone(), until)));
                 return Ok(token);
             }
         }
@@ -187,7 +218,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let now = self.clock.now_ms();
         // A token that lapses within the margin serves this call only.
         if until > now {
-            TOKENS.with(|m| m.borrow_mut().insert(id, (issued.token.clone(), until)));
+            remember_token(id, Some((issued.token.clone(), until)));
             let ttl = (until - now) / 1000;
             if ttl >= super::MIN_KV_TTL {
                 let text = format!("{until} {}", issued.token.expose());
@@ -199,7 +230,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
     /// Forgets installation `id`'s token (GitHub refused it: revoked, or the App uninstalled).
     pub(crate) async fn forget_token(&self, id: u64) {
-        TOKENS.with(|m| m.borrow_mut().remove(&id));
+        remember_token(id, None);
         let _ = self.store.delete(&keys::token(id)).await;
     }
 

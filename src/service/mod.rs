@@ -132,7 +132,8 @@ pub struct Service<'a, S, T, C> {
     defer: Option<&'a dyn Fn(Refresh)>,
     /// The remembered rate-limit reset per `v1:ratelimit:*` key (one per installation or token),
     /// read from KV at most once per request.
-    limited_until: RefCell<HashMap<String, Option<u64>>>,
+    // A request touches a few credentials at most: a Vec is smaller in the wasm than a map.
+    limited_until: RefCell<Vec<(String, Option<u64>)>>,
     /// Signs App JWTs (WebCrypto in the worker); `None` where no App call can be made.
     signer: Option<&'a dyn AppSigner>,
     /// The owner directories (the `OWNERS` Durable Objects); `None` inside a directory.
@@ -161,7 +162,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             forge,
             deadline_ms,
             defer: None,
-            limited_until: RefCell::new(HashMap::new()),
+            limited_until: RefCell::new(Vec::new()),
             signer: None,
             owners: None,
             limiter: None,
@@ -291,25 +292,34 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// When the rate limit remembered under `rate_key` resets, if one is remembered (read once
     /// per request and key).
     async fn limited_until(&self, rate_key: &str) -> Option<u64> {
-        if let Some(known) = self.limited_until.borrow().get(rate_key) {
+        if let Some((_, known)) = self
+            .limited_until
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == rate_key)
+        {
             return *known;
         }
         let started = self.clock.now_ms();
         let text = self.store.get(rate_key).await.ok().flatten();
         self.spent(|t| &mut t.kv_ms, started);
         let until = text.as_deref().and_then(parse_rfc3339);
-        self.limited_until
-            .borrow_mut()
-            .insert(rate_key.to_string(), until);
+        self.set_limit(rate_key, until);
         until
+    }
+
+    fn set_limit(&self, rate_key: &str, until: Option<u64>) {
+        let mut known = self.limited_until.borrow_mut();
+        match known.iter_mut().find(|(k, _)| k == rate_key) {
+            Some((_, slot)) => *slot = until,
+            None => known.push((rate_key.to_string(), until)),
+        }
     }
 
     /// Remembers in KV, so other isolates see it too, that no call with this credential should be
     /// made until `until`.
     async fn remember_limit(&self, rate_key: &str, until: u64) {
-        self.limited_until
-            .borrow_mut()
-            .insert(rate_key.to_string(), Some(until));
+        self.set_limit(rate_key, Some(until));
         let ttl = until
             .saturating_sub(self.clock.now_ms())
             .div_ceil(1000)

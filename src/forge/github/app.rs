@@ -12,7 +12,7 @@ use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
 use crate::names::Owner;
 use crate::time::parse_rfc3339;
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
-use serde::Deserialize;
+use serde_json::Value;
 use std::fmt;
 
 /// GitHub refuses App JWTs living longer than 10 minutes; 9 leaves room for clock skew.
@@ -209,16 +209,16 @@ pub fn token_call(api_url: &str, installation: u64, jwt: &Secret) -> HttpCall {
 ///
 /// # Errors
 /// Any other status, or a body without an id.
+// Both replies are read as `Value` (the webhook code has it in the wasm already) rather than with
+// derived structs, which would each add their own deserializer.
 pub fn parse_installation(reply: &HttpReply) -> Result<Option<u64>, UpstreamFailure> {
-    #[derive(Deserialize)]
-    struct Installation {
-        id: u64,
-    }
     match reply.status {
         404 => Ok(None),
-        200 => serde_json::from_slice::<Installation>(&reply.body)
-            .map(|i| Some(i.id))
-            .map_err(|_| UpstreamFailure::Unusable("installation reply without an id".into())),
+        200 => serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.get("id")?.as_u64())
+            .map(Some)
+            .ok_or_else(|| UpstreamFailure::Unusable("installation reply without an id".into())),
         s => Err(UpstreamFailure::Unusable(format!(
             "installation lookup answered HTTP {s}"
         ))),
@@ -237,11 +237,6 @@ pub struct InstallationToken {
 /// # Errors
 /// Any other status, or a token that is unusable in a header.
 pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailure> {
-    #[derive(Deserialize)]
-    struct Token {
-        token: String,
-        expires_at: String,
-    }
     if reply.status != 201 && reply.status != 200 {
         return Err(UpstreamFailure::Unusable(format!(
             "installation token request answered HTTP {}",
@@ -249,14 +244,16 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
         )));
     }
     let bad = || UpstreamFailure::Unusable("unusable installation token reply".into());
-    let t: Token = serde_json::from_slice(&reply.body).map_err(|_| bad())?;
-    let expires_at_ms = parse_rfc3339(&t.expires_at).ok_or_else(bad)?;
+    let v: Value = serde_json::from_slice(&reply.body).map_err(|_| bad())?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
+    let token = text("token").ok_or_else(bad)?;
+    let expires_at_ms = text("expires_at").and_then(parse_rfc3339).ok_or_else(bad)?;
     // The token goes into a header: a space or newline would let it inject another one.
-    if t.token.is_empty() || t.token.chars().any(|c| c.is_control() || c == ' ') {
+    if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
         return Err(bad());
     }
     Ok(InstallationToken {
-        token: Secret::new(t.token),
+        token: Secret::new(token),
         expires_at_ms,
     })
 }
