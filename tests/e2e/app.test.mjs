@@ -257,3 +257,29 @@ test("(1) a malformed key, or an id without a key, is 500 config_invalid naming 
     }
   }
 });
+
+test("no key material, App JWT or installation token reaches the worker's log", async () => {
+  const lines = [];
+  const collect = (stream) => stream.on("data", (chunk) => lines.push(String(chunk)));
+  const logged = await startWorker(
+    { GITHUB_APP_ID: APP_ID, GITHUB_APP_PRIVATE_KEY: key.privateKeyPkcs1Pem, PINNED_ORGS: "octo-org,octocat", FRESH_TTL_SECONDS: "0" },
+    { app: { id: Number(APP_ID), publicKeyPem: key.publicKeyPem, installations: { ...INSTALLATIONS } } },
+    { handleRuntimeStdio: (stdout, stderr) => { collect(stdout); collect(stderr); } },
+  );
+  try {
+    assert.equal((await logged.get("/v1/orgs/octo-org/repos")).status, 200);
+    assert.equal((await logged.get(names(["big-org/repo-0001", "octocat/project-0001"]))).status, 200);
+    // Stale at once (FRESH_TTL_SECONDS=0): background refreshes run under wait_until.
+    await logged.get(names(["big-org/repo-0001"]));
+    const worker = await logged.mf.getWorker();
+    await worker.scheduled({ cron: "*/5 * * * *", scheduledTime: new Date() });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.ok(logged.emu.stats.tokensIssued >= 2);
+    const text = lines.join("");
+    assert.ok(text.includes("cron asked"), "the log was captured");
+    for (const token of logged.emu.app.tokens.keys()) assert.ok(!text.includes(token), "an installation token was logged");
+    assert.ok(!/PRIVATE KEY|MII[A-Za-z0-9+/]{20}|eyJhbGciOiJSUzI1NiI/.test(text), "key material or an App JWT was logged");
+  } finally {
+    await logged.close();
+  }
+});
