@@ -278,3 +278,18 @@ fn a_refused_installation_token_is_forgotten() {
     let last = w.gh.graphql_auth.borrow().last().unwrap().0.clone();
     assert_eq!(last.as_deref(), Some("bearer ghs_1001_2"));
 }
+
+#[test]
+fn a_client_over_its_budget_causes_no_installation_lookup() {
+    let w = world(None);
+    let forge = GitHub::from_config(&w.cfg);
+    let budget = common::Budget::new(0);
+    let svc = Service::new(&w.cfg, &w.store, &w.gh, &w.clock, &forge)
+        .with_signer(&w.signer)
+        .with_limiter(&budget);
+    let names = [FullName::parse("someone/anything").unwrap()];
+    let served = block_on(svc.repos(&names)).unwrap();
+    assert!(matches!(served.items[0].item, Item::Failed(_)));
+    assert!(w.gh.rest.borrow().is_empty());
+    assert!(w.signer.inputs.borrow().is_empty());
+}

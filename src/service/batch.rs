@@ -264,6 +264,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         &self,
         names: &[FullName],
     ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        // Installation lookups are upstream calls too: the caller's budget is asked first.
+        if !self.admitted().await {
+            return Err(UpstreamFailure::ClientLimited);
+        }
         let sent_at = self.clock.now_ms();
         let mut groups: Vec<(Auth, Vec<usize>)> = Vec::new();
         // Owner key → its credential; a batch names few owners, so a Vec does.
