@@ -1,10 +1,14 @@
 //! Worker configuration: every variable and secret of DESIGN.md, parsed and validated from a lookup
 //! function so the same code serves the worker (env bindings) and native tests (a map).
 
+use crate::forge::github::app::{key_from_pem, AppKey};
 use crate::names::Owner;
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
 pub const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_FRESH_TTL: u64 = 300;
 pub const DEFAULT_STALE_TTL: u64 = 86_400;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 9_000;
@@ -21,6 +25,9 @@ pub const VARIABLES: &[&str] = &[
     "CACHE",
     "OWNERS",
     "UPSTREAM_LIMITER",
+    "GITHUB_APP_ID",
+    "GITHUB_APP_PRIVATE_KEY",
+    "GITHUB_API_URL",
     "GITHUB_GRAPHQL_URL",
     "GITHUB_TOKEN",
     "GITHUB_WEBHOOK_SECRET",
@@ -79,9 +86,21 @@ impl Origins {
     }
 }
 
+/// The GitHub App the worker authenticates as (`GITHUB_APP_ID` + `GITHUB_APP_PRIVATE_KEY`).
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub id: u64,
+    /// PKCS#8 DER, decoded once per isolate (see `app_key`).
+    pub key: Rc<AppKey>,
+    /// `GITHUB_API_URL`: the REST base for installation lookups and tokens.
+    pub api_url: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub graphql_url: String,
+    /// With an App, each owner is read with its installation's token.
+    pub app: Option<AppConfig>,
     pub github_token: Option<Secret>,
     pub webhook_secret: Option<Secret>,
     pub admin_token: Option<Secret>,
@@ -116,6 +135,35 @@ impl Config {
             None => DEFAULT_GRAPHQL_URL.to_string(),
             Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
             Some(_) => return Err(invalid("GITHUB_GRAPHQL_URL", "must be an http(s) URL")),
+        };
+        let api_url = match get("GITHUB_API_URL") {
+            None => DEFAULT_API_URL.to_string(),
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => url,
+            Some(_) => return Err(invalid("GITHUB_API_URL", "must be an http(s) URL")),
+        };
+        let app = match (get("GITHUB_APP_ID"), get("GITHUB_APP_PRIVATE_KEY")) {
+            (None, None) => None,
+            (Some(id), Some(pem)) => {
+                let id = id
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| invalid("GITHUB_APP_ID", "must be a whole number"))?;
+                let key =
+                    app_key(&pem).map_err(|reason| invalid("GITHUB_APP_PRIVATE_KEY", reason))?;
+                Some(AppConfig { id, key, api_url })
+            }
+            (Some(_), None) => {
+                return Err(invalid(
+                    "GITHUB_APP_PRIVATE_KEY",
+                    "must be set together with GITHUB_APP_ID",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "GITHUB_APP_PRIVATE_KEY",
+                    "needs GITHUB_APP_ID to be set too",
+                ))
+            }
         };
         if let Some(token) = get("GITHUB_TOKEN") {
             // The token goes into a header; a newline would let it inject another one.
@@ -185,6 +233,7 @@ impl Config {
         };
         Ok(Config {
             graphql_url,
+            app,
             github_token: secret("GITHUB_TOKEN"),
             webhook_secret: secret("GITHUB_WEBHOOK_SECRET"),
             admin_token: secret("ADMIN_TOKEN"),
@@ -202,6 +251,30 @@ impl Config {
     pub fn is_pinned(&self, owner: &Owner) -> bool {
         self.pinned_orgs.iter().any(|p| p.key() == owner.key())
     }
+}
+
+/// A PEM text and what decoding it gave.
+type DecodedKey = (String, Result<Rc<AppKey>, &'static str>);
+
+thread_local! {
+    /// The last PEM read and what it gave: configuration is read on every request, the key is
+    /// decoded once per isolate.
+    static LAST_KEY: RefCell<Option<DecodedKey>> = const { RefCell::new(None) };
+}
+
+/// `key_from_pem`, remembered for the PEM text last seen.
+fn app_key(pem: &str) -> Result<Rc<AppKey>, &'static str> {
+    LAST_KEY.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((text, key)) = last.as_ref() {
+            if text == pem {
+                return key.clone();
+            }
+        }
+        let key = key_from_pem(pem).map(Rc::new);
+        *last = Some((pem.to_string(), key.clone()));
+        key
+    })
 }
 
 fn invalid(name: &'static str, reason: &'static str) -> ConfigError {
@@ -286,6 +359,26 @@ mod tests {
                 "READ_TOKEN_SECRET",
             ),
             (&[("GITHUB_GRAPHQL_URL", "ftp://x")], "GITHUB_GRAPHQL_URL"),
+            (&[("GITHUB_API_URL", "api.github.com")], "GITHUB_API_URL"),
+            (&[("GITHUB_APP_ID", "12345")], "GITHUB_APP_PRIVATE_KEY"),
+            (
+                &[("GITHUB_APP_PRIVATE_KEY", TEST_PKCS1)],
+                "GITHUB_APP_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("GITHUB_APP_ID", "12345"),
+                    ("GITHUB_APP_PRIVATE_KEY", "garbage"),
+                ],
+                "GITHUB_APP_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("GITHUB_APP_ID", "app"),
+                    ("GITHUB_APP_PRIVATE_KEY", TEST_PKCS1),
+                ],
+                "GITHUB_APP_ID",
+            ),
             (&[("GITHUB_TOKEN", "abc\r\nX-Evil: 1")], "GITHUB_TOKEN"),
             (
                 &[("ALLOWED_ORIGINS", "https://a.example,")],
@@ -327,6 +420,32 @@ mod tests {
         );
         assert_eq!(c.allowed_origins.allow(Some("https://evil.example")), None);
         assert_eq!(c.allowed_origins.allow(None), None);
+    }
+
+    const TEST_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOQIBAAJBAKx3odrqgWOh0f+ffg8pPwmLKURkx4clr5aBGeKVjRcERSzsAsuq\nafZFaMsHKJhJwsYLWOwiBzNJSe/CkhPW76ECAwEAAQJAcywMzTlvII6uwwrKTuuX\nahMhgsfeKtUy1cnu9E40gxpBKSPmIJPoUSPup1eMydPlBw1nvECuy5ccyxNxmm3G\nVQIhANhaQF8HjTnf30T2oX7pdscwfRw7ecSp7wtDU88hKvSnAiEAzBKXtYunuefN\nD8+0ZrFvUjVn9y1yR/mTAWBZC2NP2ncCIAUu1E/yfF2gkVazmdbSfPf0n2qnuhkO\nAR4B9OYHY2INAiAuDpgswgsluvod8mutragJLsJ7F8euFNanvd364vwXuwIgbj7X\n1ECUOt4RHuiA1I7WGK5xeH7D8s1OxL2Tnf/dHSs=\n-----END RSA PRIVATE KEY-----\n";
+
+    #[test]
+    fn app_settings() {
+        let c = parse(&[
+            ("GITHUB_APP_ID", "12345"),
+            ("GITHUB_APP_PRIVATE_KEY", TEST_PKCS1),
+        ])
+        .unwrap();
+        let app = c.app.unwrap();
+        assert_eq!((app.id, app.api_url.as_str()), (12345, DEFAULT_API_URL));
+        // Decoded once: the second read shares the first one's key.
+        let again = parse(&[
+            ("GITHUB_APP_ID", "12345"),
+            ("GITHUB_APP_PRIVATE_KEY", TEST_PKCS1),
+            ("GITHUB_API_URL", "http://127.0.0.1:1"),
+        ])
+        .unwrap()
+        .app
+        .unwrap();
+        assert!(Rc::ptr_eq(&app.key, &again.key));
+        assert_eq!(again.api_url, "http://127.0.0.1:1");
+        assert!(!format!("{again:?}").contains("MII"));
+        assert!(parse(&[]).unwrap().app.is_none());
     }
 
     #[test]

@@ -30,8 +30,20 @@ pub fn ratelimit(token: &str) -> String {
     format!("{PREFIX}ratelimit:{hex}")
 }
 
-/// The keys an invalidation drops: repository keys before owner keys, old before new, each once.
-/// Every repository's owner listing goes too, since the listing holds the same record.
+/// `v1:installation:{owner}`: the GitHub App's installation on the owner, or `none`.
+pub fn installation(owner: &Owner) -> String {
+    format!("{PREFIX}installation:{}", owner.key())
+}
+
+/// `v1:token:{installation id}`: an installation access token (a secret at rest in the worker's
+/// own KV; never answered or logged).
+pub fn token(installation: u64) -> String {
+    format!("{PREFIX}token:{installation}")
+}
+
+/// The keys an invalidation drops: repository keys before owner keys (listings, then
+/// installations), old before new, each once. Every repository's owner listing goes too, since
+/// the listing holds the same record.
 pub fn invalidated(inv: &Invalidation) -> Vec<String> {
     let repos = inv.repos.iter().map(repo);
     let owners = inv
@@ -39,8 +51,9 @@ pub fn invalidated(inv: &Invalidation) -> Vec<String> {
         .iter()
         .chain(inv.repos.iter().map(|r| &r.owner))
         .map(org);
+    let installations = inv.installations.iter().map(installation);
     let mut out: Vec<String> = Vec::new();
-    for key in repos.chain(owners) {
+    for key in repos.chain(owners).chain(installations) {
         if !out.contains(&key) {
             out.push(key);
         }
@@ -68,6 +81,11 @@ mod tests {
             ),
             // SHA-256("") = e3b0c442…
             (ratelimit(""), "v1:ratelimit:e3b0c442"),
+            (
+                installation(&Owner::parse("Octo-Org").unwrap()),
+                "v1:installation:octo-org",
+            ),
+            (token(1001), "v1:token:1001"),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);

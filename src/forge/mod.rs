@@ -5,6 +5,7 @@
 
 pub mod github;
 
+use crate::config::Secret;
 use crate::model::Repo;
 use crate::names::{FullName, Owner};
 
@@ -89,13 +90,19 @@ pub struct BatchAnswer {
 pub const BATCH_MAX: usize = 100;
 
 pub trait Forge {
-    /// The call for one page of `first` (1–100) of an owner's repositories.
-    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>, first: u8) -> HttpCall;
+    /// The call for one page of `first` (1–100) of an owner's repositories, sent with `token`.
+    fn owner_page_call(
+        &self,
+        owner: &Owner,
+        cursor: Option<&str>,
+        first: u8,
+        token: Option<&Secret>,
+    ) -> HttpCall;
     /// # Errors
     /// `NotFound` when the owner does not exist, otherwise why the reply is unusable.
     fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure>;
-    /// One call for up to `BATCH_MAX` names.
-    fn batch_call(&self, names: &[FullName]) -> HttpCall;
+    /// One call for up to `BATCH_MAX` names, sent with `token`.
+    fn batch_call(&self, names: &[FullName], token: Option<&Secret>) -> HttpCall;
     /// # Errors
     /// Why the reply is unusable; a missing repository is a `None` slot, not an error.
     fn parse_batch(&self, count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure>;
@@ -108,4 +115,6 @@ pub struct Invalidation {
     pub action: Option<String>,
     pub repos: Vec<FullName>,
     pub owners: Vec<Owner>,
+    /// Owners whose App installation changed: their remembered installation goes too.
+    pub installations: Vec<Owner>,
 }

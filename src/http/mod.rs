@@ -17,7 +17,7 @@ use crate::forge::find_header;
 use crate::forge::github::GitHub;
 use crate::names::{FullName, Owner, RepoName};
 use crate::owners::Owners;
-use crate::service::{Admit, Clock, Refresh, Service, Transport};
+use crate::service::{Admit, AppSigner, Clock, Refresh, Service, Transport};
 use route::Route;
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
@@ -76,6 +76,8 @@ pub struct Ctx<'a, S, T, C> {
     pub owners: Option<&'a dyn Owners>,
     /// This client's budget of upstream-bound answers (`UPSTREAM_LIMITER`); `None` when unbound.
     pub limiter: Option<&'a dyn Admit>,
+    /// Signs GitHub App JWTs (WebCrypto in the worker); `None` makes App mode fail upstream.
+    pub signer: Option<&'a dyn AppSigner>,
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
@@ -147,6 +149,9 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     }
     if let Some(limiter) = ctx.limiter {
         svc = svc.with_limiter(limiter);
+    }
+    if let Some(signer) = ctx.signer {
+        svc = svc.with_signer(signer);
     }
     let answer = route_to_handler(req, route, cfg, ctx, &svc).await;
     let mut resp = answer.unwrap_or_else(|err| respond::error(&err));

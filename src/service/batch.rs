@@ -6,7 +6,7 @@
 //! stored under its real name only, never under the name asked for: a webhook for the real name
 //! could not find such an alias, and a privatized repository would stay public through it.
 
-use super::{flight, set, CacheStatus, Clock, Refresh, Service, Transport};
+use super::{flight, set, Auth, CacheStatus, Clock, Refresh, Service, Transport};
 use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
@@ -251,24 +251,86 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         outcome
     }
 
-    /// One batch call for `names`, written per repository (not-found ones for 60 s). A record
-    /// GitHub answered under another name is written under that name only (see the module doc).
+    /// One batch call per credential for `names` (with a GitHub App: one aliased query per
+    /// installation, each with its own token, run side by side), written per repository
+    /// (not-found ones for 60 s). A record GitHub answered under another name is written under
+    /// that name only (see the module doc). Names of owners without an installation (and no
+    /// `GITHUB_TOKEN` to fall back to) are not found, and not written: their owner's remembered
+    /// "no installation" already answers them.
+    ///
+    /// # Errors
+    /// The first failure of any group: the records other groups brought are still stored.
     pub(super) async fn fetch_and_store_repos(
         &self,
         names: &[FullName],
     ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        // Installation lookups are upstream calls too: the caller's budget is asked first.
+        if !self.admitted().await {
+            return Err(UpstreamFailure::ClientLimited);
+        }
         let sent_at = self.clock.now_ms();
-        let answer = self
-            .call(
-                |f| f.batch_call(names),
-                |f, r| f.parse_batch(names.len(), r),
+        let mut groups: Vec<(Auth, Vec<usize>)> = Vec::new();
+        // Owner key → its credential; a batch names few owners, so a Vec does.
+        let mut auths: Vec<(String, Result<Auth, UpstreamFailure>)> = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let owner_key = name.owner.key();
+            if !auths.iter().any(|(k, _)| *k == owner_key) {
+                let auth = self.auth(&name.owner).await;
+                auths.push((owner_key.clone(), auth));
+            }
+            match auths.iter().find(|(k, _)| *k == owner_key).map(|(_, a)| a) {
+                Some(Ok(auth)) => {
+                    match groups.iter_mut().find(|(a, _)| a.rate_key == auth.rate_key) {
+                        Some((_, members)) => members.push(i),
+                        None => groups.push((auth.clone(), vec![i])),
+                    }
+                }
+                // Not installed there: the name stays `None`, unwritten.
+                Some(Err(UpstreamFailure::NotFound)) | None => {}
+                Some(Err(failure)) => return Err(failure.clone()),
+            }
+        }
+        let calls = groups.iter().map(|(auth, members)| async move {
+            let asked: Vec<FullName> = members
+                .iter()
+                .filter_map(|i| names.get(*i).cloned())
+                .collect();
+            self.call(
+                auth,
+                |f| f.batch_call(&asked, auth.token.as_ref()),
+                |f, r| f.parse_batch(asked.len(), r),
             )
-            .await?;
+            .await
+        });
+        let answers = futures::future::join_all(calls).await;
+        let mut repos: Vec<Option<Repo>> = vec![None; names.len()];
+        // Which names an upstream answer covers (and so may be written).
+        let mut answered = vec![false; names.len()];
+        let mut failed = None;
+        for ((_, members), answer) in groups.iter().zip(answers) {
+            match answer {
+                Ok(answer) => {
+                    for (i, repo) in members.iter().zip(answer.repos) {
+                        if let Some(slot) = repos.get_mut(*i) {
+                            *slot = repo;
+                        }
+                        if let Some(slot) = answered.get_mut(*i) {
+                            *slot = true;
+                        }
+                    }
+                }
+                Err(failure) => {
+                    failed.get_or_insert(failure);
+                }
+            }
+        }
         let mut written = HashSet::new();
         let writes = names
             .iter()
-            .zip(&answer.repos)
-            .filter_map(|(asked, repo)| match repo {
+            .zip(&repos)
+            .zip(&answered)
+            .filter(|(_, ok)| **ok)
+            .filter_map(|((asked, repo), _)| match repo {
                 // Keyed by the name GitHub answered with; a record without a readable one is
                 // answered but not stored.
                 Some(r) => real_name(r).map(|real| {
@@ -287,7 +349,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             .filter(|(key, _, _)| written.insert(key.clone()))
             .collect();
         self.store_later(writes, sent_at).await;
-        Ok(answer.repos)
+        match failed {
+            Some(failure) => Err(failure),
+            None => Ok(repos),
+        }
     }
 
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a

@@ -24,6 +24,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     pub async fn invalidate(&self, keys: &[String]) -> Result<(), ApiError> {
         // This isolate stops answering from its memory before anything else happens.
         self.forget(keys);
+        super::forget_installations(keys);
         let now = format_rfc3339(self.clock.now_ms());
         let jobs = keys.iter().map(|key| async {
             let marker = keys::invalidation_marker(key);

@@ -12,11 +12,12 @@ use crate::error::ApiError;
 use crate::forge::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
 use crate::owners::Owners;
 use crate::time::{format_rfc3339, parse_rfc3339};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
 mod batch;
+mod credentials;
 pub mod flight;
 mod invalidate;
 mod memo;
@@ -24,6 +25,9 @@ mod owner;
 mod refresh;
 
 pub use batch::{BatchItem, BatchServed, Item, Source};
+pub use credentials::{
+    forget_installations, AppSigner, Auth, INSTALLATION_TTL_S, NO_INSTALLATION_TTL_S,
+};
 pub use memo::Rendered;
 pub use owner::{sort_by_name, Listing, OWNERS_BINDING};
 pub use refresh::Refresh;
@@ -126,8 +130,12 @@ pub struct Service<'a, S, T, C> {
     deadline_ms: u64,
     /// Hands a background refresh to the shell (`ctx.wait_until`); `None` refreshes nothing.
     defer: Option<&'a dyn Fn(Refresh)>,
-    /// The remembered rate-limit reset, read from KV at most once per request.
-    limited_until: Cell<Option<Option<u64>>>,
+    /// The remembered rate-limit reset per `v1:ratelimit:*` key (one per installation or token),
+    /// read from KV at most once per request.
+    // A request touches a few credentials at most: a Vec is smaller in the wasm than a map.
+    limited_until: RefCell<Vec<(String, Option<u64>)>>,
+    /// Signs App JWTs (WebCrypto in the worker); `None` where no App call can be made.
+    signer: Option<&'a dyn AppSigner>,
     /// The owner directories (the `OWNERS` Durable Objects); `None` inside a directory.
     owners: Option<&'a dyn Owners>,
     /// The caller's budget; `None` for background work and when the binding is absent.
@@ -154,12 +162,19 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             forge,
             deadline_ms,
             defer: None,
-            limited_until: Cell::new(None),
+            limited_until: RefCell::new(Vec::new()),
+            signer: None,
             owners: None,
             limiter: None,
             admitted: Cell::new(None),
             timing: Cell::default(),
         }
+    }
+
+    /// Lets the service sign App JWTs (GitHub App mode).
+    pub fn with_signer(mut self, signer: &'a dyn AppSigner) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Sends owner listings to their directories.
@@ -210,7 +225,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     fn with_budget(&self, budget_ms: u64) -> Self {
         Service {
             deadline_ms: self.clock.now_ms().saturating_add(budget_ms),
-            limited_until: Cell::new(self.limited_until.get()),
+            limited_until: RefCell::new(self.limited_until.borrow().clone()),
             // Background work is not the caller's: it is never limited or timed.
             limiter: None,
             admitted: Cell::new(None),
@@ -222,11 +237,13 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// the rate limit is spent: then no call is made until the reset.
     async fn call<R: HasRate>(
         &self,
+        auth: &Auth,
         build: impl Fn(&dyn Forge) -> HttpCall,
         parse: impl Fn(&dyn Forge, &HttpReply) -> Result<R, UpstreamFailure>,
     ) -> Result<R, UpstreamFailure> {
         let now = self.clock.now_ms();
-        if let Some(reset_at_ms) = self.limited_until().await.filter(|r| *r > now) {
+        let rate_key = &auth.rate_key;
+        if let Some(reset_at_ms) = self.limited_until(rate_key).await.filter(|r| *r > now) {
             return Err(UpstreamFailure::RateLimited {
                 retry_after_s: None,
                 reset_at_ms: Some(reset_at_ms),
@@ -245,11 +262,15 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let reply = self.transport.send(&build(self.forge), left).await;
         self.spent(|t| &mut t.upstream_ms, now);
         let reply = reply.map_err(UpstreamFailure::Unavailable)?;
+        if let (401, Some(id)) = (reply.status, auth.installation) {
+            // Revoked, or the App was uninstalled: the next call gets a new token or none.
+            self.forget_token(id).await;
+        }
         let parsed = parse(self.forge, &reply);
         match &parsed {
             Ok(answer) => {
                 if let Some(rate) = answer.rate().filter(|r| r.remaining == 0) {
-                    self.remember_limit(rate.reset_at_ms).await;
+                    self.remember_limit(rate_key, rate.reset_at_ms).await;
                 }
             }
             Err(UpstreamFailure::RateLimited {
@@ -261,40 +282,51 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                 let until = reset_at_ms
                     .or(from_retry)
                     .unwrap_or(now + DEFAULT_RETRY_AFTER * 1000);
-                self.remember_limit(until).await;
+                self.remember_limit(rate_key, until).await;
             }
             Err(_) => {}
         }
         parsed
     }
 
-    fn ratelimit_key(&self) -> String {
-        keys::ratelimit(self.cfg.github_token.as_ref().map_or("", |t| t.expose()))
-    }
-
-    /// When the remembered rate limit resets, if one is remembered (read once per request).
-    async fn limited_until(&self) -> Option<u64> {
-        if let Some(known) = self.limited_until.get() {
-            return known;
+    /// When the rate limit remembered under `rate_key` resets, if one is remembered (read once
+    /// per request and key).
+    async fn limited_until(&self, rate_key: &str) -> Option<u64> {
+        if let Some((_, known)) = self
+            .limited_until
+            .borrow()
+            .iter()
+            .find(|(k, _)| k == rate_key)
+        {
+            return *known;
         }
         let started = self.clock.now_ms();
-        let text = self.store.get(&self.ratelimit_key()).await.ok().flatten();
+        let text = self.store.get(rate_key).await.ok().flatten();
         self.spent(|t| &mut t.kv_ms, started);
         let until = text.as_deref().and_then(parse_rfc3339);
-        self.limited_until.set(Some(until));
+        self.set_limit(rate_key, until);
         until
     }
 
-    /// Remembers in KV, so other isolates see it too, that no call should be made until `until`.
-    async fn remember_limit(&self, until: u64) {
-        self.limited_until.set(Some(Some(until)));
+    fn set_limit(&self, rate_key: &str, until: Option<u64>) {
+        let mut known = self.limited_until.borrow_mut();
+        match known.iter_mut().find(|(k, _)| k == rate_key) {
+            Some((_, slot)) => *slot = until,
+            None => known.push((rate_key.to_string(), until)),
+        }
+    }
+
+    /// Remembers in KV, so other isolates see it too, that no call with this credential should be
+    /// made until `until`.
+    async fn remember_limit(&self, rate_key: &str, until: u64) {
+        self.set_limit(rate_key, Some(until));
         let ttl = until
             .saturating_sub(self.clock.now_ms())
             .div_ceil(1000)
             .max(MIN_KV_TTL);
         let _ = self
             .store
-            .put(&self.ratelimit_key(), &format_rfc3339(until), Some(ttl))
+            .put(rate_key, &format_rfc3339(until), Some(ttl))
             .await;
     }
 

@@ -123,16 +123,19 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         cursor: Option<&str>,
         first: u8,
     ) -> Result<OwnerPage, UpstreamFailure> {
-        let _ = self.limited_until().await;
+        // With an App: the owner's installation token (none installed: `NotFound`).
+        let auth = self.auth(owner).await?;
+        let _ = self.limited_until(&auth.rate_key).await;
         let budgeted = self.with_budget(PAGE_TIMEOUT_MS);
         let page = budgeted
             .call(
-                |f| f.owner_page_call(owner, cursor, first),
+                &auth,
+                |f| f.owner_page_call(owner, cursor, first, auth.token.as_ref()),
                 |f, r| f.parse_owner_page(r),
             )
             .await;
         // A limit this page learned of holds for the pages after it.
-        self.limited_until.set(budgeted.limited_until.get());
+        *self.limited_until.borrow_mut() = budgeted.limited_until.take();
         page
     }
 

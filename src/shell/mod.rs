@@ -4,6 +4,7 @@
 mod kv;
 mod limiter;
 mod owners;
+mod signer;
 mod upstream;
 
 use crate::config::{Config, ConfigError, VARIABLES};
@@ -92,6 +93,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             .as_ref()
             .map(|l| l as &dyn crate::service::Admit),
         owners: directories.as_ref().map(|d| d as &dyn Owners),
+        signer: Some(&signer::WebCryptoSigner),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {
@@ -107,7 +109,8 @@ async fn run_refresh(env: Env, job: Refresh) {
     match background(&env) {
         Ok((config, store)) => {
             let forge = GitHub::from_config(&config);
-            let mut svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge);
+            let mut svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
+                .with_signer(&signer::WebCryptoSigner);
             let directories = owners::DoOwners::bound(&env);
             if let Some(d) = &directories {
                 svc = svc.with_owners(d);
@@ -130,7 +133,8 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         return console_error!("cron skipped: no {} binding", owners::OWNERS_BINDING);
     };
     let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
-        .with_owners(&directories);
+        .with_owners(&directories)
+        .with_signer(&signer::WebCryptoSigner);
     let refreshed = svc.refresh_pinned().await;
     console_log!(
         "cron asked {} pinned owner(s) to rebuild: {}",

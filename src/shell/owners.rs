@@ -105,7 +105,8 @@ impl DurableObject for OwnerDirectory {
             Err(why) => return Response::error(why, 500),
         };
         let forge = GitHub::from_config(&config);
-        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge);
+        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
+            .with_signer(&super::signer::WebCryptoSigner);
         let dir = Directory::new(&svc, &storage, &self.memory, &owner);
         match req.path().as_str() {
             "/listing" => {
@@ -142,7 +143,8 @@ impl DurableObject for OwnerDirectory {
             return Response::empty();
         };
         let forge = GitHub::from_config(&config);
-        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge);
+        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
+            .with_signer(&super::signer::WebCryptoSigner);
         let dir = Directory::new(&svc, &storage, &self.memory, &owner);
         let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
         match dir.drive(PAGES_PER_ALARM, stop_at).await {

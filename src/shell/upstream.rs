@@ -20,7 +20,8 @@ impl Transport for Fetcher {
         let mut init = RequestInit::new();
         init.with_method(Method::from(call.method.to_string()))
             .with_headers(headers)
-            .with_body(Some(call.body.clone().into()));
+            // A GET with a body (even an empty one) is refused by `fetch`.
+            .with_body((!call.body.is_empty()).then(|| call.body.clone().into()));
         let req = Request::new_with_init(&call.url, &init)
             .map_err(|e| format!("bad upstream request: {e}"))?;
         let controller = AbortController::default();

@@ -425,6 +425,7 @@ impl World {
             defer: Some(&|job| self.deferred.borrow_mut().push(job)),
             limiter: self.limiter.as_ref().map(|b| b as &dyn Admit),
             owners: Some(&owners as &dyn Owners),
+            signer: None,
         };
         let resp = handle(&req, &ctx).await;
         // The runtime finishes `wait_until` writes right after the response; refreshes are left

@@ -20,7 +20,8 @@ export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpt
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     kvNamespaces: ["CACHE"],
     durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
-    bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
+    // GITHUB_API_URL only matters in GitHub App mode (emulatorOpts.app): the REST base.
+    bindings: { GITHUB_GRAPHQL_URL: emu.url, GITHUB_API_URL: emu.origin, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
     unsafeTriggerHandlers: true,
     ...miniflareOpts,
   });

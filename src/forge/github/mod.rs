@@ -1,6 +1,7 @@
 //! GitHub's GraphQL API as a `Forge`: query text and variables (`query`), reply parsing (`parse`),
-//! and the auth and `User-Agent` headers.
+//! the auth and `User-Agent` headers, and GitHub App authentication (`app`).
 
+pub mod app;
 pub mod parse;
 pub mod query;
 pub mod webhook;
@@ -13,29 +14,28 @@ pub const USER_AGENT: &str = concat!("forgelens/", env!("CARGO_PKG_VERSION"));
 
 pub struct GitHub {
     url: String,
-    token: Option<Secret>,
 }
 
 impl GitHub {
-    pub fn new(url: &str, token: Option<Secret>) -> GitHub {
+    pub fn new(url: &str) -> GitHub {
         GitHub {
             url: url.to_string(),
-            token,
         }
     }
 
-    /// The GitHub that `GITHUB_GRAPHQL_URL` and `GITHUB_TOKEN` describe.
+    /// The GitHub that `GITHUB_GRAPHQL_URL` describes. The token is chosen per call (an App
+    /// has one per installation).
     pub fn from_config(cfg: &Config) -> GitHub {
-        GitHub::new(&cfg.graphql_url, cfg.github_token.clone())
+        GitHub::new(&cfg.graphql_url)
     }
 
-    fn call(&self, body: String) -> HttpCall {
+    fn call(&self, body: String, token: Option<&Secret>) -> HttpCall {
         let mut headers = vec![
             ("content-type".to_string(), "application/json".to_string()),
             ("accept".to_string(), "application/json".to_string()),
             ("user-agent".to_string(), USER_AGENT.to_string()),
         ];
-        if let Some(token) = &self.token {
+        if let Some(token) = token {
             headers.push((
                 "authorization".to_string(),
                 format!("bearer {}", token.expose()),
@@ -51,16 +51,22 @@ impl GitHub {
 }
 
 impl Forge for GitHub {
-    fn owner_page_call(&self, owner: &Owner, cursor: Option<&str>, first: u8) -> HttpCall {
-        self.call(query::owner_page_body(owner, cursor, first))
+    fn owner_page_call(
+        &self,
+        owner: &Owner,
+        cursor: Option<&str>,
+        first: u8,
+        token: Option<&Secret>,
+    ) -> HttpCall {
+        self.call(query::owner_page_body(owner, cursor, first), token)
     }
 
     fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
         parse::owner_page(reply)
     }
 
-    fn batch_call(&self, names: &[FullName]) -> HttpCall {
-        self.call(query::batch_body(names))
+    fn batch_call(&self, names: &[FullName], token: Option<&Secret>) -> HttpCall {
+        self.call(query::batch_body(names), token)
     }
 
     fn parse_batch(&self, count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
@@ -74,8 +80,9 @@ mod tests {
 
     #[test]
     fn headers_carry_token_and_user_agent() {
-        let gh = GitHub::new("https://api.github.com/graphql", Some(Secret::new("t0k")));
-        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None, 100);
+        let gh = GitHub::new("https://api.github.com/graphql");
+        let t0k = Secret::new("t0k");
+        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None, 100, Some(&t0k));
         assert_eq!(call.method, "POST");
         assert!(call
             .headers
@@ -84,8 +91,7 @@ mod tests {
             .headers
             .iter()
             .any(|(k, v)| k == "user-agent" && v.starts_with("forgelens/")));
-        let anon = GitHub::new("https://api.github.com/graphql", None);
-        let call = anon.batch_call(&[]);
+        let call = gh.batch_call(&[], None);
         assert!(!call.headers.iter().any(|(k, _)| k == "authorization"));
     }
 }

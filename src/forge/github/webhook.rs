@@ -26,6 +26,15 @@ const REPOSITORY_ACTIONS: &[&str] = &[
     "edited",
 ];
 
+/// `installation` actions that change which installation (if any) reads an owner.
+const INSTALLATION_ACTIONS: &[&str] = &[
+    "created",
+    "deleted",
+    "suspend",
+    "unsuspend",
+    "new_permissions_accepted",
+];
+
 /// Whether `header` is `sha256=<hex HMAC-SHA256 of body under secret>`.
 pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
@@ -67,6 +76,17 @@ pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
         action: action.clone(),
         ..Invalidation::default()
     };
+    if let Some(owner) = installation_owner(event, action.as_deref(), payload) {
+        // The repositories added to or removed from the installation change visibility too.
+        for list in ["repositories_added", "repositories_removed"] {
+            let named = payload.get(list).and_then(Value::as_array);
+            inv.repos
+                .extend(named.into_iter().flatten().filter_map(full_name));
+        }
+        inv.owners.push(owner.clone());
+        inv.installations.push(owner);
+        return inv;
+    }
     let Some(repo) = payload.get("repository") else {
         return inv;
     };
@@ -133,6 +153,21 @@ pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
     inv
 }
 
+/// The account of an `installation` or `installation_repositories` event that changes how its
+/// owner is read: its remembered installation and listing must go.
+fn installation_owner(event: &str, action: Option<&str>, payload: &Value) -> Option<Owner> {
+    let relevant = match event {
+        "installation" => action.is_some_and(|a| INSTALLATION_ACTIONS.contains(&a)),
+        "installation_repositories" => matches!(action, Some("added" | "removed")),
+        _ => false,
+    };
+    if !relevant {
+        return None;
+    }
+    let login = payload.pointer("/installation/account/login")?.as_str()?;
+    Owner::parse(login).ok()
+}
+
 /// `repository.full_name` split and validated; `None` for anything GitHub would not send.
 fn full_name(repo: &Value) -> Option<FullName> {
     FullName::parse(repo.get("full_name")?.as_str()?).ok()
@@ -141,6 +176,57 @@ fn full_name(repo: &Value) -> Option<FullName> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installation_events() {
+        let payload = |action: &str| {
+            serde_json::json!({
+                "action": action,
+                "installation": {"id": 1001, "account": {"login": "Octo-Org", "type": "Organization"}},
+                "repositories_removed": [{"full_name": "Octo-Org/secret", "private": true}],
+                "sender": {"login": "admin"}
+            })
+        };
+        let cases = [
+            ("installation", "created", true),
+            ("installation", "deleted", true),
+            ("installation", "suspend", true),
+            ("installation", "unsuspend", true),
+            ("installation", "new_permissions_accepted", true),
+            ("installation_repositories", "added", true),
+            ("installation_repositories", "removed", true),
+            ("installation", "other", false),
+            ("installation_target", "renamed", false),
+        ];
+        let owner = Owner::parse("Octo-Org").unwrap();
+        for (event, action, drops) in cases {
+            let inv = invalidation(event, &payload(action));
+            assert_eq!(inv.action.as_deref(), Some(action));
+            if drops {
+                assert_eq!(inv.owners, std::slice::from_ref(&owner), "{event} {action}");
+                assert_eq!(inv.installations, std::slice::from_ref(&owner));
+                assert_eq!(inv.repos, [FullName::parse("Octo-Org/secret").unwrap()]);
+            } else {
+                assert_eq!(
+                    inv,
+                    Invalidation {
+                        action: Some(action.into()),
+                        ..Invalidation::default()
+                    }
+                );
+            }
+        }
+        let keys =
+            crate::cache::keys::invalidated(&invalidation("installation", &payload("deleted")));
+        assert_eq!(
+            keys,
+            [
+                "v1:repo:octo-org/secret",
+                "v1:org:octo-org",
+                "v1:installation:octo-org"
+            ]
+        );
+    }
 
     #[test]
     fn github_published_test_vector() {

@@ -1,0 +1,441 @@
+//! GitHub App authentication without I/O: the App's PEM key turned into the PKCS#8 DER that
+//! WebCrypto imports, the App JWT's signing input, the two REST calls (installation lookup,
+//! installation access token) and the parsing of their replies.
+//!
+//! **Invariant**: no RSA arithmetic here: the shell signs with `crypto.subtle` (an RSA crate would
+//! cost the wasm tens of KB). Key bytes and tokens only ever travel in `Secret`-like wrappers whose
+//! `Debug` is redacted.
+
+use super::USER_AGENT;
+use crate::config::Secret;
+use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
+use crate::names::Owner;
+use crate::time::parse_rfc3339;
+use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use serde_json::Value;
+use std::fmt;
+
+/// GitHub refuses App JWTs living longer than 10 minutes; 9 leaves room for clock skew.
+pub const JWT_LIFETIME_S: u64 = 9 * 60;
+/// `iat` is backdated by this much: GitHub refuses an `iat` in its future.
+pub const JWT_BACKDATE_S: u64 = 60;
+/// An installation token is used until this long before its `expires_at`.
+pub const TOKEN_MARGIN_MS: u64 = 5 * 60 * 1000;
+const API_VERSION: &str = "2022-11-28";
+
+const PKCS1_LABEL: &str = "RSA PRIVATE KEY";
+const PKCS8_LABEL: &str = "PRIVATE KEY";
+/// `INTEGER 0` (version) and `AlgorithmIdentifier { rsaEncryption, NULL }` of a PKCS#8 RSA key.
+const PKCS8_RSA_HEAD: [u8; 18] = [
+    0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    0x05, 0x00,
+];
+
+/// The App's private key as PKCS#8 DER. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppKey(Vec<u8>);
+
+impl AppKey {
+    pub fn der(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AppKey(<redacted>)")
+    }
+}
+
+/// Reads a PEM private key: PKCS#1 (`BEGIN RSA PRIVATE KEY`, what GitHub hands out) is wrapped
+/// into PKCS#8; PKCS#8 (`BEGIN PRIVATE KEY`) must hold an RSA key. A secret pasted with literal
+/// `\n` sequences is accepted too.
+///
+/// # Errors
+/// Why the text is not a usable RSA private key (never quoting it).
+pub fn key_from_pem(pem: &str) -> Result<AppKey, &'static str> {
+    let pem = pem.replace("\\n", "\n");
+    let text = pem.trim();
+    let (label, rest) = text
+        .strip_prefix("-----BEGIN ")
+        .and_then(|r| r.split_once("-----"))
+        .ok_or("is not a PEM private key")?;
+    if label != PKCS1_LABEL && label != PKCS8_LABEL {
+        return Err("must be an RSA private key (BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY)");
+    }
+    let end = format!("-----END {label}-----");
+    let body = rest
+        .strip_suffix(end.as_str())
+        .ok_or("has no matching END line")?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    let der = Base64::decode_vec(&b64).map_err(|_| "holds invalid base64")?;
+    let inner = der_sequence_body(&der).ok_or("is not DER")?;
+    if label == PKCS1_LABEL {
+        // RSAPrivateKey starts with its version, INTEGER 0.
+        if !inner.starts_with(&[0x02, 0x01, 0x00]) {
+            return Err("is not a PKCS#1 RSA key");
+        }
+        Ok(AppKey(wrap_pkcs1(&der)))
+    } else if inner.starts_with(&PKCS8_RSA_HEAD) {
+        Ok(AppKey(der))
+    } else {
+        Err("is not a PKCS#8 RSA key")
+    }
+}
+
+/// The contents of a DER `SEQUENCE` that spans all of `der`.
+fn der_sequence_body(der: &[u8]) -> Option<&[u8]> {
+    let (&tag, rest) = der.split_first()?;
+    if tag != 0x30 {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 3 || rest.len() < n {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(n);
+        let len = bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, rest)
+    };
+    (rest.len() == len).then_some(rest)
+}
+
+/// A DER length.
+fn der_len(len: usize) -> Vec<u8> {
+    if len < 0x80 {
+        // Checked just above: it fits in one byte.
+        return vec![len as u8];
+    }
+    let bytes: Vec<u8> = len
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|b| *b == 0)
+        .collect();
+    let mut out = vec![0x80 | bytes.len() as u8];
+    out.extend(bytes);
+    out
+}
+
+/// `PrivateKeyInfo { version 0, rsaEncryption, OCTET STRING pkcs1 }` (RFC 5208).
+pub fn wrap_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
+    let mut body = PKCS8_RSA_HEAD.to_vec();
+    body.push(0x04);
+    body.extend(der_len(pkcs1.len()));
+    body.extend_from_slice(pkcs1);
+    let mut out = vec![0x30];
+    out.extend(der_len(body.len()));
+    out.extend(body);
+    out
+}
+
+/// The App JWT's `header.claims` (base64url) for RS256: `iat` now−60 s, `exp` now+9 min.
+pub fn jwt_signing_input(app_id: u64, now_ms: u64) -> String {
+    let now = now_ms / 1000;
+    let header = r#"{"alg":"RS256","typ":"JWT"}"#;
+    let claims = format!(
+        r#"{{"iat":{},"exp":{},"iss":{app_id}}}"#,
+        now.saturating_sub(JWT_BACKDATE_S),
+        now + JWT_LIFETIME_S
+    );
+    format!(
+        "{}.{}",
+        Base64UrlUnpadded::encode_string(header.as_bytes()),
+        Base64UrlUnpadded::encode_string(claims.as_bytes())
+    )
+}
+
+/// The complete JWT from its signing input and RS256 signature.
+pub fn jwt(signing_input: &str, signature: &[u8]) -> Secret {
+    Secret::new(format!(
+        "{signing_input}.{}",
+        Base64UrlUnpadded::encode_string(signature)
+    ))
+}
+
+/// Where an owner's installation is looked up: organizations first, then users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerKind {
+    Org,
+    User,
+}
+
+fn rest_call(method: &'static str, url: String, jwt: &Secret) -> HttpCall {
+    HttpCall {
+        method,
+        url,
+        headers: vec![
+            ("accept".into(), "application/vnd.github+json".into()),
+            ("user-agent".into(), USER_AGENT.into()),
+            ("x-github-api-version".into(), API_VERSION.into()),
+            ("authorization".into(), format!("Bearer {}", jwt.expose())),
+        ],
+        body: String::new(),
+    }
+}
+
+/// `GET {api}/orgs/{owner}/installation` (or `/users/…`).
+pub fn installation_call(api_url: &str, owner: &Owner, kind: OwnerKind, jwt: &Secret) -> HttpCall {
+    let base = api_url.trim_end_matches('/');
+    let kind = match kind {
+        OwnerKind::Org => "orgs",
+        OwnerKind::User => "users",
+    };
+    // A validated owner holds only letters, digits and hyphens: no escaping needed.
+    let url = format!("{base}/{kind}/{}/installation", owner.as_str());
+    rest_call("GET", url, jwt)
+}
+
+/// `POST {api}/app/installations/{id}/access_tokens`.
+pub fn token_call(api_url: &str, installation: u64, jwt: &Secret) -> HttpCall {
+    let base = api_url.trim_end_matches('/');
+    let mut call = rest_call(
+        "POST",
+        format!("{base}/app/installations/{installation}/access_tokens"),
+        jwt,
+    );
+    call.body = "{}".into();
+    call.headers
+        .push(("content-type".into(), "application/json".into()));
+    call
+}
+
+/// The installation id of a lookup reply; `None` when the App is not installed there (404).
+///
+/// # Errors
+/// Any other status, or a body without an id.
+// Both replies are read as `Value` (the webhook code has it in the wasm already) rather than with
+// derived structs, which would each add their own deserializer.
+pub fn parse_installation(reply: &HttpReply) -> Result<Option<u64>, UpstreamFailure> {
+    match reply.status {
+        404 => Ok(None),
+        200 => serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .and_then(|v| v.get("id")?.as_u64())
+            .map(Some)
+            .ok_or_else(|| UpstreamFailure::Unusable("installation reply without an id".into())),
+        s => Err(UpstreamFailure::Unusable(format!(
+            "installation lookup answered HTTP {s}"
+        ))),
+    }
+}
+
+/// An installation access token and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallationToken {
+    pub token: Secret,
+    pub expires_at_ms: u64,
+}
+
+/// The token of an `access_tokens` reply (201).
+///
+/// # Errors
+/// Any other status, or a token that is unusable in a header.
+pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailure> {
+    if reply.status != 201 && reply.status != 200 {
+        return Err(UpstreamFailure::Unusable(format!(
+            "installation token request answered HTTP {}",
+            reply.status
+        )));
+    }
+    let bad = || UpstreamFailure::Unusable("unusable installation token reply".into());
+    let v: Value = serde_json::from_slice(&reply.body).map_err(|_| bad())?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
+    let token = text("token").ok_or_else(bad)?;
+    let expires_at_ms = text("expires_at").and_then(parse_rfc3339).ok_or_else(bad)?;
+    // The token goes into a header: a space or newline would let it inject another one.
+    if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(bad());
+    }
+    Ok(InstallationToken {
+        token: Secret::new(token),
+        expires_at_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real 512-bit RSA key (test only), PKCS#1 and the same key as PKCS#8 (from node:crypto).
+    const PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIBOQIBAAJBAKx3odrqgWOh0f+ffg8pPwmLKURkx4clr5aBGeKVjRcERSzsAsuq
+afZFaMsHKJhJwsYLWOwiBzNJSe/CkhPW76ECAwEAAQJAcywMzTlvII6uwwrKTuuX
+ahMhgsfeKtUy1cnu9E40gxpBKSPmIJPoUSPup1eMydPlBw1nvECuy5ccyxNxmm3G
+VQIhANhaQF8HjTnf30T2oX7pdscwfRw7ecSp7wtDU88hKvSnAiEAzBKXtYunuefN
+D8+0ZrFvUjVn9y1yR/mTAWBZC2NP2ncCIAUu1E/yfF2gkVazmdbSfPf0n2qnuhkO
+AR4B9OYHY2INAiAuDpgswgsluvod8mutragJLsJ7F8euFNanvd364vwXuwIgbj7X
+1ECUOt4RHuiA1I7WGK5xeH7D8s1OxL2Tnf/dHSs=
+-----END RSA PRIVATE KEY-----";
+    const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
+MIIBUwIBADANBgkqhkiG9w0BAQEFAASCAT0wggE5AgEAAkEArHeh2uqBY6HR/59+
+Dyk/CYspRGTHhyWvloEZ4pWNFwRFLOwCy6pp9kVoywcomEnCxgtY7CIHM0lJ78KS
+E9bvoQIDAQABAkBzLAzNOW8gjq7DCspO65dqEyGCx94q1TLVye70TjSDGkEpI+Yg
+k+hRI+6nV4zJ0+UHDWe8QK7LlxzLE3GabcZVAiEA2FpAXweNOd/fRPahful2xzB9
+HDt5xKnvC0NTzyEq9KcCIQDMEpe1i6e5580Pz7RmsW9SNWf3LXJH+ZMBYFkLY0/a
+dwIgBS7UT/J8XaCRVrOZ1tJ89/Sfaqe6GQ4BHgH05gdjYg0CIC4OmCzCCyW6+h3y
+a62tqAkuwnsXx64U1qe93fri/Be7AiBuPtfUQJQ63hEe6IDUjtYYrnF4fsPyzU7E
+vZOd/90dKw==
+-----END PRIVATE KEY-----";
+
+    #[test]
+    fn pkcs1_is_wrapped_into_the_same_pkcs8() {
+        let from1 = key_from_pem(PKCS1).unwrap();
+        let from8 = key_from_pem(PKCS8).unwrap();
+        assert_eq!(from1, from8);
+        // As pasted into a secret with literal \n and CRLF line ends.
+        let pasted = PKCS1.replace('\n', "\\n");
+        assert_eq!(key_from_pem(&pasted).unwrap(), from8);
+        assert_eq!(key_from_pem(&PKCS1.replace('\n', "\r\n")).unwrap(), from8);
+        assert!(!format!("{from1:?}").contains("MII"));
+    }
+
+    #[test]
+    fn der_lengths() {
+        let cases: &[(usize, &[u8])] = &[
+            (0, &[0]),
+            (127, &[127]),
+            (128, &[0x81, 128]),
+            (255, &[0x81, 255]),
+            (256, &[0x82, 1, 0]),
+            (1190, &[0x82, 0x04, 0xa6]),
+            (70_000, &[0x83, 0x01, 0x11, 0x70]),
+        ];
+        for (len, want) in cases {
+            assert_eq!(der_len(*len), *want, "{len}");
+        }
+        // A 2048-bit PKCS#1 key (1190 bytes) gets two-byte lengths inside and out.
+        let wrapped = wrap_pkcs1(&[0u8; 1190]);
+        assert_eq!(&wrapped[..4], &[0x30, 0x82, 0x04, 0xbc]);
+        assert_eq!(wrapped.len(), 4 + 0x4bc);
+        assert_eq!(der_sequence_body(&wrapped).map(<[u8]>::len), Some(0x4bc));
+    }
+
+    #[test]
+    fn malformed_pems_are_refused() {
+        let body = PKCS1
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<String>();
+        let cases = [
+            String::new(),
+            "not a key".into(),
+            body.clone(),
+            PKCS1.replace("RSA PRIVATE KEY", "PUBLIC KEY"),
+            PKCS1.replace("-----END RSA PRIVATE KEY-----", ""),
+            PKCS1.replace("-----END RSA PRIVATE KEY-----", "-----END PRIVATE KEY-----"),
+            PKCS1.replace("MIIBOQIBAAJBAKx3", "MIIBOQIBAAJBAKx!"),
+            // Truncated: the DER length no longer matches.
+            format!(
+                "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
+                body.get(..64).unwrap()
+            ),
+            // PKCS#1 content under a PKCS#8 label.
+            PKCS1.replace("RSA PRIVATE KEY", "PRIVATE KEY"),
+            "-----BEGIN RSA PRIVATE KEY-----\nMAA=\n-----END RSA PRIVATE KEY-----".into(),
+        ];
+        for pem in &cases {
+            assert!(key_from_pem(pem).is_err(), "{pem}");
+        }
+    }
+
+    #[test]
+    fn jwt_signing_input_claims() {
+        let input = jwt_signing_input(12345, 1_700_000_000_999);
+        let (h, c) = input.split_once('.').unwrap();
+        let h = Base64UrlUnpadded::decode_vec(h).unwrap();
+        let c = Base64UrlUnpadded::decode_vec(c).unwrap();
+        assert_eq!(h, br#"{"alg":"RS256","typ":"JWT"}"#);
+        assert_eq!(
+            String::from_utf8(c).unwrap(),
+            r#"{"iat":1699999940,"exp":1700000540,"iss":12345}"#
+        );
+        assert!(!input.contains('='));
+        let token = jwt(&input, &[0xfb, 0xff]);
+        assert!(token.expose().ends_with(".-_8"));
+    }
+
+    #[test]
+    fn rest_calls() {
+        let jwt = Secret::new("j.w.t");
+        let owner = Owner::parse("Octo-Org").unwrap();
+        let call = installation_call("http://127.0.0.1:9/", &owner, OwnerKind::Org, &jwt);
+        assert_eq!(
+            (call.method, call.url.as_str()),
+            ("GET", "http://127.0.0.1:9/orgs/Octo-Org/installation")
+        );
+        assert!(call
+            .headers
+            .contains(&("authorization".into(), "Bearer j.w.t".into())));
+        let call = installation_call("https://api.github.com", &owner, OwnerKind::User, &jwt);
+        assert_eq!(
+            call.url,
+            "https://api.github.com/users/Octo-Org/installation"
+        );
+        let call = token_call("https://api.github.com", 42, &jwt);
+        assert_eq!(
+            (call.method, call.url.as_str()),
+            (
+                "POST",
+                "https://api.github.com/app/installations/42/access_tokens"
+            )
+        );
+    }
+
+    fn reply(status: u16, body: &str) -> HttpReply {
+        HttpReply {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn installation_replies() {
+        assert_eq!(
+            parse_installation(&reply(200, r#"{"id":1001,"account":{"login":"o"}}"#)),
+            Ok(Some(1001))
+        );
+        assert_eq!(
+            parse_installation(&reply(404, r#"{"message":"Not Found"}"#)),
+            Ok(None)
+        );
+        assert!(parse_installation(&reply(401, "{}")).is_err());
+        assert!(parse_installation(&reply(200, r#"{"id":"x"}"#)).is_err());
+    }
+
+    #[test]
+    fn token_replies() {
+        let t = parse_token(&reply(
+            201,
+            r#"{"token":"ghs_abc","expires_at":"2026-01-01T01:00:00Z","permissions":{}}"#,
+        ))
+        .unwrap();
+        assert_eq!(t.token.expose(), "ghs_abc");
+        assert_eq!(
+            t.expires_at_ms,
+            parse_rfc3339("2026-01-01T01:00:00Z").unwrap()
+        );
+        assert!(!format!("{t:?}").contains("ghs_abc"));
+        let bad = [
+            reply(
+                401,
+                r#"{"message":"A JSON web token could not be decoded"}"#,
+            ),
+            reply(
+                201,
+                r#"{"token":"ghs_a\r\nx: y","expires_at":"2026-01-01T01:00:00Z"}"#,
+            ),
+            reply(201, r#"{"token":"ghs_a","expires_at":"soon"}"#),
+            reply(201, "not json"),
+        ];
+        for r in &bad {
+            assert!(parse_token(r).is_err());
+        }
+    }
+}
