@@ -3,7 +3,8 @@
 
 use crate::cache::{Store, StoreError};
 use std::collections::HashMap;
-use worker::kv::{KvError, KvStore};
+use worker::kv::{KvError, KvStore, ToRawKvValue};
+use worker::wasm_bindgen::JsValue;
 
 pub struct Kv(Option<KvStore>);
 
@@ -20,6 +21,17 @@ impl Kv {
         self.0
             .as_ref()
             .ok_or_else(|| StoreError::Other("no KV binding".into()))
+    }
+}
+
+/// A value handed to KV as the JavaScript string it is. `KvStore::put` would take `&str`
+/// through `serde_wasm_bindgen` and a number check whose `f64` formatting alone is ~14 KB of
+/// wasm.
+struct Text<'a>(&'a str);
+
+impl ToRawKvValue for Text<'_> {
+    fn raw_kv_value(&self) -> Result<JsValue, KvError> {
+        Ok(JsValue::from_str(self.0))
     }
 }
 
@@ -49,7 +61,7 @@ impl Store for Kv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_s: Option<u64>) -> Result<(), StoreError> {
-        let mut builder = self.inner()?.put(key, value).map_err(classify)?;
+        let mut builder = self.inner()?.put(key, Text(value)).map_err(classify)?;
         if let Some(ttl) = ttl_s {
             builder = builder.expiration_ttl(ttl);
         }
