@@ -68,12 +68,14 @@ pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims,
 /// Decodes a base64url segment (unpadded, as JWS requires) holding a JSON object. A segment
 /// holding a dot is refused by the base64 decoder, so a token of four segments fails here.
 fn decode_json<T: DeserializeOwned>(segment: &str) -> Result<T, &'static str> {
-    let json = Base64UrlUnpadded::decode_vec(segment).map_err(|_| "is malformed")?;
+    let bytes = Base64UrlUnpadded::decode_vec(segment).map_err(|_| "is malformed")?;
+    // `from_str`, as every JSON read in the crate (one copy of serde_json's parser in the wasm).
+    let json = String::from_utf8(bytes).map_err(|_| "is malformed")?;
     // serde would also fill a struct from a JSON array; a JOSE header or claims set is an object.
-    if json.trim_ascii_start().first() != Some(&b'{') {
+    if !json.trim_start().starts_with('{') {
         return Err("is malformed");
     }
-    serde_json::from_slice(&json).map_err(|_| "is malformed")
+    serde_json::from_str(&json).map_err(|_| "is malformed")
 }
 
 /// The time claims of a read token in whole seconds, each within `0..=MAX_TIMESTAMP`.
