@@ -6,9 +6,10 @@
 use crate::forge::{BatchAnswer, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
 use crate::model::{Ci, CiState, Repo, Visibility};
 use crate::time::{format_rfc3339, parse_rfc3339};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
-use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt;
 
 #[derive(Deserialize)]
 struct Reply<T> {
@@ -296,38 +297,67 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
     })
 }
 
+/// `data` of a batch reply: `rateLimit` and the aliases `r0`, `r1`… (each a repository or null),
+/// parsed straight from the reply text. Going through `serde_json::Value` would compile every
+/// node parser a second time, for `Value` as input.
+#[derive(Default)]
+struct BatchData {
+    rate_limit: Option<RateLimit>,
+    aliases: HashMap<String, Option<RepoNode>>,
+}
+
+impl<'de> Deserialize<'de> for BatchData {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = BatchData;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the data of a batch reply")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BatchData, A::Error> {
+                let mut data = BatchData::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "rateLimit" {
+                        data.rate_limit = map.next_value()?;
+                    } else {
+                        let node = map.next_value()?;
+                        data.aliases.insert(key, node);
+                    }
+                }
+                Ok(data)
+            }
+        }
+        input.deserialize_map(Fields)
+    }
+}
+
 /// # Errors
-/// Why the reply is unusable: no `data`, an alias missing, an unexpected error type.
+/// Why the reply is unusable: no `data`, an alias missing or malformed, an unexpected error
+/// type.
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
-    let parsed: Reply<serde_json::Map<String, Value>> = decode(reply)?;
+    let parsed: Reply<BatchData> = decode(reply)?;
     check_errors(&parsed.errors)?;
     let mut data = parsed
         .data
         .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
-    let rate = data
-        .remove("rateLimit")
-        .and_then(|v| serde_json::from_value(v).ok())
-        .and_then(|r| rate_info(Some(r)));
     let mut repos = Vec::with_capacity(count);
     for i in 0..count {
         let alias = format!("r{i}");
-        match data.remove(&alias) {
+        match data.aliases.remove(&alias) {
             None => return Err(UpstreamFailure::Unusable(format!("reply lacks {alias}"))),
-            Some(Value::Null) => repos.push(None),
-            Some(v) => {
-                let node: RepoNode = serde_json::from_value(v)
-                    .map_err(|e| UpstreamFailure::Unusable(format!("{alias} is malformed: {e}")))?;
-                repos.push(Some(node.into_repo()));
-            }
+            Some(node) => repos.push(node.map(RepoNode::into_repo)),
         }
     }
-    Ok(BatchAnswer { repos, rate })
+    Ok(BatchAnswer {
+        repos,
+        rate: rate_info(data.rate_limit),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     pub(crate) fn node(owner: &str, name: &str, visibility: &str) -> Value {
         json!({
