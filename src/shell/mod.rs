@@ -48,7 +48,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
     }
     let lookup = |name: &str| lookup(&env, name);
-    let store = kv::Kv::new(env.kv(CACHE_BINDING).ok());
+    let store = kv::Kv::bound(&env, CACHE_BINDING);
     let client_limiter = limiter::ClientLimiter::bound(&env, core_req.header("cf-connecting-ip"));
     let directories = owners::DoOwners::bound(&env);
     let mut config = Config::from_lookup(lookup);
@@ -143,10 +143,11 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 pub(crate) fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
     let config = Config::from_lookup(|name| lookup(env, name))
         .map_err(|e| format!("configuration variable {} {}", e.name, e.reason))?;
-    let kv = env
-        .kv(CACHE_BINDING)
-        .map_err(|_| format!("no {CACHE_BINDING} binding"))?;
-    Ok((config, kv::Kv::new(Some(kv))))
+    let kv = kv::Kv::bound(env, CACHE_BINDING);
+    if !kv.is_bound() {
+        return Err(format!("no {CACHE_BINDING} binding"));
+    }
+    Ok((config, kv))
 }
 
 /// A variable or secret; both are plain strings to the worker.
