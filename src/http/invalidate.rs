@@ -48,7 +48,7 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     let dropped = keys::invalidated(&inv);
     svc.invalidate(&dropped).await?;
     let body = json!({"event": event, "action": inv.action, "invalidated": dropped});
-    Ok(respond::no_store(200, body.to_string()))
+    Ok(respond::no_store(200, crate::json_text(&body)))
 }
 
 /// `DELETE /v1/cache/orgs/{owner}`: drops the owner's listing.
@@ -74,6 +74,6 @@ async fn purge<S: Store, T: Transport, C: Clock>(
     svc.invalidate(&dropped).await?;
     Ok(respond::no_store(
         200,
-        json!({"invalidated": dropped}).to_string(),
+        crate::json_text(&json!({"invalidated": dropped})),
     ))
 }
