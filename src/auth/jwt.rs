@@ -5,7 +5,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::Number;
 use sha2::Sha256;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -20,16 +20,17 @@ pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 #[derive(Deserialize)]
 struct Header {
     alg: String,
-    crit: Option<Value>,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// The claims a read token may carry; others are ignored, a repeated one is refused (serde
-/// rejects duplicate fields). Time claims stay JSON values until `timestamp` range-checks them.
+/// rejects duplicate fields). Time claims must be JSON numbers (`null` counts as absent) and stay
+/// unconverted until `timestamp` range-checks them.
 #[derive(Deserialize)]
 pub(super) struct ReadClaims {
-    exp: Option<Value>,
-    nbf: Option<Value>,
-    iat: Option<Value>,
+    exp: Option<Number>,
+    nbf: Option<Number>,
+    iat: Option<Number>,
     /// Lowercased owner logins, or `["*"]` for all.
     pub(super) orgs: Option<Vec<String>>,
 }
@@ -107,7 +108,7 @@ impl TimeClaims {
 /// A NumericDate claim in whole seconds. RFC 7519 allows fractions, and PyJWT or a JavaScript
 /// backend may send them, so an in-range float is accepted and truncated. `null` counts as
 /// absent.
-fn timestamp(value: Option<&Value>) -> Result<Option<i64>, &'static str> {
+fn timestamp(value: Option<&Number>) -> Result<Option<i64>, &'static str> {
     let Some(value) = value else {
         return Ok(None);
     };

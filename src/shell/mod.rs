@@ -14,6 +14,8 @@ use crate::service::{Clock, Refresh, Service};
 use futures::StreamExt;
 use std::cell::RefCell;
 use std::time::Duration;
+use worker::js_sys::Reflect;
+use worker::wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, event, Context, Delay, Env, Headers, Request, Response, Result,
     ScheduleContext, ScheduledEvent,
@@ -150,12 +152,12 @@ pub(crate) fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), Str
     Ok((config, kv))
 }
 
-/// A variable or secret; both are plain strings to the worker.
+/// A variable or secret: both are plain string properties of `env` (what `Env::secret` and
+/// `Env::var` read too, through a binding-type check this does not need).
 fn lookup(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+    Reflect::get(env, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
 }
 
 /// Reads at most `MAX_BODY` bytes; the flag says there was more (the rest is never read).
