@@ -24,8 +24,15 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$BINDGEN_VERSION"; then
   # Not --locked: its lock file can name versions the registry index does not have yet.
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
 fi
-# Reinstall when package-lock.json changed since the last install.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# Reinstall when package-lock.json changed since the last install. A node_modules that is a
+# symlink (a second work tree borrowing another checkout's packages) is never reinstalled: npm ci
+# empties the directory it points to, under the other checkout's feet, before replacing the link.
+if [ -L node_modules ]; then
+  if [ ! -f node_modules/.package-lock.json ]; then
+    echo "setup: node_modules is a symlink to an empty install; run npm ci where it points" >&2
+    exit 1
+  fi
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund
 fi

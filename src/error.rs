@@ -117,7 +117,9 @@ impl ApiError {
 
     /// The error object of DESIGN.md: `{"error":{"code":…,"message":…}}`.
     pub fn body(&self) -> String {
-        serde_json::json!({"error": {"code": self.code(), "message": self.message()}}).to_string()
+        crate::json_text(
+            &serde_json::json!({"error": {"code": self.code(), "message": self.message()}}),
+        )
     }
 }
 

@@ -39,13 +39,16 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
         .header(EVENT_HEADER)
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::InvalidPayload("the X-GitHub-Event header is missing".into()))?;
-    let payload: Value = serde_json::from_slice(&req.body)
-        .map_err(|_| ApiError::InvalidPayload("the body is not JSON".into()))?;
+    // `from_str`, as every JSON read in the crate (one copy of serde_json's parser in the wasm).
+    let payload: Value = std::str::from_utf8(&req.body)
+        .ok()
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(|| ApiError::InvalidPayload("the body is not JSON".into()))?;
     let inv = webhook::invalidation(event, &payload);
     let dropped = keys::invalidated(&inv);
     svc.invalidate(&dropped).await?;
     let body = json!({"event": event, "action": inv.action, "invalidated": dropped});
-    Ok(respond::no_store(200, body.to_string()))
+    Ok(respond::no_store(200, crate::json_text(&body)))
 }
 
 /// `DELETE /v1/cache/orgs/{owner}`: drops the owner's listing.
@@ -71,6 +74,6 @@ async fn purge<S: Store, T: Transport, C: Clock>(
     svc.invalidate(&dropped).await?;
     Ok(respond::no_store(
         200,
-        json!({"invalidated": dropped}).to_string(),
+        crate::json_text(&json!({"invalidated": dropped})),
     ))
 }

@@ -249,5 +249,5 @@ fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
         "config": config,
         "config_error": ctx.config.as_ref().err().map(|e| e.name),
     });
-    respond::no_store(200, body.to_string())
+    respond::no_store(200, crate::json_text(&body))
 }

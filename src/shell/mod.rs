@@ -15,6 +15,8 @@ use crate::service::{Clock, Refresh, Service};
 use futures::StreamExt;
 use std::cell::RefCell;
 use std::time::Duration;
+use worker::js_sys::Reflect;
+use worker::wasm_bindgen::JsValue;
 use worker::{
     console_error, console_log, event, Context, Delay, Env, Headers, Request, Response, Result,
     ScheduleContext, ScheduledEvent,
@@ -49,7 +51,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
     }
     let lookup = |name: &str| lookup(&env, name);
-    let store = kv::Kv::new(env.kv(CACHE_BINDING).ok());
+    let store = kv::Kv::bound(&env, CACHE_BINDING);
     let client_limiter = limiter::ClientLimiter::bound(&env, core_req.header("cf-connecting-ip"));
     let directories = owners::DoOwners::bound(&env);
     let mut config = Config::from_lookup(lookup);
@@ -147,18 +149,19 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 pub(crate) fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
     let config = Config::from_lookup(|name| lookup(env, name))
         .map_err(|e| format!("configuration variable {} {}", e.name, e.reason))?;
-    let kv = env
-        .kv(CACHE_BINDING)
-        .map_err(|_| format!("no {CACHE_BINDING} binding"))?;
-    Ok((config, kv::Kv::new(Some(kv))))
+    let kv = kv::Kv::bound(env, CACHE_BINDING);
+    if !kv.is_bound() {
+        return Err(format!("no {CACHE_BINDING} binding"));
+    }
+    Ok((config, kv))
 }
 
-/// A variable or secret; both are plain strings to the worker.
+/// A variable or secret: both are plain string properties of `env` (what `Env::secret` and
+/// `Env::var` read too, through a binding-type check this does not need).
 fn lookup(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+    Reflect::get(env, &JsValue::from_str(name))
+        .ok()?
+        .as_string()
 }
 
 /// Reads at most `MAX_BODY` bytes; the flag says there was more (the rest is never read).

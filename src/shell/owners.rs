@@ -45,9 +45,12 @@ pub struct OwnerDirectory {
 /// The object's storage as the directory's `Checkpoints`.
 struct DoStorage(Storage);
 
+/// Values are JavaScript strings, read and written raw: `Storage::get` and `put` would go
+/// through `serde_wasm_bindgen`, whose number handling formats floats (~14 KB of wasm).
 impl Checkpoints for DoStorage {
     async fn get(&self, key: &str) -> Option<String> {
-        self.0.get::<String>(key).await.ok().flatten()
+        let found = self.0.get_multiple(vec![key]).await.ok()?;
+        found.get(&JsValue::from_str(key)).as_string()
     }
     async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
         let mut out = Vec::with_capacity(keys.len());
@@ -65,7 +68,7 @@ impl Checkpoints for DoStorage {
         out
     }
     async fn put(&self, key: &str, value: &str) -> std::result::Result<(), String> {
-        self.0.put(key, value).await.map_err(|e| e.to_string())
+        self.0.put_raw(key, value).await.map_err(|e| e.to_string())
     }
     async fn clear(&self) {
         let owner = self.get(OWNER_KEY).await;
@@ -73,7 +76,7 @@ impl Checkpoints for DoStorage {
             console_error!("owner directory storage not cleared: {e}");
         }
         if let Some(owner) = owner {
-            let _ = self.0.put(OWNER_KEY, owner).await;
+            let _ = self.0.put_raw(OWNER_KEY, owner).await;
         }
     }
 }

@@ -225,7 +225,11 @@ fn decode<T: DeserializeOwned>(reply: &HttpReply) -> Result<Reply<T>, UpstreamFa
     if reply.status != 200 {
         return Err(UpstreamFailure::Unusable(format!("HTTP {}", reply.status)));
     }
-    serde_json::from_slice(&reply.body)
+    // `from_str`, as every JSON read in the crate: each reader serde_json offers is a copy of
+    // its parser in the wasm.
+    let text = std::str::from_utf8(&reply.body)
+        .map_err(|_| UpstreamFailure::Unusable("reply is not UTF-8".into()))?;
+    serde_json::from_str(text)
         .map_err(|e| UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}")))
 }
 
@@ -332,7 +336,8 @@ impl<'de> Deserialize<'de> for BatchData {
 }
 
 /// # Errors
-/// Why the reply is unusable: no `data`, an alias missing, an unexpected error type.
+/// Why the reply is unusable: no `data`, an alias missing or malformed, an unexpected error
+/// type.
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
     let parsed: Reply<BatchData> = decode(reply)?;
     check_errors(&parsed.errors)?;

@@ -20,11 +20,11 @@ orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo 
 
 /// The JSON body for one page of `first` (1–100) repositories of an owner listing.
 pub fn owner_page_body(owner: &Owner, cursor: Option<&str>, first: u8) -> String {
-    json!({
+    let body = json!({
         "query": format!("{OWNER_QUERY} {REPO_FRAGMENT}"),
         "variables": {"owner": owner.as_str(), "cursor": cursor, "first": first.clamp(1, 100)},
-    })
-    .to_string()
+    });
+    crate::json_text(&body)
 }
 
 /// Query text for `count` aliased lookups `rN: repository(owner: $oN, name: $nN)`.
@@ -52,7 +52,7 @@ pub fn batch_body(names: &[FullName]) -> String {
         vars.insert(format!("o{i}"), Value::String(n.owner.as_str().to_string()));
         vars.insert(format!("n{i}"), Value::String(n.repo.as_str().to_string()));
     }
-    json!({"query": batch_query(names.len()), "variables": vars}).to_string()
+    crate::json_text(&json!({"query": batch_query(names.len()), "variables": vars}))
 }
 
 #[cfg(test)]

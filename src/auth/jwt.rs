@@ -1,81 +1,82 @@
-//! Who is calling a data route: anonymous, or the holder of a verified read token.
-//!
-//! **Invariant**: a request that carries `Authorization` is never treated as anonymous; if the
-//! header does not verify, the answer is 401.
+//! Read tokens: compact HS256 JWS (RFC 7515/7519) verified with `hmac`, `sha2` and `base64ct`.
+//! Small on purpose: one algorithm, one key, the claims this worker reads.
 
-use crate::config::{Config, Secret};
-use crate::error::ApiError;
-use crate::view::Access;
 use base64ct::{Base64UrlUnpadded, Encoding};
-use jwt_compact::alg::{Hs256, Hs256Key};
-use jwt_compact::{Algorithm, AlgorithmExt, UntrustedToken};
+use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::Number;
+use sha2::Sha256;
 
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const LEEWAY_SECONDS: i64 = 30;
 
 /// Latest `exp`, `nbf` or `iat` accepted (9999-12-31T23:59:59Z); the earliest is 0. Inside this
-/// range no date library can overflow on them and the leeway arithmetic stays far from `i64`'s
-/// limits.
+/// range the leeway arithmetic stays far from `i64`'s limits.
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
-/// The custom claim of a read token: lowercased owner logins, or `["*"]` for all.
+/// The JOSE header of a read token. `crit` is read only to refuse it: it names extensions the
+/// token requires the verifier to understand, and this one understands none.
 #[derive(Deserialize)]
-struct ReadClaims {
-    #[serde(default)]
-    orgs: Option<Vec<String>>,
+struct Header {
+    alg: String,
+    crit: Option<serde::de::IgnoredAny>,
 }
 
-/// The caller's access for `authorization` (the raw header value, if any) at `now_ms`.
-///
-/// # Errors
-/// `Unauthorized` for any header that does not verify as a read token, including every header
-/// when `READ_TOKEN_SECRET` is unset.
-pub fn access(authorization: Option<&str>, cfg: &Config, now_ms: u64) -> Result<Access, ApiError> {
-    let Some(header) = authorization else {
-        return Ok(Access::Anonymous);
-    };
-    let Some(token) = bearer(header) else {
-        return Err(ApiError::Unauthorized(
-            "Authorization must be 'Bearer <read token>'".into(),
-        ));
-    };
-    let Some(secret) = &cfg.read_token_secret else {
-        return Err(ApiError::Unauthorized(
-            "read tokens are not enabled on this deployment".into(),
-        ));
-    };
-    verify_read_token(token, secret, now_ms)
+/// The claims a read token may carry; others are ignored, a repeated one is refused (serde
+/// rejects duplicate fields). Time claims must be JSON numbers (`null` counts as absent) and stay
+/// unconverted until `timestamp` range-checks them.
+#[derive(Deserialize)]
+pub(super) struct ReadClaims {
+    exp: Option<Number>,
+    nbf: Option<Number>,
+    iat: Option<Number>,
+    /// Lowercased owner logins, or `["*"]` for all.
+    pub(super) orgs: Option<Vec<String>>,
 }
 
-/// Verifies an HS256 JWT: `alg` exactly `HS256`, a valid signature, `exp` required, `nbf`
-/// honoured, both with `LEEWAY_SECONDS` of leeway.
-fn verify_read_token(token: &str, secret: &Secret, now_ms: u64) -> Result<Access, ApiError> {
-    let denied = |why: &str| ApiError::Unauthorized(format!("the read token {why}"));
-    let untrusted = UntrustedToken::new(token).map_err(|_| denied("is malformed"))?;
-    // The header names the algorithm; only ours is accepted (no `none`, no key confusion).
-    if untrusted.algorithm() != Hs256.name() {
-        return Err(denied("must use alg HS256"));
+/// Verifies a compact HS256 JWS (RFC 7515/7519) in this order: three base64url segments, `alg`
+/// exactly `HS256` (no `none`, no key confusion), the HMAC-SHA256 of `header.payload` compared
+/// in constant time, and only then the claims: every time claim within `0..=MAX_TIMESTAMP`,
+/// `exp` required, `nbf` honoured, both with `LEEWAY_SECONDS` of leeway.
+pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims, &'static str> {
+    let (signed, signature) = token.rsplit_once('.').ok_or("is malformed")?;
+    let (header, payload) = signed.split_once('.').ok_or("is malformed")?;
+    let header: Header = decode_json(header)?;
+    if header.alg != "HS256" {
+        return Err("must use alg HS256");
     }
-    // Range first: jwt-compact turns these claims into chrono dates and does date arithmetic
-    // that panics near chrono's limits (a panic aborts the wasm instance).
-    let times = time_claims(token).map_err(denied)?;
-    let key = Hs256Key::new(secret.expose().as_bytes());
-    let verified = Hs256
-        .validator::<ReadClaims>(&key)
-        .validate(&untrusted)
-        .map_err(|_| denied("has a bad signature or claims"))?;
-    // The signature now covers the payload `times` was read from.
-    times.check(now_ms).map_err(denied)?;
-    let orgs = verified.claims().custom.orgs.clone().unwrap_or_default();
-    let all = orgs.iter().any(|o| o == "*");
-    let owners = orgs
-        .into_iter()
-        .filter(|o| o != "*")
-        .map(|o| o.to_ascii_lowercase())
-        .collect();
-    Ok(Access::Token { all, owners })
+    if header.crit.is_some() {
+        return Err("names critical extensions");
+    }
+    let signature = Base64UrlUnpadded::decode_vec(signature).map_err(|_| "is malformed")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| "cannot be checked")?;
+    mac.update(signed.as_bytes());
+    // Constant time; a tag of the wrong length fails too.
+    mac.verify_slice(&signature)
+        .map_err(|_| "has a bad signature")?;
+    // The payload is signed now, so its content is what the token's issuer wrote.
+    let claims: ReadClaims = decode_json(payload)?;
+    timestamp(claims.iat.as_ref())?;
+    let times = TimeClaims {
+        exp: timestamp(claims.exp.as_ref())?,
+        nbf: timestamp(claims.nbf.as_ref())?,
+    };
+    times.check(now_ms)?;
+    Ok(claims)
+}
+
+/// Decodes a base64url segment (unpadded, as JWS requires) holding a JSON object. A segment
+/// holding a dot is refused by the base64 decoder, so a token of four segments fails here.
+fn decode_json<T: DeserializeOwned>(segment: &str) -> Result<T, &'static str> {
+    let bytes = Base64UrlUnpadded::decode_vec(segment).map_err(|_| "is malformed")?;
+    // `from_str`, as every JSON read in the crate (one copy of serde_json's parser in the wasm).
+    let json = String::from_utf8(bytes).map_err(|_| "is malformed")?;
+    // serde would also fill a struct from a JSON array; a JOSE header or claims set is an object.
+    if !json.trim_start().starts_with('{') {
+        return Err("is malformed");
+    }
+    serde_json::from_str(&json).map_err(|_| "is malformed")
 }
 
 /// The time claims of a read token in whole seconds, each within `0..=MAX_TIMESTAMP`.
@@ -104,29 +105,10 @@ impl TimeClaims {
     }
 }
 
-/// Reads `exp`, `nbf` and `iat` from the (not yet verified) payload segment of `token`, refusing
-/// any that is not a number in `0..=MAX_TIMESTAMP`.
-fn time_claims(token: &str) -> Result<TimeClaims, &'static str> {
-    let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err("is malformed");
-    };
-    let json = Base64UrlUnpadded::decode_vec(payload).map_err(|_| "is malformed")?;
-    let claims: serde_json::Map<String, Value> =
-        serde_json::from_slice(&json).map_err(|_| "is malformed")?;
-    // `iat` is not used, but jwt-compact parses it too, so it gets the same range check.
-    timestamp(claims.get("iat"))?;
-    Ok(TimeClaims {
-        exp: timestamp(claims.get("exp"))?,
-        nbf: timestamp(claims.get("nbf"))?,
-    })
-}
-
 /// A NumericDate claim in whole seconds. RFC 7519 allows fractions, and PyJWT or a JavaScript
-/// backend may send them, so an in-range float is accepted and truncated (as jwt-compact does).
-fn timestamp(value: Option<&Value>) -> Result<Option<i64>, &'static str> {
+/// backend may send them, so an in-range float is accepted and truncated. `null` counts as
+/// absent.
+fn timestamp(value: Option<&Number>) -> Result<Option<i64>, &'static str> {
     let Some(value) = value else {
         return Ok(None);
     };
@@ -144,96 +126,13 @@ fn timestamp(value: Option<&Value>) -> Result<Option<i64>, &'static str> {
         .ok_or("has an exp, nbf or iat that is not a time between 1970 and 9999")
 }
 
-/// Checks `Authorization: Bearer $ADMIN_TOKEN` for the admin routes.
-///
-/// # Errors
-/// `NotConfigured` when `ADMIN_TOKEN` is unset; `Unauthorized` for a missing, non-Bearer or
-/// wrong token.
-pub fn admin(authorization: Option<&str>, cfg: &Config) -> Result<(), ApiError> {
-    let expected = cfg
-        .admin_token
-        .as_ref()
-        .ok_or(ApiError::NotConfigured("ADMIN_TOKEN"))?;
-    let given = authorization.and_then(bearer).ok_or_else(|| {
-        ApiError::Unauthorized("admin routes need Authorization: Bearer <ADMIN_TOKEN>".into())
-    })?;
-    if constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::Unauthorized("the admin token is wrong".into()))
-    }
-}
-
-/// Compares digests rather than the strings, so neither the content nor the length of the
-/// secret shows in the timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-    Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
-}
-
-/// The token of a `Bearer` header; the scheme is case-insensitive.
-pub fn bearer(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_table() {
-        let cases = [
-            ("Bearer abc", Some("abc")),
-            ("bearer abc", Some("abc")),
-            ("BEARER  abc ", Some("abc")),
-            ("Basic abc", None),
-            ("Bearer", None),
-            ("Bearer ", None),
-            ("abc", None),
-        ];
-        for (h, expected) in cases {
-            assert_eq!(bearer(h), expected, "{h}");
-        }
-    }
-
-    #[test]
-    fn admin_table() {
-        let unset = Config::from_lookup(|_| None).unwrap();
-        assert_eq!(
-            admin(Some("Bearer x"), &unset).unwrap_err().code(),
-            "not_configured"
-        );
-        let cfg = Config::from_lookup(|k| (k == "ADMIN_TOKEN").then(|| "s3cret-admin".to_string()))
-            .unwrap();
-        let cases: &[(Option<&str>, bool)] = &[
-            (Some("Bearer s3cret-admin"), true),
-            (Some("bearer s3cret-admin"), true),
-            (Some("Bearer s3cret-admiN"), false),
-            (Some("Bearer s3cret-admin2"), false),
-            (Some("Basic s3cret-admin"), false),
-            (Some("s3cret-admin"), false),
-            (None, false),
-        ];
-        for (h, ok) in cases {
-            assert_eq!(admin(*h, &cfg).is_ok(), *ok, "{h:?}");
-        }
-    }
-
-    #[test]
-    fn any_authorization_without_a_secret_is_401() {
-        let cfg = Config::from_lookup(|_| None).unwrap();
-        assert_eq!(access(None, &cfg, 0), Ok(Access::Anonymous));
-        for h in ["Bearer x.y.z", "Basic Zm9vOmJhcg==", "garbage"] {
-            assert_eq!(
-                access(Some(h), &cfg, 0).unwrap_err().code(),
-                "unauthorized",
-                "{h}"
-            );
-        }
-    }
+    use crate::auth::access;
+    use crate::config::Config;
+    use crate::error::ApiError;
+    use crate::view::Access;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
     const NOW: i64 = 1_700_000_000;
@@ -365,8 +264,130 @@ mod tests {
         );
     }
 
-    /// Time claims out of range or of the wrong type are refused before any date library sees
-    /// them; `-8334601228800` as `nbf` used to panic inside chrono.
+    /// RFC 7515 appendix A.1, verbatim: a token minted by someone else's code, with CRLFs and
+    /// spaces in its JSON and a 64-byte binary key.
+    #[test]
+    fn rfc7515_example_verifies() {
+        let key = Base64UrlUnpadded::decode_vec(
+            "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow",
+        )
+        .unwrap();
+        let token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.\
+            eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ.\
+            dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let exp_ms = 1_300_819_380_000;
+        let claims = verify(token, &key, exp_ms).unwrap();
+        assert!(claims.orgs.is_none());
+        assert_eq!(verify(token, &key, exp_ms + 30_000).err(), None);
+        assert_eq!(
+            verify(token, &key, exp_ms + 30_001).err(),
+            Some("is expired")
+        );
+        let mut other_key = key.clone();
+        other_key[0] ^= 1;
+        assert_eq!(
+            verify(token, &other_key, exp_ms).err(),
+            Some("has a bad signature")
+        );
+    }
+
+    /// The shape of a token: segments, encodings, JSON types, duplicate claims, `crit`.
+    #[test]
+    fn token_shape_table() {
+        let exp = NOW + 600;
+        let claims = format!(r#"{{"exp":{exp}}}"#);
+        let good = mint(r#"{"alg":"HS256"}"#, &claims, KEY);
+        assert!(check_token(&good).is_ok());
+        let (signed, sig) = good.rsplit_once('.').unwrap();
+        let cases: Vec<(String, &str)> = vec![
+            (format!("{good}."), "four segments"),
+            (format!("{signed}.{sig}.{sig}"), "four segments"),
+            (format!("{signed}=.{sig}"), "padding on the payload"),
+            (format!("{signed}.{sig}="), "padding on the signature"),
+            (
+                format!("{signed}.{}", &sig[..sig.len() - 2]),
+                "a short signature",
+            ),
+            (format!("{signed}.{sig}AA"), "a long signature"),
+            (format!("{signed}."), "no signature"),
+            (format!(".{}", good.split_once('.').unwrap().1), "no header"),
+            (mint(r#"["HS256"]"#, &claims, KEY), "an array header"),
+            (
+                mint(r#"{"alg":"HS256","alg":"HS256"}"#, &claims, KEY),
+                "alg twice",
+            ),
+            (
+                mint(r#"{"alg":"HS256","crit":["exp"]}"#, &claims, KEY),
+                "crit",
+            ),
+            (mint(r#"{"typ":"JWT"}"#, &claims, KEY), "no alg"),
+            (mint(r#"{"alg":null}"#, &claims, KEY), "alg null"),
+            (
+                mint(
+                    r#"{"alg":"HS256"}"#,
+                    &format!("[{exp},null,null,[\"*\"]]"),
+                    KEY,
+                ),
+                "array claims",
+            ),
+            (
+                mint(
+                    r#"{"alg":"HS256"}"#,
+                    &format!(r#"{{"exp":{exp},"exp":{exp}}}"#),
+                    KEY,
+                ),
+                "exp twice",
+            ),
+            (
+                mint(
+                    r#"{"alg":"HS256"}"#,
+                    &format!(r#"{{"exp":{exp},"orgs":["a"],"orgs":["*"]}}"#),
+                    KEY,
+                ),
+                "orgs twice",
+            ),
+            (
+                mint(
+                    r#"{"alg":"HS256"}"#,
+                    &format!(r#"{{"exp":{exp},"orgs":[1]}}"#),
+                    KEY,
+                ),
+                "orgs of numbers",
+            ),
+            (
+                mint(r#"{"alg":"HS256"}"#, &format!(r#"{{"exp":{exp}}} x"#), KEY),
+                "trailing text",
+            ),
+        ];
+        for (token, why) in cases {
+            assert_eq!(
+                check_token(&token).unwrap_err().code(),
+                "unauthorized",
+                "{why}: {token}"
+            );
+        }
+        // Unknown header fields and claims are ignored; `orgs: null` is no orgs; JSON may have
+        // whitespace around it.
+        let open = [
+            (
+                r#"{"alg":"HS256","typ":"JWT","kid":"k1"}"#,
+                format!(r#"{{"exp":{exp},"sub":"x","aud":["a"]}}"#),
+            ),
+            (
+                r#" {"alg" : "HS256"} "#,
+                format!("\n{{ \"exp\": {exp}, \"orgs\": null }}\n"),
+            ),
+        ];
+        for (header, claims) in open {
+            assert!(
+                check_token(&mint(header, &claims, KEY)).is_ok(),
+                "{header} {claims}"
+            );
+        }
+    }
+
+    /// Time claims out of range or of the wrong type are refused; `-8334601228800` as `nbf`
+    /// once panicked inside the JWT crate's date library (chrono), which this module replaced.
     #[test]
     fn time_claims_table() {
         let hs = r#"{"alg":"HS256"}"#;
