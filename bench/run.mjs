@@ -337,7 +337,7 @@ function render(r) {
     lines.push("", `Which tier answered, by \`Server-Timing\` (\`mem;dur=0\` = memory HIT, \`kv;dur=…\` = KV HIT): HIT (memory) column, sequential ${d(t.sequential.hit_mem)}, under load ${d(t.load.hit_mem)}; HIT (KV) column, sequential ${d(t.sequential.hit_kv)}, under load ${d(t.load.hit_kv)}. A memory-tier worker answers from KV once per view every 2 s (when the kept view expires), so a few KV answers in its column are expected.`);
   }
   lines.push("", "## CPU per request, native (µs, p50 / p95)", "");
-  lines.push("`cargo bench --bench cpu`, release profile as shipped (`opt-level = 2` for this crate, `\"z\"` for dependencies). MISS = parse every GitHub page + project + serialize;");
+  lines.push("`cargo bench --bench cpu`, release profile as shipped (`opt-level = \"z\"`, this crate included). MISS = parse every GitHub page + project + serialize;");
   lines.push("HIT (KV) = decode the stored envelope + project + serialize; HIT (memory) = look the rendered view up in `cache::memory::Tier` and copy its body into the response bytes. Fewer runs for 10,000 (see `runs` in results.json).", "");
   lines.push("| repositories | MISS p50 / p95 (min) | HIT (KV) p50 / p95 (min) | HIT (memory) p50 / p95 (min) | stored entry | view | target |", "|---:|---:|---:|---:|---:|---:|---|");
   for (const cp of r.cpu) {
