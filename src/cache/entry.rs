@@ -65,8 +65,14 @@ pub fn freshness<T>(entry: &Entry<T>, now_ms: u64, fresh_ttl: u64) -> Freshness 
     } else {
         fresh_ttl
     };
-    let age_ms = now_ms.saturating_sub(entry.fetched_at_ms);
-    let ttl_ms = ttl.saturating_mul(1000);
+    found_freshness(entry.fetched_at_ms, now_ms, ttl)
+}
+
+/// Whether a found record fetched at `fetched_at_ms` is still fresh at `now_ms` (copies kept in
+/// memory know only when their entry was fetched).
+pub fn found_freshness(fetched_at_ms: u64, now_ms: u64, fresh_ttl: u64) -> Freshness {
+    let age_ms = now_ms.saturating_sub(fetched_at_ms);
+    let ttl_ms = fresh_ttl.saturating_mul(1000);
     if age_ms < ttl_ms {
         Freshness::Fresh {
             left_s: (ttl_ms - age_ms) / 1000,

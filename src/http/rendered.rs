@@ -2,7 +2,7 @@
 //! entry, field set and caller scope is answered without reading KV or serializing again.
 
 use super::respond::{self, DataAnswer};
-use crate::cache::entry::{self, Entry, Freshness};
+use crate::cache::entry::{self, Freshness};
 use crate::cache::memory;
 use crate::cache::Store;
 use crate::config::PrivatePolicy;
@@ -34,11 +34,8 @@ pub fn recall<S: Store, T: Transport, C: Clock>(
     key: &str,
 ) -> Option<DataAnswer> {
     let kept = svc.memory_rendered(key)?;
-    let e = Entry {
-        fetched_at_ms: kept.fetched_at_ms,
-        data: Some(()),
-    };
-    let freshness = entry::freshness(&e, svc.clock.now_ms(), svc.cfg.fresh_ttl);
+    let freshness =
+        entry::found_freshness(kept.fetched_at_ms, svc.clock.now_ms(), svc.cfg.fresh_ttl);
     matches!(freshness, Freshness::Fresh { .. }).then(|| DataAnswer {
         body: kept.body.to_string(),
         etag: Some(kept.etag.to_string()),

@@ -114,11 +114,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
         for (i, key) in keys.iter().enumerate() {
             if let Some((repo, fetched_at_ms)) = self.memory_repo(key) {
-                let e = Entry {
-                    fetched_at_ms,
-                    data: Some(()),
-                };
-                if let Freshness::Fresh { left_s } = entry::freshness(&e, now, self.cfg.fresh_ttl) {
+                let fresh = entry::found_freshness(fetched_at_ms, now, self.cfg.fresh_ttl);
+                if let Freshness::Fresh { left_s } = fresh {
                     let source = Source::Cache {
                         left_s,
                         fetched_at_ms,

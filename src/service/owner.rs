@@ -81,24 +81,20 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 let kept = self.memory_listing(&key).filter(|m| {
                     entry::peek_fetched_at(&text).is_some_and(|at| at == m.fetched_at_ms)
                 });
-                if let Some(Entry {
-                    fetched_at_ms,
-                    data: Some(listing),
-                }) = kept
-                {
-                    let freshness = entry::freshness(
-                        &kept_entry(fetched_at_ms),
-                        self.clock.now_ms(),
-                        self.cfg.fresh_ttl,
-                    );
-                    let miss = served(listing, fetched_at_ms, CacheStatus::Miss, freshness);
-                    return Ok(Listing::Ready(miss));
-                }
-                let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
-                let now = self.clock.now_ms();
-                let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
-                let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
-                self.remember_listing(&key, &listing, e.fetched_at_ms, text.len());
+                let e = match kept {
+                    Some(kept) => kept,
+                    None => {
+                        let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
+                        let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
+                        self.remember_listing(&key, &listing, e.fetched_at_ms, text.len());
+                        Entry {
+                            fetched_at_ms: e.fetched_at_ms,
+                            data: Some(listing),
+                        }
+                    }
+                };
+                let freshness = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
+                let listing = e.data.ok_or(ApiError::NotFound)?;
                 let miss = served(listing, e.fetched_at_ms, CacheStatus::Miss, freshness);
                 Ok(Listing::Ready(miss))
             }
@@ -158,14 +154,6 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             }
         }
         asked
-    }
-}
-
-/// An entry known only by when it was fetched (its freshness is all that is asked of it).
-fn kept_entry(fetched_at_ms: u64) -> Entry<()> {
-    Entry {
-        fetched_at_ms,
-        data: Some(()),
     }
 }
 
