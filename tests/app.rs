@@ -24,15 +24,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----
-MIIBOQIBAAJBAKx3odrqgWOh0f+ffg8pPwmLKURkx4clr5aBGeKVjRcERSzsAsuq
-afZFaMsHKJhJwsYLWOwiBzNJSe/CkhPW76ECAwEAAQJAcywMzTlvII6uwwrKTuuX
-ahMhgsfeKtUy1cnu9E40gxpBKSPmIJPoUSPup1eMydPlBw1nvECuy5ccyxNxmm3G
-VQIhANhaQF8HjTnf30T2oX7pdscwfRw7ecSp7wtDU88hKvSnAiEAzBKXtYunuefN
-D8+0ZrFvUjVn9y1yR/mTAWBZC2NP2ncCIAUu1E/yfF2gkVazmdbSfPf0n2qnuhkO
-AR4B9OYHY2INAiAuDpgswgsluvod8mutragJLsJ7F8euFNanvd364vwXuwIgbj7X
-1ECUOt4RHuiA1I7WGK5xeH7D8s1OxL2Tnf/dHSs=
------END RSA PRIVATE KEY-----";
+/// A real 512-bit RSA key, for tests only (the one the unit tests of `forge::github::app` use).
+const PEM: &str = include_str!("data/app/test-key-pkcs1.pem");
 
 /// Records what it was asked to sign and answers a fixed signature.
 #[derive(Default)]

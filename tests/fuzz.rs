@@ -15,7 +15,6 @@
 
 mod common;
 
-use base64ct::{Base64UrlUnpadded, Encoding};
 use common::*;
 use forgelens::fields::ALLOWED;
 use forgelens::forge::BATCH_MAX;
@@ -263,19 +262,6 @@ fn random_query(rng: &mut Rng, batch: bool) -> String {
         pairs.swap(0, 1);
     }
     pairs.join("&")
-}
-
-fn b64(data: &[u8]) -> String {
-    Base64UrlUnpadded::encode_string(data)
-}
-
-/// An HS256 token over any header and claims text, signed with `key`.
-fn mint(header: &str, claims: &str, key: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
 }
 
 /// A time claim value: near a limit (now, 0, year 9999, chrono's first and last dates, i64's

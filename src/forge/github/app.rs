@@ -262,16 +262,9 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
 mod tests {
     use super::*;
 
-    // A real 512-bit RSA key (test only), PKCS#1 and the same key as PKCS#8 (from node:crypto).
-    const PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----
-MIIBOQIBAAJBAKx3odrqgWOh0f+ffg8pPwmLKURkx4clr5aBGeKVjRcERSzsAsuq
-afZFaMsHKJhJwsYLWOwiBzNJSe/CkhPW76ECAwEAAQJAcywMzTlvII6uwwrKTuuX
-ahMhgsfeKtUy1cnu9E40gxpBKSPmIJPoUSPup1eMydPlBw1nvECuy5ccyxNxmm3G
-VQIhANhaQF8HjTnf30T2oX7pdscwfRw7ecSp7wtDU88hKvSnAiEAzBKXtYunuefN
-D8+0ZrFvUjVn9y1yR/mTAWBZC2NP2ncCIAUu1E/yfF2gkVazmdbSfPf0n2qnuhkO
-AR4B9OYHY2INAiAuDpgswgsluvod8mutragJLsJ7F8euFNanvd364vwXuwIgbj7X
-1ECUOt4RHuiA1I7WGK5xeH7D8s1OxL2Tnf/dHSs=
------END RSA PRIVATE KEY-----";
+    // A real 512-bit RSA key, for tests only (shared with tests/app.rs), and the same key as
+    // PKCS#8 (from node:crypto).
+    const PKCS1: &str = include_str!("../../../tests/data/app/test-key-pkcs1.pem");
     const PKCS8: &str = "-----BEGIN PRIVATE KEY-----
 MIIBUwIBADANBgkqhkiG9w0BAQEFAASCAT0wggE5AgEAAkEArHeh2uqBY6HR/59+
 Dyk/CYspRGTHhyWvloEZ4pWNFwRFLOwCy6pp9kVoywcomEnCxgtY7CIHM0lJ78KS
