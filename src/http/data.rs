@@ -178,6 +178,14 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
     })
 }
 
+/// The query of a data route, checked before anything else: at most 8 KiB, then `fields=`.
+pub fn parse_query(raw: &str) -> Result<(Vec<(String, String)>, FieldSet), ApiError> {
+    query::check_len(raw)?;
+    let pairs = query::parse(raw);
+    let fields = parse_fields(&pairs)?;
+    Ok((pairs, fields))
+}
+
 pub fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
     match query::values(pairs, "fields").as_slice() {
         [] => Ok(FieldSet::default_set()),

@@ -183,26 +183,20 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             invalidate::handle_delete_repo_cache(svc, &name).await
         }
         Route::OrgRepos { owner } => {
-            query::check_len(&req.query)?;
-            let pairs = query::parse(&req.query);
-            let fields = data::parse_fields(&pairs)?;
+            let (_, fields) = data::parse_query(&req.query)?;
             let owner = Owner::parse(owner)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             data::handle_get_org_repos(svc, req, &owner, fields, &access).await
         }
         Route::Repo { owner, repo } => {
-            query::check_len(&req.query)?;
-            let pairs = query::parse(&req.query);
-            let fields = data::parse_fields(&pairs)?;
+            let (_, fields) = data::parse_query(&req.query)?;
             let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repo(svc, &name, fields, &access).await?;
             Ok(respond::data(req, answer))
         }
         Route::Batch => {
-            query::check_len(&req.query)?;
-            let pairs = query::parse(&req.query);
-            let fields = data::parse_fields(&pairs)?;
+            let (pairs, fields) = data::parse_query(&req.query)?;
             let names = data::parse_names(&pairs)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repos(svc, &names, fields, &access).await?;
