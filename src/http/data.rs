@@ -186,7 +186,7 @@ pub fn parse_query(raw: &str) -> Result<(Vec<(String, String)>, FieldSet), ApiEr
     Ok((pairs, fields))
 }
 
-pub fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
+fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
     match query::values(pairs, "fields").as_slice() {
         [] => Ok(FieldSet::default_set()),
         [spec] => FieldSet::parse(spec).map_err(ApiError::InvalidFields),

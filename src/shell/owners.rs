@@ -40,6 +40,8 @@ pub struct OwnerDirectory {
     state: State,
     env: Env,
     memory: RefCell<Memory>,
+    /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
+    stored_owner: RefCell<Option<String>>,
 }
 
 /// The object's storage as the directory's `Checkpoints`.
@@ -87,6 +89,7 @@ impl DurableObject for OwnerDirectory {
             state,
             env,
             memory: RefCell::new(Memory::default()),
+            stored_owner: RefCell::new(None),
         }
     }
 
@@ -100,8 +103,11 @@ impl DurableObject for OwnerDirectory {
         };
         let wait_ms: u64 = param("wait_ms").parse().unwrap_or(0);
         let storage = DoStorage(self.state.storage());
-        if storage.get(OWNER_KEY).await.as_deref() != Some(owner.as_str()) {
-            let _ = storage.put(OWNER_KEY, owner.as_str()).await;
+        if self.stored_owner.borrow().as_deref() != Some(owner.as_str()) {
+            if storage.get(OWNER_KEY).await.as_deref() != Some(owner.as_str()) {
+                let _ = storage.put(OWNER_KEY, owner.as_str()).await;
+            }
+            *self.stored_owner.borrow_mut() = Some(owner.as_str().to_string());
         }
         let (config, kv) = match background(&self.env) {
             Ok(parts) => parts,
