@@ -8,6 +8,8 @@ bash scripts/setup.sh
 export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 worker-build --release
+# The named copy (function names kept) is what bench/size.mjs attributes to crates.
+cp build/index_bg.wasm build/index_bg.named.wasm
 # -Oz without --debuginfo also drops the name section worker-build keeps.
 "$WASM_OPT_BIN" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling \

@@ -3,6 +3,7 @@
 //! is tested natively.
 
 mod data;
+mod head;
 mod invalidate;
 pub mod query;
 mod rendered;
@@ -65,8 +66,8 @@ impl Response {
 /// Everything one request needs: configuration as parsed (or why not), which variables are set
 /// (for `/v1/health`), and the three seams.
 pub struct Ctx<'a, S, T, C> {
-    pub config: Result<Config, ConfigError>,
-    pub set: Vec<(&'static str, bool)>,
+    pub config: &'a Result<Config, ConfigError>,
+    pub set: &'a [(&'static str, bool)],
     pub store: &'a S,
     pub transport: &'a T,
     pub clock: &'a C,

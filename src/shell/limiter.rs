@@ -16,18 +16,23 @@ pub struct ClientLimiter {
     key: String,
 }
 
+/// The binding, or `None` when it is absent.
+pub fn binding(env: &Env) -> Option<Object> {
+    let binding = Reflect::get(env, &JsValue::from_str(LIMITER_BINDING)).ok()?;
+    if binding.is_undefined() || binding.is_null() {
+        return None;
+    }
+    Some(binding.unchecked_into())
+}
+
 impl ClientLimiter {
-    /// The limiter for `client` (its `CF-Connecting-IP`), or `None` when the binding is absent.
-    pub fn bound(env: &Env, client: Option<&str>) -> Option<ClientLimiter> {
-        let binding = Reflect::get(env, &JsValue::from_str(LIMITER_BINDING)).ok()?;
-        if binding.is_undefined() || binding.is_null() {
-            return None;
-        }
-        Some(ClientLimiter {
-            binding: binding.unchecked_into(),
+    /// The limiter for `client` (its `CF-Connecting-IP`).
+    pub fn for_client(binding: &Object, client: Option<&str>) -> ClientLimiter {
+        ClientLimiter {
+            binding: binding.clone(),
             // Requests without an address (local tools) share one budget.
             key: client.unwrap_or("unknown").to_string(),
-        })
+        }
     }
 
     /// `limit({key})`; a limiter that fails lets the request through rather than failing it.

@@ -1,6 +1,7 @@
 //! The workers-rs shell: the only code that touches JavaScript. It converts requests and
 //! responses, reads bindings, and implements the core's seams with KV, `fetch` and `Date.now()`.
 
+mod edge;
 mod kv;
 mod limiter;
 mod owners;
@@ -14,12 +15,14 @@ use crate::owners::Owners;
 use crate::service::{Clock, Refresh, Service};
 use futures::StreamExt;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
+use wasm_bindgen::prelude::wasm_bindgen;
 use worker::js_sys::Reflect;
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    console_error, console_log, event, Context, Delay, Env, Headers, Request, Response, Result,
-    ScheduleContext, ScheduledEvent,
+    console_error, console_log, event, web_sys, Context, Delay, Env, Request, ScheduleContext,
+    ScheduledEvent,
 };
 
 /// The KV binding name fixed by DESIGN.md.
@@ -29,8 +32,9 @@ pub(crate) struct JsClock;
 
 impl Clock for JsClock {
     fn now_ms(&self) -> u64 {
-        // Date.now() is a whole, non-negative number of milliseconds.
-        worker::Date::now().as_millis()
+        // Date.now() is a whole, non-negative number of milliseconds (the static call: no Date
+        // object per reading).
+        worker::js_sys::Date::now() as u64
     }
 
     async fn sleep(&self, ms: u64) {
@@ -44,16 +48,33 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
-#[event(fetch)]
-async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let mut core_req = to_core(&req)?;
-    if core_req.method == "POST" {
-        (core_req.body, core_req.body_too_large) = read_body(&mut req).await;
+/// What a request needs from `env` that does not change while the isolate lives: the parsed
+/// configuration, which variables are set, and the bindings. Kept per isolate and read again
+/// whenever the runtime hands over a different `env` object, so configuration is still checked
+/// on every request entry without ~40 property reads and a parse each time.
+struct Settings {
+    env: JsValue,
+    config: std::result::Result<Config, ConfigError>,
+    set: Vec<(&'static str, bool)>,
+    store: kv::Kv,
+    limiter: Option<worker::js_sys::Object>,
+    owners: Option<owners::DoOwners>,
+}
+
+thread_local! {
+    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
+fn settings(env: &Env) -> Rc<Settings> {
+    let env_value: &JsValue = env.as_ref();
+    let kept = SETTINGS.with_borrow(|s| s.clone());
+    if let Some(kept) = kept.filter(|k| worker::js_sys::Object::is(&k.env, env_value)) {
+        return kept;
     }
-    let lookup = |name: &str| lookup(&env, name);
-    let store = kv::Kv::bound(&env, CACHE_BINDING);
-    let client_limiter = limiter::ClientLimiter::bound(&env, core_req.header("cf-connecting-ip"));
-    let directories = owners::DoOwners::bound(&env);
+    let store = kv::Kv::bound(env, CACHE_BINDING);
+    let limiter = limiter::binding(env);
+    let directories = owners::DoOwners::bound(env);
+    let lookup = |name: &str| lookup(env, name);
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
         config = Err(ConfigError {
@@ -73,7 +94,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             let present = if *name == CACHE_BINDING {
                 store.is_bound()
             } else if *name == limiter::LIMITER_BINDING {
-                client_limiter.is_some()
+                limiter.is_some()
             } else if *name == owners::OWNERS_BINDING {
                 directories.is_some()
             } else {
@@ -82,19 +103,53 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
             (*name, present)
         })
         .collect();
+    let fresh = Rc::new(Settings {
+        env: env_value.clone(),
+        config,
+        set,
+        store,
+        limiter,
+        owners: directories,
+    });
+    SETTINGS.set(Some(fresh.clone()));
+    fresh
+}
+
+/// The fetch entry point, exported by hand rather than with `#[event(fetch)]`: the macro converts
+/// every request into a `worker::Request` (which reads and parses the request's `cf` object) and
+/// the response back through one call per header; `edge` does each in one call.
+#[wasm_bindgen(
+    wasm_bindgen_futures = worker::wasm_bindgen_futures,
+    js_sys = worker::js_sys
+)]
+pub async fn fetch(
+    req: web_sys::Request,
+    env: Env,
+    ctx: worker::worker_sys::Context,
+) -> std::result::Result<JsValue, JsValue> {
+    let ctx = Context::new(ctx);
+    let mut core_req = edge::request(&req);
+    if core_req.method == "POST" {
+        (core_req.body, core_req.body_too_large) = read_body(&mut Request::from(req)).await;
+    }
+    let settings = settings(&env);
+    let client_limiter = settings
+        .limiter
+        .as_ref()
+        .map(|b| limiter::ClientLimiter::for_client(b, core_req.header("cf-connecting-ip")));
     let deferred: RefCell<Vec<Refresh>> = RefCell::new(Vec::new());
     let defer = |job: Refresh| deferred.borrow_mut().push(job);
     let core_ctx = Ctx {
-        config,
-        set,
-        store: &store,
+        config: &settings.config,
+        set: &settings.set,
+        store: &settings.store,
         transport: &upstream::Fetcher,
         clock: &JsClock,
         defer: Some(&defer),
         limiter: client_limiter
             .as_ref()
             .map(|l| l as &dyn crate::service::Admit),
-        owners: directories.as_ref().map(|d| d as &dyn Owners),
+        owners: settings.owners.as_ref().map(|d| d as &dyn Owners),
         signer: Some(&signer::WebCryptoSigner),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
@@ -102,7 +157,7 @@ async fn fetch(mut req: Request, env: Env, ctx: Context) -> Result<Response> {
         let env = env.clone();
         ctx.wait_until(async move { run_refresh(env, job).await });
     }
-    from_core(resp)
+    edge::response(&resp).map(JsValue::from)
 }
 
 /// A stale entry's refresh, after the response. It owns everything it touches: `wait_until`
@@ -178,38 +233,4 @@ async fn read_body(req: &mut Request) -> (Vec<u8>, bool) {
         body.extend_from_slice(&chunk);
     }
     (body, false)
-}
-
-/// Reads the URL without the `url` crate: its IDNA tables would add tens of KB to the wasm, and
-/// the runtime has already normalised the URL.
-fn to_core(req: &Request) -> Result<http::Request> {
-    let url = req.inner().url();
-    Ok(http::Request {
-        method: req.method().to_string(),
-        path: req.path(),
-        query: http::query::from_url(&url).to_string(),
-        headers: req
-            .headers()
-            .entries()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect(),
-        ..http::Request::default()
-    })
-}
-
-fn from_core(resp: http::Response) -> Result<Response> {
-    let headers = Headers::new();
-    for (k, v) in &resp.headers {
-        headers.append(k, v)?;
-    }
-    let body = if resp.status == 204 || resp.status == 304 {
-        None
-    } else {
-        Some(resp.body)
-    };
-    let out = match body {
-        Some(b) => Response::from_bytes(b)?,
-        None => Response::empty()?,
-    };
-    Ok(out.with_status(resp.status).with_headers(headers))
 }

@@ -413,12 +413,13 @@ impl World {
         let cfg = config.clone().unwrap_or_else(|_| self.config_defaults());
         let forge = GitHub::from_config(&cfg);
         let owners = self.owners(&cfg, &forge);
+        let set: Vec<_> = VARIABLES
+            .iter()
+            .map(|n| (*n, lookup(n).is_some()))
+            .collect();
         let ctx = Ctx {
-            config,
-            set: VARIABLES
-                .iter()
-                .map(|n| (*n, lookup(n).is_some()))
-                .collect(),
+            config: &config,
+            set: &set,
             store: &self.store,
             transport: &self.gh,
             clock: &self.clock,
