@@ -116,13 +116,15 @@ fn settings(env: &Env) -> Rc<Settings> {
 }
 
 /// The fetch entry point, exported by hand rather than with `#[event(fetch)]`: the macro converts
-/// every request into a `worker::Request` (which reads and parses the request's `cf` object) and
-/// the response back through one call per header; `edge` does each in one call.
-#[wasm_bindgen(
-    wasm_bindgen_futures = worker::wasm_bindgen_futures,
-    js_sys = worker::js_sys
-)]
-pub async fn fetch(
+/// every request into a `worker::Request` (which reads and parses the request's `cf` object), the
+/// response back through one call per header, and always answers with a promise; `edge` does each
+/// in one call and answers a HIT synchronously.
+#[wasm_bindgen(js_sys = worker::js_sys)]
+pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    edge::now_or_promise(answer(req, env, ctx))
+}
+
+async fn answer(
     req: web_sys::Request,
     env: Env,
     ctx: worker::worker_sys::Context,
