@@ -292,6 +292,8 @@ results.cpu = cpuNative.cpu;
 results.owners.cpu_native = cpuNative.owner_build;
 
 // --- 6: size -----------------------------------------------------------------------------
+log("size per dependency (bench/size.mjs)");
+execFileSync("node", [`${root}bench/size.mjs`], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
 const wasm = readFileSync(`${root}build/index_bg.wasm`);
 results.size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length, budget_gzip: SIZE_BUDGET };
 
