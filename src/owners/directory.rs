@@ -13,6 +13,8 @@ use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
 use std::cell::RefCell;
+use std::future::Future;
+use std::task::{Poll, Waker};
 
 /// How long a failed build is answered from memory before a request may resume it.
 pub const FAILURE_MEMORY_MS: u64 = 10_000;
@@ -49,6 +51,24 @@ pub struct Memory {
     /// for a build get its answer even when it is too old to be handed to anyone else.
     completions: u64,
     last: Option<Answer>,
+    /// Changes a waiting caller cares about (a build completed, failed or paused), counted, and
+    /// the callers to wake on the next one: they are answered when it happens, not on a timer.
+    events: u64,
+    waiters: Vec<Waker>,
+    /// Storage may hold a build (a checkpoint or pages): only then is there anything to clear.
+    stored: bool,
+    /// The last completed build's KV write, made after its callers were answered (`write_back`).
+    unwritten: Option<Unwritten>,
+}
+
+/// What a completed build still has to do once its answer is out.
+#[derive(Debug)]
+struct Unwritten {
+    /// The generation it completed under: an invalidation since makes its answer obsolete.
+    generation: u64,
+    started_at_ms: u64,
+    /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
+    write: Option<(String, String, Option<u64>)>,
 }
 
 /// A completed build's answer, kept while it is fresh.
@@ -76,6 +96,33 @@ impl Memory {
             .then(|| self.last.clone())
             .flatten()
     }
+
+    /// How many changes callers may wait for have happened; see `changed`.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    fn notify(&mut self) {
+        self.events += 1;
+        for waker in self.waiters.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// Resolves once more than `seen` events have happened in `mem` (see `Memory::events`). Whoever
+/// changes the build (a request's driver, the alarm) wakes the callers waiting here.
+pub fn changed(mem: &RefCell<Memory>, seen: u64) -> impl Future<Output = ()> + '_ {
+    std::future::poll_fn(move |cx| {
+        let mut mem = mem.borrow_mut();
+        if mem.events > seen {
+            return Poll::Ready(());
+        }
+        if !mem.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            mem.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    })
 }
 
 /// How a drive ended.
@@ -179,16 +226,42 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         })
     }
 
-    /// Makes sure a build exists (resuming a stored one). Returns whether a driver must be
-    /// woken: nobody is paging yet.
+    /// Makes sure a build exists (resuming a stored one; a new one is stored). Returns whether
+    /// a driver must be woken: nobody is paging yet.
     pub async fn start(&self) -> bool {
+        self.begin(true).await
+    }
+
+    /// `start` for a caller who waits for the build: a new build is stored with its first page,
+    /// not before it, since the object holds its outgoing requests back until earlier storage
+    /// writes are durable (the output gate), and the next one is that first page. `keep` stores
+    /// it should the caller leave first.
+    pub async fn start_waited(&self) -> bool {
+        self.begin(false).await
+    }
+
+    async fn begin(&self, store: bool) -> bool {
         if self.checkpoint().await.is_none() {
             let cp = Checkpoint::new(self.now());
-            self.save(&cp).await;
+            if store {
+                self.save(&cp).await;
+            } else {
+                let mut mem = self.mem.borrow_mut();
+                mem.checkpoint = Some(cp);
+                mem.loaded = true;
+            }
         }
         let mut mem = self.mem.borrow_mut();
         mem.failed = None;
         !mem.running
+    }
+
+    /// Stores the build in progress as it stands (see `start_waited`).
+    pub async fn keep(&self) {
+        let cp = self.mem.borrow().checkpoint.clone();
+        if let Some(cp) = cp {
+            self.save(&cp).await;
+        }
     }
 
     /// The truth changed at `at_ms`: forget completed answers and failures, and restart a build
@@ -202,7 +275,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.running
         };
         let had_build = in_progress || self.checkpoint().await.is_some();
-        self.storage.clear().await;
+        self.clear().await;
         {
             let mut mem = self.mem.borrow_mut();
             mem.checkpoint = None;
@@ -257,7 +330,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             let page = match outcome {
                 Ok(page) => page,
                 Err(UpstreamFailure::NotFound) if cp.pages == 0 => {
-                    return self.finish_not_found(&cp).await;
+                    return self.finish_not_found(&cp);
                 }
                 Err(failure) => match build::after_failure(&cp, &failure, self.now()) {
                     AfterFailure::Retry { page_size } => {
@@ -271,9 +344,12 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                         continue;
                     }
                     AfterFailure::PauseUntil { at_ms } => {
+                        // The alarm resumes it, perhaps in a later life of the object.
+                        self.save(&cp).await;
                         let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
-                        self.mem.borrow_mut().failed =
-                            Some((ApiError::RateLimited { retry_after }, at_ms));
+                        let mut mem = self.mem.borrow_mut();
+                        mem.failed = Some((ApiError::RateLimited { retry_after }, at_ms));
+                        mem.notify();
                         return Drive::Paused { until_ms: at_ms };
                     }
                     AfterFailure::Fail => {
@@ -282,92 +358,98 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                     }
                 },
             };
-            let text = serde_json::to_string(&page.repos).unwrap_or_default();
-            if let Err(why) = self.storage.put(&build::page_key(cp.pages), &text).await {
-                return self.fail(&cp, ApiError::Upstream(why)).await;
+            if page.next_cursor.is_some() && page.next_cursor == cp.cursor {
+                let err = ApiError::Upstream("cursor did not advance".into());
+                return self.fail(&cp, err).await;
             }
-            cp.pages += 1;
             cp.fetched += page.repos.len() as u64;
             cp.total = cp.total.or(page.total);
             cp.login.get_or_insert(page.login);
             cp.tries = 0;
-            match page.next_cursor {
-                None => return self.finish(&cp).await,
-                Some(next) if Some(&next) == cp.cursor.as_ref() => {
-                    let err = ApiError::Upstream("cursor did not advance".into());
-                    return self.fail(&cp, err).await;
+            let Some(next) = page.next_cursor else {
+                // The last page is never stored: the listing is assembled with it in hand.
+                let text = match self.assemble(&cp, page.repos).await {
+                    Ok(text) => text,
+                    Err(err) => return self.fail(&cp, err).await,
+                };
+                if self.mem.borrow().generation != generation {
+                    continue; // invalidated while the stored pages were read
                 }
-                Some(next) => {
-                    cp.cursor = Some(next);
-                    self.save(&cp).await;
-                }
+                return self.finish(&cp, text);
+            };
+            let text = serde_json::to_string(&page.repos).unwrap_or_default();
+            self.mem.borrow_mut().stored = true;
+            if let Err(why) = self.storage.put(&build::page_key(cp.pages), &text).await {
+                return self.fail(&cp, ApiError::Upstream(why)).await;
             }
+            if self.mem.borrow().generation != generation {
+                continue; // the restarted build's checkpoint is not to be overwritten
+            }
+            cp.pages += 1;
+            cp.cursor = Some(next);
+            self.save(&cp).await;
         }
     }
 
-    /// Every page has arrived: one listing, one KV write, the checkpoint dropped.
-    async fn finish(&self, cp: &Checkpoint) -> Drive {
+    /// The envelope of the whole listing: the stored pages, then `last`. A stored page that went
+    /// missing drops the build (it starts over rather than answer a hole).
+    async fn assemble(&self, cp: &Checkpoint, last: Vec<Repo>) -> Result<String, ApiError> {
         let keys: Vec<String> = (0..cp.pages).map(build::page_key).collect();
         let mut repos: Vec<Repo> = Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0));
         for text in self.storage.get_many(&keys).await {
             let page = text.and_then(|t| serde_json::from_str::<Vec<Repo>>(&t).ok());
             let Some(page) = page else {
-                // A page went missing from storage: start over rather than answer a hole.
-                self.storage.clear().await;
+                self.clear().await;
                 self.forget_checkpoint();
-                return self
-                    .fail(cp, ApiError::Upstream("a stored page was lost".into()))
-                    .await;
+                return Err(ApiError::Upstream("a stored page was lost".into()));
             };
             repos.extend(page);
         }
+        repos.extend(last);
         crate::service::sort_by_name(&mut repos);
         let login = cp
             .login
             .clone()
             .unwrap_or_else(|| self.owner.as_str().to_string());
         let listing = OwnerListing { login, repos };
-        let text = entry::encode(cp.started_at_ms, Some(&listing));
+        Ok(entry::encode(cp.started_at_ms, Some(&listing)))
+    }
+
+    /// Every page has arrived: the listing is answered, and written to KV once by `write_back`.
+    fn finish(&self, cp: &Checkpoint, text: String) -> Drive {
         let cfg = self.svc.cfg;
         let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
-        let superseded = self
-            .svc
-            .store_fetched(
-                vec![(keys::org(self.owner), text.clone(), ttl)],
-                cp.started_at_ms,
-            )
-            .await;
-        // Superseded by an invalidation this directory did not hear of: answer the callers who
-        // waited for it, but remember nothing.
-        let fresh_until = if superseded > 0 {
-            0
-        } else {
-            cp.started_at_ms
-                .saturating_add(cfg.fresh_ttl.saturating_mul(1000))
-        };
-        self.complete(cp, Answer::Complete(text), fresh_until).await
+        let fresh_until = cp
+            .started_at_ms
+            .saturating_add(cfg.fresh_ttl.saturating_mul(1000));
+        let write = (keys::org(self.owner), text.clone(), ttl);
+        self.complete(cp, Answer::Complete(text), fresh_until, Some(write))
     }
 
     /// The owner does not exist: remembered for a minute, like any not-found answer. A pinned
     /// owner's old listing is kept (the cron never replaces it with nothing).
-    async fn finish_not_found(&self, cp: &Checkpoint) -> Drive {
-        if !self.svc.cfg.is_pinned(self.owner) {
+    fn finish_not_found(&self, cp: &Checkpoint) -> Drive {
+        let write = (!self.svc.cfg.is_pinned(self.owner)).then(|| {
             let text = entry::encode::<OwnerListing>(cp.started_at_ms, None);
-            self.svc
-                .store_fetched(
-                    vec![(keys::org(self.owner), text, Some(NOT_FOUND_TTL))],
-                    cp.started_at_ms,
-                )
-                .await;
-        }
+            (keys::org(self.owner), text, Some(NOT_FOUND_TTL))
+        });
         let until = cp.started_at_ms.saturating_add(NOT_FOUND_TTL * 1000);
-        self.complete(cp, Answer::NotFound, until).await
+        self.complete(cp, Answer::NotFound, until, write)
     }
 
-    async fn complete(&self, cp: &Checkpoint, answer: Answer, fresh_until_ms: u64) -> Drive {
-        self.storage.clear().await;
-        self.forget_checkpoint();
+    /// Answers the waiting callers (and later ones, until `fresh_until_ms`) at once. The KV
+    /// write and dropping the stored build are left to `write_back`, after the answers are out:
+    /// a storage write would hold them back until it is durable (the object's output gate).
+    fn complete(
+        &self,
+        cp: &Checkpoint,
+        answer: Answer,
+        fresh_until_ms: u64,
+        write: Option<(String, String, Option<u64>)>,
+    ) -> Drive {
         let mut mem = self.mem.borrow_mut();
+        mem.checkpoint = None;
+        mem.loaded = true;
         mem.completions += 1;
         mem.last = Some(answer.clone());
         mem.recent = Some(Recent {
@@ -375,7 +457,61 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             fresh_until_ms,
             answer,
         });
+        mem.unwritten = Some(Unwritten {
+            generation: mem.generation,
+            started_at_ms: cp.started_at_ms,
+            write,
+        });
+        mem.notify();
         Drive::Done
+    }
+
+    /// What a completed build left for after its answer: the stored build is dropped and the
+    /// listing written to KV once, unless an invalidation heard since made it obsolete (the
+    /// invalidation dropped the stored build itself). Nothing when nothing is left.
+    pub async fn write_back(&self) {
+        let Some(done) = self.mem.borrow_mut().unwritten.take() else {
+            return;
+        };
+        if self.mem.borrow().generation != done.generation {
+            return;
+        }
+        // No other build can have started: callers are answered from `recent` until it is
+        // written, and an invalidation would have changed the generation.
+        self.clear().await;
+        let Some(write) = done.write else {
+            return;
+        };
+        if self.mem.borrow().generation != done.generation {
+            return;
+        }
+        let key = write.0.clone();
+        let mut dropped = self
+            .svc
+            .store_fetched(vec![write], done.started_at_ms)
+            .await
+            > 0;
+        if !dropped {
+            // An invalidation racing the write may have deleted the key just before the write
+            // landed. It writes its marker before deleting and tells this directory after: if
+            // either shows now, the write is taken back.
+            let heard = self.mem.borrow().generation != done.generation;
+            if heard || self.svc.invalidated_since(&key, done.started_at_ms).await {
+                let _ = self.svc.store.delete(&key).await;
+                dropped = true;
+            }
+        }
+        if dropped {
+            // The callers who waited have their answer, but nobody else gets it.
+            let mut mem = self.mem.borrow_mut();
+            if let Some(r) = mem
+                .recent
+                .as_mut()
+                .filter(|r| r.started_at_ms == done.started_at_ms)
+            {
+                r.fresh_until_ms = 0;
+            }
+        }
     }
 
     /// Remembers the failure for `FAILURE_MEMORY_MS`; the checkpoint stays for a later resume.
@@ -386,8 +522,19 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             cp.tries = 0;
             self.save(&cp).await;
         }
-        self.mem.borrow_mut().failed = Some((err, self.now() + FAILURE_MEMORY_MS));
+        let mut mem = self.mem.borrow_mut();
+        mem.failed = Some((err, self.now() + FAILURE_MEMORY_MS));
+        mem.notify();
         Drive::Failed
+    }
+
+    /// Drops every stored build, when storage may hold one (each write is one the object's
+    /// next answer or request waits for).
+    async fn clear(&self) {
+        let stored = std::mem::take(&mut self.mem.borrow_mut().stored);
+        if stored {
+            self.storage.clear().await;
+        }
     }
 
     fn forget_checkpoint(&self) {
@@ -407,6 +554,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if !mem.loaded {
             mem.checkpoint = cp;
             mem.loaded = true;
+            // Unknown to this life: whatever an earlier one left may be there.
+            mem.stored = true;
         }
         mem.checkpoint.clone()
     }
@@ -418,9 +567,46 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             let mut mem = self.mem.borrow_mut();
             mem.checkpoint = Some(cp.clone());
             mem.loaded = true;
+            mem.stored = true;
         }
         if let Ok(text) = serde_json::to_string(cp) {
             let _ = self.storage.put(BUILD_KEY, &text).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake};
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn waiting_callers_are_woken_by_the_next_change_only() {
+        let mem = RefCell::new(Memory::default());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let seen = mem.borrow().events();
+        let mut waiting = pin!(changed(&mem, seen));
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(mem.borrow().waiters.len(), 1, "one waker per caller");
+        mem.borrow_mut().notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(mem.borrow().waiters.is_empty());
+        assert!(waiting.as_mut().poll(&mut cx).is_ready());
+        // A caller who looked before the change is not left waiting for the one after it.
+        assert!(pin!(changed(&mem, seen)).poll(&mut cx).is_ready());
     }
 }

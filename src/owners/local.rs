@@ -79,7 +79,9 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
-        dir.drive(u32::MAX, stop_at).await
+        let outcome = dir.drive(u32::MAX, stop_at).await;
+        dir.write_back().await;
+        outcome
     }
 
     async fn listing_now(&self, owner: &Owner, wait_ms: u64) -> Answer {
@@ -91,8 +93,9 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         }
         let seen = d.memory.borrow().completions();
         let stop_at = self.clock.now_ms().saturating_add(wait_ms);
-        if dir.start().await {
+        if dir.start_waited().await {
             dir.drive(u32::MAX, stop_at).await;
+            dir.write_back().await;
         } else {
             // Another caller is driving: wait for it like the object's callers do.
             while d.memory.borrow().is_running() && self.clock.now_ms() < stop_at {
@@ -113,6 +116,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
             let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
             dir.drive(u32::MAX, stop_at).await;
+            dir.write_back().await;
         }
         Ok(())
     }

@@ -389,6 +389,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         }
     }
 
+    /// Whether `key` was invalidated at or after `sent_at`, as its marker says.
+    pub(crate) async fn invalidated_since(&self, key: &str, sent_at: u64) -> bool {
+        let marker = keys::invalidation_marker(key);
+        // `read_bulk` rather than a get of its own: the code is already there for the writes.
+        let seen = self.read_bulk(std::slice::from_ref(&marker)).await;
+        seen.get(&marker)
+            .and_then(|v| v.as_deref())
+            .and_then(parse_rfc3339)
+            .is_some_and(|at| at >= sent_at)
+    }
+
     /// Stores what an upstream request sent at `sent_at` returned, except over keys invalidated
     /// since then: GitHub may have answered before the change the invalidation announced, and
     /// writing that answer back would resurrect it for a whole TTL. All markers are read in one

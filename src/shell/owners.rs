@@ -2,36 +2,53 @@
 //! the `Owners` seam. The build logic is `owners::directory`; this file only wires it to the
 //! object's storage, its alarm and `fetch` between worker and object.
 //!
-//! Alarms drive builds; requests only start them and wait. So a caller can return the moment its
-//! own budget ends (with 202) while the page in flight goes on, and concurrent callers anywhere
-//! share one build.
+//! The request that starts a build pages at once, in a task of the object's own, while its
+//! caller waits; the alarm drives whatever is left after that, and watches a build whose caller
+//! left while a page was in flight. So a cold listing costs its pages and no alarm delay, a
+//! caller can still return the moment its own budget ends (with 202) while the page in flight
+//! goes on, and concurrent callers anywhere share one build. Waiting callers are woken when the
+//! build completes, fails or pauses, not on a timer.
+//!
+//! The object holds its outgoing messages (answers and requests) back until its earlier storage
+//! writes are durable (the output gate), so a build a caller waits for stores nothing before its
+//! first page goes out, and writes nothing after its answer until the answer is out.
 
 use super::kv::Kv;
 use super::{background, upstream, JsClock};
 use crate::forge::github::GitHub;
 use crate::http::query;
 use crate::names::Owner;
-use crate::owners::directory::{Checkpoints, Directory, Drive, Memory};
+use crate::owners::build::PAGE_TIMEOUT_MS;
+use crate::owners::directory::{self, Checkpoints, Directory, Drive, Memory};
 use crate::owners::{wire, Answer, Owners};
 use crate::service::{Clock, Service};
 use futures::future::LocalBoxFuture;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::pin::pin;
+use std::rc::Rc;
 use std::time::Duration;
 use worker::js_sys::Map;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::worker_sys::DurableObjectState;
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, Storage,
 };
 
 /// The Durable Object binding name fixed by DESIGN.md.
 pub const OWNERS_BINDING: &str = crate::service::OWNERS_BINDING;
-/// Pages one alarm invocation fetches before re-arming: each invocation has its own subrequest
-/// budget (50 on the Free plan), and a few KV operations come on top.
+/// Pages one alarm invocation (or a request's own driver) fetches before the next alarm takes
+/// over: each invocation has its own subrequest budget (50 on the Free plan), and a few KV
+/// operations come on top.
 const PAGES_PER_ALARM: u32 = 40;
 /// Wall time one alarm invocation pages for before re-arming.
 const ALARM_BUDGET_MS: u64 = 120_000;
-/// How often a waiting caller looks at the build.
-const POLL_MS: u64 = 25;
+/// When the alarm looks at a build that another driver is paging: by then the page in flight
+/// has answered or timed out, and the driver has handed over or finished.
+const WATCH_MS: u64 = PAGE_TIMEOUT_MS + 5_000;
+/// How long a completed build lets its answers travel before it writes: callers are answered
+/// from the object's memory meanwhile, and the writes neither hold the answers back (output
+/// gate) nor compete with them for the machine.
+const WRITE_AFTER_MS: u64 = 100;
 /// Where the object remembers whose directory it is (alarms are not told).
 const OWNER_KEY: &str = "owner";
 
@@ -39,26 +56,51 @@ const OWNER_KEY: &str = "owner";
 pub struct OwnerDirectory {
     state: State,
     env: Env,
-    memory: RefCell<Memory>,
+    /// Shared with the drivers requests start: they outlive the request that started them.
+    shared: Rc<Shared>,
     /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
     stored_owner: RefCell<Option<String>>,
 }
 
-/// The object's storage as the directory's `Checkpoints`.
-struct DoStorage(Storage);
+/// What the object's requests, its alarm and the drivers they start share.
+#[derive(Default)]
+struct Shared {
+    memory: RefCell<Memory>,
+    /// A request's driver is spawned but has not begun (so it is not `running` yet).
+    spawned: Cell<bool>,
+    /// An alarm may be armed (this life set one that has not fired).
+    armed: Cell<bool>,
+}
 
-/// Values are JavaScript strings, read and written raw: `Storage::get` and `put` would go
-/// through `serde_wasm_bindgen`, whose number handling formats floats (~14 KB of wasm).
+impl Shared {
+    /// Whether a driver pages or is about to.
+    fn driving(&self) -> bool {
+        self.memory.borrow().is_running() || self.spawned.get()
+    }
+}
+
+/// The object's storage as the directory's `Checkpoints`, for one owner.
+struct DoStorage {
+    storage: Storage,
+    owner: String,
+}
+
+/// A value stored as a raw string: `Storage::get` and `put` would go through
+/// `serde_wasm_bindgen`, whose number handling formats floats (~14 KB of wasm).
+async fn read(storage: &Storage, key: &str) -> Option<String> {
+    let found = storage.get_multiple(vec![key]).await.ok()?;
+    found.get(&JsValue::from_str(key)).as_string()
+}
+
 impl Checkpoints for DoStorage {
     async fn get(&self, key: &str) -> Option<String> {
-        let found = self.0.get_multiple(vec![key]).await.ok()?;
-        found.get(&JsValue::from_str(key)).as_string()
+        read(&self.storage, key).await
     }
     async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
         let mut out = Vec::with_capacity(keys.len());
         // The storage API takes at most 128 keys per call.
         for chunk in keys.chunks(128) {
-            let found: Option<Map> = self.0.get_multiple(chunk.to_vec()).await.ok();
+            let found: Option<Map> = self.storage.get_multiple(chunk.to_vec()).await.ok();
             for key in chunk {
                 let value = found
                     .as_ref()
@@ -70,16 +112,17 @@ impl Checkpoints for DoStorage {
         out
     }
     async fn put(&self, key: &str, value: &str) -> std::result::Result<(), String> {
-        self.0.put_raw(key, value).await.map_err(|e| e.to_string())
+        self.storage
+            .put_raw(key, value)
+            .await
+            .map_err(|e| e.to_string())
     }
+    /// Everything but whose directory this is.
     async fn clear(&self) {
-        let owner = self.get(OWNER_KEY).await;
-        if let Err(e) = self.0.delete_all().await {
+        if let Err(e) = self.storage.delete_all().await {
             console_error!("owner directory storage not cleared: {e}");
         }
-        if let Some(owner) = owner {
-            let _ = self.0.put_raw(OWNER_KEY, owner).await;
-        }
+        let _ = self.storage.put_raw(OWNER_KEY, self.owner.as_str()).await;
     }
 }
 
@@ -88,7 +131,7 @@ impl DurableObject for OwnerDirectory {
         OwnerDirectory {
             state,
             env,
-            memory: RefCell::new(Memory::default()),
+            shared: Rc::default(),
             stored_owner: RefCell::new(None),
         }
     }
@@ -102,7 +145,10 @@ impl DurableObject for OwnerDirectory {
             return Response::error("owner is missing or invalid", 400);
         };
         let wait_ms: u64 = param("wait_ms").parse().unwrap_or(0);
-        let storage = DoStorage(self.state.storage());
+        let storage = DoStorage {
+            storage: self.state.storage(),
+            owner: owner.as_str().to_string(),
+        };
         if self.stored_owner.borrow().as_deref() != Some(owner.as_str()) {
             if storage.get(OWNER_KEY).await.as_deref() != Some(owner.as_str()) {
                 let _ = storage.put(OWNER_KEY, owner.as_str()).await;
@@ -116,24 +162,24 @@ impl DurableObject for OwnerDirectory {
         let forge = GitHub::from_config(&config);
         let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
             .with_signer(&super::signer::WebCryptoSigner);
-        let dir = Directory::new(&svc, &storage, &self.memory, &owner);
+        let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         match req.path().as_str() {
             "/listing" => {
-                let answer = self.listing(&dir, wait_ms).await;
+                let answer = self.listing(&dir, &owner, wait_ms).await;
                 let (status, body) = wire::encode(owner.as_str(), &answer);
                 Ok(Response::ok(body)?.with_status(status))
             }
             "/refresh" => {
                 let half_fresh = config.fresh_ttl * 1000 / 2;
                 if !dir.recently_built(half_fresh) && dir.start().await {
-                    self.wake(0).await;
+                    wake(&self.state, &self.shared, 0).await;
                 }
                 Response::empty().map(|r| r.with_status(204))
             }
             "/invalidate" => {
                 let at_ms = param("at_ms").parse().unwrap_or(0);
                 if dir.invalidate(at_ms).await {
-                    self.wake(0).await;
+                    wake(&self.state, &self.shared, 0).await;
                 }
                 Response::empty().map(|r| r.with_status(204))
             }
@@ -143,65 +189,123 @@ impl DurableObject for OwnerDirectory {
 
     /// Drives the build on; re-arms while pages are left or a rate limit must pass.
     async fn alarm(&self) -> Result<Response> {
-        let storage = DoStorage(self.state.storage());
-        let owner = storage
-            .get(OWNER_KEY)
+        // This alarm has fired; any set from now on is a new one.
+        self.shared.armed.set(false);
+        let owner = read(&self.state.storage(), OWNER_KEY)
             .await
             .and_then(|o| Owner::parse(&o).ok());
-        let (Some(owner), Ok((config, kv))) = (owner, background(&self.env)) else {
+        let Some(owner) = owner else {
             return Response::empty();
         };
-        let forge = GitHub::from_config(&config);
-        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
-            .with_signer(&super::signer::WebCryptoSigner);
-        let dir = Directory::new(&svc, &storage, &self.memory, &owner);
         let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
-        match dir.drive(PAGES_PER_ALARM, stop_at).await {
-            Drive::More => self.wake(0).await,
-            Drive::Paused { until_ms } => {
-                self.wake(until_ms.saturating_sub(JsClock.now_ms())).await;
-            }
-            Drive::Done | Drive::Failed | Drive::Idle => {}
-        }
+        drive(&self.env, &self.state, &self.shared, &owner, stop_at).await;
         Response::empty()
     }
 }
 
 impl OwnerDirectory {
-    /// Starts (or joins) the build and waits for it up to `wait_ms`, looking every `POLL_MS`.
+    /// Starts (or joins) the build and waits for it up to `wait_ms`; woken by the build's driver.
     async fn listing(
         &self,
         dir: &Directory<'_, Kv, upstream::Fetcher, JsClock, DoStorage>,
+        owner: &Owner,
         wait_ms: u64,
     ) -> Answer {
         if let Some(answer) = dir.immediate() {
             return answer;
         }
-        let seen = self.memory.borrow().completions();
-        if dir.start().await {
-            self.wake(0).await;
-        }
+        let memory = &self.shared.memory;
+        let seen = memory.borrow().completions();
         let deadline = JsClock.now_ms().saturating_add(wait_ms);
+        if dir.start_waited().await {
+            self.drive_now(owner, deadline);
+        }
         loop {
-            if let Some(answer) = self.memory.borrow().answer_since(seen) {
+            if let Some(answer) = memory.borrow().answer_since(seen) {
                 return answer;
             }
             if let Some(answer) = dir.immediate() {
                 return answer;
             }
-            if JsClock.now_ms() >= deadline {
+            let now = JsClock.now_ms();
+            if now >= deadline {
+                if self.shared.driving() {
+                    // The caller leaves while a page is in flight: should the object lose its
+                    // driver, the alarm finds the build stored and resumes it.
+                    dir.keep().await;
+                    wake(&self.state, &self.shared, WATCH_MS).await;
+                }
                 return dir.status().await;
             }
-            JsClock.sleep(POLL_MS).await;
+            // Woken by whoever changes the build, or by this request's own timer at its deadline.
+            let events = memory.borrow().events();
+            let woken = pin!(directory::changed(memory, events));
+            let timer = pin!(JsClock.sleep(deadline - now));
+            futures::future::select(woken, timer).await;
         }
     }
 
-    /// Arms the alarm `in_ms` from now (an alarm already set is moved).
-    async fn wake(&self, in_ms: u64) {
-        let at = Duration::from_millis(in_ms);
-        if let Err(e) = self.state.storage().set_alarm(at).await {
-            console_error!("owner directory alarm not set: {e}");
+    /// Pages now, in a task of the object's own, while the caller who started the build waits
+    /// (until `stop_at_ms`); then the alarm takes over.
+    fn drive_now(&self, owner: &Owner, stop_at_ms: u64) {
+        // The task needs a `State` of its own; this one is borrowed from the object.
+        let raw: &JsValue = self.state.as_raw().as_ref();
+        let state = State::from(raw.clone().unchecked_into::<DurableObjectState>());
+        let env = self.env.clone();
+        let shared = Rc::clone(&self.shared);
+        let owner = owner.clone();
+        shared.spawned.set(true);
+        worker::wasm_bindgen_futures::spawn_local(async move {
+            // The drive is `running` from its first step on, before this task first yields.
+            shared.spawned.set(false);
+            drive(&env, &state, &shared, &owner, stop_at_ms).await;
+        });
+    }
+}
+
+/// One drive of `owner`'s build with a service of its own (an alarm's, or a request's task),
+/// then what it leaves: the alarm armed for pages left, a rate-limit reset or another driver to
+/// watch; once a finished build's answers are out, its writes, and no alarm left watching it
+/// (a failed build resumes on a later request, not by itself).
+async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at_ms: u64) {
+    let (config, kv) = match background(env) {
+        Ok(parts) => parts,
+        Err(why) => return console_error!("owner directory {owner} not driven: {why}"),
+    };
+    let forge = GitHub::from_config(&config);
+    let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
+        .with_signer(&super::signer::WebCryptoSigner);
+    let storage = DoStorage {
+        storage: state.storage(),
+        owner: owner.as_str().to_string(),
+    };
+    let dir = Directory::new(&svc, &storage, &shared.memory, owner);
+    match dir.drive(PAGES_PER_ALARM, stop_at_ms).await {
+        Drive::More => wake(state, shared, 0).await,
+        Drive::Paused { until_ms } => {
+            wake(state, shared, until_ms.saturating_sub(JsClock.now_ms())).await;
         }
+        Drive::Idle if shared.driving() => wake(state, shared, WATCH_MS).await,
+        Drive::Idle => {}
+        Drive::Done | Drive::Failed => {
+            JsClock.sleep(WRITE_AFTER_MS).await;
+            dir.write_back().await;
+            if shared.armed.get() && !shared.driving() {
+                shared.armed.set(false);
+                if let Err(e) = state.storage().delete_alarm().await {
+                    console_error!("owner directory alarm not deleted: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// Arms the alarm `in_ms` from now (an alarm already set is moved).
+async fn wake(state: &State, shared: &Shared, in_ms: u64) {
+    shared.armed.set(true);
+    let at = Duration::from_millis(in_ms);
+    if let Err(e) = state.storage().set_alarm(at).await {
+        console_error!("owner directory alarm not set: {e}");
     }
 }
 

@@ -37,6 +37,8 @@ pub struct MemStore {
     pub writes: Cell<usize>,
     /// How many of the next writes KV refuses (as when the day's write budget is spent).
     pub refuse_puts: Cell<u32>,
+    /// A key and value that land right after the next write (another request racing it).
+    pub after_next_put: RefCell<Option<(String, String)>>,
 }
 
 impl Store for MemStore {
@@ -70,6 +72,9 @@ impl Store for MemStore {
         self.data
             .borrow_mut()
             .insert(key.to_string(), (value.to_string(), ttl));
+        if let Some((k, v)) = self.after_next_put.take() {
+            self.data.borrow_mut().insert(k, (v, None));
+        }
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -175,7 +175,7 @@ test("(4) installation_repositories drops the owner's installation entry and lis
 
 test("(4) installation deleted: the owner's installation and listing go, and the owner is not found", async () => {
   await w.get("/v1/orgs/small-org/repos");
-  assert.ok(await w.kv.get("v1:org:small-org"));
+  assert.ok(await w.stored("v1:org:small-org"));
   w.emu.app.installations.delete("small-org");
   const payload = example("installation", "deleted");
   payload.installation.account.login = "Small-Org";

@@ -45,6 +45,15 @@ export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpt
       }
       return { status: res.status, headers: res.headers, body, text };
     },
+    /** A KV value once it is there: an owner's directory answers first and writes KV after. */
+    async stored(key, limitMs = 2_000) {
+      const end = Date.now() + limitMs;
+      for (;;) {
+        const value = await kv.get(key);
+        if (value !== null || Date.now() > end) return value;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async close() {
       await mf.dispose();
       await emu.close();

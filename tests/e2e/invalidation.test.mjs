@@ -135,7 +135,7 @@ test("admin purges need the token and drop what they list", async () => {
   assert.equal(no.status, 401);
   const wrong = await w.get("/v1/cache/orgs/octocat", { method: "DELETE", headers: { Authorization: "Bearer nope" } });
   assert.equal(wrong.status, 401);
-  assert.ok(await w.kv.get("v1:org:octocat"));
+  assert.ok(await w.stored("v1:org:octocat"));
   const auth = { Authorization: `Bearer ${ADMIN}` };
   const org = await w.get("/v1/cache/orgs/OctoCat", { method: "DELETE", headers: auth });
   assert.deepEqual([org.status, org.body], [200, { invalidated: ["v1:org:octocat"] }]);

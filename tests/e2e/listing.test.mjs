@@ -92,7 +92,7 @@ test("an unknown owner is 404 and the answer is cached for 60 s", async () => {
   const second = await w.get("/v1/orgs/No-Such-Owner/repos");
   assert.equal(second.status, 404);
   assert.equal(w.emu.stats.requests, 1, "the second typo did not reach GitHub");
-  const stored = JSON.parse(await w.kv.get("v1:org:no-such-owner"));
+  const stored = JSON.parse(await w.stored("v1:org:no-such-owner"));
   assert.equal(stored.data, null);
 });
 
@@ -104,7 +104,7 @@ test("an owner with no repositories lists none", async () => {
 
 test("the cache entry is the documented envelope, private records included", async () => {
   await w.get("/v1/orgs/Small-Org/repos");
-  const raw = JSON.parse(await w.kv.get("v1:org:small-org"));
+  const raw = JSON.parse(await w.stored("v1:org:small-org"));
   assert.ok(raw.fetched_at && raw.data);
   assert.ok(JSON.stringify(raw).includes("secret-plans"), "stored data holds private records; views filter them");
 });

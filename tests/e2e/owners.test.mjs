@@ -36,6 +36,26 @@ test("50 concurrent cold callers cost exactly one request per page", async () =>
   }
 });
 
+test("a cold single-page listing is one upstream call, answered before it is written to KV", async () => {
+  const w = await startWorker({}, { latencyMs: 30 });
+  try {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => w.get("/v1/orgs/small-org/repos?fields=name")));
+    assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+    assert.equal(new Set(answers.map((a) => a.text)).size, 1, "one listing for everyone");
+    assert.equal(ownerPages(w.emu, "small-org").length, 1, "one page, asked once");
+    // The request that started the build sent the page itself; the object answers from memory
+    // and writes KV once the answer is out.
+    const one = await w.get("/v1/orgs/octocat/repos?fields=name");
+    assert.equal(one.status, 200);
+    assert.equal(await w.kv.get("v1:org:octocat"), null, "answered before it was written");
+    const entry = JSON.parse(await w.stored("v1:org:octocat"));
+    assert.equal(entry.data.repos.length, w.emu.forge.owners.get("octocat").repos.length, "and written just after");
+    assert.equal(ownerPages(w.emu, "octocat").length, 1);
+  } finally {
+    await w.close();
+  }
+});
+
 test("a build longer than the caller's budget answers 202, goes on by alarm and never fetches a page twice", async () => {
   const w = await startWorker({ UPSTREAM_TIMEOUT_MS: "300" }, { pageMs: 150 });
   try {
@@ -60,7 +80,7 @@ test("a build longer than the caller's budget answers 202, goes on by alarm and 
     const offsets = ownerPages(w.emu, "big-org").map((e) => e.offset);
     assert.equal(offsets.length, 10);
     assert.equal(new Set(offsets).size, 10, "no page twice");
-    assert.ok(await w.kv.get("v1:org:big-org"), "one KV write when complete");
+    assert.ok(await w.stored("v1:org:big-org"), "one KV write when complete");
   } finally {
     await w.close();
   }
@@ -117,7 +137,7 @@ test("an invalidation during a build restarts it, and the older build never writ
     const restart = pages.findLastIndex((e) => e.offset === 0);
     assert.ok(restart > 0, "the build started over from the first page");
     assert.equal(pages.length - restart, 10, "and then fetched every page once");
-    const entry = JSON.parse(await w.kv.get("v1:org:big-org"));
+    const entry = JSON.parse(await w.stored("v1:org:big-org"));
     assert.ok(Date.parse(entry.fetched_at) >= purgedAt - 5, `${entry.fetched_at} is after the purge`);
   } finally {
     await w.close();

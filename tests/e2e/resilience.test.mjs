@@ -20,6 +20,7 @@ test("a stale listing is answered at once and refreshed in the background, once"
   const w = await startWorker({ FRESH_TTL_SECONDS: "1" }, { latencyMs: 200 });
   try {
     await w.get("/v1/orgs/octocat/repos");
+    const old = await w.stored("v1:org:octocat");
     await sleep(1100);
     w.emu.reset();
     w.emu.faults.latencyMs = 200;
@@ -33,6 +34,7 @@ test("a stale listing is answered at once and refreshed in the background, once"
     }
     assert.ok(await until(async () => w.emu.stats.requests >= 1), "the refresh reached GitHub");
     await sleep(300);
+    assert.ok(await until(async () => (await w.kv.get("v1:org:octocat")) !== old), "the refresh was stored");
     assert.equal(w.emu.stats.requests, 1, "one refresh for three stale reads");
     const fresh = await w.get("/v1/orgs/octocat/repos");
     assert.equal(fresh.headers.get("x-cache"), "HIT");
@@ -46,7 +48,7 @@ test("when GitHub fails, cached entries are served as STALE and kept", async () 
   try {
     await w.get("/v1/orgs/octocat/repos");
     await w.get("/v1/repos/small-org/tool-0000");
-    const before = await w.kv.get("v1:org:octocat");
+    const before = await w.stored("v1:org:octocat");
     await sleep(1100);
     for (const fault of [{ status: 502, body: "<html>down</html>" }, { status: 200, body: "{not json" }]) {
       w.emu.reset();

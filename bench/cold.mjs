@@ -1,0 +1,94 @@
+// Cold owner-listing latency alone, as bench/run.mjs measures it (admin purge, then one timed
+// view, over kept-alive connections), for one or more builds side by side: samples are
+// interleaved so the machine's load hits every build alike. Prints p50/p95 and, from the
+// emulator's log, the medians before the owner page reached it and after it answered. Builds
+// nothing: copy a build/ (index.js + index_bg.wasm) aside to compare it with another.
+//
+//   node bench/cold.mjs [--latency 80] [--runs 15] [--n 100] [--gap ms] [dir ...]   (default: build/)
+//
+// --gap waits between samples; without it one build's write after its answer (100 ms later) may
+// land during the next build's timed view.
+import { Miniflare } from "miniflare";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
+import { startEmulator } from "../tests/emulator/server.mjs";
+import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const args = process.argv.slice(2);
+const opts = {};
+const dirs = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i].startsWith("--")) opts[args[i].slice(2)] = args[++i];
+  else dirs.push(resolve(args[i]) + "/");
+}
+if (!dirs.length) dirs.push(`${root}build/`);
+const LATENCY = Number(opts.latency ?? 80);
+const RUNS = Number(opts.runs ?? 15);
+const N = Number(opts.n ?? 100);
+const forge = demoForge();
+forge.owners.set(`bench-${N}`, makeOwner(`bench-${N}`, "Organization", N));
+const emu = await startEmulator({ forge, latencyMs: LATENCY });
+const ADMIN = "bench-admin-token";
+const variants = [];
+for (const dir of dirs) {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: `${dir}index.js`,
+    modulesRoot: dir,
+    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+    kvNamespaces: ["CACHE"],
+    durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
+    bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "30000", ADMIN_TOKEN: ADMIN },
+    host: "127.0.0.1",
+    port: 0,
+  });
+  variants.push({ dir, mf, base: await mf.ready, xs: [], calls: [], pre: [], emu: [], post: [] });
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// Like bench/run.mjs: node's http client on kept-alive connections (node's fetch costs ~2 ms a
+// request by itself), the purge right before each timed view.
+const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+const request = (url, method = "GET", headers = {}) => new Promise((resolve, reject) => {
+  const req = http.request(url, { agent, method, headers }, (res) => {
+    const chunks = [];
+    res.on("data", (c) => chunks.push(c));
+    res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
+    res.on("error", reject);
+  });
+  req.on("error", reject);
+  req.end();
+});
+const GAP = Number(opts.gap ?? 0);
+// The first two rounds warm the isolates up and are not counted.
+for (let i = 0; i < RUNS + 2; i++) {
+  for (const v of variants) {
+    const res0 = await request(new URL(`/v1/cache/orgs/bench-${N}`, v.base), "DELETE", { Authorization: `Bearer ${ADMIN}` });
+    if (res0.status !== 200) throw new Error(`purge: ${res0.status}`);
+    const before = emu.stats.requests;
+    const logAt = emu.stats.log.length;
+    const t0 = Date.now();
+    const t = performance.now();
+    const res = await request(new URL(`/v1/orgs/bench-${N}/repos`, v.base));
+    const dt = performance.now() - t;
+    if (res.status !== 200) throw new Error(`view: ${res.status}`);
+    const t1 = Date.now();
+    const page = emu.stats.log.slice(logAt).find((e) => e.kind === "owner");
+    if (i >= 2) {
+      v.xs.push(dt);
+      if (page) { v.pre.push(page.at - t0); v.emu.push(page.answeredAt - page.at); v.post.push(t1 - page.answeredAt); }
+      v.calls.push(emu.stats.requests - before);
+    }
+    if (GAP) await sleep(GAP);
+  }
+}
+for (const v of variants) {
+  const s = [...v.xs].sort((a, b) => a - b);
+  const at = (p) => s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))].toFixed(1);
+  const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`  before the page ${med(v.pre)} ms, emulator ${med(v.emu)} ms, after the page ${med(v.post)} ms (medians, Date.now)`);
+  console.log(`${v.dir}: latency ${LATENCY} ms, n ${N}, runs ${s.length}: p50 ${at(50)} ms, p95 ${at(95)}, min ${s[0].toFixed(1)}; upstream calls per view ${[...new Set(v.calls)].join("/")}`);
+  await v.mf.dispose();
+}
+await emu.close();
