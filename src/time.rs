@@ -19,27 +19,23 @@ pub fn format_rfc3339(ms: u64) -> String {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or a `+00:00` offset) into Unix milliseconds.
 /// Returns `None` for anything else, including dates before 1970.
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(13) != Some(&b':')
-    {
+    // The fixed part in one pattern: timestamps are read for every record of a page.
+    #[rustfmt::skip]
+    let &[
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1,
+        b'T' | b't' | b' ', h0, h1, b':', mi0, mi1, b':', s0, s1, _, ..
+    ] = s.as_bytes() else {
         return None;
-    }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u64> {
-        let part = s.get(from..to)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
     };
-    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+    // Digits only (no sign, unlike `str::parse`).
+    let digit = |c: u8| c.is_ascii_digit().then(|| u64::from(c - b'0'));
+    let two = |a: u8, b: u8| Some(digit(a)? * 10 + digit(b)?);
+    let (y, mo, d) = (
+        two(y0, y1)? * 100 + two(y2, y3)?,
+        two(mo0, mo1)?,
+        two(d0, d1)?,
+    );
+    let (h, mi, sec) = (two(h0, h1)?, two(mi0, mi1)?, two(s0, s1)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }

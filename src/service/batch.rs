@@ -421,8 +421,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 /// The name GitHub answered a record under, when it is a valid name.
 fn real_name(repo: &Repo) -> Option<FullName> {
     Some(FullName::new(
-        Owner::parse(&repo.owner).ok()?,
-        RepoName::parse(&repo.name).ok()?,
+        Owner::parse(repo.owner()).ok()?,
+        RepoName::parse(repo.name()).ok()?,
     ))
 }
 
@@ -430,5 +430,5 @@ fn find_repo<'l>(listing: &'l OwnerListing, name: &RepoName) -> Option<&'l Repo>
     listing
         .repos
         .iter()
-        .find(|r| r.name.eq_ignore_ascii_case(name.as_str()))
+        .find(|r| r.name().eq_ignore_ascii_case(name.as_str()))
 }

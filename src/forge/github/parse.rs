@@ -1,197 +1,351 @@
 //! Parsing GitHub GraphQL replies into the forge-neutral model. Pure: bytes in, model out.
 //!
+//! Read with the crate's pull reader (`json`): strings stay borrowed from the reply until the
+//! model takes its copy, and nothing is built that the model does not keep. The shapes are read
+//! as serde's derives read them: keys in any order, unknown keys skipped, a repeated key or a
+//! missing required one spoils the reply.
+//!
 //! Fail-closed rules: an unknown `visibility` or one that disagrees with `isPrivate` is treated
 //! as private; any error other than a per-item `NOT_FOUND` makes the whole reply unusable.
 
 use crate::forge::{BatchAnswer, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
-use crate::model::{Ci, CiState, Repo, Visibility};
+use crate::json::{self, required, Keys, Reader, Seen};
+use crate::model::{Ci, CiState, Repo, RepoFields, Visibility};
 use crate::time::{format_rfc3339, parse_rfc3339};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use std::borrow::Cow;
 
-#[derive(Deserialize)]
-struct Reply<T> {
-    data: Option<T>,
-    #[serde(default)]
-    errors: Vec<GqlError>,
+type Text<'a> = Cow<'a, str>;
+
+struct GqlError<'a> {
+    kind: Option<Text<'a>>,
+    message: Text<'a>,
 }
 
-#[derive(Deserialize)]
-struct GqlError {
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    message: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RateLimit {
+struct RateLimit<'a> {
     remaining: Option<u64>,
-    reset_at: Option<String>,
+    reset_at: Option<Text<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct OwnerData {
-    rate_limit: Option<RateLimit>,
-    repository_owner: Option<OwnerNode>,
-}
-
-#[derive(Deserialize)]
-struct OwnerNode {
-    login: String,
-    repositories: Connection,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Connection {
-    nodes: Vec<Option<RepoNode>>,
-    page_info: PageInfo,
-    #[serde(default)]
-    total_count: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
-    end_cursor: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Login {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Named {
-    name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RepoNode {
-    name: String,
-    owner: Login,
-    name_with_owner: String,
-    url: String,
-    description: Option<String>,
-    visibility: Option<GhVisibility>,
-    is_private: Option<bool>,
-    is_archived: bool,
-    is_disabled: bool,
-    is_fork: bool,
-    pushed_at: Option<String>,
-    updated_at: Option<String>,
-    primary_language: Option<Named>,
-    default_branch_ref: Option<BranchRef>,
-}
-
-#[derive(Deserialize)]
-struct BranchRef {
-    name: String,
-    target: Option<Target>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Target {
-    oid: Option<String>,
-    status_check_rollup: Option<Rollup>,
-}
-
-#[derive(Deserialize)]
-struct Rollup {
-    state: Option<GhState>,
-}
-
-/// GitHub's `RepositoryVisibility`; parsed as an enum so no string is allocated per repository.
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "UPPERCASE")]
+/// GitHub's `RepositoryVisibility`.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum GhVisibility {
     Public,
     Private,
     Internal,
     /// A value GitHub may add later: treated as private (fail closed).
-    #[serde(other)]
     Unknown,
 }
 
-/// GitHub's `StatusState`.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "UPPERCASE")]
-enum GhState {
-    Success,
-    Failure,
-    Pending,
-    Error,
-    Expected,
-    #[serde(other)]
-    Unknown,
-}
-
-impl RepoNode {
-    fn into_repo(self) -> Repo {
-        let visibility = match (self.visibility, self.is_private) {
-            (Some(GhVisibility::Public), Some(false) | None) => Visibility::Public,
-            (Some(GhVisibility::Internal), _) => Visibility::Internal,
-            _ => Visibility::Private,
-        };
-        let (default_branch, target) = match self.default_branch_ref {
-            Some(b) => (Some(b.name), b.target),
-            None => (None, None),
-        };
-        let ci = target.and_then(|t| {
-            let state = t
-                .status_check_rollup
-                .and_then(|r| r.state)
-                .and_then(ci_state);
-            Some(Ci { state, sha: t.oid? })
-        });
-        Repo {
-            name: self.name,
-            owner: self.owner.login,
-            full_name: self.name_with_owner,
-            url: self.url,
-            description: self.description,
-            visibility,
-            archived: self.is_archived,
-            disabled: self.is_disabled,
-            fork: self.is_fork,
-            default_branch,
-            pushed_at: self.pushed_at.and_then(timestamp),
-            updated_at: self.updated_at.and_then(timestamp),
-            language: self.primary_language.map(|l| l.name),
-            ci,
+/// The top level of a reply: `data` (read by `data` unless null) and `errors`.
+fn read_reply<'a, T>(
+    text: &'a str,
+    data: impl FnOnce(&mut Reader<'a>) -> json::Result<T>,
+) -> json::Result<(Option<T>, Vec<GqlError<'a>>)> {
+    let mut r = Reader::new(text);
+    let (mut read, mut found, mut errors) = (Some(data), None, Vec::new());
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "data" => {
+                seen.once(0, &r)?;
+                if let (false, Some(read)) = (r.null()?, read.take()) {
+                    found = Some(read(&mut r)?);
+                }
+            }
+            "errors" => {
+                seen.once(1, &r)?;
+                r.array()?;
+                while r.element()? {
+                    errors.push(read_error(&mut r)?);
+                }
+            }
+            _ => r.skip()?,
         }
     }
+    r.end()?;
+    Ok((found, errors))
 }
 
-fn ci_state(s: GhState) -> Option<CiState> {
-    match s {
-        GhState::Success => Some(CiState::Success),
-        GhState::Failure => Some(CiState::Failure),
-        GhState::Pending => Some(CiState::Pending),
-        GhState::Error => Some(CiState::Error),
-        GhState::Expected => Some(CiState::Expected),
-        GhState::Unknown => None,
+fn read_error<'a>(r: &mut Reader<'a>) -> json::Result<GqlError<'a>> {
+    let mut e = GqlError {
+        kind: None,
+        message: Cow::Borrowed(""),
+    };
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "type" => {
+                seen.once(0, r)?;
+                e.kind = r.opt_str()?;
+            }
+            "message" => {
+                seen.once(1, r)?;
+                e.message = r.str()?;
+            }
+            _ => r.skip()?,
+        }
     }
+    Ok(e)
 }
 
-/// GitHub already sends `…Z` (kept as it is, no copy); anything else valid is normalised,
-/// anything invalid becomes null.
-fn timestamp(s: String) -> Option<String> {
+fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut rate = RateLimit {
+        remaining: None,
+        reset_at: None,
+    };
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "remaining" => {
+                seen.once(0, r)?;
+                rate.remaining = if r.null()? { None } else { Some(r.u64()?) };
+            }
+            "resetAt" => {
+                seen.once(1, r)?;
+                rate.reset_at = r.opt_str()?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(Some(rate))
+}
+
+/// `{"name": …}` (a language), or null.
+fn read_named<'a>(r: &mut Reader<'a>) -> json::Result<Option<Text<'a>>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut name = None;
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        if &*key == "name" {
+            seen.once(0, r)?;
+            name = Some(r.str()?);
+        } else {
+            r.skip()?;
+        }
+    }
+    required(name, r).map(Some)
+}
+
+/// The head commit's CI: its state and sha.
+type HeadCi<'a> = (Option<CiState>, Text<'a>);
+
+/// `defaultBranchRef`: the branch name and its head commit's CI, or null.
+fn read_branch<'a>(r: &mut Reader<'a>) -> json::Result<Option<(Text<'a>, Option<HeadCi<'a>>)>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let (mut name, mut ci) = (None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "name" => {
+                seen.once(0, r)?;
+                name = Some(r.str()?);
+            }
+            "target" => {
+                seen.once(1, r)?;
+                ci = read_target(r)?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(Some((required(name, r)?, ci)))
+}
+
+/// The head commit: CI is known only with its `oid`.
+fn read_target<'a>(r: &mut Reader<'a>) -> json::Result<Option<HeadCi<'a>>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let (mut oid, mut state) = (None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "oid" => {
+                seen.once(0, r)?;
+                oid = r.opt_str()?;
+            }
+            "statusCheckRollup" => {
+                seen.once(1, r)?;
+                state = read_rollup(r)?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(oid.map(|sha| (state, sha)))
+}
+
+/// `statusCheckRollup`'s state; an unknown one is no state.
+fn read_rollup(r: &mut Reader<'_>) -> json::Result<Option<CiState>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut state = None;
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        if &*key == "state" {
+            seen.once(0, r)?;
+            state = match r.opt_str()?.as_deref() {
+                Some("SUCCESS") => Some(CiState::Success),
+                Some("FAILURE") => Some(CiState::Failure),
+                Some("PENDING") => Some(CiState::Pending),
+                Some("ERROR") => Some(CiState::Error),
+                Some("EXPECTED") => Some(CiState::Expected),
+                _ => None,
+            };
+        } else {
+            r.skip()?;
+        }
+    }
+    Ok(state)
+}
+
+/// `owner`: `{"login": …}`.
+fn read_login<'a>(r: &mut Reader<'a>) -> json::Result<Text<'a>> {
+    let mut login = None;
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        if &*key == "login" {
+            seen.once(0, r)?;
+            login = Some(r.str()?);
+        } else {
+            r.skip()?;
+        }
+    }
+    required(login, r)
+}
+
+/// The keys of a repository node.
+#[derive(Clone, Copy)]
+enum Node {
+    Name,
+    Owner,
+    NameWithOwner,
+    Url,
+    Description,
+    Visibility,
+    IsPrivate,
+    IsArchived,
+    IsDisabled,
+    IsFork,
+    PushedAt,
+    UpdatedAt,
+    PrimaryLanguage,
+    DefaultBranchRef,
+}
+
+/// In the order of the query (`query.rs`), which is the order GitHub answers in.
+const NODE_KEYS: [(&str, Node); 14] = [
+    ("name", Node::Name),
+    ("owner", Node::Owner),
+    ("nameWithOwner", Node::NameWithOwner),
+    ("url", Node::Url),
+    ("description", Node::Description),
+    ("visibility", Node::Visibility),
+    ("isPrivate", Node::IsPrivate),
+    ("isArchived", Node::IsArchived),
+    ("isDisabled", Node::IsDisabled),
+    ("isFork", Node::IsFork),
+    ("pushedAt", Node::PushedAt),
+    ("updatedAt", Node::UpdatedAt),
+    ("primaryLanguage", Node::PrimaryLanguage),
+    ("defaultBranchRef", Node::DefaultBranchRef),
+];
+
+/// One repository node (or null) straight into the model. `keys` is shared by the nodes of a
+/// reply: they all come in one order.
+fn read_repo(r: &mut Reader<'_>, keys: &mut Keys<'_, Node>) -> json::Result<Option<Repo>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let (mut name, mut owner, mut full_name, mut url) = (None, None, None, None);
+    let (mut archived, mut disabled, mut fork) = (None, None, None);
+    let (mut visibility, mut is_private) = (None, None);
+    let (mut description, mut pushed_at, mut updated_at) = (None, None, None);
+    let (mut language, mut branch) = (None, None);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(Node::Name) => name = Some(r.str()?),
+            Some(Node::Owner) => owner = Some(read_login(r)?),
+            Some(Node::NameWithOwner) => full_name = Some(r.str()?),
+            Some(Node::Url) => url = Some(r.str()?),
+            Some(Node::Description) => description = r.opt_str()?,
+            Some(Node::Visibility) => {
+                visibility = r.opt_str()?.map(|v| match &*v {
+                    "PUBLIC" => GhVisibility::Public,
+                    "PRIVATE" => GhVisibility::Private,
+                    "INTERNAL" => GhVisibility::Internal,
+                    _ => GhVisibility::Unknown,
+                });
+            }
+            Some(Node::IsPrivate) => is_private = if r.null()? { None } else { Some(r.bool()?) },
+            Some(Node::IsArchived) => archived = Some(r.bool()?),
+            Some(Node::IsDisabled) => disabled = Some(r.bool()?),
+            Some(Node::IsFork) => fork = Some(r.bool()?),
+            Some(Node::PushedAt) => pushed_at = r.opt_str()?,
+            Some(Node::UpdatedAt) => updated_at = r.opt_str()?,
+            Some(Node::PrimaryLanguage) => language = read_named(r)?,
+            Some(Node::DefaultBranchRef) => branch = read_branch(r)?,
+            None => r.skip()?,
+        }
+    }
+    let visibility = match (visibility, is_private) {
+        (Some(GhVisibility::Public), Some(false) | None) => Visibility::Public,
+        (Some(GhVisibility::Internal), _) => Visibility::Internal,
+        _ => Visibility::Private,
+    };
+    let (default_branch, ci) = branch.unzip();
+    let (pushed_at, updated_at) = (
+        pushed_at.and_then(timestamp),
+        updated_at.and_then(timestamp),
+    );
+    Ok(Some(Repo::new(RepoFields {
+        name: &required(name, r)?,
+        owner: &required(owner, r)?,
+        full_name: &required(full_name, r)?,
+        url: &required(url, r)?,
+        description: description.as_deref(),
+        visibility,
+        archived: required(archived, r)?,
+        disabled: required(disabled, r)?,
+        fork: required(fork, r)?,
+        default_branch: default_branch.as_deref(),
+        pushed_at: pushed_at.as_deref(),
+        updated_at: updated_at.as_deref(),
+        language: language.as_deref(),
+        ci: ci
+            .flatten()
+            .as_ref()
+            .map(|(state, sha)| Ci { state: *state, sha }),
+    })))
+}
+
+/// GitHub already sends `…Z` (kept as it is); anything else valid is normalised, anything
+/// invalid becomes null.
+fn timestamp(s: Text<'_>) -> Option<Text<'_>> {
     let ms = parse_rfc3339(&s)?;
     if s.ends_with('Z') {
         Some(s)
     } else {
-        Some(format_rfc3339(ms))
+        Some(Cow::Owned(format_rfc3339(ms)))
     }
 }
 
-fn rate_info(r: Option<RateLimit>) -> Option<RateInfo> {
+fn rate_info(r: Option<RateLimit<'_>>) -> Option<RateInfo> {
     let r = r?;
     Some(RateInfo {
         remaining: r.remaining?,
@@ -199,8 +353,8 @@ fn rate_info(r: Option<RateLimit>) -> Option<RateInfo> {
     })
 }
 
-/// HTTP-level checks shared by every reply, then JSON decoding.
-fn decode<T: DeserializeOwned>(reply: &HttpReply) -> Result<Reply<T>, UpstreamFailure> {
+/// HTTP-level checks shared by every reply, then the body as text.
+fn body(reply: &HttpReply) -> Result<&str, UpstreamFailure> {
     let rate_signal =
         reply.header("retry-after").is_some() || reply.header("x-ratelimit-remaining") == Some("0");
     if matches!(reply.status, 403 | 429) && rate_signal {
@@ -225,16 +379,16 @@ fn decode<T: DeserializeOwned>(reply: &HttpReply) -> Result<Reply<T>, UpstreamFa
     if reply.status != 200 {
         return Err(UpstreamFailure::Unusable(format!("HTTP {}", reply.status)));
     }
-    // `from_str`, as every JSON read in the crate: each reader serde_json offers is a copy of
-    // its parser in the wasm.
-    let text = std::str::from_utf8(&reply.body)
-        .map_err(|_| UpstreamFailure::Unusable("reply is not UTF-8".into()))?;
-    serde_json::from_str(text)
-        .map_err(|e| UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}")))
+    std::str::from_utf8(&reply.body)
+        .map_err(|_| UpstreamFailure::Unusable("reply is not UTF-8".into()))
+}
+
+fn unexpected(e: json::Error) -> UpstreamFailure {
+    UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}"))
 }
 
 /// Any error other than `NOT_FOUND` spoils the reply; a rate-limit error says so.
-fn check_errors(errors: &[GqlError]) -> Result<(), UpstreamFailure> {
+fn check_errors(errors: &[GqlError<'_>]) -> Result<(), UpstreamFailure> {
     for e in errors {
         match e.kind.as_deref() {
             Some("NOT_FOUND") => {}
@@ -260,20 +414,135 @@ fn check_errors(errors: &[GqlError]) -> Result<(), UpstreamFailure> {
     Ok(())
 }
 
+/// An owner page's `data`: the rate limit and the owner (`None`: null, not found).
+struct OwnerData<'a> {
+    rate: Option<RateLimit<'a>>,
+    owner: Option<OwnerNode<'a>>,
+}
+
+struct OwnerNode<'a> {
+    login: Text<'a>,
+    repos: Vec<Repo>,
+    has_next_page: bool,
+    end_cursor: Option<Text<'a>>,
+    total: Option<u64>,
+}
+
+fn read_owner_data<'a>(r: &mut Reader<'a>) -> json::Result<OwnerData<'a>> {
+    let mut data = OwnerData {
+        rate: None,
+        owner: None,
+    };
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "rateLimit" => {
+                seen.once(0, r)?;
+                data.rate = read_rate_limit(r)?;
+            }
+            "repositoryOwner" => {
+                seen.once(1, r)?;
+                if !r.null()? {
+                    data.owner = Some(read_owner(r)?);
+                }
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok(data)
+}
+
+fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
+    let (mut login, mut connection) = (None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "login" => {
+                seen.once(0, r)?;
+                login = Some(r.str()?);
+            }
+            "repositories" => {
+                seen.once(1, r)?;
+                connection = Some(read_connection(r)?);
+            }
+            _ => r.skip()?,
+        }
+    }
+    let (repos, (has_next_page, end_cursor), total) = required(connection, r)?;
+    Ok(OwnerNode {
+        login: required(login, r)?,
+        repos,
+        has_next_page,
+        end_cursor,
+        total,
+    })
+}
+
+type Connection<'a> = (Vec<Repo>, (bool, Option<Text<'a>>), Option<u64>);
+
+/// `repositories`: the nodes (null ones dropped), `pageInfo` and `totalCount`.
+fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
+    let (mut repos, mut page_info, mut total) = (None, None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "nodes" => {
+                seen.once(0, r)?;
+                let (mut nodes, mut keys) = (Vec::with_capacity(100), Keys::new(&NODE_KEYS));
+                r.array()?;
+                while r.element()? {
+                    nodes.extend(read_repo(r, &mut keys)?);
+                }
+                repos = Some(nodes);
+            }
+            "pageInfo" => {
+                seen.once(1, r)?;
+                page_info = Some(read_page_info(r)?);
+            }
+            "totalCount" => {
+                seen.once(2, r)?;
+                total = if r.null()? { None } else { Some(r.u64()?) };
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok((required(repos, r)?, required(page_info, r)?, total))
+}
+
+fn read_page_info<'a>(r: &mut Reader<'a>) -> json::Result<(bool, Option<Text<'a>>)> {
+    let (mut has_next, mut cursor) = (None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "hasNextPage" => {
+                seen.once(0, r)?;
+                has_next = Some(r.bool()?);
+            }
+            "endCursor" => {
+                seen.once(1, r)?;
+                cursor = r.opt_str()?;
+            }
+            _ => r.skip()?,
+        }
+    }
+    Ok((required(has_next, r)?, cursor))
+}
+
 /// # Errors
 /// `NotFound` for a null owner, otherwise why the reply is unusable.
 pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
-    let parsed: Reply<OwnerData> = decode(reply)?;
-    check_errors(&parsed.errors)?;
-    let data = parsed
-        .data
-        .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
-    let rate = rate_info(data.rate_limit);
-    let owner = data.repository_owner.ok_or(UpstreamFailure::NotFound)?;
-    let conn = owner.repositories;
-    let next_cursor = match (conn.page_info.has_next_page, conn.page_info.end_cursor) {
+    let (data, errors) = read_reply(body(reply)?, read_owner_data).map_err(unexpected)?;
+    check_errors(&errors)?;
+    let data = data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
+    let rate = rate_info(data.rate);
+    let owner = data.owner.ok_or(UpstreamFailure::NotFound)?;
+    let next_cursor = match (owner.has_next_page, owner.end_cursor) {
         (false, _) => None,
-        (true, Some(c)) if !c.is_empty() => Some(c),
+        (true, Some(c)) if !c.is_empty() => Some(c.into_owned()),
         (true, _) => {
             return Err(UpstreamFailure::Unusable(
                 "hasNextPage without endCursor".into(),
@@ -281,81 +550,52 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
         }
     };
     Ok(OwnerPage {
-        login: owner.login,
-        repos: conn
-            .nodes
-            .into_iter()
-            .flatten()
-            .map(RepoNode::into_repo)
-            .collect(),
+        login: owner.login.into_owned(),
+        repos: owner.repos,
         next_cursor,
-        total: conn.total_count,
+        total: owner.total,
         rate,
     })
 }
 
-/// A batch's `data`: `rateLimit` and the aliases `r0`…`rN`, decoded straight into typed slots
-/// in one pass (no intermediate JSON tree).
-struct BatchData {
-    rate_limit: Option<RateLimit>,
-    /// `(alias index, record or null)` in reply order.
-    slots: Vec<(usize, Option<RepoNode>)>,
-}
+/// A batch's `data`: `rateLimit` and the aliases `r0`…`rN`, as `(alias index, record or null)`
+/// in reply order.
+type BatchData<'a> = (Option<RateLimit<'a>>, Vec<(usize, Option<Repo>)>);
 
-impl<'de> Deserialize<'de> for BatchData {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = BatchData;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of rateLimit and rN aliases")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<BatchData, A::Error> {
-                let mut data = BatchData {
-                    rate_limit: None,
-                    slots: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
-                    match (key.as_ref(), alias) {
-                        ("rateLimit", _) => data.rate_limit = map.next_value()?,
-                        (_, Some(i)) => data.slots.push((i, map.next_value()?)),
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(data)
-            }
+fn read_batch_data<'a>(r: &mut Reader<'a>) -> json::Result<BatchData<'a>> {
+    let (mut rate, mut slots, mut keys) = (None, Vec::new(), Keys::new(&NODE_KEYS));
+    r.object()?;
+    while let Some(key) = r.key()? {
+        let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
+        match (&*key, alias) {
+            ("rateLimit", _) => rate = read_rate_limit(r)?,
+            (_, Some(i)) => slots.push((i, read_repo(r, &mut keys)?)),
+            _ => r.skip()?,
         }
-        d.deserialize_map(Visit)
     }
+    Ok((rate, slots))
 }
 
 /// # Errors
 /// Why the reply is unusable: no `data`, an alias missing or malformed, an unexpected error
 /// type.
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
-    let parsed: Reply<BatchData> = decode(reply)?;
-    check_errors(&parsed.errors)?;
-    let data = parsed
-        .data
-        .ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
-    let rate = rate_info(data.rate_limit);
-    let mut slots: Vec<Option<Option<RepoNode>>> = (0..count).map(|_| None).collect();
-    for (i, node) in data.slots {
+    let (data, errors) = read_reply(body(reply)?, read_batch_data).map_err(unexpected)?;
+    check_errors(&errors)?;
+    let (rate, found) =
+        data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
+    let rate = rate_info(rate);
+    let mut slots: Vec<Option<Option<Repo>>> = (0..count).map(|_| None).collect();
+    for (i, repo) in found {
         if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(node);
+            *slot = Some(repo);
         }
     }
     let mut repos = Vec::with_capacity(count);
     for (i, slot) in slots.into_iter().enumerate() {
         match slot {
             None => return Err(UpstreamFailure::Unusable(format!("reply lacks r{i}"))),
-            Some(node) => repos.push(node.map(RepoNode::into_repo)),
+            Some(repo) => repos.push(repo),
         }
     }
     Ok(BatchAnswer { repos, rate })
@@ -403,18 +643,18 @@ mod tests {
         assert_eq!(p.rate.map(|r| r.remaining), Some(4999));
         let r = &p.repos[0];
         assert_eq!(
-            (r.name.as_str(), r.full_name.as_str(), r.visibility),
+            (r.name(), r.full_name(), r.visibility),
             ("a", "Octo/a", Visibility::Public)
         );
         assert!(r.fork && !r.archived);
         assert_eq!(
-            r.ci,
+            r.ci(),
             Some(Ci {
                 state: Some(CiState::Failure),
-                sha: "deadbeef".into()
+                sha: "deadbeef"
             })
         );
-        assert_eq!(r.language.as_deref(), Some("Rust"));
+        assert_eq!(r.language(), Some("Rust"));
     }
 
     #[test]
@@ -442,9 +682,9 @@ mod tests {
         let p = owner_page(&reply(200, &page(vec![n], None))).unwrap();
         assert_eq!(
             (
-                p.repos[0].default_branch.clone(),
-                p.repos[0].ci.clone(),
-                p.repos[0].pushed_at.clone()
+                p.repos[0].default_branch(),
+                p.repos[0].ci(),
+                p.repos[0].pushed_at()
             ),
             (None, None, None)
         );
@@ -452,10 +692,10 @@ mod tests {
         n["defaultBranchRef"]["target"]["statusCheckRollup"] = Value::Null;
         let p = owner_page(&reply(200, &page(vec![n], None))).unwrap();
         assert_eq!(
-            p.repos[0].ci,
+            p.repos[0].ci(),
             Some(Ci {
                 state: None,
-                sha: "deadbeef".into()
+                sha: "deadbeef"
             })
         );
     }
@@ -566,7 +806,7 @@ mod tests {
         assert_eq!(
             a.repos
                 .iter()
-                .map(|r| r.as_ref().map(|r| r.name.as_str()))
+                .map(|r| r.as_ref().map(|r| r.name()))
                 .collect::<Vec<_>>(),
             [Some("a"), None, Some("c")]
         );
@@ -581,7 +821,7 @@ mod tests {
         let names: Vec<_> = a
             .repos
             .iter()
-            .map(|r| r.as_ref().map(|r| r.name.as_str()))
+            .map(|r| r.as_ref().map(|r| r.name()))
             .collect();
         assert_eq!(names, [Some("a"), Some("b")], "r7 was not asked for");
         assert_eq!(a.rate.map(|r| r.remaining), Some(0));
@@ -615,9 +855,6 @@ mod tests {
     fn renamed_repository_keeps_new_name() {
         let body = json!({"data": {"r0": node("o", "new-name", "PUBLIC")}});
         let a = batch(1, &reply(200, &body)).unwrap();
-        assert_eq!(
-            a.repos[0].as_ref().map(|r| r.full_name.as_str()),
-            Some("o/new-name")
-        );
+        assert_eq!(a.repos[0].as_ref().map(Repo::full_name), Some("o/new-name"));
     }
 }

@@ -1,0 +1,872 @@
+//! The JSON of the hot paths, by hand: a strict pull reader that borrows strings from its input,
+//! and a string writer. GitHub pages, stored entries and views are read and written with these
+//! instead of serde's derives, which at `opt-level = "z"` cost three times the CPU (and more
+//! wasm); everything else in the crate keeps serde_json.
+//!
+//! The reader accepts exactly RFC 8259 JSON, as serde_json does: no trailing commas, no control
+//! characters in strings, no lone surrogates, no leading zeros, nothing after the value. Nesting
+//! deeper than `MAX_DEPTH` is refused rather than recursed into. The writer escapes like
+//! serde_json, byte for byte, so stored entries and views keep their exact text.
+
+use std::borrow::Cow;
+
+/// Containers nested deeper than this are refused (serde_json's recursion limit).
+pub const MAX_DEPTH: u32 = 128;
+
+/// Where the text stopped being what the reader was asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Error {
+    /// Byte offset in the text.
+    pub at: usize,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed or unexpected JSON at byte {}", self.at)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A cursor over one JSON text. Objects are read with `object` then `key` until it returns
+/// `None`, arrays with `array` then `element` until it returns `false`; every key's or element's
+/// value must be read (or `skip`ped) before the next.
+pub struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: u32,
+    /// The container just opened has not had its first member yet.
+    first: bool,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Reader {
+            text,
+            pos: 0,
+            depth: 0,
+            first: false,
+        }
+    }
+
+    pub fn error(&self) -> Error {
+        Error { at: self.pos }
+    }
+
+    fn fail<T>(&self) -> Result<T> {
+        Err(self.error())
+    }
+
+    /// The next byte that is not whitespace, not consumed.
+    #[inline(always)]
+    fn peek(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        while let Some(&b) = bytes.get(self.pos) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.pos += 1;
+        }
+        None
+    }
+
+    /// Consumes `byte` (after whitespace) or fails.
+    fn expect(&mut self, byte: u8) -> Result<()> {
+        if self.peek() != Some(byte) {
+            return self.fail();
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    /// Consumes `word` when the text continues with it.
+    fn literal(&mut self, word: &str) -> bool {
+        let found = self
+            .text
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(word));
+        if found {
+            self.pos += word.len();
+        }
+        found
+    }
+
+    /// The whole text was one value: only whitespace is left.
+    ///
+    /// # Errors
+    /// Anything after the value.
+    pub fn end(mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.fail(),
+        }
+    }
+
+    /// Consumes a `null` when that is the next value; `false` (nothing consumed) otherwise.
+    ///
+    /// # Errors
+    /// An `n` that does not start `null`.
+    pub fn null(&mut self) -> Result<bool> {
+        if self.peek() != Some(b'n') {
+            return Ok(false);
+        }
+        if self.literal("null") {
+            Ok(true)
+        } else {
+            self.fail()
+        }
+    }
+
+    /// # Errors
+    /// Anything but `true` or `false`.
+    pub fn bool(&mut self) -> Result<bool> {
+        self.peek();
+        if self.literal("true") {
+            Ok(true)
+        } else if self.literal("false") {
+            Ok(false)
+        } else {
+            self.fail()
+        }
+    }
+
+    /// A non-negative integer that fits `u64` (what serde_json reads into one).
+    ///
+    /// # Errors
+    /// A sign, fraction, exponent, leading zero, overflow, or no number at all.
+    pub fn u64(&mut self) -> Result<u64> {
+        self.peek();
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let mut n: u64 = 0;
+        while let Some(&b) = bytes.get(self.pos) {
+            if !b.is_ascii_digit() {
+                break;
+            }
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(b - b'0')))
+                .ok_or(Error { at: start })?;
+            self.pos += 1;
+        }
+        let digits = self.pos - start;
+        let leading_zero = digits > 1 && bytes.get(start) == Some(&b'0');
+        let more = matches!(bytes.get(self.pos), Some(b'.' | b'e' | b'E'));
+        if digits == 0 || leading_zero || more {
+            return Err(Error { at: start });
+        }
+        Ok(n)
+    }
+
+    /// A string, borrowed from the text unless it holds escapes.
+    ///
+    /// # Errors
+    /// Not a string, an unknown escape, a lone surrogate, a control character, no closing quote.
+    pub fn str(&mut self) -> Result<Cow<'a, str>> {
+        if self.peek() != Some(b'"') {
+            return self.fail();
+        }
+        self.pos += 1;
+        self.string_body()
+    }
+
+    /// A string whose opening quote was consumed.
+    fn string_body(&mut self) -> Result<Cow<'a, str>> {
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let end = start + plain_len(bytes.get(start..).unwrap_or_default());
+        // The quote and the backslash are ASCII, so `end` is a character boundary.
+        let run = self.text.get(start..end).ok_or(Error { at: end })?;
+        match bytes.get(end) {
+            Some(b'"') => {
+                self.pos = end + 1;
+                Ok(Cow::Borrowed(run))
+            }
+            Some(b'\\') => {
+                self.pos = end;
+                let mut owned = String::with_capacity(run.len() + 16);
+                owned.push_str(run);
+                self.escaped(&mut owned)?;
+                Ok(Cow::Owned(owned))
+            }
+            _ => Err(Error { at: end }),
+        }
+    }
+
+    /// The rest of a string from an escape on, into `out`, through the closing quote.
+    fn escaped(&mut self, out: &mut String) -> Result<()> {
+        let bytes = self.text.as_bytes();
+        loop {
+            let start = self.pos;
+            self.pos += plain_len(bytes.get(start..).unwrap_or_default());
+            out.push_str(self.text.get(start..self.pos).ok_or(self.error())?);
+            match bytes.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {}
+                _ => return self.fail(),
+            }
+            let kind = bytes.get(self.pos + 1).copied();
+            self.pos += 2;
+            let c = match kind {
+                Some(b'"') => '"',
+                Some(b'\\') => '\\',
+                Some(b'/') => '/',
+                Some(b'b') => '\u{8}',
+                Some(b'f') => '\u{c}',
+                Some(b'n') => '\n',
+                Some(b'r') => '\r',
+                Some(b't') => '\t',
+                Some(b'u') => self.unicode()?,
+                _ => return Err(Error { at: start }),
+            };
+            out.push(c);
+        }
+    }
+
+    /// The character of a `\u` escape whose four digits start at `pos`, pairing surrogates.
+    fn unicode(&mut self) -> Result<char> {
+        let high = self.hex4()?;
+        let code = if (0xD800..0xDC00).contains(&high) {
+            if !self.literal("\\u") {
+                return self.fail();
+            }
+            let low = self.hex4()?;
+            if !(0xDC00..0xE000).contains(&low) {
+                return self.fail();
+            }
+            0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
+        } else {
+            high
+        };
+        char::from_u32(code).ok_or(self.error())
+    }
+
+    fn hex4(&mut self) -> Result<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4).ok_or(self.error())?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return self.fail();
+        }
+        let n = u32::from_str_radix(digits, 16).map_err(|_| self.error())?;
+        self.pos += 4;
+        Ok(n)
+    }
+
+    fn open(&mut self, byte: u8) -> Result<()> {
+        self.expect(byte)?;
+        if self.depth >= MAX_DEPTH {
+            return self.fail();
+        }
+        self.depth += 1;
+        self.first = true;
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.pos += 1;
+        self.depth = self.depth.saturating_sub(1);
+        self.first = false;
+    }
+
+    /// Opens an object; read it with `key`.
+    ///
+    /// # Errors
+    /// The next value is not an object, or nests too deep.
+    pub fn object(&mut self) -> Result<()> {
+        self.open(b'{')
+    }
+
+    /// The next key of the open object, its colon consumed; `None` (the object closed) at `}`.
+    ///
+    /// # Errors
+    /// Anything but a key or the end where one is due.
+    pub fn key(&mut self) -> Result<Option<Cow<'a, str>>> {
+        if !self.member()? {
+            return Ok(None);
+        }
+        self.key_text().map(Some)
+    }
+
+    /// Moves to the next member of the open object, at its key's quote: `false` (the object
+    /// closed) at `}`.
+    fn member(&mut self) -> Result<bool> {
+        match self.peek() {
+            Some(b'}') => {
+                self.close();
+                return Ok(false);
+            }
+            Some(b',') if !self.first => {
+                self.pos += 1;
+                if self.peek() != Some(b'"') {
+                    return self.fail();
+                }
+            }
+            Some(b'"') if self.first => {}
+            _ => return self.fail(),
+        }
+        self.first = false;
+        Ok(true)
+    }
+
+    /// The key at the quote, and its colon.
+    fn key_text(&mut self) -> Result<Cow<'a, str>> {
+        self.pos += 1;
+        let key = self.string_body()?;
+        self.colon()?;
+        Ok(key)
+    }
+
+    fn colon(&mut self) -> Result<()> {
+        // Compact JSON has the colon right after the key.
+        if self.text.as_bytes().get(self.pos) == Some(&b':') {
+            self.pos += 1;
+            Ok(())
+        } else {
+            self.expect(b':')
+        }
+    }
+
+    /// Consumes the key at the quote and its colon when the key is `name` spelled without
+    /// escapes; nothing otherwise.
+    fn raw_key(&mut self, name: &str) -> Result<bool> {
+        let bytes = self.text.as_bytes();
+        let end = self.pos + 1 + name.len();
+        let same = bytes.get(self.pos + 1..end) == Some(name.as_bytes());
+        if !same || bytes.get(end) != Some(&b'"') {
+            return Ok(false);
+        }
+        self.pos = end + 1;
+        self.colon()?;
+        Ok(true)
+    }
+
+    /// Opens an array; read it with `element`.
+    ///
+    /// # Errors
+    /// The next value is not an array, or nests too deep.
+    pub fn array(&mut self) -> Result<()> {
+        self.open(b'[')
+    }
+
+    /// Whether the open array has another element (then read it); `false` (closed) at `]`.
+    ///
+    /// # Errors
+    /// Anything but an element or the end where one is due.
+    pub fn element(&mut self) -> Result<bool> {
+        match self.peek() {
+            Some(b']') => {
+                self.close();
+                Ok(false)
+            }
+            Some(b',') if !self.first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(_) if self.first => {
+                self.first = false;
+                Ok(true)
+            }
+            _ => self.fail(),
+        }
+    }
+
+    /// Reads past the next value, whatever it is, checking that it is well formed.
+    ///
+    /// # Errors
+    /// The value is malformed or nests too deep.
+    pub fn skip(&mut self) -> Result<()> {
+        match self.peek() {
+            Some(b'{') => {
+                self.object()?;
+                while self.key()?.is_some() {
+                    self.skip()?;
+                }
+            }
+            Some(b'[') => {
+                self.array()?;
+                while self.element()? {
+                    self.skip()?;
+                }
+            }
+            Some(b'"') => {
+                self.str()?;
+            }
+            Some(b't' | b'f') => {
+                self.bool()?;
+            }
+            Some(b'n') => {
+                if !self.null()? {
+                    return self.fail();
+                }
+            }
+            _ => self.number()?,
+        }
+        Ok(())
+    }
+
+    /// Any JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+    fn number(&mut self) -> Result<()> {
+        let start = self.pos;
+        let bytes = self.text.as_bytes();
+        let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+        let digits = |mut i: usize| {
+            while at(i).is_ascii_digit() {
+                i += 1;
+            }
+            i
+        };
+        let mut i = start;
+        if at(i) == b'-' {
+            i += 1;
+        }
+        let int = i;
+        i = digits(i);
+        if i == int || (at(int) == b'0' && i > int + 1) {
+            return Err(Error { at: start });
+        }
+        if at(i) == b'.' {
+            let frac = i + 1;
+            i = digits(frac);
+            if i == frac {
+                return Err(Error { at: start });
+            }
+        }
+        if matches!(at(i), b'e' | b'E') {
+            i += 1;
+            if matches!(at(i), b'+' | b'-') {
+                i += 1;
+            }
+            let exp = i;
+            i = digits(exp);
+            if i == exp {
+                return Err(Error { at: start });
+            }
+        }
+        self.pos = i;
+        Ok(())
+    }
+
+    /// A string or `null`.
+    ///
+    /// # Errors
+    /// As `str`.
+    pub fn opt_str(&mut self) -> Result<Option<Cow<'a, str>>> {
+        match self.peek() {
+            Some(b'"') => {
+                self.pos += 1;
+                self.string_body().map(Some)
+            }
+            Some(b'n') if self.literal("null") => Ok(None),
+            _ => self.fail(),
+        }
+    }
+}
+
+/// How many bytes `bytes` starts with that a JSON string holds as they are: up to the first
+/// quote, backslash or control character.
+fn plain_len(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    // Eight bytes at a time: most strings are short and have no special byte at all.
+    while let Some(word) = bytes
+        .get(n..n + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+    {
+        let special = special_bytes(u64::from_le_bytes(word));
+        if special != 0 {
+            // The lowest flagged byte is exact (only bytes above a true one can be false).
+            return n + (special.trailing_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    while let Some(&b) = bytes.get(n) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The high bit of every byte of `word` that may be a quote, a backslash or below 0x20: the
+/// classic SWAR tests for a zero byte and for a byte below n.
+fn special_bytes(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    below(quote, 1) | below(backslash, 1) | below(word, 0x20)
+}
+
+/// A type whose JSON form is written and read by hand (stored entries, checkpointed pages).
+pub trait Codec: Sized {
+    /// Appends the JSON form to `out`.
+    fn write_json(&self, out: &mut String);
+
+    /// # Errors
+    /// The value at the reader is not this type's JSON form.
+    fn read_json(r: &mut Reader<'_>) -> Result<Self>;
+
+    /// The JSON form as text.
+    fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write_json(&mut out);
+        out
+    }
+
+    /// Reads a text that holds one value of this type and nothing else.
+    ///
+    /// # Errors
+    /// As `read_json`, or text after the value.
+    fn from_json(text: &str) -> Result<Self> {
+        let mut r = Reader::new(text);
+        let value = Self::read_json(&mut r)?;
+        r.end()?;
+        Ok(value)
+    }
+}
+
+impl<T: Codec> Codec for Vec<T> {
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            item.write_json(out);
+        }
+        out.push(']');
+    }
+
+    fn read_json(r: &mut Reader<'_>) -> Result<Self> {
+        let mut items = Vec::new();
+        r.array()?;
+        while r.element()? {
+            items.push(T::read_json(r)?);
+        }
+        Ok(items)
+    }
+}
+
+/// Most keys a `Keys` table may hold.
+const MAX_KEYS: usize = 32;
+
+/// Reads objects whose keys a table names, matching each key to its entry: keys in any order,
+/// unknown keys reported (to be skipped), a key met twice refused, as serde's derives refuse it
+/// (a record is never taken from the first or the last of two).
+///
+/// Objects of one kind come with their keys in one order (GitHub answers in the order of the
+/// query, this crate writes in a fixed one), so each key is first compared, as raw bytes, with
+/// the key found at the same place in the previous object (at first, table order): a run of such
+/// objects costs one comparison per key and decodes no key at all.
+pub struct Keys<'t, T> {
+    table: &'t [(&'static str, T)],
+    /// Table positions of the keys of the previous object, in its order (`u8::MAX`: unknown).
+    order: [u8; MAX_KEYS],
+    /// Keys read in this object.
+    count: usize,
+    seen: u64,
+}
+
+impl<'t, T: Copy> Keys<'t, T> {
+    /// `table` holds at most `MAX_KEYS` names; any beyond are never matched.
+    pub fn new(table: &'t [(&'static str, T)]) -> Self {
+        let mut order = [u8::MAX; MAX_KEYS];
+        for (i, slot) in order.iter_mut().enumerate() {
+            *slot = u8::try_from(i).unwrap_or(u8::MAX);
+        }
+        Keys {
+            table: table.get(..MAX_KEYS).unwrap_or(table),
+            order,
+            count: 0,
+            seen: 0,
+        }
+    }
+
+    /// Opens the next object of this kind.
+    ///
+    /// # Errors
+    /// As `Reader::object`.
+    pub fn object(&mut self, r: &mut Reader<'_>) -> Result<()> {
+        r.object()?;
+        self.count = 0;
+        self.seen = 0;
+        Ok(())
+    }
+
+    /// The next key of the open object, its colon consumed: `None` when the object closed,
+    /// `Some(None)` for a key the table does not know (skip its value).
+    ///
+    /// # Errors
+    /// Malformed JSON, or a key met before in this object.
+    pub fn next(&mut self, r: &mut Reader<'_>) -> Result<Option<Option<T>>> {
+        if !r.member()? {
+            return Ok(None);
+        }
+        let slot = self.count;
+        self.count += 1;
+        let guess = self.order.get(slot).map_or(usize::MAX, |&i| usize::from(i));
+        let at = match self.table.get(guess) {
+            Some((name, _)) if r.raw_key(name)? => Some(guess),
+            _ => {
+                let key = r.key_text()?;
+                // Lengths first: most names are told apart without comparing bytes.
+                self.table
+                    .iter()
+                    .position(|(name, _)| name.len() == key.len() && *name == key)
+            }
+        };
+        if let Some(o) = self.order.get_mut(slot) {
+            *o = at.and_then(|at| u8::try_from(at).ok()).unwrap_or(u8::MAX);
+        }
+        let Some((at, (_, tag))) = at.and_then(|at| Some((at, self.table.get(at)?))) else {
+            return Ok(Some(None));
+        };
+        let bit = 1u64 << at; // `at` < MAX_KEYS
+        if self.seen & bit != 0 {
+            return r.fail();
+        }
+        self.seen |= bit;
+        Ok(Some(Some(*tag)))
+    }
+}
+
+/// Records which of an object's known keys were read: a repeated key is refused, as serde's
+/// derives refuse it (a record is never taken from the first or the last of two).
+#[derive(Default)]
+pub struct Seen(u32);
+
+impl Seen {
+    /// # Errors
+    /// Key number `n` was seen before.
+    pub fn once(&mut self, n: u32, r: &Reader<'_>) -> Result<()> {
+        let bit = 1u32.checked_shl(n).unwrap_or(0);
+        if self.0 & bit != 0 {
+            return r.fail();
+        }
+        self.0 |= bit;
+        Ok(())
+    }
+}
+
+/// A required value that was absent.
+///
+/// # Errors
+/// `value` is `None`.
+pub fn required<T>(value: Option<T>, r: &Reader<'_>) -> Result<T> {
+    value.ok_or(r.error())
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
+pub fn write_str(out: &mut String, s: &str) {
+    out.push('"');
+    write_escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped as inside a JSON string, without the quotes.
+pub fn write_escaped(out: &mut String, s: &str) {
+    let plain = plain_len(s.as_bytes());
+    if plain == s.len() {
+        out.push_str(s);
+        return;
+    }
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every escaped byte is ASCII: `start..i` lies on character boundaries.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if escape.is_empty() {
+            // `\u00XX` with lowercase hex digits; `b` is below 0x20.
+            out.push_str(if b < 0x10 { "\\u000" } else { "\\u001" });
+            out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+}
+
+/// Appends a string or `null`.
+pub fn write_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => write_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+/// Appends `"key":` (keys are fixed names that need no escaping).
+pub fn write_key(out: &mut String, key: &str) {
+    out.push('"');
+    out.push_str(key);
+    out.push_str("\":");
+}
+
+pub fn write_bool(out: &mut String, b: bool) {
+    out.push_str(if b { "true" } else { "false" });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// Reads any value into a serde_json `Value` through the reader, for comparison.
+    fn read_value(r: &mut Reader<'_>) -> Result<Value> {
+        Ok(match r.peek() {
+            Some(b'{') => {
+                r.object()?;
+                let mut map = serde_json::Map::new();
+                while let Some(k) = r.key()? {
+                    let v = read_value(r)?;
+                    map.insert(k.into_owned(), v);
+                }
+                Value::Object(map)
+            }
+            Some(b'[') => {
+                r.array()?;
+                let mut items = Vec::new();
+                while r.element()? {
+                    items.push(read_value(r)?);
+                }
+                Value::Array(items)
+            }
+            Some(b'"') => Value::String(r.str()?.into_owned()),
+            Some(b't' | b'f') => Value::Bool(r.bool()?),
+            Some(b'n') if r.null()? => Value::Null,
+            _ => {
+                let start = r.pos;
+                r.number()?;
+                serde_json::from_str(r.text.get(start..r.pos).ok_or(r.error())?)
+                    .map_err(|_| r.error())?
+            }
+        })
+    }
+
+    fn read(text: &str) -> Option<Value> {
+        let mut r = Reader::new(text);
+        let v = read_value(&mut r).ok()?;
+        r.end().ok()?;
+        Some(v)
+    }
+
+    fn skipped(text: &str) -> bool {
+        let mut r = Reader::new(text);
+        r.skip().is_ok() && r.end().is_ok()
+    }
+
+    /// Accepts and reads exactly what serde_json does.
+    #[test]
+    fn agrees_with_serde_json() {
+        let deep_ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        let too_deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        let cases = [
+            "{}",
+            "[]",
+            " { \"a\" : [ 1 , 2.5 , -3e+7 , true , false , null ] } ",
+            r#"{"a":{"b":{"c":[{}]}}}"#,
+            r#""plain""#,
+            r#""esc \" \\ \/ \b \f \n \r \t \u00e9 \u20AC \ud83d\ude00 end""#,
+            r#""\u0000""#,
+            "\"é ü 😀\"",
+            r#"{"a":1,}"#,
+            r#"[1,]"#,
+            r#"[,1]"#,
+            r#"{"a" 1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{,"a":1}"#,
+            r#"[1 2]"#,
+            r#""\ud83d""#,
+            r#""\ud83d\u0041""#,
+            r#""\ude00""#,
+            r#""\x""#,
+            r#""\u12""#,
+            "\"tab\there\"",
+            "\"unterminated",
+            "01",
+            "-",
+            "1.",
+            ".5",
+            "1e",
+            "-0",
+            "0.0e-0",
+            "tru",
+            "nul",
+            "nulll",
+            "{} {}",
+            "",
+            "   ",
+            "{\"a\":1}x",
+            "[1]]",
+            "{\"a\":[}",
+            deep_ok.as_str(),
+            too_deep.as_str(),
+        ];
+        for text in cases {
+            let ours = read(text);
+            let theirs: Option<Value> = serde_json::from_str(text).ok();
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(skipped(text), theirs.is_some(), "skip {text}");
+        }
+    }
+
+    #[test]
+    fn borrows_unless_escaped() {
+        let mut r = Reader::new(r#"["plain","with \" quote"]"#);
+        r.array().unwrap();
+        assert!(r.element().unwrap());
+        assert!(matches!(r.str().unwrap(), Cow::Borrowed("plain")));
+        assert!(r.element().unwrap());
+        assert!(matches!(r.str().unwrap(), Cow::Owned(s) if s == "with \" quote"));
+        assert!(!r.element().unwrap());
+        r.end().unwrap();
+    }
+
+    #[test]
+    fn u64_as_serde_json_reads_it() {
+        for text in [
+            "0",
+            "7",
+            "18446744073709551615",
+            "18446744073709551616",
+            "01",
+            "-1",
+            "1.0",
+            "1e3",
+            "x",
+        ] {
+            let mut r = Reader::new(text);
+            let ours = r.u64().ok().filter(|_| r.end().is_ok());
+            assert_eq!(ours, serde_json::from_str::<u64>(text).ok(), "{text}");
+        }
+    }
+
+    #[test]
+    fn writes_strings_as_serde_json_does() {
+        let mut all = String::new();
+        for c in (0u32..0x100)
+            .chain([0x2028, 0x1F600])
+            .filter_map(char::from_u32)
+        {
+            all.push(c);
+        }
+        for s in ["", "plain", "a\"b\\c", "\u{7f}", all.as_str()] {
+            let mut out = String::new();
+            write_str(&mut out, s);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+    }
+}
