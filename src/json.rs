@@ -81,10 +81,7 @@ impl<'a> Reader<'a> {
 
     /// Consumes `word` when the text continues with it.
     fn literal(&mut self, word: &str) -> bool {
-        let found = self
-            .text
-            .get(self.pos..)
-            .is_some_and(|rest| rest.starts_with(word));
+        let found = starts_with_at(self.text.as_bytes(), self.pos, word.as_bytes());
         if found {
             self.pos += word.len();
         }
@@ -106,6 +103,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// An `n` that does not start `null`.
+    #[inline(always)]
     pub fn null(&mut self) -> Result<bool> {
         if self.peek() != Some(b'n') {
             return Ok(false);
@@ -120,11 +118,13 @@ impl<'a> Reader<'a> {
     /// # Errors
     /// Anything but `true` or `false`.
     pub fn bool(&mut self) -> Result<bool> {
-        self.peek();
-        if self.literal("true") {
-            Ok(true)
-        } else if self.literal("false") {
-            Ok(false)
+        let (word, value) = match self.peek() {
+            Some(b't') => ("true", true),
+            Some(b'f') => ("false", false),
+            _ => return self.fail(),
+        };
+        if self.literal(word) {
+            Ok(value)
         } else {
             self.fail()
         }
@@ -171,59 +171,79 @@ impl<'a> Reader<'a> {
     }
 
     /// A string whose opening quote was consumed.
+    #[inline(always)]
     fn string_body(&mut self) -> Result<Cow<'a, str>> {
         let start = self.pos;
         let bytes = self.text.as_bytes();
         let end = start + plain_len(bytes.get(start..).unwrap_or_default());
-        // The quote and the backslash are ASCII, so `end` is a character boundary.
-        let run = self.text.get(start..end).ok_or(Error { at: end })?;
-        match bytes.get(end) {
-            Some(b'"') => {
-                self.pos = end + 1;
-                Ok(Cow::Borrowed(run))
-            }
-            Some(b'\\') => {
-                self.pos = end;
-                let mut owned = String::with_capacity(run.len() + 16);
-                owned.push_str(run);
-                self.escaped(&mut owned)?;
-                Ok(Cow::Owned(owned))
-            }
-            _ => Err(Error { at: end }),
+        if bytes.get(end) == Some(&b'"') {
+            // The quotes are ASCII, so `start..end` lies on character boundaries.
+            let run = self.text.get(start..end).ok_or(Error { at: end })?;
+            self.pos = end + 1;
+            return Ok(Cow::Borrowed(run));
         }
+        let mut owned = Vec::new();
+        self.string_into(&mut owned)?;
+        // Whole characters of the text and whole escaped characters only.
+        String::from_utf8(owned)
+            .map(Cow::Owned)
+            .map_err(|_| self.error())
     }
 
-    /// The rest of a string from an escape on, into `out`, through the closing quote.
-    fn escaped(&mut self, out: &mut String) -> Result<()> {
+    /// Appends the string at the opening quote, unescaped, to `out`.
+    ///
+    /// # Errors
+    /// As `str`.
+    #[inline(always)]
+    pub fn str_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        if self.peek() != Some(b'"') {
+            return self.fail();
+        }
+        self.pos += 1;
+        self.string_into(out)
+    }
+
+    /// Appends the string whose opening quote was consumed, unescaped, to `out`.
+    fn string_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let bytes = self.text.as_bytes();
         loop {
             let start = self.pos;
-            self.pos += plain_len(bytes.get(start..).unwrap_or_default());
-            out.push_str(self.text.get(start..self.pos).ok_or(self.error())?);
-            match bytes.get(self.pos) {
+            let rest = bytes.get(start..).unwrap_or_default();
+            let plain = plain_len(rest);
+            out.extend_from_slice(rest.get(..plain).unwrap_or_default());
+            self.pos = start + plain;
+            match rest.get(plain) {
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(());
                 }
-                Some(b'\\') => {}
+                Some(b'\\') => self.escape_into(out)?,
                 _ => return self.fail(),
             }
-            let kind = bytes.get(self.pos + 1).copied();
-            self.pos += 2;
-            let c = match kind {
-                Some(b'"') => '"',
-                Some(b'\\') => '\\',
-                Some(b'/') => '/',
-                Some(b'b') => '\u{8}',
-                Some(b'f') => '\u{c}',
-                Some(b'n') => '\n',
-                Some(b'r') => '\r',
-                Some(b't') => '\t',
-                Some(b'u') => self.unicode()?,
-                _ => return Err(Error { at: start }),
-            };
-            out.push(c);
         }
+    }
+
+    /// The escape at the backslash, as UTF-8, into `out`.
+    #[cold]
+    #[inline(never)]
+    fn escape_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let at = self.pos;
+        let kind = self.text.as_bytes().get(at + 1).copied();
+        self.pos += 2;
+        let c = match kind {
+            Some(b'"') => '"',
+            Some(b'\\') => '\\',
+            Some(b'/') => '/',
+            Some(b'b') => '\u{8}',
+            Some(b'f') => '\u{c}',
+            Some(b'n') => '\n',
+            Some(b'r') => '\r',
+            Some(b't') => '\t',
+            Some(b'u') => self.unicode()?,
+            _ => return Err(Error { at }),
+        };
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
     }
 
     /// The character of a `\u` escape whose four digits start at `pos`, pairing surrogates.
@@ -291,6 +311,7 @@ impl<'a> Reader<'a> {
 
     /// Moves to the next member of the open object, at its key's quote: `false` (the object
     /// closed) at `}`.
+    #[inline(always)]
     fn member(&mut self) -> Result<bool> {
         match self.peek() {
             Some(b'}') => {
@@ -318,6 +339,7 @@ impl<'a> Reader<'a> {
         Ok(key)
     }
 
+    #[inline(always)]
     fn colon(&mut self) -> Result<()> {
         // Compact JSON has the colon right after the key.
         if self.text.as_bytes().get(self.pos) == Some(&b':') {
@@ -330,11 +352,11 @@ impl<'a> Reader<'a> {
 
     /// Consumes the key at the quote and its colon when the key is `name` spelled without
     /// escapes; nothing otherwise.
+    #[inline(always)]
     fn raw_key(&mut self, name: &str) -> Result<bool> {
         let bytes = self.text.as_bytes();
         let end = self.pos + 1 + name.len();
-        let same = bytes.get(self.pos + 1..end) == Some(name.as_bytes());
-        if !same || bytes.get(end) != Some(&b'"') {
+        if !starts_with_at(bytes, self.pos + 1, name.as_bytes()) || bytes.get(end) != Some(&b'"') {
             return Ok(false);
         }
         self.pos = end + 1;
@@ -448,6 +470,18 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// A string or `null`: `false` for `null`, else the string is appended to `out`.
+    ///
+    /// # Errors
+    /// As `str`.
+    #[inline(always)]
+    pub fn opt_str_into(&mut self, out: &mut Vec<u8>) -> Result<bool> {
+        if self.null()? {
+            return Ok(false);
+        }
+        self.str_into(out).map(|()| true)
+    }
+
     /// A string or `null`.
     ///
     /// # Errors
@@ -464,8 +498,35 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether `bytes` holds `word` at `at`. Eight bytes at a time, inlined: keys are short, and
+/// a call to `memcmp` would cost more than comparing them.
+#[inline(always)]
+fn starts_with_at(bytes: &[u8], at: usize, word: &[u8]) -> bool {
+    let Some(mut here) = bytes.get(at..at + word.len()) else {
+        return false;
+    };
+    let mut word = word;
+    while let (Some((a, rest_a)), Some((b, rest_b))) =
+        (here.split_first_chunk::<8>(), word.split_first_chunk::<8>())
+    {
+        if a != b {
+            return false;
+        }
+        (here, word) = (rest_a, rest_b);
+    }
+    let mut i = 0;
+    while let (Some(a), Some(b)) = (here.get(i), word.get(i)) {
+        if a != b {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// How many bytes `bytes` starts with that a JSON string holds as they are: up to the first
-/// quote, backslash or control character.
+/// quote, backslash or control character. Inlined: it runs for every string.
+#[inline(always)]
 fn plain_len(bytes: &[u8]) -> usize {
     let mut n = 0;
     // Eight bytes at a time: most strings are short and have no special byte at all.
@@ -489,6 +550,7 @@ fn plain_len(bytes: &[u8]) -> usize {
     n
 }
 
+#[inline(always)]
 /// The high bit of every byte of `word` that may be a quote, a backslash or below 0x20: the
 /// classic SWAR tests for a zero byte and for a byte below n.
 fn special_bytes(word: u64) -> u64 {
@@ -503,7 +565,7 @@ fn special_bytes(word: u64) -> u64 {
 /// A type whose JSON form is written and read by hand (stored entries, checkpointed pages).
 pub trait Codec: Sized {
     /// Appends the JSON form to `out`.
-    fn write_json(&self, out: &mut String);
+    fn write_json(&self, out: &mut Writer);
 
     /// # Errors
     /// The value at the reader is not this type's JSON form.
@@ -511,9 +573,9 @@ pub trait Codec: Sized {
 
     /// The JSON form as text.
     fn to_json(&self) -> String {
-        let mut out = String::new();
+        let mut out = Writer::with_capacity(256);
         self.write_json(&mut out);
-        out
+        out.finish()
     }
 
     /// Reads a text that holds one value of this type and nothing else.
@@ -528,30 +590,11 @@ pub trait Codec: Sized {
     }
 }
 
-impl<T: Codec> Codec for Vec<T> {
-    fn write_json(&self, out: &mut String) {
-        out.push('[');
-        for (i, item) in self.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            item.write_json(out);
-        }
-        out.push(']');
-    }
-
-    fn read_json(r: &mut Reader<'_>) -> Result<Self> {
-        let mut items = Vec::new();
-        r.array()?;
-        while r.element()? {
-            items.push(T::read_json(r)?);
-        }
-        Ok(items)
-    }
-}
-
 /// Most keys a `Keys` table may hold.
 const MAX_KEYS: usize = 32;
+/// `Keys::order` entries: no guess (the key was not in the table), no history.
+const UNKNOWN: u8 = u8::MAX - 1;
+const UNSEEN: u8 = u8::MAX;
 
 /// Reads objects whose keys a table names, matching each key to its entry: keys in any order,
 /// unknown keys reported (to be skipped), a key met twice refused, as serde's derives refuse it
@@ -563,7 +606,8 @@ const MAX_KEYS: usize = 32;
 /// objects costs one comparison per key and decodes no key at all.
 pub struct Keys<'t, T> {
     table: &'t [(&'static str, T)],
-    /// Table positions of the keys of the previous object, in its order (`u8::MAX`: unknown).
+    /// Table positions of the keys of the previous object, in its order (`UNKNOWN`: not in the
+    /// table, `UNSEEN`: no previous object that long, guess table order).
     order: [u8; MAX_KEYS],
     /// Keys read in this object.
     count: usize,
@@ -573,13 +617,9 @@ pub struct Keys<'t, T> {
 impl<'t, T: Copy> Keys<'t, T> {
     /// `table` holds at most `MAX_KEYS` names; any beyond are never matched.
     pub fn new(table: &'t [(&'static str, T)]) -> Self {
-        let mut order = [u8::MAX; MAX_KEYS];
-        for (i, slot) in order.iter_mut().enumerate() {
-            *slot = u8::try_from(i).unwrap_or(u8::MAX);
-        }
         Keys {
             table: table.get(..MAX_KEYS).unwrap_or(table),
-            order,
+            order: [UNSEEN; MAX_KEYS],
             count: 0,
             seen: 0,
         }
@@ -607,7 +647,11 @@ impl<'t, T: Copy> Keys<'t, T> {
         }
         let slot = self.count;
         self.count += 1;
-        let guess = self.order.get(slot).map_or(usize::MAX, |&i| usize::from(i));
+        let guess = match self.order.get(slot) {
+            Some(&UNSEEN) => slot,
+            Some(&i) => usize::from(i),
+            None => usize::MAX,
+        };
         let at = match self.table.get(guess) {
             Some((name, _)) if r.raw_key(name)? => Some(guess),
             _ => {
@@ -619,7 +663,7 @@ impl<'t, T: Copy> Keys<'t, T> {
             }
         };
         if let Some(o) = self.order.get_mut(slot) {
-            *o = at.and_then(|at| u8::try_from(at).ok()).unwrap_or(u8::MAX);
+            *o = at.and_then(|at| u8::try_from(at).ok()).unwrap_or(UNKNOWN);
         }
         let Some((at, (_, tag))) = at.and_then(|at| Some((at, self.table.get(at)?))) else {
             return Ok(Some(None));
@@ -659,64 +703,82 @@ pub fn required<T>(value: Option<T>, r: &Reader<'_>) -> Result<T> {
     value.ok_or(r.error())
 }
 
-/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it.
-pub fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    write_escaped(out, s);
-    out.push('"');
-}
+/// JSON text being written. Bytes rather than a `String`: at `opt-level = "z"`
+/// `String::push` is a call per character, `Vec::push` is inlined. Only whole characters are
+/// ever written, so `finish` always has the text.
+pub struct Writer(Vec<u8>);
 
-/// Appends `s` escaped as inside a JSON string, without the quotes.
-pub fn write_escaped(out: &mut String, s: &str) {
-    let plain = plain_len(s.as_bytes());
-    if plain == s.len() {
-        out.push_str(s);
-        return;
+impl Writer {
+    pub fn with_capacity(bytes: usize) -> Self {
+        Writer(Vec::with_capacity(bytes))
     }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let escape = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // Every escaped byte is ASCII: `start..i` lies on character boundaries.
-        out.push_str(s.get(start..i).unwrap_or_default());
-        if escape.is_empty() {
-            // `\u00XX` with lowercase hex digits; `b` is below 0x20.
-            out.push_str(if b < 0x10 { "\\u000" } else { "\\u001" });
-            out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
-        } else {
-            out.push_str(escape);
+
+    /// One ASCII byte (punctuation).
+    #[inline(always)]
+    pub fn byte(&mut self, b: u8) {
+        self.0.push(b);
+    }
+
+    /// Text as it is: punctuation and keys, which need no escaping.
+    pub fn raw(&mut self, s: &str) {
+        self.0.extend_from_slice(s.as_bytes());
+    }
+
+    /// `s` as a JSON string, escaped exactly as serde_json escapes it.
+    pub fn str(&mut self, s: &str) {
+        self.byte(b'"');
+        self.escaped(s);
+        self.byte(b'"');
+    }
+
+    /// A string or `null`.
+    pub fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            Some(s) => self.str(s),
+            None => self.raw("null"),
         }
-        start = i + 1;
     }
-    out.push_str(s.get(start..).unwrap_or_default());
-}
 
-/// Appends a string or `null`.
-pub fn write_opt_str(out: &mut String, s: Option<&str>) {
-    match s {
-        Some(s) => write_str(out, s),
-        None => out.push_str("null"),
+    pub fn bool(&mut self, b: bool) {
+        self.raw(if b { "true" } else { "false" });
     }
-}
 
-/// Appends `"key":` (keys are fixed names that need no escaping).
-pub fn write_key(out: &mut String, key: &str) {
-    out.push('"');
-    out.push_str(key);
-    out.push_str("\":");
-}
+    /// `s` escaped as inside a JSON string, without the quotes.
+    fn escaped(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        loop {
+            let rest = bytes.get(start..).unwrap_or_default();
+            let plain = plain_len(rest);
+            self.0
+                .extend_from_slice(rest.get(..plain).unwrap_or_default());
+            let Some(&b) = rest.get(plain) else {
+                return;
+            };
+            match b {
+                b'"' => self.raw("\\\""),
+                b'\\' => self.raw("\\\\"),
+                0x08 => self.raw("\\b"),
+                0x0c => self.raw("\\f"),
+                b'\n' => self.raw("\\n"),
+                b'\r' => self.raw("\\r"),
+                b'\t' => self.raw("\\t"),
+                // `\u00XX` with lowercase hex digits; `b` is below 0x20.
+                _ => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    self.raw(if b < 0x10 { "\\u000" } else { "\\u001" });
+                    self.byte(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
+                }
+            }
+            start += plain + 1;
+        }
+    }
 
-pub fn write_bool(out: &mut String, b: bool) {
-    out.push_str(if b { "true" } else { "false" });
+    /// The text written.
+    pub fn finish(self) -> String {
+        // Only whole characters were written (`&str` pieces and ASCII): this never falls back.
+        String::from_utf8(self.0).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]
@@ -864,9 +926,9 @@ mod tests {
             all.push(c);
         }
         for s in ["", "plain", "a\"b\\c", "\u{7f}", all.as_str()] {
-            let mut out = String::new();
-            write_str(&mut out, s);
-            assert_eq!(out, serde_json::to_string(s).unwrap());
+            let mut out = Writer::with_capacity(0);
+            out.str(s);
+            assert_eq!(out.finish(), serde_json::to_string(s).unwrap());
         }
     }
 }

@@ -6,9 +6,8 @@
 //! Its stored JSON form is `RepoFields`' serde form (the tests hold the two together); the crate
 //! writes and reads it by hand with `json`, which is faster and smaller in the wasm.
 
-use crate::json::{self, required, Keys, Reader, Seen};
+use crate::json::{self, required, Keys, Reader, Seen, Writer};
 use serde::Serialize;
-use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,16 +79,16 @@ pub struct Ci<'a> {
 
 impl Ci<'_> {
     /// Appends `{"state":…,"sha":…}`, or `null` for no CI.
-    pub fn write_opt_json(ci: Option<Ci<'_>>, out: &mut String) {
+    pub fn write_opt_json(ci: Option<Ci<'_>>, out: &mut Writer) {
         let Some(ci) = ci else {
-            out.push_str("null");
+            out.raw("null");
             return;
         };
-        out.push_str("{\"state\":");
-        json::write_opt_str(out, ci.state.map(CiState::as_str));
-        out.push_str(",\"sha\":");
-        json::write_str(out, ci.sha);
-        out.push('}');
+        out.raw("{\"state\":");
+        out.opt_str(ci.state.map(CiState::as_str));
+        out.raw(",\"sha\":");
+        out.str(ci.sha);
+        out.byte(b'}');
     }
 }
 
@@ -113,9 +112,9 @@ pub struct RepoFields<'a> {
     pub ci: Option<Ci<'a>>,
 }
 
-/// The text fields of a `Repo`, in the order its `text` holds them.
-#[derive(Clone, Copy)]
-enum Text {
+/// The text fields of a `Repo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
     Name,
     Owner,
     FullName,
@@ -125,74 +124,180 @@ enum Text {
     PushedAt,
     UpdatedAt,
     Language,
+    /// The CI head's commit: CI is present when this is.
     Sha,
 }
 
 const TEXTS: usize = 10;
 
+impl Text {
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+/// A record's text fields gathered, in whatever order they arrive, into one buffer, to become
+/// one `Repo` (one allocation). Reused from record to record: `clear` keeps the buffer.
+#[derive(Default)]
+pub struct TextBuf {
+    bytes: Vec<u8>,
+    /// Start and end of each field in `bytes`, in `Text` order.
+    spans: [(u32, u32); TEXTS],
+    present: u16,
+}
+
+impl TextBuf {
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.present = 0;
+    }
+
+    /// Reads a JSON string into field `t`.
+    ///
+    /// # Errors
+    /// Not a string.
+    #[inline(always)]
+    pub fn read(&mut self, t: Text, r: &mut Reader<'_>) -> json::Result<()> {
+        let start = self.bytes.len();
+        r.str_into(&mut self.bytes)?;
+        self.mark(t, start);
+        Ok(())
+    }
+
+    /// Reads a JSON string into field `t`, or `null` (the field is absent).
+    ///
+    /// # Errors
+    /// Neither a string nor `null`.
+    #[inline(always)]
+    pub fn read_opt(&mut self, t: Text, r: &mut Reader<'_>) -> json::Result<()> {
+        let start = self.bytes.len();
+        if r.opt_str_into(&mut self.bytes)? {
+            self.mark(t, start);
+        }
+        Ok(())
+    }
+
+    pub fn set(&mut self, t: Text, value: Option<&str>) {
+        self.present &= !t.bit();
+        if let Some(value) = value {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(value.as_bytes());
+            self.mark(t, start);
+        }
+    }
+
+    /// Field `t` as read, when present.
+    pub fn get(&self, t: Text) -> Option<&[u8]> {
+        if self.present & t.bit() == 0 {
+            return None;
+        }
+        let (start, end) = self.spans.get(t as usize).copied().unwrap_or_default();
+        self.bytes.get(start as usize..end as usize)
+    }
+
+    #[inline(always)]
+    fn mark(&mut self, t: Text, start: usize) {
+        // A record's text is far below 4 GiB: it comes from one reply or one KV value.
+        let at = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        if let Some(span) = self.spans.get_mut(t as usize) {
+            *span = (at(start), at(self.bytes.len()));
+        }
+        self.present |= t.bit();
+    }
+}
+
+/// A repository's fields that are not text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags {
+    pub visibility: Visibility,
+    pub archived: bool,
+    pub disabled: bool,
+    pub fork: bool,
+    /// The CI state, when CI is present (see `Text::Sha`).
+    pub ci_state: Option<CiState>,
+}
+
 /// One repository as the cache stores it: every field of the allow-list, private ones included.
 /// Visibility rules are applied when a view is made, never here.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Repo {
-    /// The text fields one after another, in `Text` order.
+    /// The text fields, in the order they were read.
     text: Box<str>,
-    /// Where each text field ends in `text` (it starts where the one before ends).
-    ends: [u32; TEXTS],
-    /// Which optional text fields are present, one bit per `Text`; absent ones are empty.
+    /// Start and end of each text field in `text`, in `Text` order.
+    spans: [(u32, u32); TEXTS],
+    /// Which text fields are present, one bit per `Text`.
     present: u16,
     pub visibility: Visibility,
     pub archived: bool,
     pub disabled: bool,
     pub fork: bool,
-    /// The CI state; CI is present when the sha is.
     ci_state: Option<CiState>,
 }
 
 impl Repo {
     pub fn new(f: RepoFields<'_>) -> Repo {
-        let texts: [Option<&str>; TEXTS] = [
-            Some(f.name),
-            Some(f.owner),
-            Some(f.full_name),
-            Some(f.url),
-            f.description,
-            f.default_branch,
-            f.pushed_at,
-            f.updated_at,
-            f.language,
-            f.ci.map(|c| c.sha),
-        ];
-        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
-        let (mut ends, mut present) = ([0; TEXTS], 0);
-        for (i, (t, end)) in texts.iter().zip(&mut ends).enumerate() {
-            if let Some(t) = t {
-                text.push_str(t);
-                present |= 1 << i;
-            }
-            // A record is far below 4 GiB: its text comes from one reply or one KV value.
-            *end = u32::try_from(text.len()).unwrap_or(u32::MAX);
-        }
-        Repo {
-            text: text.into_boxed_str(),
-            ends,
-            present,
+        let mut text = TextBuf::default();
+        text.set(Text::Name, Some(f.name));
+        text.set(Text::Owner, Some(f.owner));
+        text.set(Text::FullName, Some(f.full_name));
+        text.set(Text::Url, Some(f.url));
+        text.set(Text::Description, f.description);
+        text.set(Text::DefaultBranch, f.default_branch);
+        text.set(Text::PushedAt, f.pushed_at);
+        text.set(Text::UpdatedAt, f.updated_at);
+        text.set(Text::Language, f.language);
+        text.set(Text::Sha, f.ci.map(|c| c.sha));
+        let flags = Flags {
             visibility: f.visibility,
             archived: f.archived,
             disabled: f.disabled,
             fork: f.fork,
             ci_state: f.ci.and_then(|c| c.state),
-        }
+        };
+        // Every required field was just set, and `text` holds only `&str`s.
+        Repo::build(&text, flags).unwrap_or_else(|| Repo {
+            text: Box::default(),
+            spans: [(0, 0); TEXTS],
+            present: 0,
+            visibility: f.visibility,
+            archived: f.archived,
+            disabled: f.disabled,
+            fork: f.fork,
+            ci_state: None,
+        })
     }
 
-    fn text(&self, t: Text) -> &str {
-        let i = t as usize;
-        let end = |i: usize| self.ends.get(i).map_or(0, |&e| e as usize);
-        let start = i.checked_sub(1).map_or(0, end);
-        self.text.get(start..end(i)).unwrap_or_default()
+    /// The record of `text` and `flags`; `None` when a required text field (name, owner, full
+    /// name, URL) is absent.
+    pub fn build(text: &TextBuf, flags: Flags) -> Option<Repo> {
+        let required =
+            Text::Name.bit() | Text::Owner.bit() | Text::FullName.bit() | Text::Url.bit();
+        if text.present & required != required {
+            return None;
+        }
+        Some(Repo {
+            text: Box::from(std::str::from_utf8(&text.bytes).ok()?),
+            spans: text.spans,
+            present: text.present,
+            visibility: flags.visibility,
+            archived: flags.archived,
+            disabled: flags.disabled,
+            fork: flags.fork,
+            ci_state: flags.ci_state,
+        })
     }
 
     fn optional(&self, t: Text) -> Option<&str> {
-        (self.present & (1 << t as u16) != 0).then(|| self.text(t))
+        if self.present & t.bit() == 0 {
+            return None;
+        }
+        let (start, end) = self.spans.get(t as usize).copied().unwrap_or_default();
+        // Spans lie between whole strings of `text`: on character boundaries.
+        self.text.get(start as usize..end as usize)
+    }
+
+    fn text(&self, t: Text) -> &str {
+        self.optional(t).unwrap_or_default()
     }
 
     pub fn name(&self) -> &str {
@@ -263,6 +368,15 @@ impl Repo {
     }
 }
 
+/// Equal fields, however the text is laid out.
+impl PartialEq for Repo {
+    fn eq(&self, other: &Repo) -> bool {
+        self.fields() == other.fields()
+    }
+}
+
+impl Eq for Repo {}
+
 impl std::fmt::Debug for Repo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.fields().fmt(f)
@@ -308,116 +422,135 @@ const KEYS: [(&str, Key); 14] = [
 
 impl json::Codec for Repo {
     /// Every field, in `RepoFields` order.
-    fn write_json(&self, out: &mut String) {
+    fn write_json(&self, out: &mut Writer) {
         let f = self.fields();
-        out.push_str("{\"name\":");
-        json::write_str(out, f.name);
-        out.push_str(",\"owner\":");
-        json::write_str(out, f.owner);
-        out.push_str(",\"full_name\":");
-        json::write_str(out, f.full_name);
-        out.push_str(",\"url\":");
-        json::write_str(out, f.url);
-        out.push_str(",\"description\":");
-        json::write_opt_str(out, f.description);
-        out.push_str(",\"visibility\":");
-        json::write_str(out, f.visibility.as_str());
-        out.push_str(",\"archived\":");
-        json::write_bool(out, f.archived);
-        out.push_str(",\"disabled\":");
-        json::write_bool(out, f.disabled);
-        out.push_str(",\"fork\":");
-        json::write_bool(out, f.fork);
-        out.push_str(",\"default_branch\":");
-        json::write_opt_str(out, f.default_branch);
-        out.push_str(",\"pushed_at\":");
-        json::write_opt_str(out, f.pushed_at);
-        out.push_str(",\"updated_at\":");
-        json::write_opt_str(out, f.updated_at);
-        out.push_str(",\"language\":");
-        json::write_opt_str(out, f.language);
-        out.push_str(",\"ci\":");
+        out.raw("{\"name\":");
+        out.str(f.name);
+        out.raw(",\"owner\":");
+        out.str(f.owner);
+        out.raw(",\"full_name\":");
+        out.str(f.full_name);
+        out.raw(",\"url\":");
+        out.str(f.url);
+        out.raw(",\"description\":");
+        out.opt_str(f.description);
+        out.raw(",\"visibility\":");
+        out.str(f.visibility.as_str());
+        out.raw(",\"archived\":");
+        out.bool(f.archived);
+        out.raw(",\"disabled\":");
+        out.bool(f.disabled);
+        out.raw(",\"fork\":");
+        out.bool(f.fork);
+        out.raw(",\"default_branch\":");
+        out.opt_str(f.default_branch);
+        out.raw(",\"pushed_at\":");
+        out.opt_str(f.pushed_at);
+        out.raw(",\"updated_at\":");
+        out.opt_str(f.updated_at);
+        out.raw(",\"language\":");
+        out.opt_str(f.language);
+        out.raw(",\"ci\":");
         Ci::write_opt_json(f.ci, out);
-        out.push('}');
+        out.byte(b'}');
     }
 
     /// As serde's derive read it: keys in any order, unknown keys skipped, a missing optional
     /// field is `None`, a missing required one or a repeated key fails.
     fn read_json(r: &mut Reader<'_>) -> json::Result<Repo> {
-        let (mut name, mut owner, mut full_name, mut url) = (None, None, None, None);
-        let (mut visibility, mut archived, mut disabled, mut fork) = (None, None, None, None);
-        let (mut description, mut default_branch, mut pushed_at) = (None, None, None);
-        let (mut updated_at, mut language, mut ci) = (None, None, None);
-        let mut keys = Keys::new(&KEYS);
-        keys.object(r)?;
-        while let Some(key) = keys.next(r)? {
-            match key {
-                Some(Key::Name) => name = Some(r.str()?),
-                Some(Key::Owner) => owner = Some(r.str()?),
-                Some(Key::FullName) => full_name = Some(r.str()?),
-                Some(Key::Url) => url = Some(r.str()?),
-                Some(Key::Description) => description = r.opt_str()?,
-                Some(Key::Visibility) => visibility = Some(Visibility::read_json(r)?),
-                Some(Key::Archived) => archived = Some(r.bool()?),
-                Some(Key::Disabled) => disabled = Some(r.bool()?),
-                Some(Key::Fork) => fork = Some(r.bool()?),
-                Some(Key::DefaultBranch) => default_branch = r.opt_str()?,
-                Some(Key::PushedAt) => pushed_at = r.opt_str()?,
-                Some(Key::UpdatedAt) => updated_at = r.opt_str()?,
-                Some(Key::Language) => language = r.opt_str()?,
-                Some(Key::Ci) => ci = read_ci(r)?,
-                None => r.skip()?,
-            }
-        }
-        let (state, sha) = ci.unzip();
-        Ok(Repo::new(RepoFields {
-            name: &required(name, r)?,
-            owner: &required(owner, r)?,
-            full_name: &required(full_name, r)?,
-            url: &required(url, r)?,
-            description: description.as_deref(),
-            visibility: required(visibility, r)?,
-            archived: required(archived, r)?,
-            disabled: required(disabled, r)?,
-            fork: required(fork, r)?,
-            default_branch: default_branch.as_deref(),
-            pushed_at: pushed_at.as_deref(),
-            updated_at: updated_at.as_deref(),
-            language: language.as_deref(),
-            ci: sha.as_deref().map(|sha| Ci {
-                state: state.flatten(),
-                sha,
-            }),
-        }))
+        read_repo(r, &mut Keys::new(&KEYS), &mut TextBuf::default())
     }
 }
 
-/// A stored `ci`: `null`, or its state and sha.
-fn read_ci<'a>(r: &mut Reader<'a>) -> json::Result<Option<(Option<CiState>, Cow<'a, str>)>> {
+impl json::Codec for Vec<Repo> {
+    fn write_json(&self, out: &mut Writer) {
+        out.byte(b'[');
+        for (i, repo) in self.iter().enumerate() {
+            if i > 0 {
+                out.byte(b',');
+            }
+            repo.write_json(out);
+        }
+        out.byte(b']');
+    }
+
+    fn read_json(r: &mut Reader<'_>) -> json::Result<Vec<Repo>> {
+        let (mut keys, mut text, mut repos) = (Keys::new(&KEYS), TextBuf::default(), Vec::new());
+        r.array()?;
+        while r.element()? {
+            repos.push(read_repo(r, &mut keys, &mut text)?);
+        }
+        Ok(repos)
+    }
+}
+
+/// One stored record; `keys` and `text` are reused from record to record.
+fn read_repo(
+    r: &mut Reader<'_>,
+    keys: &mut Keys<'_, Key>,
+    text: &mut TextBuf,
+) -> json::Result<Repo> {
+    text.clear();
+    let (mut visibility, mut archived, mut disabled, mut fork) = (None, None, None, None);
+    let mut ci_state = None;
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(Key::Name) => text.read(Text::Name, r)?,
+            Some(Key::Owner) => text.read(Text::Owner, r)?,
+            Some(Key::FullName) => text.read(Text::FullName, r)?,
+            Some(Key::Url) => text.read(Text::Url, r)?,
+            Some(Key::Description) => text.read_opt(Text::Description, r)?,
+            Some(Key::Visibility) => visibility = Some(Visibility::read_json(r)?),
+            Some(Key::Archived) => archived = Some(r.bool()?),
+            Some(Key::Disabled) => disabled = Some(r.bool()?),
+            Some(Key::Fork) => fork = Some(r.bool()?),
+            Some(Key::DefaultBranch) => text.read_opt(Text::DefaultBranch, r)?,
+            Some(Key::PushedAt) => text.read_opt(Text::PushedAt, r)?,
+            Some(Key::UpdatedAt) => text.read_opt(Text::UpdatedAt, r)?,
+            Some(Key::Language) => text.read_opt(Text::Language, r)?,
+            Some(Key::Ci) => ci_state = read_ci(r, text)?,
+            None => r.skip()?,
+        }
+    }
+    let flags = Flags {
+        visibility: required(visibility, r)?,
+        archived: required(archived, r)?,
+        disabled: required(disabled, r)?,
+        fork: required(fork, r)?,
+        ci_state,
+    };
+    Repo::build(text, flags).ok_or(r.error())
+}
+
+#[derive(Clone, Copy)]
+enum CiKey {
+    State,
+    Sha,
+}
+
+const CI_KEYS: [(&str, CiKey); 2] = [("state", CiKey::State), ("sha", CiKey::Sha)];
+
+/// A stored `ci`: `null`, or its state and its sha (into `text`, required).
+fn read_ci(r: &mut Reader<'_>, text: &mut TextBuf) -> json::Result<Option<CiState>> {
     if r.null()? {
         return Ok(None);
     }
-    let (mut state, mut sha) = (None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "state" => {
-                seen.once(0, r)?;
-                state = if r.null()? {
-                    None
-                } else {
-                    Some(CiState::read_json(r)?)
-                };
-            }
-            "sha" => {
-                seen.once(1, r)?;
-                sha = Some(r.str()?);
-            }
-            _ => r.skip()?,
+    let mut state = None;
+    let mut keys = Keys::new(&CI_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(CiKey::State) if !r.null()? => state = Some(CiState::read_json(r)?),
+            Some(CiKey::State) => {}
+            Some(CiKey::Sha) => text.read(Text::Sha, r)?,
+            None => r.skip()?,
         }
     }
-    Ok(Some((state, required(sha, r)?)))
+    if text.get(Text::Sha).is_none() {
+        return Err(r.error());
+    }
+    Ok(state)
 }
 
 /// Every repository of one owner, as one cache entry (`v1:org:{owner}`).
@@ -429,12 +562,12 @@ pub struct OwnerListing {
 }
 
 impl json::Codec for OwnerListing {
-    fn write_json(&self, out: &mut String) {
-        out.push_str("{\"login\":");
-        json::write_str(out, &self.login);
-        out.push_str(",\"repos\":");
+    fn write_json(&self, out: &mut Writer) {
+        out.raw("{\"login\":");
+        out.str(&self.login);
+        out.raw(",\"repos\":");
         self.repos.write_json(out);
-        out.push('}');
+        out.byte(b'}');
     }
 
     fn read_json(r: &mut Reader<'_>) -> json::Result<OwnerListing> {

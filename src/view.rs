@@ -6,7 +6,7 @@
 
 use crate::config::PrivatePolicy;
 use crate::fields::{Field, FieldSet};
-use crate::json;
+use crate::json::Writer;
 use crate::model::{Ci, Repo, Visibility};
 
 /// Which owners' private repositories the caller may see.
@@ -79,57 +79,57 @@ pub fn project<'a>(
 
 impl RepoView<'_> {
     /// Appends the view as a JSON object, fields in allow-list order.
-    pub fn write_json(&self, out: &mut String) {
+    pub fn write_json(&self, out: &mut Writer) {
         let r = self.repo;
-        let mut sep = '{';
+        let mut sep = b'{';
         for field in self.fields.iter() {
-            out.push(sep);
-            sep = ',';
-            out.push_str(field.json_key());
+            out.byte(sep);
+            sep = b',';
+            out.raw(field.json_key());
             match field {
-                Field::Name => json::write_str(out, r.name()),
-                Field::Owner => json::write_str(out, r.owner()),
-                Field::FullName => json::write_str(out, r.full_name()),
-                Field::Url => json::write_str(out, r.url()),
-                Field::Description => json::write_opt_str(out, r.description()),
-                Field::Visibility => json::write_str(out, r.visibility.as_str()),
-                Field::Private => json::write_bool(out, r.visibility != Visibility::Public),
-                Field::Archived => json::write_bool(out, r.archived),
-                Field::Disabled => json::write_bool(out, r.disabled),
-                Field::Fork => json::write_bool(out, r.fork),
-                Field::DefaultBranch => json::write_opt_str(out, r.default_branch()),
-                Field::PushedAt => json::write_opt_str(out, r.pushed_at()),
-                Field::UpdatedAt => json::write_opt_str(out, r.updated_at()),
-                Field::Language => json::write_opt_str(out, r.language()),
+                Field::Name => out.str(r.name()),
+                Field::Owner => out.str(r.owner()),
+                Field::FullName => out.str(r.full_name()),
+                Field::Url => out.str(r.url()),
+                Field::Description => out.opt_str(r.description()),
+                Field::Visibility => out.str(r.visibility.as_str()),
+                Field::Private => out.bool(r.visibility != Visibility::Public),
+                Field::Archived => out.bool(r.archived),
+                Field::Disabled => out.bool(r.disabled),
+                Field::Fork => out.bool(r.fork),
+                Field::DefaultBranch => out.opt_str(r.default_branch()),
+                Field::PushedAt => out.opt_str(r.pushed_at()),
+                Field::UpdatedAt => out.opt_str(r.updated_at()),
+                Field::Language => out.opt_str(r.language()),
                 Field::Ci => Ci::write_opt_json(r.ci(), out),
             }
         }
-        if sep == '{' {
-            out.push('{');
+        if sep == b'{' {
+            out.byte(b'{');
         }
-        out.push('}');
+        out.byte(b'}');
     }
 
     /// The view alone, as JSON text (`GET /v1/repos/{owner}/{repo}`).
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(VIEW_BYTES_GUESS);
+        let mut out = Writer::with_capacity(VIEW_BYTES_GUESS);
         self.write_json(&mut out);
-        out
+        out.finish()
     }
 }
 
 /// A first guess at a view's length, so that a listing's text is rarely copied as it grows.
 const VIEW_BYTES_GUESS: usize = 192;
 
-fn write_views(out: &mut String, views: &[RepoView<'_>]) {
-    out.push('[');
+fn write_views(out: &mut Writer, views: &[RepoView<'_>]) {
+    out.byte(b'[');
     for (i, v) in views.iter().enumerate() {
         if i > 0 {
-            out.push(',');
+            out.byte(b',');
         }
         v.write_json(out);
     }
-    out.push(']');
+    out.byte(b']');
 }
 
 /// `GET /v1/orgs/{owner}/repos`.
@@ -142,18 +142,15 @@ pub struct OrgBody<'a> {
 impl OrgBody<'_> {
     /// `{"org":…,"repos":[…],"fetched_at":…}`.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
-        out.push('{');
-        json::write_key(&mut out, "org");
-        json::write_str(&mut out, self.org);
-        out.push(',');
-        json::write_key(&mut out, "repos");
+        let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
+        out.raw("{\"org\":");
+        out.str(self.org);
+        out.raw(",\"repos\":");
         write_views(&mut out, &self.repos);
-        out.push(',');
-        json::write_key(&mut out, "fetched_at");
-        json::write_str(&mut out, &self.fetched_at);
-        out.push('}');
-        out
+        out.raw(",\"fetched_at\":");
+        out.str(&self.fetched_at);
+        out.byte(b'}');
+        out.finish()
     }
 }
 
@@ -172,27 +169,22 @@ pub struct BatchBody<'a> {
 impl BatchBody<'_> {
     /// `{"repos":[…],"errors":[{"name":…,"code":…},…]}`.
     pub fn to_json(&self) -> String {
-        let mut out = String::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
-        out.push('{');
-        json::write_key(&mut out, "repos");
+        let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
+        out.raw("{\"repos\":");
         write_views(&mut out, &self.repos);
-        out.push(',');
-        json::write_key(&mut out, "errors");
-        out.push('[');
+        out.raw(",\"errors\":[");
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {
-                out.push(',');
+                out.byte(b',');
             }
-            out.push('{');
-            json::write_key(&mut out, "name");
-            json::write_str(&mut out, e.name);
-            out.push(',');
-            json::write_key(&mut out, "code");
-            json::write_str(&mut out, e.code);
-            out.push('}');
+            out.raw("{\"name\":");
+            out.str(e.name);
+            out.raw(",\"code\":");
+            out.str(e.code);
+            out.byte(b'}');
         }
-        out.push_str("]}");
-        out
+        out.raw("]}");
+        out.finish()
     }
 }
 

@@ -1,7 +1,7 @@
 //! The stored envelope `{"fetched_at":…,"data":…}` and the freshness decision made on reading it.
 //! `data: null` is a not-found answer, kept for `NOT_FOUND_TTL` so a typo cannot hammer GitHub.
 
-use crate::json::{self, Codec, Reader, Seen};
+use crate::json::{self, Codec, Reader, Seen, Writer};
 use crate::time::{format_rfc3339, parse_rfc3339};
 
 /// How long a not-found answer is kept; it is fresh for its whole life. KV's minimum TTL.
@@ -18,18 +18,16 @@ pub struct Entry<T> {
 
 /// Serializes an entry for KV: `{"fetched_at":…,"data":…}`, the text serde wrote before.
 pub fn encode<T: Codec>(fetched_at_ms: u64, data: Option<&T>) -> String {
-    let mut out = String::with_capacity(256);
-    out.push('{');
-    json::write_key(&mut out, "fetched_at");
-    json::write_str(&mut out, &format_rfc3339(fetched_at_ms));
-    out.push(',');
-    json::write_key(&mut out, "data");
+    let mut out = Writer::with_capacity(256);
+    out.raw("{\"fetched_at\":");
+    out.str(&format_rfc3339(fetched_at_ms));
+    out.raw(",\"data\":");
     match data {
         Some(data) => data.write_json(&mut out),
-        None => out.push_str("null"),
+        None => out.raw("null"),
     }
-    out.push('}');
-    out
+    out.byte(b'}');
+    out.finish()
 }
 
 /// Reads an entry; a corrupt or foreign value counts as absent rather than failing the request.
@@ -126,8 +124,8 @@ mod tests {
 
     /// Small numbers as a stored type, for envelope tests.
     impl Codec for i32 {
-        fn write_json(&self, out: &mut String) {
-            out.push_str(&self.to_string());
+        fn write_json(&self, out: &mut Writer) {
+            out.raw(&self.to_string());
         }
 
         fn read_json(r: &mut Reader<'_>) -> json::Result<i32> {
@@ -138,7 +136,7 @@ mod tests {
 
     #[test]
     fn peek_reads_only_the_first_field() {
-        let text = encode(1_700_000_000_123, Some(&vec![1, 2, 3]));
+        let text = encode(1_700_000_000_123, Some(&123));
         assert_eq!(peek_fetched_at(&text), Some(1_700_000_000_123));
         for bad in [
             "",
@@ -152,21 +150,28 @@ mod tests {
 
     #[test]
     fn envelope_round_trip() {
-        let text = encode(1_700_000_000_000, Some(&vec![1, 2]));
+        let text = encode(1_700_000_000_000, Some(&12));
         assert_eq!(
             text,
-            r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":[1,2]}"#
+            r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":12}"#
         );
-        let e: Entry<Vec<i32>> = decode(&text).unwrap();
+        let e: Entry<i32> = decode(&text).unwrap();
         assert_eq!(
             e,
             Entry {
                 fetched_at_ms: 1_700_000_000_000,
-                data: Some(vec![1, 2])
+                data: Some(12)
             }
         );
-        let nf = encode::<Vec<i32>>(5_000, None);
-        assert_eq!(decode::<Vec<i32>>(&nf).unwrap().data, None);
+        let nf = encode::<i32>(5_000, None);
+        assert_eq!(decode::<i32>(&nf).unwrap().data, None);
+        // Keys in any order, unknown ones skipped, `data` left out is not found; no key twice.
+        let e = decode::<i32>(r#" {"x":[{}],"data":3,"fetched_at":"2023-11-14T22:13:20Z"} "#);
+        assert_eq!(e.map(|e| e.data), Some(Some(3)));
+        let e = decode::<i32>(r#"{"fetched_at":"2023-11-14T22:13:20Z"}"#);
+        assert_eq!(e.map(|e| e.data), Some(None));
+        let twice = r#"{"fetched_at":"2023-11-14T22:13:20Z","data":1,"data":2}"#;
+        assert!(decode::<i32>(twice).is_none());
     }
 
     #[test]

@@ -10,20 +10,20 @@
 
 use crate::forge::{BatchAnswer, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
 use crate::json::{self, required, Keys, Reader, Seen};
-use crate::model::{Ci, CiState, Repo, RepoFields, Visibility};
-use crate::time::{format_rfc3339, parse_rfc3339};
+use crate::model::{CiState, Flags, Repo, Text, TextBuf, Visibility};
+use crate::time::{format_rfc3339, is_rfc3339, parse_rfc3339};
 use std::borrow::Cow;
 
-type Text<'a> = Cow<'a, str>;
+type Str<'a> = Cow<'a, str>;
 
 struct GqlError<'a> {
-    kind: Option<Text<'a>>,
-    message: Text<'a>,
+    kind: Option<Str<'a>>,
+    message: Str<'a>,
 }
 
 struct RateLimit<'a> {
     remaining: Option<u64>,
-    reset_at: Option<Text<'a>>,
+    reset_at: Option<Str<'a>>,
 }
 
 /// GitHub's `RepositoryVisibility`.
@@ -116,74 +116,90 @@ fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>
     Ok(Some(rate))
 }
 
-/// `{"name": …}` (a language), or null.
-fn read_named<'a>(r: &mut Reader<'a>) -> json::Result<Option<Text<'a>>> {
-    if r.null()? {
-        return Ok(None);
-    }
-    let mut name = None;
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        if &*key == "name" {
-            seen.once(0, r)?;
-            name = Some(r.str()?);
-        } else {
-            r.skip()?;
-        }
-    }
-    required(name, r).map(Some)
-}
-
-/// The head commit's CI: its state and sha.
-type HeadCi<'a> = (Option<CiState>, Text<'a>);
-
-/// `defaultBranchRef`: the branch name and its head commit's CI, or null.
-fn read_branch<'a>(r: &mut Reader<'a>) -> json::Result<Option<(Text<'a>, Option<HeadCi<'a>>)>> {
-    if r.null()? {
-        return Ok(None);
-    }
-    let (mut name, mut ci) = (None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "name" => {
-                seen.once(0, r)?;
-                name = Some(r.str()?);
-            }
-            "target" => {
-                seen.once(1, r)?;
-                ci = read_target(r)?;
-            }
+/// An object of which only key `name` matters, read with `read` (`None` when it is absent);
+/// other keys are skipped. Keys are matched as raw bytes first (see `Keys`).
+fn read_only<'a, T>(
+    r: &mut Reader<'a>,
+    name: &'static str,
+    read: impl FnOnce(&mut Reader<'a>) -> json::Result<T>,
+) -> json::Result<Option<T>> {
+    let table = [(name, ())];
+    let (mut keys, mut read, mut value) = (Keys::new(&table), Some(read), None);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        // A repeated key fails in `next`: `read` runs once at most.
+        match (key, read.take()) {
+            (Some(()), Some(read)) => value = Some(read(r)?),
             _ => r.skip()?,
         }
     }
-    Ok(Some((required(name, r)?, ci)))
+    Ok(value)
 }
 
-/// The head commit: CI is known only with its `oid`.
-fn read_target<'a>(r: &mut Reader<'a>) -> json::Result<Option<HeadCi<'a>>> {
+/// `primaryLanguage`: `{"name": …}` (into `text`), or null.
+fn read_language(r: &mut Reader<'_>, text: &mut TextBuf) -> json::Result<()> {
+    if r.null()? {
+        return Ok(());
+    }
+    required(read_only(r, "name", |r| text.read(Text::Language, r))?, r)
+}
+
+#[derive(Clone, Copy)]
+enum Branch {
+    Name,
+    Target,
+}
+
+const BRANCH_KEYS: [(&str, Branch); 2] = [("name", Branch::Name), ("target", Branch::Target)];
+
+/// `defaultBranchRef`, or null: the branch name and its head commit's sha into `text`, the
+/// head's CI state returned.
+fn read_branch(r: &mut Reader<'_>, text: &mut TextBuf) -> json::Result<Option<CiState>> {
     if r.null()? {
         return Ok(None);
     }
-    let (mut oid, mut state) = (None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "oid" => {
-                seen.once(0, r)?;
-                oid = r.opt_str()?;
-            }
-            "statusCheckRollup" => {
-                seen.once(1, r)?;
-                state = read_rollup(r)?;
-            }
-            _ => r.skip()?,
+    let mut state = None;
+    let mut keys = Keys::new(&BRANCH_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(Branch::Name) => text.read(Text::DefaultBranch, r)?,
+            Some(Branch::Target) => state = read_target(r, text)?,
+            None => r.skip()?,
         }
     }
-    Ok(oid.map(|sha| (state, sha)))
+    required(text.get(Text::DefaultBranch), r)?;
+    Ok(state)
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    Oid,
+    StatusCheckRollup,
+}
+
+const TARGET_KEYS: [(&str, Target); 2] = [
+    ("oid", Target::Oid),
+    ("statusCheckRollup", Target::StatusCheckRollup),
+];
+
+/// The head commit, or null: its `oid` (CI is known only with it) into `text`, its CI state
+/// returned.
+fn read_target(r: &mut Reader<'_>, text: &mut TextBuf) -> json::Result<Option<CiState>> {
+    if r.null()? {
+        return Ok(None);
+    }
+    let mut state = None;
+    let mut keys = Keys::new(&TARGET_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(Target::Oid) => text.read_opt(Text::Sha, r)?,
+            Some(Target::StatusCheckRollup) => state = read_rollup(r)?,
+            None => r.skip()?,
+        }
+    }
+    Ok(state)
 }
 
 /// `statusCheckRollup`'s state; an unknown one is no state.
@@ -191,41 +207,20 @@ fn read_rollup(r: &mut Reader<'_>) -> json::Result<Option<CiState>> {
     if r.null()? {
         return Ok(None);
     }
-    let mut state = None;
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        if &*key == "state" {
-            seen.once(0, r)?;
-            state = match r.opt_str()?.as_deref() {
-                Some("SUCCESS") => Some(CiState::Success),
-                Some("FAILURE") => Some(CiState::Failure),
-                Some("PENDING") => Some(CiState::Pending),
-                Some("ERROR") => Some(CiState::Error),
-                Some("EXPECTED") => Some(CiState::Expected),
-                _ => None,
-            };
-        } else {
-            r.skip()?;
-        }
-    }
-    Ok(state)
+    let state = read_only(r, "state", Reader::opt_str)?.flatten();
+    Ok(match state.as_deref() {
+        Some("SUCCESS") => Some(CiState::Success),
+        Some("FAILURE") => Some(CiState::Failure),
+        Some("PENDING") => Some(CiState::Pending),
+        Some("ERROR") => Some(CiState::Error),
+        Some("EXPECTED") => Some(CiState::Expected),
+        _ => None,
+    })
 }
 
-/// `owner`: `{"login": …}`.
-fn read_login<'a>(r: &mut Reader<'a>) -> json::Result<Text<'a>> {
-    let mut login = None;
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        if &*key == "login" {
-            seen.once(0, r)?;
-            login = Some(r.str()?);
-        } else {
-            r.skip()?;
-        }
-    }
-    required(login, r)
+/// `owner`: `{"login": …}`, into `text`.
+fn read_login(r: &mut Reader<'_>, text: &mut TextBuf) -> json::Result<()> {
+    required(read_only(r, "login", |r| text.read(Text::Owner, r))?, r)
 }
 
 /// The keys of a repository node.
@@ -265,84 +260,92 @@ const NODE_KEYS: [(&str, Node); 14] = [
     ("defaultBranchRef", Node::DefaultBranchRef),
 ];
 
-/// One repository node (or null) straight into the model. `keys` is shared by the nodes of a
-/// reply: they all come in one order.
-fn read_repo(r: &mut Reader<'_>, keys: &mut Keys<'_, Node>) -> json::Result<Option<Repo>> {
-    if r.null()? {
-        return Ok(None);
-    }
-    let (mut name, mut owner, mut full_name, mut url) = (None, None, None, None);
-    let (mut archived, mut disabled, mut fork) = (None, None, None);
-    let (mut visibility, mut is_private) = (None, None);
-    let (mut description, mut pushed_at, mut updated_at) = (None, None, None);
-    let (mut language, mut branch) = (None, None);
-    keys.object(r)?;
-    while let Some(key) = keys.next(r)? {
-        match key {
-            Some(Node::Name) => name = Some(r.str()?),
-            Some(Node::Owner) => owner = Some(read_login(r)?),
-            Some(Node::NameWithOwner) => full_name = Some(r.str()?),
-            Some(Node::Url) => url = Some(r.str()?),
-            Some(Node::Description) => description = r.opt_str()?,
-            Some(Node::Visibility) => {
-                visibility = r.opt_str()?.map(|v| match &*v {
-                    "PUBLIC" => GhVisibility::Public,
-                    "PRIVATE" => GhVisibility::Private,
-                    "INTERNAL" => GhVisibility::Internal,
-                    _ => GhVisibility::Unknown,
-                });
-            }
-            Some(Node::IsPrivate) => is_private = if r.null()? { None } else { Some(r.bool()?) },
-            Some(Node::IsArchived) => archived = Some(r.bool()?),
-            Some(Node::IsDisabled) => disabled = Some(r.bool()?),
-            Some(Node::IsFork) => fork = Some(r.bool()?),
-            Some(Node::PushedAt) => pushed_at = r.opt_str()?,
-            Some(Node::UpdatedAt) => updated_at = r.opt_str()?,
-            Some(Node::PrimaryLanguage) => language = read_named(r)?,
-            Some(Node::DefaultBranchRef) => branch = read_branch(r)?,
-            None => r.skip()?,
+/// Reads the repository nodes of one reply: the key order and the text buffer of one node
+/// serve the next (they all come in one order).
+struct NodeReader<'t> {
+    keys: Keys<'t, Node>,
+    text: TextBuf,
+}
+
+impl NodeReader<'_> {
+    fn new() -> Self {
+        NodeReader {
+            keys: Keys::new(&NODE_KEYS),
+            text: TextBuf::default(),
         }
     }
-    let visibility = match (visibility, is_private) {
-        (Some(GhVisibility::Public), Some(false) | None) => Visibility::Public,
-        (Some(GhVisibility::Internal), _) => Visibility::Internal,
-        _ => Visibility::Private,
-    };
-    let (default_branch, ci) = branch.unzip();
-    let (pushed_at, updated_at) = (
-        pushed_at.and_then(timestamp),
-        updated_at.and_then(timestamp),
-    );
-    Ok(Some(Repo::new(RepoFields {
-        name: &required(name, r)?,
-        owner: &required(owner, r)?,
-        full_name: &required(full_name, r)?,
-        url: &required(url, r)?,
-        description: description.as_deref(),
-        visibility,
-        archived: required(archived, r)?,
-        disabled: required(disabled, r)?,
-        fork: required(fork, r)?,
-        default_branch: default_branch.as_deref(),
-        pushed_at: pushed_at.as_deref(),
-        updated_at: updated_at.as_deref(),
-        language: language.as_deref(),
-        ci: ci
-            .flatten()
-            .as_ref()
-            .map(|(state, sha)| Ci { state: *state, sha }),
-    })))
+
+    /// One repository node (or null) straight into the model.
+    fn read(&mut self, r: &mut Reader<'_>) -> json::Result<Option<Repo>> {
+        if r.null()? {
+            return Ok(None);
+        }
+        let (keys, text) = (&mut self.keys, &mut self.text);
+        text.clear();
+        let (mut archived, mut disabled, mut fork) = (None, None, None);
+        let (mut visibility, mut is_private, mut ci_state) = (None, None, None);
+        keys.object(r)?;
+        while let Some(key) = keys.next(r)? {
+            match key {
+                Some(Node::Name) => text.read(Text::Name, r)?,
+                Some(Node::Owner) => read_login(r, text)?,
+                Some(Node::NameWithOwner) => text.read(Text::FullName, r)?,
+                Some(Node::Url) => text.read(Text::Url, r)?,
+                Some(Node::Description) => text.read_opt(Text::Description, r)?,
+                Some(Node::Visibility) => {
+                    visibility = r.opt_str()?.map(|v| match &*v {
+                        "PUBLIC" => GhVisibility::Public,
+                        "PRIVATE" => GhVisibility::Private,
+                        "INTERNAL" => GhVisibility::Internal,
+                        _ => GhVisibility::Unknown,
+                    });
+                }
+                Some(Node::IsPrivate) => {
+                    is_private = if r.null()? { None } else { Some(r.bool()?) }
+                }
+                Some(Node::IsArchived) => archived = Some(r.bool()?),
+                Some(Node::IsDisabled) => disabled = Some(r.bool()?),
+                Some(Node::IsFork) => fork = Some(r.bool()?),
+                Some(Node::PushedAt) => text.read_opt(Text::PushedAt, r)?,
+                Some(Node::UpdatedAt) => text.read_opt(Text::UpdatedAt, r)?,
+                Some(Node::PrimaryLanguage) => read_language(r, text)?,
+                Some(Node::DefaultBranchRef) => ci_state = read_branch(r, text)?,
+                None => r.skip()?,
+            }
+        }
+        let visibility = match (visibility, is_private) {
+            (Some(GhVisibility::Public), Some(false) | None) => Visibility::Public,
+            (Some(GhVisibility::Internal), _) => Visibility::Internal,
+            _ => Visibility::Private,
+        };
+        timestamp(text, Text::PushedAt);
+        timestamp(text, Text::UpdatedAt);
+        let flags = Flags {
+            visibility,
+            archived: required(archived, r)?,
+            disabled: required(disabled, r)?,
+            fork: required(fork, r)?,
+            ci_state,
+        };
+        // The name, owner, full name and URL are required.
+        Repo::build(text, flags).map(Some).ok_or(r.error())
+    }
 }
 
 /// GitHub already sends `…Z` (kept as it is); anything else valid is normalised, anything
 /// invalid becomes null.
-fn timestamp(s: Text<'_>) -> Option<Text<'_>> {
-    let ms = parse_rfc3339(&s)?;
-    if s.ends_with('Z') {
-        Some(s)
-    } else {
-        Some(Cow::Owned(format_rfc3339(ms)))
+fn timestamp(text: &mut TextBuf, t: Text) {
+    let Some(value) = text.get(t) else {
+        return;
+    };
+    if value.last() == Some(&b'Z') {
+        if !is_rfc3339(value) {
+            text.set(t, None);
+        }
+        return;
     }
+    let ms = std::str::from_utf8(value).ok().and_then(parse_rfc3339);
+    text.set(t, ms.map(format_rfc3339).as_deref());
 }
 
 fn rate_info(r: Option<RateLimit<'_>>) -> Option<RateInfo> {
@@ -421,10 +424,10 @@ struct OwnerData<'a> {
 }
 
 struct OwnerNode<'a> {
-    login: Text<'a>,
+    login: Str<'a>,
     repos: Vec<Repo>,
     has_next_page: bool,
-    end_cursor: Option<Text<'a>>,
+    end_cursor: Option<Str<'a>>,
     total: Option<u64>,
 }
 
@@ -480,7 +483,7 @@ fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
     })
 }
 
-type Connection<'a> = (Vec<Repo>, (bool, Option<Text<'a>>), Option<u64>);
+type Connection<'a> = (Vec<Repo>, (bool, Option<Str<'a>>), Option<u64>);
 
 /// `repositories`: the nodes (null ones dropped), `pageInfo` and `totalCount`.
 fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
@@ -491,10 +494,10 @@ fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
         match &*key {
             "nodes" => {
                 seen.once(0, r)?;
-                let (mut nodes, mut keys) = (Vec::with_capacity(100), Keys::new(&NODE_KEYS));
+                let (mut nodes, mut node) = (Vec::with_capacity(100), NodeReader::new());
                 r.array()?;
                 while r.element()? {
-                    nodes.extend(read_repo(r, &mut keys)?);
+                    nodes.extend(node.read(r)?);
                 }
                 repos = Some(nodes);
             }
@@ -512,7 +515,7 @@ fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
     Ok((required(repos, r)?, required(page_info, r)?, total))
 }
 
-fn read_page_info<'a>(r: &mut Reader<'a>) -> json::Result<(bool, Option<Text<'a>>)> {
+fn read_page_info<'a>(r: &mut Reader<'a>) -> json::Result<(bool, Option<Str<'a>>)> {
     let (mut has_next, mut cursor) = (None, None);
     let mut seen = Seen::default();
     r.object()?;
@@ -563,13 +566,13 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
 type BatchData<'a> = (Option<RateLimit<'a>>, Vec<(usize, Option<Repo>)>);
 
 fn read_batch_data<'a>(r: &mut Reader<'a>) -> json::Result<BatchData<'a>> {
-    let (mut rate, mut slots, mut keys) = (None, Vec::new(), Keys::new(&NODE_KEYS));
+    let (mut rate, mut slots, mut node) = (None, Vec::new(), NodeReader::new());
     r.object()?;
     while let Some(key) = r.key()? {
         let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
         match (&*key, alias) {
             ("rateLimit", _) => rate = read_rate_limit(r)?,
-            (_, Some(i)) => slots.push((i, read_repo(r, &mut keys)?)),
+            (_, Some(i)) => slots.push((i, node.read(r)?)),
             _ => r.skip()?,
         }
     }
@@ -604,6 +607,7 @@ pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFai
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Ci;
     use serde_json::{json, Value};
 
     pub(crate) fn node(owner: &str, name: &str, visibility: &str) -> Value {
