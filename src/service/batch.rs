@@ -333,14 +333,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 Some(r) => real_name(r).map(|real| {
                     let key = keys::repo(&real);
                     self.remember_repo(&key, r, sent_at);
-                    let text = entry::encode(sent_at, Some(r));
-                    (key, text, Some(self.cfg.stale_ttl))
+                    (key, Some(r.clone()), Some(self.cfg.stale_ttl))
                 }),
-                None => Some((
-                    keys::repo(asked),
-                    entry::encode::<Repo>(sent_at, None),
-                    Some(NOT_FOUND_TTL),
-                )),
+                None => Some((keys::repo(asked), None, Some(NOT_FOUND_TTL))),
             })
             // An old and a new name in one batch answer the same record: one write (1/s per key).
             .filter(|(key, _, _)| written.insert(key.clone()))

@@ -10,6 +10,7 @@ use crate::cache::{keys, Store};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::forge::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
+use crate::model::Repo;
 use crate::owners::Owners;
 use crate::time::{format_rfc3339, parse_rfc3339};
 use std::cell::{Cell, RefCell};
@@ -376,14 +377,23 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         found
     }
 
-    /// `store_fetched` after the response when the shell can run work then (the answer does not
-    /// wait for KV), else now.
-    async fn store_later(&self, writes: Vec<(String, String, Option<u64>)>, sent_at: u64) {
+    /// `store_records` after the response when the shell can run work then (the answer waits
+    /// neither for the encoding nor for KV), else now.
+    async fn store_later(&self, records: Vec<(String, Option<Repo>, Option<u64>)>, sent_at: u64) {
         if self.defer.is_some() {
-            self.schedule(Refresh::Store { writes, sent_at });
+            self.schedule(Refresh::Store { records, sent_at });
         } else {
-            self.store_fetched(writes, sent_at).await;
+            self.store_records(&records, sent_at).await;
         }
+    }
+
+    /// Encodes fetched records (`None`: not found) and stores them with `store_fetched`.
+    async fn store_records(&self, records: &[(String, Option<Repo>, Option<u64>)], sent_at: u64) {
+        let writes = records
+            .iter()
+            .map(|(key, repo, ttl)| (key.clone(), entry::encode(sent_at, repo.as_ref()), *ttl))
+            .collect();
+        self.store_fetched(writes, sent_at).await;
     }
 
     /// Stores what an upstream request sent at `sent_at` returned, except over keys invalidated
