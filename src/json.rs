@@ -394,38 +394,106 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reads past the next value, whatever it is, checking that it is well formed.
+    /// Reads past the next value, whatever it is, checking that it is well formed, as
+    /// serde_json ignores a value: iteratively, so without a depth limit (the containers open
+    /// inside it are remembered, not recursed into).
     ///
     /// # Errors
-    /// The value is malformed or nests too deep.
+    /// The value is malformed.
     pub fn skip(&mut self) -> Result<()> {
-        match self.peek() {
-            Some(b'{') => {
-                self.object()?;
-                while self.key()?.is_some() {
-                    self.skip()?;
+        // The closing byte of every container open inside the value.
+        let mut open = Vec::new();
+        loop {
+            match self.peek() {
+                Some(b'{') => {
+                    self.pos += 1;
+                    if self.peek() == Some(b'}') {
+                        self.pos += 1;
+                    } else {
+                        open.push(b'}');
+                        self.skip_key()?;
+                        continue;
+                    }
+                }
+                Some(b'[') => {
+                    self.pos += 1;
+                    if self.peek() == Some(b']') {
+                        self.pos += 1;
+                    } else {
+                        open.push(b']');
+                        continue;
+                    }
+                }
+                Some(b'"') => self.skip_str()?,
+                Some(b't' | b'f') => {
+                    self.bool()?;
+                }
+                Some(b'n') => {
+                    if !self.null()? {
+                        return self.fail();
+                    }
+                }
+                _ => self.number()?,
+            }
+            // A value ended: close what it ended, or go on to the next member or element.
+            loop {
+                let Some(&close) = open.last() else {
+                    return Ok(());
+                };
+                match self.peek() {
+                    Some(b',') => {
+                        self.pos += 1;
+                        if close == b'}' {
+                            self.skip_key()?;
+                        }
+                        break;
+                    }
+                    Some(b) if b == close => {
+                        self.pos += 1;
+                        open.pop();
+                    }
+                    _ => return self.fail(),
                 }
             }
-            Some(b'[') => {
-                self.array()?;
-                while self.element()? {
-                    self.skip()?;
-                }
-            }
-            Some(b'"') => {
-                self.str()?;
-            }
-            Some(b't' | b'f') => {
-                self.bool()?;
-            }
-            Some(b'n') => {
-                if !self.null()? {
-                    return self.fail();
-                }
-            }
-            _ => self.number()?,
         }
-        Ok(())
+    }
+
+    /// Reads past a key of an object being skipped, and its colon.
+    fn skip_key(&mut self) -> Result<()> {
+        if self.peek() != Some(b'"') {
+            return self.fail();
+        }
+        self.skip_str()?;
+        self.colon()
+    }
+
+    /// Reads past the string at the quote without decoding it. Escapes are checked for form
+    /// only (`\u` and four hex digits, a surrogate needs no partner): serde_json ignores a
+    /// value this way, and a reply must not fail over a field nobody reads.
+    fn skip_str(&mut self) -> Result<()> {
+        let bytes = self.text.as_bytes();
+        self.pos += 1;
+        loop {
+            self.pos += plain_len(bytes.get(self.pos..).unwrap_or_default());
+            match bytes.get(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                Some(b'\\') => {
+                    let kind = bytes.get(self.pos + 1).copied();
+                    self.pos += 2;
+                    match kind {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {}
+                        Some(b'u') => {
+                            self.hex4()?;
+                        }
+                        _ => return self.fail(),
+                    }
+                }
+                _ => return self.fail(),
+            }
+        }
     }
 
     /// Any JSON number: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
@@ -782,9 +850,88 @@ impl Writer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use serde_json::Value;
+    use serde_json::{json, Value};
+
+    /// splitmix64, as `tests/fuzz.rs` uses: deterministic and dependency-free.
+    pub(crate) struct Rng(pub(crate) u64);
+
+    impl Rng {
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Replaces a random value somewhere in `v` (or drops an object member, or adds one).
+    /// `original` is what the unmutated reply holds at the same place.
+    pub(crate) fn mutate(v: &mut Value, original: Option<&Value>, rng: &mut Rng) {
+        let replacements = [
+            json!(null),
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("x"),
+            json!(""),
+            json!("PUBLIC"),
+            json!("INTERNAL"),
+            json!("SUCCESS"),
+            json!("public"),
+            json!("internal"),
+            json!("failure"),
+            json!(true),
+            json!(false),
+            json!({}),
+            json!([]),
+            json!([null]),
+            json!({"name": "n"}),
+            json!("2024-05-01T10:00:00+00:00"),
+            json!("2024-05-01T10:00:00.5Z"),
+            json!("1969-05-01T10:00:00Z"),
+        ];
+        let stop = rng.below(4) == 0;
+        match v {
+            Value::Object(map) if !map.is_empty() && !stop => {
+                let key = map.keys().nth(rng.below(map.len())).unwrap().clone();
+                match rng.below(8) {
+                    0 => {
+                        map.remove(&key);
+                    }
+                    1 => {
+                        map.insert("unknownKey".into(), json!({"a": [1, "b"]}));
+                    }
+                    _ => mutate(
+                        map.get_mut(&key).unwrap(),
+                        original.and_then(|o| o.get(&key)),
+                        rng,
+                    ),
+                }
+            }
+            Value::Array(items) if !items.is_empty() && !stop => {
+                let i = rng.below(items.len());
+                mutate(&mut items[i], original.and_then(|o| o.get(i)), rng);
+            }
+            _ => {
+                // No array where the reply has an object: serde's derives read an array as a
+                // struct's fields in order (`["x"]` is `{"login": "x"}`), which the reader
+                // deliberately refuses.
+                let object = original.is_some_and(Value::is_object);
+                let fits: Vec<&Value> = replacements
+                    .iter()
+                    .filter(|r| !(object && r.is_array()))
+                    .collect();
+                *v = fits[rng.below(fits.len())].clone();
+            }
+        }
+    }
 
     /// Reads any value into a serde_json `Value` through the reader, for comparison.
     fn read_value(r: &mut Reader<'_>) -> Result<Value> {
@@ -835,6 +982,8 @@ mod tests {
     fn agrees_with_serde_json() {
         let deep_ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
         let too_deep = format!("{}{}", "[".repeat(129), "]".repeat(129));
+        // Too deep to read, not to skip (serde_json ignores values without a depth limit).
+        let very_deep = format!("{}{}", "[{\"a\":".repeat(50_000), "}]".repeat(50_000));
         let cases = [
             "{}",
             "[]",
@@ -876,12 +1025,14 @@ mod tests {
             "{\"a\":[}",
             deep_ok.as_str(),
             too_deep.as_str(),
+            very_deep.as_str(),
         ];
         for text in cases {
             let ours = read(text);
             let theirs: Option<Value> = serde_json::from_str(text).ok();
             assert_eq!(ours, theirs, "{text}");
-            assert_eq!(skipped(text), theirs.is_some(), "skip {text}");
+            let ignored = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert_eq!(skipped(text), ignored, "skip {text}");
         }
     }
 
@@ -929,6 +1080,61 @@ mod tests {
             let mut out = Writer::with_capacity(0);
             out.str(s);
             assert_eq!(out.finish(), serde_json::to_string(s).unwrap());
+        }
+    }
+
+    /// A random JSON value: nested containers, escapes, non-ASCII text, numbers of every form.
+    fn random_value(rng: &mut Rng, depth: u32) -> Value {
+        let strings = ["", "a", "é ü", "😀", "q\"uo\\te", "line\nbreak\u{1}", "/"];
+        match rng.below(if depth == 0 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => json!(rng.next() >> rng.below(64)),
+            3 => json!([-1.5, 0.25, 1e300, -0.0][rng.below(4)]),
+            4 => Value::String(strings[rng.below(strings.len())].into()),
+            5 => Value::Array(
+                (0..rng.below(4))
+                    .map(|_| random_value(rng, depth - 1))
+                    .collect(),
+            ),
+            _ => {
+                let keys = ["a", "b", "name", "é"];
+                let map = (0..rng.below(4))
+                    .map(|_| (keys[rng.below(4)].to_string(), random_value(rng, depth - 1)))
+                    .collect();
+                Value::Object(map)
+            }
+        }
+    }
+
+    /// Random edits of valid texts: the reader accepts and reads exactly what serde_json does,
+    /// and `skip` accepts exactly what serde_json ignores.
+    #[test]
+    fn agrees_with_serde_json_on_random_texts() {
+        let mut rng = Rng(3);
+        let pieces = [
+            "{", "}", "[", "]", ":", ",", "\"", "\\", "\\u", "d83d", "n", "t", "e", "E", "0", "-",
+            "+", ".", "1", " ", "\u{1}", "é",
+        ];
+        for _ in 0..20_000 {
+            let mut text: Vec<char> = random_value(&mut rng, 3).to_string().chars().collect();
+            for _ in 0..rng.below(3) {
+                let at = rng.below(text.len() + 1);
+                match rng.below(3) {
+                    0 if at < text.len() => {
+                        text.remove(at);
+                    }
+                    _ => {
+                        let piece = pieces[rng.below(pieces.len())];
+                        text.splice(at..at, piece.chars());
+                    }
+                }
+            }
+            let text: String = text.into_iter().collect();
+            let theirs: Option<Value> = serde_json::from_str(&text).ok();
+            assert_eq!(read(&text), theirs, "{text}");
+            let ignored = serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok();
+            assert_eq!(skipped(&text), ignored, "skip {text}");
         }
     }
 }

@@ -687,4 +687,110 @@ mod tests {
             assert!(Repo::from_json(&bad).is_err(), "{bad}");
         }
     }
+
+    /// The stored form as serde's derive read it before: the reference for `read_json`.
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        name: String,
+        owner: String,
+        full_name: String,
+        url: String,
+        description: Option<String>,
+        visibility: StoredVisibility,
+        archived: bool,
+        disabled: bool,
+        fork: bool,
+        default_branch: Option<String>,
+        pushed_at: Option<String>,
+        updated_at: Option<String>,
+        language: Option<String>,
+        ci: Option<StoredCi>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct StoredCi {
+        state: Option<StoredState>,
+        sha: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum StoredVisibility {
+        Public,
+        Private,
+        Internal,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum StoredState {
+        Success,
+        Failure,
+        Pending,
+        Error,
+        Expected,
+    }
+
+    impl Stored {
+        fn into_repo(self) -> Repo {
+            let state = self
+                .ci
+                .as_ref()
+                .and_then(|c| c.state.as_ref())
+                .map(|s| match s {
+                    StoredState::Success => CiState::Success,
+                    StoredState::Failure => CiState::Failure,
+                    StoredState::Pending => CiState::Pending,
+                    StoredState::Error => CiState::Error,
+                    StoredState::Expected => CiState::Expected,
+                });
+            Repo::new(RepoFields {
+                name: &self.name,
+                owner: &self.owner,
+                full_name: &self.full_name,
+                url: &self.url,
+                description: self.description.as_deref(),
+                visibility: match self.visibility {
+                    StoredVisibility::Public => Visibility::Public,
+                    StoredVisibility::Private => Visibility::Private,
+                    StoredVisibility::Internal => Visibility::Internal,
+                },
+                archived: self.archived,
+                disabled: self.disabled,
+                fork: self.fork,
+                default_branch: self.default_branch.as_deref(),
+                pushed_at: self.pushed_at.as_deref(),
+                updated_at: self.updated_at.as_deref(),
+                language: self.language.as_deref(),
+                ci: self.ci.as_ref().map(|c| Ci { state, sha: &c.sha }),
+            })
+        }
+    }
+
+    /// Mutated stored records are read as serde's derive read them: the same record, or none.
+    #[test]
+    fn agrees_with_the_serde_derive() {
+        use crate::json::tests::{mutate, Rng};
+        let mut rng = Rng(5);
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..5000 {
+            let original: serde_json::Value = serde_json::to_value(fields()).unwrap();
+            let mut v = original.clone();
+            for _ in 0..=rng.below(2) {
+                mutate(&mut v, Some(&original), &mut rng);
+            }
+            let text = v.to_string();
+            let ours = Repo::from_json(&text).ok();
+            let theirs = serde_json::from_str::<Stored>(&text)
+                .ok()
+                .map(Stored::into_repo);
+            assert_eq!(ours, theirs, "{text}");
+            if ours.is_some() {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
+    }
 }

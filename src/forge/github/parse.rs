@@ -607,6 +607,7 @@ pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFai
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::tests::{mutate, Rng};
     use crate::model::Ci;
     use serde_json::{json, Value};
 
@@ -860,5 +861,110 @@ mod tests {
         let body = json!({"data": {"r0": node("o", "new-name", "PUBLIC")}});
         let a = batch(1, &reply(200, &body)).unwrap();
         assert_eq!(a.repos[0].as_ref().map(Repo::full_name), Some("o/new-name"));
+    }
+
+    /// Edits on the text that a `Value` cannot hold: a key written twice, a letter escaped.
+    fn mutate_text(text: &str, rng: &mut Rng) -> String {
+        let keys = [
+            "\"name\":",
+            "\"visibility\":",
+            "\"isPrivate\":",
+            "\"login\":",
+            "\"oid\":",
+            "\"data\":",
+            "\"nodes\":",
+            "\"r0\":",
+            "\"rateLimit\":",
+        ];
+        match rng.below(3) {
+            0 => {
+                let key = keys[rng.below(keys.len())];
+                let (before, after) = text.split_at(text.find(key).unwrap_or(0));
+                let value = ["null", "\"PRIVATE\"", "true", "{}"][rng.below(4)];
+                format!("{before}{key}{value},{after}")
+            }
+            1 => {
+                let at = rng.below(text.len());
+                let c = text.as_bytes()[at];
+                if c.is_ascii_alphabetic() {
+                    format!("{}\\u{:04x}{}", &text[..at], c, &text[at + 1..])
+                } else {
+                    text.to_string()
+                }
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    fn same<T: PartialEq + std::fmt::Debug>(
+        ours: &Result<T, UpstreamFailure>,
+        theirs: &Result<T, UpstreamFailure>,
+    ) -> bool {
+        match (ours, theirs) {
+            (Ok(a), Ok(b)) => a == b,
+            // Messages differ (serde's against the reader's); the kind of failure may not.
+            (Err(a), Err(b)) => std::mem::discriminant(a) == std::mem::discriminant(b),
+            _ => false,
+        }
+    }
+
+    /// The hand-written parser and the serde-derived one it replaced agree on mutated replies:
+    /// the same records, or the same kind of failure.
+    #[test]
+    fn agrees_with_the_serde_parser() {
+        use super::super::parse_reference as reference;
+        let mut rng = Rng(12);
+        let visibilities = ["PUBLIC", "PRIVATE", "INTERNAL", "SECRET"];
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..4000 {
+            let nodes: Vec<Value> = (0..3)
+                .map(|i| node("Octo", &format!("r{i}"), visibilities[rng.below(4)]))
+                .collect();
+            let mut body = if rng.below(2) == 0 {
+                page(nodes, ["c1", ""][rng.below(2)].into())
+            } else {
+                let mut data = serde_json::Map::new();
+                for (i, n) in nodes.into_iter().enumerate() {
+                    data.insert(format!("r{i}"), n);
+                }
+                data.insert(
+                    "rateLimit".into(),
+                    json!({"remaining": 5, "resetAt": "2024-05-01T11:00:00Z"}),
+                );
+                json!({"data": data, "errors": [{"type": "NOT_FOUND", "path": ["r9"], "message": "m"}]})
+            };
+            let original = body.clone();
+            for _ in 0..=rng.below(3) {
+                mutate(&mut body, Some(&original), &mut rng);
+            }
+            let text = mutate_text(&body.to_string(), &mut rng);
+            let ours = owner_page(&HttpReply {
+                status: 200,
+                headers: vec![],
+                body: text.clone().into_bytes(),
+            });
+            let theirs = reference::owner_page(&text);
+            assert!(
+                same(&ours, &theirs),
+                "{text}\nours {ours:?}\ntheirs {theirs:?}"
+            );
+            let reply = HttpReply {
+                status: 200,
+                headers: vec![],
+                body: text.clone().into_bytes(),
+            };
+            let (ours, theirs) = (batch(3, &reply), reference::batch(3, &text));
+            assert!(
+                same(&ours, &theirs),
+                "{text}\nours {ours:?}\ntheirs {theirs:?}"
+            );
+            if ours.is_ok() {
+                accepted += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Both outcomes were exercised.
+        assert!(accepted > 100 && refused > 100, "{accepted} {refused}");
     }
 }
