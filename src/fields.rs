@@ -23,10 +23,12 @@ macro_rules! allow_list {
                 }
             }
 
-            /// `"name":`, as views write it before the value.
-            pub fn json_key(self) -> &'static str {
-                match self {
-                    $(Field::$field => concat!("\"", $name, "\":")),*
+            /// `{"name":` for the first field of a view, `,"name":` for the others: what a
+            /// view writes before the value, in one piece.
+            pub fn json_key(self, first: bool) -> &'static str {
+                match (self, first) {
+                    $((Field::$field, true) => concat!("{\"", $name, "\":"),)*
+                    $((Field::$field, false) => concat!(",\"", $name, "\":"),)*
                 }
             }
         }
@@ -154,7 +156,8 @@ mod tests {
         for (i, f) in Field::ALL.into_iter().enumerate() {
             assert_eq!(f as usize, i);
             assert_eq!(f.name(), ALLOWED[i]);
-            assert_eq!(f.json_key(), format!("\"{}\":", ALLOWED[i]));
+            assert_eq!(f.json_key(true), format!("{{\"{}\":", ALLOWED[i]));
+            assert_eq!(f.json_key(false), format!(",\"{}\":", ALLOWED[i]));
         }
     }
 

@@ -81,11 +81,10 @@ impl RepoView<'_> {
     /// Appends the view as a JSON object, fields in allow-list order.
     pub fn write_json(&self, out: &mut Writer) {
         let r = self.repo;
-        let mut sep = b'{';
+        let mut first = true;
         for field in self.fields.iter() {
-            out.byte(sep);
-            sep = b',';
-            out.raw(field.json_key());
+            out.raw(field.json_key(first));
+            first = false;
             match field {
                 Field::Name => out.str(r.name()),
                 Field::Owner => out.str(r.owner()),
@@ -104,10 +103,7 @@ impl RepoView<'_> {
                 Field::Ci => Ci::write_opt_json(r.ci(), out),
             }
         }
-        if sep == b'{' {
-            out.byte(b'{');
-        }
-        out.byte(b'}');
+        out.raw(if first { "{}" } else { "}" });
     }
 
     /// The view alone, as JSON text (`GET /v1/repos/{owner}/{repo}`).
