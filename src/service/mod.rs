@@ -377,23 +377,15 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         found
     }
 
-    /// `store_records` after the response when the shell can run work then (the answer waits
-    /// neither for the encoding nor for KV), else now.
+    /// Encodes and stores fetched records after the response when the shell can run work then
+    /// (the answer waits neither for the encoding nor for KV), else now.
     async fn store_later(&self, records: Vec<(String, Option<Repo>, Option<u64>)>, sent_at: u64) {
         if self.defer.is_some() {
             self.schedule(Refresh::Store { records, sent_at });
         } else {
-            self.store_records(&records, sent_at).await;
+            self.store_fetched(encode_records(&records, sent_at), sent_at)
+                .await;
         }
-    }
-
-    /// Encodes fetched records (`None`: not found) and stores them with `store_fetched`.
-    async fn store_records(&self, records: &[(String, Option<Repo>, Option<u64>)], sent_at: u64) {
-        let writes = records
-            .iter()
-            .map(|(key, repo, ttl)| (key.clone(), entry::encode(sent_at, repo.as_ref()), *ttl))
-            .collect();
-        self.store_fetched(writes, sent_at).await;
     }
 
     /// Stores what an upstream request sent at `sent_at` returned, except over keys invalidated
@@ -430,6 +422,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         self.spent(|t| &mut t.kv_ms, started);
         superseded
     }
+}
+
+/// The KV writes of fetched records (`None`: not found), `(key, entry text, ttl)`.
+pub(super) fn encode_records(
+    records: &[(String, Option<Repo>, Option<u64>)],
+    sent_at: u64,
+) -> Vec<(String, String, Option<u64>)> {
+    records
+        .iter()
+        .map(|(key, repo, ttl)| (key.clone(), entry::encode(sent_at, repo.as_ref()), *ttl))
+        .collect()
 }
 
 /// Replies that report GitHub's remaining rate-limit budget.

@@ -63,7 +63,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 }
             }
             Refresh::Store { records, sent_at } => {
-                self.store_records(records, *sent_at).await;
+                let writes = super::encode_records(records, *sent_at);
+                self.store_fetched(writes, *sent_at).await;
             }
         }
     }
