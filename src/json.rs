@@ -1,12 +1,14 @@
-//! The JSON of the hot paths, by hand: a strict pull reader that borrows strings from its input,
-//! and a string writer. GitHub pages, stored entries and views are read and written with these
-//! instead of serde's derives, which at `opt-level = "z"` cost three times the CPU (and more
-//! wasm); everything else in the crate keeps serde_json.
+//! The JSON of the hot paths, by hand: a strict pull reader that borrows strings from its input
+//! (`Reader`, with `Keys` to match an object's keys), a writer (`Writer`) and `Codec` for stored
+//! types. GitHub pages, stored entries and views are read and written with these instead of
+//! serde's derives, which at `opt-level = "z"` cost three times the CPU (and more wasm);
+//! everything else in the crate keeps serde_json.
 //!
-//! The reader accepts exactly RFC 8259 JSON, as serde_json does: no trailing commas, no control
-//! characters in strings, no lone surrogates, no leading zeros, nothing after the value. Nesting
-//! deeper than `MAX_DEPTH` is refused rather than recursed into. The writer escapes like
-//! serde_json, byte for byte, so stored entries and views keep their exact text.
+//! The reader accepts what serde_json accepts: no trailing commas, no control characters in
+//! strings, no lone surrogates, no leading zeros, nothing after the value. Values that are read
+//! nest at most `MAX_DEPTH` deep (serde_json's recursion limit); values that are skipped are
+//! checked as serde_json ignores them, iteratively at any depth, escapes for form only. The
+//! writer escapes like serde_json, byte for byte, so stored entries and views keep their text.
 
 use std::borrow::Cow;
 
