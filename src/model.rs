@@ -26,6 +26,15 @@ impl Visibility {
         }
     }
 
+    /// As a JSON string, quotes included (written without scanning for escapes).
+    pub fn json(self) -> &'static str {
+        match self {
+            Visibility::Public => "\"public\"",
+            Visibility::Private => "\"private\"",
+            Visibility::Internal => "\"internal\"",
+        }
+    }
+
     fn read_json(r: &mut Reader<'_>) -> json::Result<Visibility> {
         match &*r.str()? {
             "public" => Ok(Visibility::Public),
@@ -58,6 +67,17 @@ impl CiState {
         }
     }
 
+    /// As a JSON string, quotes included (written without scanning for escapes).
+    pub fn json(self) -> &'static str {
+        match self {
+            CiState::Success => "\"success\"",
+            CiState::Failure => "\"failure\"",
+            CiState::Pending => "\"pending\"",
+            CiState::Error => "\"error\"",
+            CiState::Expected => "\"expected\"",
+        }
+    }
+
     fn read_json(r: &mut Reader<'_>) -> json::Result<CiState> {
         match &*r.str()? {
             "success" => Ok(CiState::Success),
@@ -85,7 +105,7 @@ impl Ci<'_> {
             return;
         };
         out.raw("{\"state\":");
-        out.opt_str(ci.state.map(CiState::as_str));
+        out.raw(ci.state.map_or("null", CiState::json));
         out.raw(",\"sha\":");
         out.str(ci.sha);
         out.byte(b'}');
@@ -435,7 +455,7 @@ impl json::Codec for Repo {
         out.raw(",\"description\":");
         out.opt_str(f.description);
         out.raw(",\"visibility\":");
-        out.str(f.visibility.as_str());
+        out.raw(f.visibility.json());
         out.raw(",\"archived\":");
         out.bool(f.archived);
         out.raw(",\"disabled\":");
@@ -618,6 +638,29 @@ mod tests {
                 state: None,
                 sha: "deadbeef",
             }),
+        }
+    }
+
+    #[test]
+    fn quoted_names_are_the_serde_form() {
+        for v in [
+            Visibility::Public,
+            Visibility::Private,
+            Visibility::Internal,
+        ] {
+            assert_eq!(v.json(), serde_json::to_string(&v).unwrap());
+            assert_eq!(v.json(), format!("\"{}\"", v.as_str()));
+        }
+        let states = [
+            CiState::Success,
+            CiState::Failure,
+            CiState::Pending,
+            CiState::Error,
+            CiState::Expected,
+        ];
+        for s in states {
+            assert_eq!(s.json(), serde_json::to_string(&s).unwrap());
+            assert_eq!(s.json(), format!("\"{}\"", s.as_str()));
         }
     }
 

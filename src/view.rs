@@ -91,7 +91,7 @@ impl RepoView<'_> {
                 Field::FullName => out.str(r.full_name()),
                 Field::Url => out.str(r.url()),
                 Field::Description => out.opt_str(r.description()),
-                Field::Visibility => out.str(r.visibility.as_str()),
+                Field::Visibility => out.raw(r.visibility.json()),
                 Field::Private => out.bool(r.visibility != Visibility::Public),
                 Field::Archived => out.bool(r.archived),
                 Field::Disabled => out.bool(r.disabled),
