@@ -185,7 +185,7 @@ impl<'a> Reader<'a> {
             return Ok(Cow::Borrowed(run));
         }
         let mut owned = Vec::new();
-        self.string_into(&mut owned)?;
+        self.escaped_string(&mut owned)?;
         // Whole characters of the text and whole escaped characters only.
         String::from_utf8(owned)
             .map(Cow::Owned)
@@ -205,7 +205,14 @@ impl<'a> Reader<'a> {
         self.string_into(out)
     }
 
+    /// `string_into`, not inlined (strings with escapes, read as `Cow`s).
+    #[inline(never)]
+    fn escaped_string(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        self.string_into(out)
+    }
+
     /// Appends the string whose opening quote was consumed, unescaped, to `out`.
+    #[inline(always)]
     fn string_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
         let bytes = self.text.as_bytes();
         loop {
