@@ -19,6 +19,7 @@ use forgelens::config::PrivatePolicy;
 use forgelens::fields::FieldSet;
 use forgelens::forge::github::parse;
 use forgelens::forge::HttpReply;
+use forgelens::json::Codec;
 use forgelens::model::{OwnerListing, Repo};
 use forgelens::service::sort_by_name;
 use forgelens::view::{project, Access, OrgBody};
@@ -58,7 +59,7 @@ fn view(listing: &OwnerListing, fields: FieldSet) -> String {
             .collect(),
         fetched_at: "2026-11-23T22:00:00.000Z".into(),
     };
-    serde_json::to_string(&body).unwrap()
+    body.to_json()
 }
 
 /// Median, 95th percentile and minimum in microseconds over `runs` timed runs (after a warm-up).
@@ -164,16 +165,16 @@ fn owner_build(fields: FieldSet) -> Value {
     let page = &replies[replies.len() / 2];
     let per_page = measure(2000, || {
         let parsed = parse::owner_page(black_box(page)).unwrap();
-        black_box(serde_json::to_string(&parsed.repos).unwrap());
+        black_box(parsed.repos.to_json());
     });
     let stored: Vec<String> = replies
         .iter()
-        .map(|r| serde_json::to_string(&parse::owner_page(r).unwrap().repos).unwrap())
+        .map(|r| parse::owner_page(r).unwrap().repos.to_json())
         .collect();
     let assemble = |texts: &[String]| {
         let mut repos: Vec<Repo> = Vec::with_capacity(N);
         for t in texts {
-            repos.extend(serde_json::from_str::<Vec<Repo>>(t).unwrap());
+            repos.extend(Vec::<Repo>::from_json(t).unwrap());
         }
         sort_by_name(&mut repos);
         let listing = OwnerListing {

@@ -1,23 +1,57 @@
 //! The `fields=` allow-list: which repository fields a view may carry, always in allow-list order.
 
-/// The allow-list, in the order views emit it.
-pub const ALLOWED: [&str; 15] = [
-    "name",
-    "owner",
-    "full_name",
-    "url",
-    "description",
-    "visibility",
-    "private",
-    "archived",
-    "disabled",
-    "fork",
-    "default_branch",
-    "pushed_at",
-    "updated_at",
-    "language",
-    "ci",
-];
+/// Declares the allow-list once: `ALLOWED`, the names in order, and `Field`, with each field's
+/// name and JSON key (a view writes keys without assembling them).
+macro_rules! allow_list {
+    ($($field:ident $name:literal,)*) => {
+        /// The allow-list, in the order views emit it.
+        pub const ALLOWED: [&str; 15] = [$($name),*];
+
+        /// One allow-listed field.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Field {
+            $($field),*
+        }
+
+        impl Field {
+            /// Every field, in allow-list order.
+            const ALL: [Field; 15] = [$(Field::$field),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Field::$field => $name),*
+                }
+            }
+
+            /// `{"name":` for the first field of a view, `,"name":` for the others: what a
+            /// view writes before the value, in one piece.
+            pub fn json_key(self, first: bool) -> &'static str {
+                match (self, first) {
+                    $((Field::$field, true) => concat!("{\"", $name, "\":"),)*
+                    $((Field::$field, false) => concat!(",\"", $name, "\":"),)*
+                }
+            }
+        }
+    };
+}
+
+allow_list! {
+    Name "name",
+    Owner "owner",
+    FullName "full_name",
+    Url "url",
+    Description "description",
+    Visibility "visibility",
+    Private "private",
+    Archived "archived",
+    Disabled "disabled",
+    Fork "fork",
+    DefaultBranch "default_branch",
+    PushedAt "pushed_at",
+    UpdatedAt "updated_at",
+    Language "language",
+    Ci "ci",
+}
 
 pub const DEFAULT: &str = "name,full_name,visibility,archived,pushed_at,ci";
 
@@ -71,12 +105,10 @@ impl FieldSet {
         FieldSet(self.0 | other.0)
     }
 
-    pub fn iter(self) -> impl Iterator<Item = &'static str> {
-        ALLOWED
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| self.0 & (1 << i) != 0)
-            .map(|(_, f)| *f)
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL
+            .into_iter()
+            .filter(move |f| self.0 & (1 << *f as u16) != 0)
     }
 }
 
@@ -87,7 +119,7 @@ mod tests {
     fn check(spec: &str, expected: Option<&[&str]>) {
         let got = FieldSet::parse(spec)
             .ok()
-            .map(|s| s.iter().collect::<Vec<_>>());
+            .map(|s| s.iter().map(Field::name).collect::<Vec<_>>());
         assert_eq!(got.as_deref(), expected, "{spec:?}");
     }
 
@@ -114,9 +146,19 @@ mod tests {
     fn default_is_allow_listed() {
         let d = FieldSet::default_set();
         assert_eq!(
-            d.iter().collect::<Vec<_>>(),
+            d.iter().map(Field::name).collect::<Vec<_>>(),
             DEFAULT.split(',').collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn fields_follow_the_allow_list() {
+        for (i, f) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(f as usize, i);
+            assert_eq!(f.name(), ALLOWED[i]);
+            assert_eq!(f.json_key(true), format!("{{\"{}\":", ALLOWED[i]));
+            assert_eq!(f.json_key(false), format!(",\"{}\":", ALLOWED[i]));
+        }
     }
 
     #[test]

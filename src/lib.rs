@@ -14,6 +14,7 @@
 //! - `owners`: owner listing builds of any size, checkpointed page by page (the Durable Object's core).
 //! - `service`: the read path (cache, bulk upstream, store) over the `Store`/`Transport`/`Clock` seams.
 //! - `http`: request/response model, routing, headers and handlers.
+//! - `json`: the hot paths' JSON by hand: a borrowing pull reader and a string writer.
 //! - `time`: RFC 3339 without a clock.
 //! - `shell` (wasm32 only): workers-rs glue: KV, fetch with a deadline, the clock, the entry point.
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fields;
 pub mod forge;
 pub mod http;
+pub mod json;
 pub mod model;
 pub mod names;
 pub mod owners;

@@ -19,52 +19,63 @@ pub fn format_rfc3339(ms: u64) -> String {
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (or a `+00:00` offset) into Unix milliseconds.
 /// Returns `None` for anything else, including dates before 1970.
 pub fn parse_rfc3339(s: &str) -> Option<u64> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b.get(4) != Some(&b'-')
-        || b.get(7) != Some(&b'-')
-        || b.get(13) != Some(&b':')
-    {
-        return None;
-    }
-    if !matches!(b.get(10), Some(b'T' | b't' | b' ')) || b.get(16) != Some(&b':') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<u64> {
-        let part = s.get(from..to)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (y, mo, d) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (h, mi, sec) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = s.get(19..)?;
-    let mut millis = 0;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let padded: String = frac
-            .chars()
-            .take(digits.min(3))
-            .chain("000".chars())
-            .take(3)
-            .collect();
-        millis = padded.parse().ok()?;
-        rest = frac.get(digits..)?;
-    }
-    if !matches!(rest, "Z" | "z" | "+00:00") {
-        return None;
-    }
+    let [y, mo, d, h, mi, sec, millis] = parts(s.as_bytes())?;
     let days = days_from_civil(i64::try_from(y).ok()?, mo, d);
     let days = u64::try_from(days).ok()?;
     Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + millis)
+}
+
+/// Whether `parse_rfc3339` reads `s`, without the calendar arithmetic (every timestamp of a
+/// GitHub page is checked, and most are kept as they are).
+pub fn is_rfc3339(s: &[u8]) -> bool {
+    parts(s).is_some()
+}
+
+/// Year, month, day, hours, minutes, seconds and milliseconds of a timestamp `parse_rfc3339`
+/// reads.
+fn parts(s: &[u8]) -> Option<[u64; 7]> {
+    // The fixed part in one pattern: timestamps are read for every record of a page.
+    #[rustfmt::skip]
+    let &[
+        y0, y1, y2, y3, b'-', mo0, mo1, b'-', d0, d1,
+        b'T' | b't' | b' ', h0, h1, b':', mi0, mi1, b':', s0, s1, _, ..
+    ] = s else {
+        return None;
+    };
+    let (y, mo, d) = (
+        two(y0, y1)? * 100 + two(y2, y3)?,
+        two(mo0, mo1)?,
+        two(d0, d1)?,
+    );
+    let (h, mi, sec) = (two(h0, h1)?, two(mi0, mi1)?, two(s0, s1)?);
+    // Before 1970 is before the epoch; any day 1 to 31 of a month is taken (as it always was).
+    if y < 1970 || !matches!(mo, 1..=12) || !matches!(d, 1..=31) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let (mut rest, mut millis) = (s.get(19..)?, 0);
+    if let [b'.', frac @ ..] = rest {
+        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        // Milliseconds: the first three digits, with zeros after fewer.
+        for i in 0..3 {
+            let digit = frac.get(i).filter(|_| i < digits);
+            millis = millis * 10 + digit.map_or(0, |c| u64::from(c - b'0'));
+        }
+        rest = frac.get(digits..)?;
+    }
+    if !matches!(rest, b"Z" | b"z" | b"+00:00") {
+        return None;
+    }
+    Some([y, mo, d, h, mi, sec, millis])
+}
+
+/// Two ASCII digits as a number; digits only (no sign, unlike `str::parse`).
+#[inline(always)]
+fn two(tens: u8, ones: u8) -> Option<u64> {
+    let digit = |c: u8| c.is_ascii_digit().then(|| u64::from(c - b'0'));
+    Some(digit(tens)? * 10 + digit(ones)?)
 }
 
 // Howard Hinnant's algorithms: exact for the proleptic Gregorian calendar, no tables.
@@ -125,10 +136,13 @@ mod tests {
             ("yesterday", None),
             ("", None),
             ("1969-12-31T23:59:59Z", None),
+            ("1970-01-01T00:00:00Z", Some(0)),
+            ("1970-02-31T00:00:00Z", Some(5_270_400_000)),
             ("２023-11-14T22:13:20Z", None),
         ];
         for (text, ms) in cases {
             assert_eq!(parse_rfc3339(text), *ms, "{text}");
+            assert_eq!(is_rfc3339(text.as_bytes()), ms.is_some(), "{text}");
         }
     }
 }

@@ -5,10 +5,9 @@
 //! view (`name`, `full_name`, `visibility`) under the `redact` policy, and never at all under `hide`.
 
 use crate::config::PrivatePolicy;
-use crate::fields::FieldSet;
-use crate::model::{Repo, Visibility};
-use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+use crate::fields::{Field, FieldSet};
+use crate::json::Writer;
+use crate::model::{Ci, Repo, Visibility};
 
 /// Which owners' private repositories the caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub enum Shown {
 }
 
 pub fn shown(repo: &Repo, access: &Access, policy: PrivatePolicy) -> Shown {
-    if repo.is_public() || access.unlocks(&repo.owner) {
+    if repo.is_public() || access.unlocks(repo.owner()) {
         Shown::Full
     } else if policy == PrivatePolicy::Redact {
         Shown::Redacted
@@ -78,87 +77,146 @@ pub fn project<'a>(
     }
 }
 
-impl Serialize for RepoView<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl RepoView<'_> {
+    /// Appends the view as a JSON object, fields in allow-list order.
+    pub fn write_json(&self, out: &mut Writer) {
         let r = self.repo;
-        let mut map = s.serialize_map(None)?;
+        let mut first = true;
         for field in self.fields.iter() {
+            out.raw(field.json_key(first));
+            first = false;
             match field {
-                "name" => map.serialize_entry(field, &r.name)?,
-                "owner" => map.serialize_entry(field, &r.owner)?,
-                "full_name" => map.serialize_entry(field, &r.full_name)?,
-                "url" => map.serialize_entry(field, &r.url)?,
-                "description" => map.serialize_entry(field, &r.description)?,
-                "visibility" => map.serialize_entry(field, &r.visibility)?,
-                "private" => map.serialize_entry(field, &(r.visibility != Visibility::Public))?,
-                "archived" => map.serialize_entry(field, &r.archived)?,
-                "disabled" => map.serialize_entry(field, &r.disabled)?,
-                "fork" => map.serialize_entry(field, &r.fork)?,
-                "default_branch" => map.serialize_entry(field, &r.default_branch)?,
-                "pushed_at" => map.serialize_entry(field, &r.pushed_at)?,
-                "updated_at" => map.serialize_entry(field, &r.updated_at)?,
-                "language" => map.serialize_entry(field, &r.language)?,
-                "ci" => map.serialize_entry(field, &r.ci)?,
-                _ => {}
+                Field::Name => out.str(r.name()),
+                Field::Owner => out.str(r.owner()),
+                Field::FullName => out.str(r.full_name()),
+                Field::Url => out.str(r.url()),
+                Field::Description => out.opt_str(r.description()),
+                Field::Visibility => out.raw(r.visibility.json()),
+                Field::Private => out.bool(r.visibility != Visibility::Public),
+                Field::Archived => out.bool(r.archived),
+                Field::Disabled => out.bool(r.disabled),
+                Field::Fork => out.bool(r.fork),
+                Field::DefaultBranch => out.opt_str(r.default_branch()),
+                Field::PushedAt => out.opt_str(r.pushed_at()),
+                Field::UpdatedAt => out.opt_str(r.updated_at()),
+                Field::Language => out.opt_str(r.language()),
+                Field::Ci => Ci::write_opt_json(r.ci(), out),
             }
         }
-        map.end()
+        out.raw(if first { "{}" } else { "}" });
+    }
+
+    /// The view alone, as JSON text (`GET /v1/repos/{owner}/{repo}`).
+    pub fn to_json(&self) -> String {
+        let mut out = Writer::with_capacity(VIEW_BYTES_GUESS);
+        self.write_json(&mut out);
+        out.finish()
     }
 }
 
+/// A first guess at a view's length, so that a listing's text is rarely copied as it grows.
+const VIEW_BYTES_GUESS: usize = 192;
+
+fn write_views(out: &mut Writer, views: &[RepoView<'_>]) {
+    out.byte(b'[');
+    for (i, v) in views.iter().enumerate() {
+        if i > 0 {
+            out.byte(b',');
+        }
+        v.write_json(out);
+    }
+    out.byte(b']');
+}
+
 /// `GET /v1/orgs/{owner}/repos`.
-#[derive(Serialize)]
 pub struct OrgBody<'a> {
     pub org: &'a str,
     pub repos: Vec<RepoView<'a>>,
     pub fetched_at: String,
 }
 
+impl OrgBody<'_> {
+    /// `{"org":…,"repos":[…],"fetched_at":…}`.
+    pub fn to_json(&self) -> String {
+        let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
+        out.raw("{\"org\":");
+        out.str(self.org);
+        out.raw(",\"repos\":");
+        write_views(&mut out, &self.repos);
+        out.raw(",\"fetched_at\":");
+        out.str(&self.fetched_at);
+        out.byte(b'}');
+        out.finish()
+    }
+}
+
 /// One name of a batch that has no repository to show.
-#[derive(Serialize)]
 pub struct ItemError<'a> {
     pub name: &'a str,
     pub code: &'static str,
 }
 
 /// `GET /v1/repos?names=…`.
-#[derive(Serialize)]
 pub struct BatchBody<'a> {
     pub repos: Vec<RepoView<'a>>,
     pub errors: Vec<ItemError<'a>>,
 }
 
+impl BatchBody<'_> {
+    /// `{"repos":[…],"errors":[{"name":…,"code":…},…]}`.
+    pub fn to_json(&self) -> String {
+        let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
+        out.raw("{\"repos\":");
+        write_views(&mut out, &self.repos);
+        out.raw(",\"errors\":[");
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                out.byte(b',');
+            }
+            out.raw("{\"name\":");
+            out.str(e.name);
+            out.raw(",\"code\":");
+            out.str(e.code);
+            out.byte(b'}');
+        }
+        out.raw("]}");
+        out.finish()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::{Ci, CiState};
+    use crate::model::{CiState, RepoFields};
     use serde_json::{json, Value};
 
     pub(crate) fn repo(owner: &str, name: &str, visibility: Visibility) -> Repo {
-        Repo {
-            name: name.into(),
-            owner: owner.into(),
-            full_name: format!("{owner}/{name}"),
-            url: format!("https://github.com/{owner}/{name}"),
-            description: Some("d".into()),
+        let full_name = format!("{owner}/{name}");
+        let url = format!("https://github.com/{owner}/{name}");
+        Repo::new(RepoFields {
+            name,
+            owner,
+            full_name: &full_name,
+            url: &url,
+            description: Some("d"),
             visibility,
             archived: false,
             disabled: false,
             fork: false,
-            default_branch: Some("main".into()),
-            pushed_at: Some("2024-01-01T00:00:00Z".into()),
+            default_branch: Some("main"),
+            pushed_at: Some("2024-01-01T00:00:00Z"),
             updated_at: None,
-            language: Some("Rust".into()),
+            language: Some("Rust"),
             ci: Some(Ci {
                 state: Some(CiState::Success),
-                sha: "abc".into(),
+                sha: "abc",
             }),
-        }
+        })
     }
 
     fn view(r: &Repo, fields: &str, access: &Access, policy: PrivatePolicy) -> Option<Value> {
         let fields = FieldSet::parse(fields).unwrap();
-        project(r, fields, access, policy).map(|v| serde_json::to_value(v).unwrap())
+        project(r, fields, access, policy).map(|v| serde_json::from_str(&v.to_json()).unwrap())
     }
 
     #[test]
@@ -251,16 +309,14 @@ pub(crate) mod tests {
         .unwrap();
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         // serde_json's map sorts keys, so check the raw text for order.
-        let text = serde_json::to_string(
-            &project(
-                &r,
-                FieldSet::parse("ci,private,name").unwrap(),
-                &Access::Anonymous,
-                PrivatePolicy::Hide,
-            )
-            .unwrap(),
+        let text = project(
+            &r,
+            FieldSet::parse("ci,private,name").unwrap(),
+            &Access::Anonymous,
+            PrivatePolicy::Hide,
         )
-        .unwrap();
+        .unwrap()
+        .to_json();
         assert!(
             text.starts_with("{\"name\":\"hello\",\"private\":false,\"ci\":"),
             "{text}"
@@ -285,10 +341,13 @@ pub(crate) mod tests {
 
     #[test]
     fn nulls_are_explicit() {
-        let mut r = repo("octo", "empty", Visibility::Public);
-        r.default_branch = None;
-        r.ci = None;
-        r.description = None;
+        let full = repo("octo", "empty", Visibility::Public);
+        let r = Repo::new(RepoFields {
+            default_branch: None,
+            ci: None,
+            description: None,
+            ..full.fields()
+        });
         let v = view(
             &r,
             "description,default_branch,ci",
@@ -300,5 +359,83 @@ pub(crate) mod tests {
             v,
             json!({"description": null, "default_branch": null, "ci": null})
         );
+    }
+
+    /// Every field, escapes included, as serde_json would write the same values.
+    #[test]
+    fn writes_every_field() {
+        let base = repo("octo", "r", Visibility::Internal);
+        let r = Repo::new(RepoFields {
+            description: Some("a \"quoted\" \\ line\n\u{1}é"),
+            updated_at: None,
+            ci: Some(Ci {
+                state: None,
+                sha: "abc",
+            }),
+            ..base.fields()
+        });
+        let all = FieldSet::parse(&crate::fields::ALLOWED.join(",")).unwrap();
+        let token = Access::Token {
+            all: true,
+            owners: vec![],
+        };
+        let text = project(&r, all, &token, PrivatePolicy::Hide)
+            .unwrap()
+            .to_json();
+        let f = r.fields();
+        let expected = json!({"name": f.name, "owner": f.owner, "full_name": f.full_name,
+            "url": f.url, "description": f.description, "visibility": "internal", "private": true,
+            "archived": false, "disabled": false, "fork": false, "default_branch": "main",
+            "pushed_at": f.pushed_at, "updated_at": null, "language": "Rust",
+            "ci": {"state": null, "sha": "abc"}});
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), expected);
+        assert!(text.contains(&serde_json::to_string(f.description.unwrap()).unwrap()));
+    }
+
+    #[test]
+    fn bodies() {
+        let r = repo("octo", "a", Visibility::Public);
+        let fields = FieldSet::parse("name,archived").unwrap();
+        let v = project(&r, fields, &Access::Anonymous, PrivatePolicy::Hide).unwrap();
+        let org = OrgBody {
+            org: "octo",
+            repos: vec![v, v],
+            fetched_at: "2024-01-01T00:00:00.000Z".into(),
+        };
+        assert_eq!(
+            org.to_json(),
+            r#"{"org":"octo","repos":[{"name":"a","archived":false},{"name":"a","archived":false}],"fetched_at":"2024-01-01T00:00:00.000Z"}"#
+        );
+        let empty = OrgBody {
+            org: "o\"",
+            repos: vec![],
+            fetched_at: String::new(),
+        };
+        assert_eq!(
+            empty.to_json(),
+            r#"{"org":"o\"","repos":[],"fetched_at":""}"#
+        );
+        let batch = BatchBody {
+            repos: vec![v],
+            errors: vec![
+                ItemError {
+                    name: "o/x",
+                    code: "not_found",
+                },
+                ItemError {
+                    name: "o/y",
+                    code: "upstream_error",
+                },
+            ],
+        };
+        assert_eq!(
+            batch.to_json(),
+            r#"{"repos":[{"name":"a","archived":false}],"errors":[{"name":"o/x","code":"not_found"},{"name":"o/y","code":"upstream_error"}]}"#
+        );
+        let none = BatchBody {
+            repos: vec![],
+            errors: vec![],
+        };
+        assert_eq!(none.to_json(), r#"{"repos":[],"errors":[]}"#);
     }
 }

@@ -1,20 +1,13 @@
 //! The stored envelope `{"fetched_at":…,"data":…}` and the freshness decision made on reading it.
 //! `data: null` is a not-found answer, kept for `NOT_FOUND_TTL` so a typo cannot hammer GitHub.
 
+use crate::json::{self, Codec, Reader, Seen, Writer};
 use crate::time::{format_rfc3339, parse_rfc3339};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
 /// How long a not-found answer is kept; it is fresh for its whole life. KV's minimum TTL.
 pub const NOT_FOUND_TTL: u64 = 60;
 /// Anonymous `Cache-Control: max-age` never exceeds this, whatever `FRESH_TTL_SECONDS` says.
 pub const MAX_BROWSER_AGE: u64 = 60;
-
-#[derive(Serialize, Deserialize)]
-struct Envelope<T> {
-    fetched_at: String,
-    data: Option<T>,
-}
 
 /// A decoded entry: `data` is `None` for a cached not-found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,22 +16,55 @@ pub struct Entry<T> {
     pub data: Option<T>,
 }
 
-/// Serializes an entry for KV.
-pub fn encode<T: Serialize>(fetched_at_ms: u64, data: Option<&T>) -> String {
-    let env = Envelope {
-        fetched_at: format_rfc3339(fetched_at_ms),
-        data,
-    };
-    serde_json::to_string(&env).unwrap_or_default()
+/// Serializes an entry for KV: `{"fetched_at":…,"data":…}`, the text serde wrote before.
+pub fn encode<T: Codec>(fetched_at_ms: u64, data: Option<&T>) -> String {
+    let mut out = Writer::with_capacity(256);
+    out.raw("{\"fetched_at\":");
+    out.str(&format_rfc3339(fetched_at_ms));
+    out.raw(",\"data\":");
+    match data {
+        Some(data) => data.write_json(&mut out),
+        None => out.raw("null"),
+    }
+    out.byte(b'}');
+    out.finish()
 }
 
 /// Reads an entry; a corrupt or foreign value counts as absent rather than failing the request.
-pub fn decode<T: DeserializeOwned>(text: &str) -> Option<Entry<T>> {
-    let env: Envelope<T> = serde_json::from_str(text).ok()?;
+pub fn decode<T: Codec>(text: &str) -> Option<Entry<T>> {
+    let (fetched_at, data) = read_envelope(text).ok()?;
     Some(Entry {
-        fetched_at_ms: parse_rfc3339(&env.fetched_at)?,
-        data: env.data,
+        fetched_at_ms: parse_rfc3339(&fetched_at?)?,
+        data,
     })
+}
+
+/// The envelope's fields as serde's derive read them: any order, unknown keys skipped, no key
+/// twice; `data` missing is `null`.
+fn read_envelope<T: Codec>(
+    text: &str,
+) -> json::Result<(Option<std::borrow::Cow<'_, str>>, Option<T>)> {
+    let mut r = Reader::new(text);
+    let (mut fetched_at, mut data) = (None, None);
+    let mut seen = Seen::default();
+    r.object()?;
+    while let Some(key) = r.key()? {
+        match &*key {
+            "fetched_at" => {
+                seen.once(0, &r)?;
+                fetched_at = Some(r.str()?);
+            }
+            "data" => {
+                seen.once(1, &r)?;
+                if !r.null()? {
+                    data = Some(T::read_json(&mut r)?);
+                }
+            }
+            _ => r.skip()?,
+        }
+    }
+    r.end()?;
+    Ok((fetched_at, data))
 }
 
 /// When an encoded entry was fetched, read from its first field without decoding the rest (a
@@ -96,9 +122,21 @@ impl Freshness {
 mod tests {
     use super::*;
 
+    /// Small numbers as a stored type, for envelope tests.
+    impl Codec for i32 {
+        fn write_json(&self, out: &mut Writer) {
+            out.raw(&self.to_string());
+        }
+
+        fn read_json(r: &mut Reader<'_>) -> json::Result<i32> {
+            let n = r.u64()?;
+            i32::try_from(n).map_err(|_| r.error())
+        }
+    }
+
     #[test]
     fn peek_reads_only_the_first_field() {
-        let text = encode(1_700_000_000_123, Some(&vec![1, 2, 3]));
+        let text = encode(1_700_000_000_123, Some(&123));
         assert_eq!(peek_fetched_at(&text), Some(1_700_000_000_123));
         for bad in [
             "",
@@ -112,21 +150,28 @@ mod tests {
 
     #[test]
     fn envelope_round_trip() {
-        let text = encode(1_700_000_000_000, Some(&vec![1, 2]));
+        let text = encode(1_700_000_000_000, Some(&12));
         assert_eq!(
             text,
-            r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":[1,2]}"#
+            r#"{"fetched_at":"2023-11-14T22:13:20.000Z","data":12}"#
         );
-        let e: Entry<Vec<i32>> = decode(&text).unwrap();
+        let e: Entry<i32> = decode(&text).unwrap();
         assert_eq!(
             e,
             Entry {
                 fetched_at_ms: 1_700_000_000_000,
-                data: Some(vec![1, 2])
+                data: Some(12)
             }
         );
-        let nf = encode::<Vec<i32>>(5_000, None);
-        assert_eq!(decode::<Vec<i32>>(&nf).unwrap().data, None);
+        let nf = encode::<i32>(5_000, None);
+        assert_eq!(decode::<i32>(&nf).unwrap().data, None);
+        // Keys in any order, unknown ones skipped, `data` left out is not found; no key twice.
+        let e = decode::<i32>(r#" {"x":[{}],"data":3,"fetched_at":"2023-11-14T22:13:20Z"} "#);
+        assert_eq!(e.map(|e| e.data), Some(Some(3)));
+        let e = decode::<i32>(r#"{"fetched_at":"2023-11-14T22:13:20Z"}"#);
+        assert_eq!(e.map(|e| e.data), Some(None));
+        let twice = r#"{"fetched_at":"2023-11-14T22:13:20Z","data":1,"data":2}"#;
+        assert!(decode::<i32>(twice).is_none());
     }
 
     #[test]

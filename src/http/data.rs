@@ -48,7 +48,7 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
         fetched_at: format_rfc3339(served.fetched_at_ms),
     };
     let mut answer = DataAnswer {
-        body: to_json(&body)?,
+        body: body.to_json(),
         etag: None,
         status: served.status,
         freshness: served.freshness,
@@ -106,7 +106,7 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
         Outcome::Record(view) => {
             let (status, freshness) = served.headers(|_| true);
             let mut answer = DataAnswer {
-                body: to_json(&view)?,
+                body: view.to_json(),
                 etag: None,
                 status,
                 freshness,
@@ -116,7 +116,7 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
             if let (Item::Found(repo), Source::Cache { fetched_at_ms, .. }) =
                 (&first.item, &first.source)
             {
-                if repo.full_name.eq_ignore_ascii_case(&name.to_string()) {
+                if repo.full_name().eq_ignore_ascii_case(&name.to_string()) {
                     rendered::keep(svc, &memory_key, &mut answer, *fetched_at_ms);
                 }
             }
@@ -171,7 +171,7 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
         }
     }
     Ok(DataAnswer {
-        body: to_json(&body)?,
+        body: body.to_json(),
         etag: None,
         status,
         freshness,
@@ -238,10 +238,6 @@ fn names_value(pairs: &[(String, String)]) -> Result<&str, ApiError> {
             "give names once, as a comma-separated list".into(),
         )),
     }
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|_| ApiError::Internal)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::cache::entry::{self, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::forge::UpstreamFailure;
+use crate::json::Codec;
 use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
@@ -377,7 +378,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                 }
                 return self.finish(&cp, text);
             };
-            let text = serde_json::to_string(&page.repos).unwrap_or_default();
+            let text = page.repos.to_json();
             self.mem.borrow_mut().stored = true;
             if let Err(why) = self.storage.put(&build::page_key(cp.pages), &text).await {
                 return self.fail(&cp, ApiError::Upstream(why)).await;
@@ -397,7 +398,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let keys: Vec<String> = (0..cp.pages).map(build::page_key).collect();
         let mut repos: Vec<Repo> = Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0));
         for text in self.storage.get_many(&keys).await {
-            let page = text.and_then(|t| serde_json::from_str::<Vec<Repo>>(&t).ok());
+            let page = text.and_then(|t| Vec::<Repo>::from_json(&t).ok());
             let Some(page) = page else {
                 self.clear().await;
                 self.forget_checkpoint();

@@ -333,14 +333,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 Some(r) => real_name(r).map(|real| {
                     let key = keys::repo(&real);
                     self.remember_repo(&key, r, sent_at);
-                    let text = entry::encode(sent_at, Some(r));
-                    (key, text, Some(self.cfg.stale_ttl))
+                    (key, Some(r.clone()), Some(self.cfg.stale_ttl))
                 }),
-                None => Some((
-                    keys::repo(asked),
-                    entry::encode::<Repo>(sent_at, None),
-                    Some(NOT_FOUND_TTL),
-                )),
+                None => Some((keys::repo(asked), None, Some(NOT_FOUND_TTL))),
             })
             // An old and a new name in one batch answer the same record: one write (1/s per key).
             .filter(|(key, _, _)| written.insert(key.clone()))
@@ -421,8 +416,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 /// The name GitHub answered a record under, when it is a valid name.
 fn real_name(repo: &Repo) -> Option<FullName> {
     Some(FullName::new(
-        Owner::parse(&repo.owner).ok()?,
-        RepoName::parse(&repo.name).ok()?,
+        Owner::parse(repo.owner()).ok()?,
+        RepoName::parse(repo.name()).ok()?,
     ))
 }
 
@@ -430,5 +425,5 @@ fn find_repo<'l>(listing: &'l OwnerListing, name: &RepoName) -> Option<&'l Repo>
     listing
         .repos
         .iter()
-        .find(|r| r.name.eq_ignore_ascii_case(name.as_str()))
+        .find(|r| r.name().eq_ignore_ascii_case(name.as_str()))
 }

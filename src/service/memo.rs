@@ -79,8 +79,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     pub(super) fn remember_repo(&self, key: &str, repo: &Repo, fetched_at_ms: u64) {
         if let Some(until) = self.keep_until(fetched_at_ms) {
             // A record is a few hundred bytes; its strings dominate.
-            let bytes =
-                256 + repo.full_name.len() * 3 + repo.description.as_ref().map_or(0, String::len);
+            let bytes = 256 + repo.full_name().len() * 3 + repo.description().map_or(0, str::len);
             let value = Value::Repo(Rc::new(repo.clone()));
             memory::with(|t| t.put(key, value, fetched_at_ms, until, bytes));
         }

@@ -10,6 +10,7 @@ use crate::cache::{keys, Store};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::forge::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
+use crate::model::Repo;
 use crate::owners::Owners;
 use crate::time::{format_rfc3339, parse_rfc3339};
 use std::cell::{Cell, RefCell};
@@ -356,15 +357,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     }
 
     /// A store that cannot be read is treated as empty: the request still gets an answer.
-    async fn read<V: serde::de::DeserializeOwned>(&self, key: &str) -> Option<Entry<V>> {
+    async fn read<V: crate::json::Codec>(&self, key: &str) -> Option<Entry<V>> {
         self.read_sized(key).await.map(|(e, _)| e)
     }
 
     /// `read`, with the size of the stored text (the memory tier's byte budget).
-    async fn read_sized<V: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-    ) -> Option<(Entry<V>, usize)> {
+    async fn read_sized<V: crate::json::Codec>(&self, key: &str) -> Option<(Entry<V>, usize)> {
         let started = self.clock.now_ms();
         let text = self.store.get(key).await.ok().flatten();
         self.spent(|t| &mut t.kv_ms, started);
@@ -379,13 +377,14 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         found
     }
 
-    /// `store_fetched` after the response when the shell can run work then (the answer does not
-    /// wait for KV), else now.
-    async fn store_later(&self, writes: Vec<(String, String, Option<u64>)>, sent_at: u64) {
+    /// Encodes and stores fetched records after the response when the shell can run work then
+    /// (the answer waits neither for the encoding nor for KV), else now.
+    async fn store_later(&self, records: Vec<(String, Option<Repo>, Option<u64>)>, sent_at: u64) {
         if self.defer.is_some() {
-            self.schedule(Refresh::Store { writes, sent_at });
+            self.schedule(Refresh::Store { records, sent_at });
         } else {
-            self.store_fetched(writes, sent_at).await;
+            self.store_fetched(encode_records(&records, sent_at), sent_at)
+                .await;
         }
     }
 
@@ -434,6 +433,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         self.spent(|t| &mut t.kv_ms, started);
         superseded
     }
+}
+
+/// The KV writes of fetched records (`None`: not found), `(key, entry text, ttl)`.
+pub(super) fn encode_records(
+    records: &[(String, Option<Repo>, Option<u64>)],
+    sent_at: u64,
+) -> Vec<(String, String, Option<u64>)> {
+    records
+        .iter()
+        .map(|(key, repo, ttl)| (key.clone(), entry::encode(sent_at, repo.as_ref()), *ttl))
+        .collect()
 }
 
 /// Replies that report GitHub's remaining rate-limit budget.

@@ -159,7 +159,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
 /// GitHub already orders by name; sort only when it did not (case rules differ).
 pub fn sort_by_name(repos: &mut [Repo]) {
-    let by_name = |a: &Repo, b: &Repo| cmp_names(&a.name, &b.name);
+    let by_name = |a: &Repo, b: &Repo| cmp_names(a.name(), b.name());
     if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
         repos.sort_by(by_name);
     }

@@ -4,6 +4,7 @@
 
 use super::{flight, Clock, Service, Transport, BACKGROUND_BUDGET_MS};
 use crate::cache::{keys, Store};
+use crate::model::Repo;
 use crate::names::{FullName, Owner};
 
 /// Work to run after the response, with owned data only (it outlives the request).
@@ -11,10 +12,11 @@ use crate::names::{FullName, Owner};
 pub enum Refresh {
     Owner(Owner),
     Repos(Vec<FullName>),
-    /// Writes of fetched data, `(key, text, ttl)`, from an upstream request sent at `sent_at`;
-    /// still guarded by the invalidation markers when they run.
+    /// Writes of fetched records, `(key, record or None for not found, ttl)`, from an upstream
+    /// request sent at `sent_at`: encoded when they run (the answer waits for that no more
+    /// than for KV) and still guarded by the invalidation markers.
     Store {
-        writes: Vec<(String, String, Option<u64>)>,
+        records: Vec<(String, Option<Repo>, Option<u64>)>,
         sent_at: u64,
     },
 }
@@ -60,8 +62,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                     flight::release_refresh(&keys::repo(n));
                 }
             }
-            Refresh::Store { writes, sent_at } => {
-                self.store_fetched(writes.clone(), *sent_at).await;
+            Refresh::Store { records, sent_at } => {
+                let writes = super::encode_records(records, *sent_at);
+                self.store_fetched(writes, *sent_at).await;
             }
         }
     }

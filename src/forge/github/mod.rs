@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod parse;
+#[cfg(test)]
+mod parse_reference;
 pub mod query;
 pub mod webhook;
 
