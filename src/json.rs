@@ -914,8 +914,10 @@ pub(crate) mod tests {
                     0 => {
                         map.remove(&key);
                     }
+                    // Unknown keys, sorted before and after the others.
                     1 => {
-                        map.insert("unknownKey".into(), json!({"a": [1, "b"]}));
+                        let key = ["aUnknown", "zUnknown"][rng.below(2)];
+                        map.insert(key.into(), json!({"a": [1, "b"]}));
                     }
                     _ => mutate(
                         map.get_mut(&key).unwrap(),
