@@ -1,7 +1,8 @@
 //! The crossing between the runtime's `Request`/`Response` and the core's: one call each way.
 //! Every value that crosses costs a call and a string decode, and on a memory HIT those calls were
 //! most of the work (the `worker` crate's `Request` also parses the request's `cf` object, which is
-//! never used here), so the head travels as one string and the body as one view of wasm memory.
+//! never used here), so the head travels as one string each way, and the response body as the
+//! bytes in wasm memory, which the runtime decodes into the text it takes cheapest.
 
 use crate::http;
 use futures::future::poll_fn;
