@@ -25,7 +25,7 @@ const INSPECTOR = 9339;
 // The worker with the named wasm in place of the stripped one.
 const dir = mkdtempSync(`${os.tmpdir()}/forgelens-profile-`);
 cpSync(`${root}build`, dir, { recursive: true });
-cpSync(`${root}build/index_bg.named.wasm`, `${dir}/index_bg.wasm`);
+cpSync(`${root}target/index_bg.named.wasm`, `${dir}/index_bg.wasm`);
 
 const forge = demoForge();
 forge.owners.set("bench-100", makeOwner("bench-100", "Organization", 100));

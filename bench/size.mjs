@@ -1,7 +1,7 @@
 // What each crate / part costs in the worker's wasm: writes bench/size-breakdown.json (rendered into
 // BENCHMARKS.md by bench/run.mjs) and prints the same table. Builds nothing (scripts/build.sh does).
 //
-//   node bench/size.mjs [build/index_bg.named.wasm] [build/index_bg.wasm]
+//   node bench/size.mjs [target/index_bg.named.wasm] [build/index_bg.wasm]
 //
 // The shipped wasm has no names, so functions are attributed in the named copy build.sh keeps and
 // each group's share of it is applied to the shipped gzip size. When the named copy is the shipped
@@ -28,7 +28,7 @@ import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const namedPath = process.argv[2] ?? `${root}build/index_bg.named.wasm`;
+const namedPath = process.argv[2] ?? `${root}target/index_bg.named.wasm`;
 const shippedPath = process.argv[3] ?? `${root}build/index_bg.wasm`;
 for (const [what, p] of [["named", namedPath], ["shipped", shippedPath]]) {
   if (!existsSync(p)) {

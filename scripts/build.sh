@@ -9,12 +9,13 @@ export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 worker-build --release
 # Two files from worker-build's output: build/index_bg.wasm, shipped, and
-# build/index_bg.named.wasm, optimised alike but keeping function names (for bench/profile.mjs and
-# bench/size.mjs). Keeping names (-g) changes what -Oz may merge, so the shipped file is optimised
-# on its own; -Oz without -g also drops the name section worker-build keeps.
+# target/index_bg.named.wasm, optimised alike but keeping function names (for bench/profile.mjs
+# and bench/size.mjs; kept out of build/, which is what deploys). Keeping names (-g) changes what
+# -Oz may merge, so the shipped file is optimised on its own; -Oz without -g also drops the name
+# section worker-build keeps.
 FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling)
-"$WASM_OPT_BIN" -Oz -g "${FEATURES[@]}" build/index_bg.wasm -o build/index_bg.named.wasm
+"$WASM_OPT_BIN" -Oz -g "${FEATURES[@]}" build/index_bg.wasm -o target/index_bg.named.wasm
 "$WASM_OPT_BIN" -Oz "${FEATURES[@]}" build/index_bg.wasm -o build/index_bg.wasm
 raw=$(wc -c < build/index_bg.wasm)
 gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
