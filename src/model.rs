@@ -484,14 +484,7 @@ impl json::Codec for Repo {
 
 impl json::Codec for Vec<Repo> {
     fn write_json(&self, out: &mut Writer) {
-        out.byte(b'[');
-        for (i, repo) in self.iter().enumerate() {
-            if i > 0 {
-                out.byte(b',');
-            }
-            repo.write_json(out);
-        }
-        out.byte(b']');
+        out.array(self, Repo::write_json);
     }
 
     fn read_json(r: &mut Reader<'_>) -> json::Result<Vec<Repo>> {

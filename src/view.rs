@@ -117,17 +117,6 @@ impl RepoView<'_> {
 /// A first guess at a view's length, so that a listing's text is rarely copied as it grows.
 const VIEW_BYTES_GUESS: usize = 192;
 
-fn write_views(out: &mut Writer, views: &[RepoView<'_>]) {
-    out.byte(b'[');
-    for (i, v) in views.iter().enumerate() {
-        if i > 0 {
-            out.byte(b',');
-        }
-        v.write_json(out);
-    }
-    out.byte(b']');
-}
-
 /// `GET /v1/orgs/{owner}/repos`.
 pub struct OrgBody<'a> {
     pub org: &'a str,
@@ -142,7 +131,7 @@ impl OrgBody<'_> {
         out.raw("{\"org\":");
         out.str(self.org);
         out.raw(",\"repos\":");
-        write_views(&mut out, &self.repos);
+        out.array(&self.repos, RepoView::write_json);
         out.raw(",\"fetched_at\":");
         out.str(&self.fetched_at);
         out.byte(b'}');
@@ -167,7 +156,7 @@ impl BatchBody<'_> {
     pub fn to_json(&self) -> String {
         let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
         out.raw("{\"repos\":");
-        write_views(&mut out, &self.repos);
+        out.array(&self.repos, RepoView::write_json);
         out.raw(",\"errors\":[");
         for (i, e) in self.errors.iter().enumerate() {
             if i > 0 {

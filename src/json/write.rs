@@ -18,6 +18,18 @@ impl Writer {
         self.0.push(b);
     }
 
+    /// `items` as a JSON array, each written by `write`.
+    pub fn array<T>(&mut self, items: &[T], mut write: impl FnMut(&T, &mut Writer)) {
+        self.byte(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                self.byte(b',');
+            }
+            write(item, self);
+        }
+        self.byte(b']');
+    }
+
     /// Text as it is: punctuation and keys, which need no escaping.
     pub fn raw(&mut self, s: &str) {
         self.0.extend_from_slice(s.as_bytes());
