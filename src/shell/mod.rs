@@ -52,7 +52,7 @@ fn start() {
 /// configuration, which variables are set, and the bindings. Kept per isolate and read again
 /// whenever the runtime hands over a different `env` object, so configuration is still checked
 /// on every request entry without ~40 property reads and a parse each time.
-struct Settings {
+pub(crate) struct Settings {
     env: JsValue,
     config: std::result::Result<Config, ConfigError>,
     set: Vec<(&'static str, bool)>,
@@ -61,11 +61,22 @@ struct Settings {
     owners: Option<owners::DoOwners>,
 }
 
+impl Settings {
+    /// Configuration and KV for work outside a request's answer (refreshes, the cron, the owner
+    /// directories), or why there are none.
+    pub(crate) fn ready(&self) -> std::result::Result<(&Config, &kv::Kv), String> {
+        match &self.config {
+            Ok(config) => Ok((config, &self.store)),
+            Err(e) => Err(format!("configuration variable {} {}", e.name, e.reason)),
+        }
+    }
+}
+
 thread_local! {
     static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
 }
 
-fn settings(env: &Env) -> Rc<Settings> {
+pub(crate) fn settings(env: &Env) -> Rc<Settings> {
     let env_value: &JsValue = env.as_ref();
     let kept = SETTINGS.with_borrow(|s| s.clone());
     if let Some(kept) = kept.filter(|k| worker::js_sys::Object::is(&k.env, env_value)) {
@@ -165,13 +176,13 @@ async fn answer(
 /// A stale entry's refresh, after the response. It owns everything it touches: `wait_until`
 /// work outlives the request that scheduled it.
 async fn run_refresh(env: Env, job: Refresh) {
-    match background(&env) {
+    let settings = settings(&env);
+    match settings.ready() {
         Ok((config, store)) => {
-            let forge = GitHub::from_config(&config);
-            let mut svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
+            let forge = GitHub::from_config(config);
+            let mut svc = Service::new(config, store, &upstream::Fetcher, &JsClock, &forge)
                 .with_signer(&signer::WebCryptoSigner);
-            let directories = owners::DoOwners::bound(&env);
-            if let Some(d) = &directories {
+            if let Some(d) = &settings.owners {
                 svc = svc.with_owners(d);
             }
             svc.run_refresh(job).await;
@@ -183,16 +194,17 @@ async fn run_refresh(env: Env, job: Refresh) {
 /// Cron: keeps every pinned owner's listing warm.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let (config, store) = match background(&env) {
+    let settings = settings(&env);
+    let (config, store) = match settings.ready() {
         Ok(parts) => parts,
         Err(why) => return console_error!("cron skipped: {why}"),
     };
-    let forge = GitHub::from_config(&config);
-    let Some(directories) = owners::DoOwners::bound(&env) else {
+    let forge = GitHub::from_config(config);
+    let Some(directories) = &settings.owners else {
         return console_error!("cron skipped: no {} binding", owners::OWNERS_BINDING);
     };
-    let svc = Service::new(&config, &store, &upstream::Fetcher, &JsClock, &forge)
-        .with_owners(&directories)
+    let svc = Service::new(config, store, &upstream::Fetcher, &JsClock, &forge)
+        .with_owners(directories)
         .with_signer(&signer::WebCryptoSigner);
     let refreshed = svc.refresh_pinned().await;
     console_log!(
@@ -200,17 +212,6 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         refreshed.len(),
         refreshed.join(", ")
     );
-}
-
-/// Configuration and KV for work outside a request (refreshes, cron), or why there are none.
-pub(crate) fn background(env: &Env) -> std::result::Result<(Config, kv::Kv), String> {
-    let config = Config::from_lookup(|name| lookup(env, name))
-        .map_err(|e| format!("configuration variable {} {}", e.name, e.reason))?;
-    let kv = kv::Kv::bound(env, CACHE_BINDING);
-    if !kv.is_bound() {
-        return Err(format!("no {CACHE_BINDING} binding"));
-    }
-    Ok((config, kv))
 }
 
 /// A variable or secret: both are plain string properties of `env` (what `Env::secret` and

@@ -14,7 +14,7 @@
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
 use super::kv::Kv;
-use super::{background, upstream, JsClock};
+use super::{settings, upstream, JsClock};
 use crate::forge::github::GitHub;
 use crate::http::query;
 use crate::names::Owner;
@@ -155,12 +155,13 @@ impl DurableObject for OwnerDirectory {
             }
             *self.stored_owner.borrow_mut() = Some(owner.as_str().to_string());
         }
-        let (config, kv) = match background(&self.env) {
+        let settings = settings(&self.env);
+        let (config, kv) = match settings.ready() {
             Ok(parts) => parts,
             Err(why) => return Response::error(why, 500),
         };
-        let forge = GitHub::from_config(&config);
-        let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
+        let forge = GitHub::from_config(config);
+        let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
             .with_signer(&super::signer::WebCryptoSigner);
         let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         match req.path().as_str() {
@@ -268,12 +269,13 @@ impl OwnerDirectory {
 /// watch; once a finished build's answers are out, its writes, and no alarm left watching it
 /// (a failed build resumes on a later request, not by itself).
 async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at_ms: u64) {
-    let (config, kv) = match background(env) {
+    let settings = settings(env);
+    let (config, kv) = match settings.ready() {
         Ok(parts) => parts,
         Err(why) => return console_error!("owner directory {owner} not driven: {why}"),
     };
-    let forge = GitHub::from_config(&config);
-    let svc = Service::new(&config, &kv, &upstream::Fetcher, &JsClock, &forge)
+    let forge = GitHub::from_config(config);
+    let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
         .with_signer(&super::signer::WebCryptoSigner);
     let storage = DoStorage {
         storage: state.storage(),
