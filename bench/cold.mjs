@@ -9,11 +9,11 @@
 // --gap waits between samples; without it one build's write after its answer (100 ms later) may
 // land during the next build's timed view.
 import { Miniflare } from "miniflare";
-import http from "node:http";
 import { fileURLToPath } from "node:url";
 import { resolve } from "node:path";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
+import { request, workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const args = process.argv.slice(2);
@@ -21,9 +21,9 @@ const opts = {};
 const dirs = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i].startsWith("--")) opts[args[i].slice(2)] = args[++i];
-  else dirs.push(resolve(args[i]) + "/");
+  else dirs.push(resolve(args[i]));
 }
-if (!dirs.length) dirs.push(`${root}build/`);
+if (!dirs.length) dirs.push(`${root}build`);
 const LATENCY = Number(opts.latency ?? 80);
 const RUNS = Number(opts.runs ?? 15);
 const N = Number(opts.n ?? 100);
@@ -33,33 +33,10 @@ const emu = await startEmulator({ forge, latencyMs: LATENCY });
 const ADMIN = "bench-admin-token";
 const variants = [];
 for (const dir of dirs) {
-  const mf = new Miniflare({
-    modules: true,
-    scriptPath: `${dir}index.js`,
-    modulesRoot: dir,
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-    kvNamespaces: ["CACHE"],
-    durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
-    bindings: { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "30000", ADMIN_TOKEN: ADMIN },
-    host: "127.0.0.1",
-    port: 0,
-  });
+  const mf = new Miniflare(workerOptions(dir, { GITHUB_GRAPHQL_URL: emu.url, UPSTREAM_TIMEOUT_MS: "30000", ADMIN_TOKEN: ADMIN }));
   variants.push({ dir, mf, base: await mf.ready, xs: [], calls: [], pre: [], emu: [], post: [] });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-// Like bench/run.mjs: node's http client on kept-alive connections (node's fetch costs ~2 ms a
-// request by itself), the purge right before each timed view.
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-const request = (url, method = "GET", headers = {}) => new Promise((resolve, reject) => {
-  const req = http.request(url, { agent, method, headers }, (res) => {
-    const chunks = [];
-    res.on("data", (c) => chunks.push(c));
-    res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
-    res.on("error", reject);
-  });
-  req.on("error", reject);
-  req.end();
-});
 const GAP = Number(opts.gap ?? 0);
 // The first two rounds warm the isolates up and are not counted.
 for (let i = 0; i < RUNS + 2; i++) {

@@ -12,6 +12,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
+import { workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const arg = (name, fallback) => {
@@ -30,17 +31,9 @@ cpSync(`${root}target/index_bg.named.wasm`, `${dir}/index_bg.wasm`);
 const forge = demoForge();
 forge.owners.set("bench-100", makeOwner("bench-100", "Organization", 100));
 const emu = await startEmulator({ forge, latencyMs: 0 });
+// A view kept for the whole run, so every sampled request is the same kind of answer.
 const mf = new Miniflare({
-  modules: true,
-  scriptPath: `${dir}/index.js`,
-  modulesRoot: dir,
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-  kvNamespaces: ["CACHE"],
-  durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
-  // A view kept for the whole run, so every sampled request is the same kind of answer.
-  bindings: { GITHUB_GRAPHQL_URL: emu.url, MEMORY_TTL_MS: "10000", FRESH_TTL_SECONDS: "3600" },
-  host: "127.0.0.1",
-  port: 0,
+  ...workerOptions(dir, { GITHUB_GRAPHQL_URL: emu.url, MEMORY_TTL_MS: "10000", FRESH_TTL_SECONDS: "3600" }),
   inspectorPort: INSPECTOR,
 });
 const url = new URL(path, await mf.ready).href;

@@ -12,12 +12,12 @@ import autocannon from "autocannon";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
-import http from "node:http";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
 import { benchOwners, renderOwners } from "./owners.mjs";
+import { request, workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const arg = (name, fallback) => {
@@ -64,17 +64,9 @@ async function samples(runs, before, fn) {
 const forge = demoForge();
 for (const n of SIZES) forge.owners.set(`bench-${n}`, makeOwner(`bench-${n}`, "Organization", n));
 const emu = await startEmulator({ forge, latencyMs: LATENCY });
-const workerOpts = (bindings, graphqlUrl = emu.url) => ({
-  modules: true,
-  scriptPath: `${root}build/index.js`,
-  modulesRoot: `${root}build`,
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-  kvNamespaces: ["CACHE"],
-  durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
-  bindings: { GITHUB_GRAPHQL_URL: graphqlUrl, UPSTREAM_TIMEOUT_MS: "30000", ...bindings },
-  host: "127.0.0.1",
-  port: 0,
-});
+const workerOpts = (bindings, graphqlUrl = emu.url) =>
+  workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, UPSTREAM_TIMEOUT_MS: "30000", ...bindings });
+
 // The admin purge is how the benchmark makes a listing cold again: deleting the KV key is not
 // enough, the owner's Durable Object keeps a completed listing in memory while it is fresh.
 const ADMIN = "bench-admin-token";
@@ -104,22 +96,11 @@ const purge = async (n) => {
   await res.text();
   if (res.status !== 200) throw new Error(`purge bench-${n}: ${res.status}`);
 };
-// Every timed request goes through node's http client on kept-alive connections, not node's
-// `fetch`: fetch costs ~2 ms per request on this machine by itself (it dominated the earlier
-// static floor of 2.5 ms), and it asks for gzip, which makes the runtime compress every answer.
-// A browser on a real network pays neither here: Cloudflare compresses at the edge.
-const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-const request = (url) => new Promise((resolve, reject) => {
-  const req = http.get(url, { agent }, (res) => {
-    const chunks = [];
-    res.on("data", (c) => chunks.push(c));
-    res.on("end", () => resolve({ status: res.statusCode, headers: { get: (k) => res.headers[k.toLowerCase()] ?? null, raw: res.headers }, text: Buffer.concat(chunks).toString("utf8") }));
-    res.on("error", reject);
-  });
-  req.on("error", reject);
-});
+// Every timed request goes through `request` (bench/common.mjs: node's http client on kept-alive
+// connections; fetch cost ~2 ms a request by itself). `get` gives `headers.get` like fetch's.
 const get = async (url) => {
-  const res = await request(url);
+  const raw = await request(url);
+  const res = { ...raw, headers: { get: (k) => raw.headers[k.toLowerCase()] ?? null, raw: raw.headers } };
   if (res.status !== 200) throw new Error(`${url}: ${res.status} ${res.text.slice(0, 200)}`);
   return { res, text: res.text };
 };
