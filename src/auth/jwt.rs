@@ -132,6 +132,7 @@ mod tests {
     use crate::auth::access;
     use crate::config::Config;
     use crate::error::ApiError;
+    use crate::json::tests::Rng;
     use crate::view::Access;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -445,29 +446,6 @@ mod tests {
         assert_eq!(times.check(0), Ok(()));
         assert!(times.check(u64::MAX).is_err());
         assert!(times.check(i64::MAX.unsigned_abs()).is_err());
-    }
-
-    /// splitmix64: a few lines, deterministic, good enough to spread fuzz cases.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[self.below(items.len())]
-        }
-        fn bytes(&mut self, max: usize) -> Vec<u8> {
-            let len = self.below(max + 1);
-            (0..len).map(|_| self.next() as u8).collect()
-        }
     }
 
     /// JSON texts at and past every limit that matters: i64, u64, f64, chrono's first and last

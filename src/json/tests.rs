@@ -4,7 +4,8 @@ use super::*;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
-/// splitmix64, as `tests/fuzz.rs` uses: deterministic and dependency-free.
+/// splitmix64, as `tests/fuzz.rs` uses: deterministic and dependency-free. The crate's unit
+/// tests share this one (integration tests cannot reach it).
 pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
@@ -18,6 +19,16 @@ impl Rng {
 
     pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
+    }
+
+    pub(crate) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+
+    /// Up to `max` random bytes.
+    pub(crate) fn bytes(&mut self, max: usize) -> Vec<u8> {
+        let len = self.below(max + 1);
+        (0..len).map(|_| self.next() as u8).collect()
     }
 }
 
