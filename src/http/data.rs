@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::fields::{self, FieldSet};
 use crate::forge::BATCH_MAX;
 use crate::names::{FullName, Owner};
-use crate::service::{BatchItem, Clock, Item, Listing, Service, Source, Transport};
+use crate::service::{BatchItem, Clock, Item, Listing, Service, Shown, Source, Transport};
 use crate::time::format_rfc3339;
 use crate::view::{self, Access, BatchBody, ItemError, OrgBody, RepoView};
 use std::collections::HashSet;
@@ -104,7 +104,7 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
     let first = served.items.first().ok_or(ApiError::Internal)?;
     match outcome(first, fields, access, policy) {
         Outcome::Record(view) => {
-            let (status, freshness) = served.headers(|_| true);
+            let (status, freshness) = served.headers(|_| Shown::Record);
             let mut answer = DataAnswer {
                 body: view.to_json(),
                 etag: None,
@@ -122,8 +122,19 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
             }
             Ok(answer)
         }
-        Outcome::Missing => Err(ApiError::NotFound),
-        Outcome::Error(err) => Err(err),
+        Outcome::Missing if svc.charge_unseen().await => Err(ApiError::NotFound),
+        Outcome::Missing => Err(client_limited()),
+        Outcome::Error(err) => {
+            svc.charge_unseen().await;
+            Err(err)
+        }
+    }
+}
+
+/// What a name answered `not_found` becomes when the caller's budget is spent.
+fn client_limited() -> ApiError {
+    ApiError::ClientRateLimited {
+        retry_after: crate::service::LIMITER_PERIOD_S,
     }
 }
 
@@ -137,22 +148,33 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
     let wanted: Vec<FullName> = names.iter().map(|(n, _)| n.clone()).collect();
     let served = svc.repos(&wanted).await?;
     let policy = svc.cfg.private_policy;
-    let outcomes: Vec<Outcome> = served
+    let mut outcomes: Vec<Outcome> = served
         .items
         .iter()
         .map(|b| outcome(b, fields, access, policy))
         .collect();
+    if outcomes.iter().any(|o| !matches!(o, Outcome::Record(_))) && !svc.charge_unseen().await {
+        for o in &mut outcomes {
+            if matches!(o, Outcome::Missing) {
+                *o = Outcome::Error(client_limited());
+            }
+        }
+    }
     // When nothing at all could be answered, the upstream failure is the answer.
     if let Some(Outcome::Error(err)) = outcomes.first() {
         if outcomes.iter().all(|o| matches!(o, Outcome::Error(_))) {
             return Err(err.clone());
         }
     }
-    let visible: Vec<bool> = outcomes
+    let shown: Vec<Shown> = outcomes
         .iter()
-        .map(|o| matches!(o, Outcome::Record(_)))
+        .map(|o| match o {
+            Outcome::Record(_) => Shown::Record,
+            Outcome::Missing => Shown::Missing,
+            Outcome::Error(_) => Shown::Error,
+        })
         .collect();
-    let (status, freshness) = served.headers(|i| visible.get(i).copied().unwrap_or(false));
+    let (status, freshness) = served.headers(|i| shown.get(i).copied().unwrap_or(Shown::Error));
     let mut body = BatchBody {
         repos: Vec::new(),
         errors: Vec::new(),

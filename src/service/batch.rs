@@ -50,41 +50,44 @@ pub struct BatchServed {
     pub items: Vec<BatchItem>,
 }
 
+/// What an item shows the caller once visibility is applied (see `http::data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    Record,
+    /// `not_found`: a missing name, or a record the caller may not see.
+    Missing,
+    Error,
+}
+
 impl BatchServed {
-    /// The answer's `X-Cache` and browser freshness from the parts that are shown as records.
-    /// `visible(i)` says whether item `i`'s record is shown to the caller; a record that is not
-    /// counts like a not-found name.
-    pub fn headers(&self, visible: impl Fn(usize) -> bool) -> (CacheStatus, Freshness) {
-        let mut status = CacheStatus::Hit;
+    /// The answer's `X-Cache` and browser freshness. `shown(i)` says what item `i` shows.
+    /// Names answered `not_found` have fixed values: they never lower `max-age` below the
+    /// not-found lifetime and never set `X-Cache`, whether fetched, cached or stale, and an
+    /// answer of nothing but such names is a `MISS` (each counts as the miss a name GitHub does
+    /// not have would be). Neither a hidden record's age nor its staleness nor its tier shows.
+    pub fn headers(&self, shown: impl Fn(usize) -> Shown) -> (CacheStatus, Freshness) {
+        let mut status = None;
         let mut left = u64::MAX;
         for (i, b) in self.items.iter().enumerate() {
-            let shown = matches!(b.item, Item::Found(_)) && visible(i);
-            let (s, l) = account(b, shown);
+            let (s, l) = match (shown(i), &b.source) {
+                (Shown::Record, Source::Cache { left_s, .. }) => (Some(CacheStatus::Hit), *left_s),
+                (Shown::Record, Source::Fetched { left_s }) => (Some(CacheStatus::Miss), *left_s),
+                (Shown::Record, Source::Stale | Source::Fallback(_)) => {
+                    (Some(CacheStatus::Stale), 0)
+                }
+                (Shown::Error, _) => (Some(CacheStatus::Miss), 0),
+                (Shown::Missing, _) => (None, NOT_FOUND_TTL),
+            };
             status = status.max(s);
             left = left.min(l);
         }
+        let status = status.unwrap_or(CacheStatus::Miss);
         let freshness = if status == CacheStatus::Stale {
             Freshness::Stale
         } else {
             Freshness::Fresh { left_s: left }
         };
         (status, freshness)
-    }
-}
-
-/// One item's part in the headers. Missing names, and records the caller may not see, are a
-/// MISS when asked upstream for this request and a HIT otherwise, and never lower `max-age`
-/// below the not-found lifetime: neither their age nor their staleness may show.
-fn account(b: &BatchItem, shown: bool) -> (CacheStatus, u64) {
-    match (&b.item, &b.source, shown) {
-        (Item::Failed(_), _, _) | (Item::Found(_), Source::Fallback(_), false) => {
-            (CacheStatus::Miss, 0)
-        }
-        (Item::Found(_), Source::Cache { left_s, .. }, true) => (CacheStatus::Hit, *left_s),
-        (Item::Found(_), Source::Fetched { left_s }, true) => (CacheStatus::Miss, *left_s),
-        (Item::Found(_), Source::Stale | Source::Fallback(_), true) => (CacheStatus::Stale, 0),
-        (_, Source::Fetched { .. }, _) => (CacheStatus::Miss, NOT_FOUND_TTL),
-        _ => (CacheStatus::Hit, NOT_FOUND_TTL),
     }
 }
 

@@ -25,7 +25,7 @@ mod memo;
 mod owner;
 mod refresh;
 
-pub use batch::{BatchItem, BatchServed, Item, Source};
+pub use batch::{BatchItem, BatchServed, Item, Shown, Source};
 pub use credentials::{
     forget_installations, AppSigner, Auth, INSTALLATION_TTL_S, NO_INSTALLATION_TTL_S,
 };
@@ -214,6 +214,20 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let ok = limiter.admit().await;
         self.admitted.set(Some(ok));
         ok
+    }
+
+    /// For an answer holding a name answered `not_found` (missing, or a record the caller may
+    /// not see): such a name costs the caller's budget what a name GitHub does not have would
+    /// (asked once per request, like any upstream-bound answer), and `Server-Timing` names every
+    /// backend a lookup may use, so neither the limiter nor the metric names tell a hidden
+    /// record from a missing one. Returns whether the caller is admitted.
+    pub async fn charge_unseen(&self) -> bool {
+        let mut t = self.timing.get();
+        for slot in [&mut t.mem_ms, &mut t.kv_ms, &mut t.upstream_ms] {
+            slot.get_or_insert(0);
+        }
+        self.timing.set(t);
+        self.admitted().await
     }
 
     /// Lets stale answers be refreshed after the response through `defer`.

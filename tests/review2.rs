@@ -1,0 +1,109 @@
+//! Regression tests for the second adversarial review (issue 17) on the read path: a hidden
+//! record answered exactly like a missing name (headers, metric names, the client budget), and
+//! polls of a build that never spend that budget.
+
+// A panic here is a failing test, not a crashed worker.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+
+/// Everything a caller learns from an answer but its timing: status, the body with the asked
+/// name replaced, and the headers DESIGN.md lists (metric names only, not durations).
+fn seen(r: &forgelens::http::Response, asked: &str) -> String {
+    let timing_names: Vec<String> = r
+        .header("server-timing")
+        .unwrap_or("")
+        .split(", ")
+        .map(|m| m.split(';').next().unwrap_or("").to_string())
+        .collect();
+    format!(
+        "{} x-cache={:?} cache-control={:?} etag={} retry-after={:?} timing={:?} body={}",
+        r.status,
+        r.header("x-cache"),
+        r.header("cache-control"),
+        r.header("etag").is_some(),
+        r.header("retry-after"),
+        timing_names,
+        String::from_utf8_lossy(&r.body).replace(asked, "NAME"),
+    )
+}
+
+/// In the fixtures every fifth repository (r004, r009, …) is private. Each case asks a hidden
+/// record and a never-asked missing name the same way and compares all a caller sees, first
+/// alone, then beside a visible record, on first asks and on later ones.
+#[test]
+fn a_hidden_record_is_answered_exactly_like_a_missing_name() {
+    let mut w = World::new(&[("acme", 30)]);
+    w.limiter = Some(Budget::new(1000));
+    // The hidden records get into every tier first: KV (via the listing) and memory.
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.get("/v1/repos?names=acme/r001").status, 200);
+    let mut n = 0;
+    let mut fresh_missing = || {
+        n += 1;
+        format!("acme/nope{n}")
+    };
+    let pairs: [(&str, fn(&str) -> String); 4] = [
+        ("single", |name| format!("/v1/repos/{name}")),
+        ("batch", |name| format!("/v1/repos?names={name}")),
+        ("beside", |name| format!("/v1/repos?names=acme/r001,{name}")),
+        ("fields", |name| {
+            format!("/v1/repos?names={name},acme/r002&fields=name")
+        }),
+    ];
+    for round in 0..3 {
+        for (label, path) in &pairs {
+            for hidden in ["acme/r004", "acme/r009"] {
+                let missing = fresh_missing();
+                let budget = w.limiter.as_ref().unwrap().asked.get();
+                let h = w.get(&path(hidden));
+                let h_cost = w.limiter.as_ref().unwrap().asked.get() - budget;
+                let budget = w.limiter.as_ref().unwrap().asked.get();
+                let m = w.get(&path(&missing));
+                let m_cost = w.limiter.as_ref().unwrap().asked.get() - budget;
+                assert_eq!(
+                    seen(&h, hidden),
+                    seen(&m, &missing),
+                    "{label}, round {round}"
+                );
+                assert_eq!(h_cost, m_cost, "{label}: the budget, round {round}");
+            }
+        }
+        w.advance(1);
+    }
+}
+
+/// Once the caller's budget is spent, a hidden record and a missing name both answer
+/// `rate_limited`: before the fix the cached hidden record answered `not_found` at no cost,
+/// so 100 guesses per request told which private names exist.
+#[test]
+fn a_spent_budget_limits_hidden_and_missing_names_alike() {
+    let mut w = World::new(&[("acme", 30)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    w.limiter = Some(Budget::new(0));
+    let calls = w.calls();
+    for path in ["/v1/repos/{}", "/v1/repos?names={}"] {
+        let h = w.get(&path.replace("{}", "acme/r004"));
+        let m = w.get(&path.replace("{}", "acme/nope"));
+        assert_eq!(h.status, 429, "{path}");
+        assert_eq!(seen(&h, "acme/r004"), seen(&m, "acme/nope"), "{path}");
+    }
+    // Beside a visible cached record: both names are reported `rate_limited`, the record served.
+    let h = w.get("/v1/repos?names=acme/r001,acme/r004");
+    let m = w.get("/v1/repos?names=acme/r001,acme/nope");
+    assert_eq!(h.status, 200);
+    assert_eq!(json_body(&h)["errors"][0]["code"], "rate_limited");
+    assert_eq!(seen(&h, "acme/r004"), seen(&m, "acme/nope"));
+    assert_eq!(w.calls(), calls, "nothing went upstream");
+    // Visible cached records alone are still served without asking the budget.
+    let asked = w.limiter.as_ref().unwrap().asked.get();
+    assert_eq!(w.get("/v1/repos?names=acme/r001,acme/r002").status, 200);
+    assert_eq!(w.limiter.as_ref().unwrap().asked.get(), asked);
+}
