@@ -38,6 +38,9 @@ fn seen(r: &forgelens::http::Response, asked: &str) -> String {
 /// In the fixtures every fifth repository (r004, r009, …) is private. Each case asks a hidden
 /// record and a never-asked missing name the same way and compares all a caller sees, first
 /// alone, then beside a visible record, on first asks and on later ones.
+/// Builds a request path around one repository name.
+type PathFn = fn(&str) -> String;
+
 #[test]
 fn a_hidden_record_is_answered_exactly_like_a_missing_name() {
     let mut w = World::new(&[("acme", 30)]);
@@ -50,7 +53,7 @@ fn a_hidden_record_is_answered_exactly_like_a_missing_name() {
         n += 1;
         format!("acme/nope{n}")
     };
-    let pairs: [(&str, fn(&str) -> String); 4] = [
+    let pairs: [(&str, PathFn); 4] = [
         ("single", |name| format!("/v1/repos/{name}")),
         ("batch", |name| format!("/v1/repos?names={name}")),
         ("beside", |name| format!("/v1/repos?names=acme/r001,{name}")),
