@@ -110,3 +110,36 @@ fn a_spent_budget_limits_hidden_and_missing_names_alike() {
     assert_eq!(w.get("/v1/repos?names=acme/r001,acme/r002").status, 200);
     assert_eq!(w.limiter.as_ref().unwrap().asked.get(), asked);
 }
+
+/// A dashboard polling a large owner's build from one address: only the request that starts
+/// the build is charged; polls join it (or read the completed listing) at no cost, so a budget
+/// of one admission sees the whole build through. Before the fix every poll was charged.
+#[test]
+fn polling_a_build_never_spends_the_budget() {
+    let mut w = World::new(&[("acme", 2_000), ("other", 50)]);
+    w.vars = vec![("UPSTREAM_TIMEOUT_MS", "1000".into())];
+    w.gh.clock = Some((std::rc::Rc::clone(&w.clock.0), 300));
+    w.limiter = Some(Budget::new(1));
+    let first = w.get("/v1/orgs/acme/repos");
+    assert_eq!(first.status, 202, "20 pages of 300 ms do not fit 1 s");
+    let mut statuses = Vec::new();
+    for _ in 0..18 {
+        w.advance(2);
+        let r = w.get("/v1/orgs/acme/repos?fields=name");
+        statuses.push(r.status);
+        if r.status == 200 {
+            assert_eq!(json_body(&r)["repos"].as_array().unwrap().len(), 1_600);
+        }
+    }
+    assert!(!statuses.contains(&429), "a poll was refused: {statuses:?}");
+    assert_eq!(statuses.last(), Some(&200), "{statuses:?}");
+    assert_eq!(
+        w.limiter.as_ref().unwrap().asked.get(),
+        1,
+        "the budget is asked once, by the request that started the build"
+    );
+    // Starting another build is charged: the budget is spent, so it is refused.
+    let other = w.get("/v1/orgs/other/repos");
+    assert_eq!(other.status, 429);
+    assert!(other.header("retry-after").is_some());
+}

@@ -21,6 +21,8 @@ use std::rc::Rc;
 pub struct LocalDirectory {
     pub storage: MemCheckpoints,
     pub memory: RefCell<Memory>,
+    /// Pages are left that the object's alarm would drive (it would be armed).
+    pub armed: std::cell::Cell<bool>,
 }
 
 /// Every directory of a test world, by lowercased owner.
@@ -49,6 +51,11 @@ impl Checkpoints for MemCheckpoints {
     async fn clear(&self) {
         self.data.borrow_mut().clear();
     }
+}
+
+/// Whether the object would arm its alarm after a drive that ended so.
+fn leaves_work(outcome: &Drive) -> bool {
+    matches!(outcome, Drive::More | Drive::Paused { .. })
 }
 
 pub struct LocalOwners<'a, S, T, C> {
@@ -80,21 +87,26 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
         let outcome = dir.drive(u32::MAX, stop_at).await;
+        d.armed.set(leaves_work(&outcome));
         dir.write_back().await;
         outcome
     }
 
-    async fn listing_now(&self, owner: &Owner, wait_ms: u64) -> Answer {
+    async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if let Some(answer) = dir.immediate() {
             return answer;
         }
+        if !start && !d.memory.borrow().is_running() && !d.armed.get() {
+            return Answer::Unstarted;
+        }
         let seen = d.memory.borrow().completions();
         let stop_at = self.clock.now_ms().saturating_add(wait_ms);
         if dir.start_waited().await {
-            dir.drive(u32::MAX, stop_at).await;
+            let outcome = dir.drive(u32::MAX, stop_at).await;
+            d.armed.set(leaves_work(&outcome));
             dir.write_back().await;
         } else {
             // Another caller is driving: wait for it like the object's callers do.
@@ -115,7 +127,8 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
             let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
-            dir.drive(u32::MAX, stop_at).await;
+            let outcome = dir.drive(u32::MAX, stop_at).await;
+            d.armed.set(leaves_work(&outcome));
             dir.write_back().await;
         }
         Ok(())
@@ -126,14 +139,21 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         // A restarted build is left for the next caller (an alarm in the object).
-        dir.invalidate(at_ms).await;
+        if dir.invalidate(at_ms).await {
+            d.armed.set(true);
+        }
         Ok(())
     }
 }
 
 impl<S: Store, T: Transport, C: Clock> Owners for LocalOwners<'_, S, T, C> {
-    fn listing<'a>(&'a self, owner: &'a Owner, wait_ms: u64) -> LocalBoxFuture<'a, Answer> {
-        Box::pin(self.listing_now(owner, wait_ms))
+    fn listing<'a>(
+        &'a self,
+        owner: &'a Owner,
+        wait_ms: u64,
+        start: bool,
+    ) -> LocalBoxFuture<'a, Answer> {
+        Box::pin(self.listing_now(owner, wait_ms, start))
     }
     fn refresh<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<(), ApiError>> {
         Box::pin(self.refresh_now(owner))

@@ -40,13 +40,22 @@ pub enum Answer {
     Building(Progress),
     /// The build failed (or waits for a rate-limit reset); remembered briefly.
     Failed(ApiError),
+    /// Asked not to start one, and no build is under way: answering would cost upstream work.
+    Unstarted,
 }
 
 /// The seam between the read path and the owner directories. Dyn-compatible, so the worker's
 /// Durable Object stub and the in-process driver are interchangeable.
 pub trait Owners {
-    /// The owner's listing, waiting up to `wait_ms` for a build to complete.
-    fn listing<'a>(&'a self, owner: &'a Owner, wait_ms: u64) -> LocalBoxFuture<'a, Answer>;
+    /// The owner's listing, waiting up to `wait_ms` for a build to complete. Without `start`,
+    /// a caller only reads a completed listing or joins a build under way, and is answered
+    /// `Unstarted` otherwise: polls cost nothing, only the caller who starts a build is charged.
+    fn listing<'a>(
+        &'a self,
+        owner: &'a Owner,
+        wait_ms: u64,
+        start: bool,
+    ) -> LocalBoxFuture<'a, Answer>;
     /// Starts a build unless one is under way or a fresh one just completed; does not wait.
     fn refresh<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<(), ApiError>>;
     /// The truth changed at `at_ms`: a build in progress restarts from the first page, and

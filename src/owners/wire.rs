@@ -44,6 +44,7 @@ pub fn encode(owner: &str, answer: &Answer) -> (u16, String) {
     match answer {
         Answer::Complete(text) => (200, text.clone()),
         Answer::NotFound => (404, String::new()),
+        Answer::Unstarted => (204, String::new()),
         Answer::Building(p) => {
             let body = BuildingBody {
                 retry_after: Some(p.retry_after_s),
@@ -74,6 +75,7 @@ pub fn decode(status: u16, body: String) -> Answer {
     match status {
         200 => Answer::Complete(body),
         404 => Answer::NotFound,
+        204 => Answer::Unstarted,
         202 => match serde_json::from_str::<BuildingBody>(&body) {
             Ok(b) => Answer::Building(Progress {
                 fetched: b.repos_fetched,
@@ -114,6 +116,7 @@ mod tests {
         let cases = [
             Answer::Complete(r#"{"fetched_at":"x","data":null}"#.into()),
             Answer::NotFound,
+            Answer::Unstarted,
             building,
             Answer::Failed(ApiError::RateLimited { retry_after: 17 }),
             Answer::Failed(ApiError::Upstream(String::new())),

@@ -67,13 +67,19 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             }
         }
         let owners = self.owners()?;
-        // A miss may start a build: it counts against the caller's budget like any upstream call.
-        if !self.admitted().await {
-            return Err(self.failure_to_error(UpstreamFailure::ClientLimited));
-        }
         let started = self.clock.now_ms();
         let wait_ms = self.deadline_ms.saturating_sub(started);
-        let answer = owners.listing(owner, wait_ms).await;
+        // Reading a completed listing or joining a build under way costs the caller nothing;
+        // starting one counts against its budget like any upstream call, once.
+        let mut answer = owners.listing(owner, wait_ms, false).await;
+        if answer == Answer::Unstarted {
+            if !self.admitted().await {
+                self.spent(|t| &mut t.owner_ms, started);
+                return Err(self.failure_to_error(UpstreamFailure::ClientLimited));
+            }
+            let wait_ms = self.deadline_ms.saturating_sub(self.clock.now_ms());
+            answer = owners.listing(owner, wait_ms, true).await;
+        }
         self.spent(|t| &mut t.owner_ms, started);
         match answer {
             Answer::Complete(text) => {
@@ -101,6 +107,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             Answer::NotFound => Err(ApiError::NotFound),
             Answer::Building(progress) => Ok(Listing::Building(progress)),
             Answer::Failed(err) => Err(err),
+            Answer::Unstarted => Err(ApiError::Internal),
         }
     }
 

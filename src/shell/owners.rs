@@ -145,6 +145,7 @@ impl DurableObject for OwnerDirectory {
             return Response::error("owner is missing or invalid", 400);
         };
         let wait_ms: u64 = param("wait_ms").parse().unwrap_or(0);
+        let start = param("start") != "0";
         let storage = DoStorage {
             storage: self.state.storage(),
             owner: owner.as_str().to_string(),
@@ -166,7 +167,7 @@ impl DurableObject for OwnerDirectory {
         let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         match req.path().as_str() {
             "/listing" => {
-                let answer = self.listing(&dir, &owner, wait_ms).await;
+                let answer = self.listing(&dir, &owner, wait_ms, start).await;
                 let (status, body) = wire::encode(owner.as_str(), &answer);
                 Ok(Response::ok(body)?.with_status(status))
             }
@@ -211,9 +212,14 @@ impl OwnerDirectory {
         dir: &Directory<'_, Kv, upstream::Fetcher, JsClock, DoStorage>,
         owner: &Owner,
         wait_ms: u64,
+        start: bool,
     ) -> Answer {
         if let Some(answer) = dir.immediate() {
             return answer;
+        }
+        // A build between two alarms (armed) is under way too: joining it costs nothing.
+        if !start && !self.shared.driving() && !self.shared.armed.get() {
+            return Answer::Unstarted;
         }
         let memory = &self.shared.memory;
         let seen = memory.borrow().completions();
@@ -323,21 +329,21 @@ impl DoOwners {
         Some(DoOwners { env: env.clone() })
     }
 
-    /// `op` with one number (`wait_ms` or `at_ms`) for the owner's object.
-    async fn ask(&self, owner: &Owner, op: &str, arg: (&str, u64)) -> Result<(u16, String)> {
+    /// `op` with its numbers (`wait_ms` and `start`, or `at_ms`) for the owner's object.
+    async fn ask(&self, owner: &Owner, op: &str, args: &[(&str, u64)]) -> Result<(u16, String)> {
         let ns = self.env.durable_object(OWNERS_BINDING)?;
         let stub = ns.id_from_name(&owner.key())?.get_stub()?;
-        let (name, value) = arg;
-        let url = format!(
-            "https://owners/{op}?owner={}&{name}={value}",
-            owner.as_str()
-        );
+        let mut url = format!("https://owners/{op}?owner={}", owner.as_str());
+        for (name, value) in args {
+            url.push_str(&format!("&{name}={value}"));
+        }
         let mut resp = stub.fetch_with_str(&url).await?;
         Ok((resp.status_code(), resp.text().await?))
     }
 
-    async fn listing_now(&self, owner: &Owner, wait_ms: u64) -> Answer {
-        match self.ask(owner, "listing", ("wait_ms", wait_ms)).await {
+    async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {
+        let args = [("wait_ms", wait_ms), ("start", u64::from(start))];
+        match self.ask(owner, "listing", &args).await {
             Ok((status, body)) => wire::decode(status, body),
             Err(e) => {
                 console_error!("owner directory {owner} unreachable: {e}");
@@ -352,7 +358,7 @@ impl DoOwners {
         op: &str,
         at_ms: u64,
     ) -> std::result::Result<(), crate::error::ApiError> {
-        match self.ask(owner, op, ("at_ms", at_ms)).await {
+        match self.ask(owner, op, &[("at_ms", at_ms)]).await {
             Ok((204, _)) => Ok(()),
             other => {
                 console_error!(
@@ -366,8 +372,13 @@ impl DoOwners {
 }
 
 impl Owners for DoOwners {
-    fn listing<'a>(&'a self, owner: &'a Owner, wait_ms: u64) -> LocalBoxFuture<'a, Answer> {
-        Box::pin(self.listing_now(owner, wait_ms))
+    fn listing<'a>(
+        &'a self,
+        owner: &'a Owner,
+        wait_ms: u64,
+        start: bool,
+    ) -> LocalBoxFuture<'a, Answer> {
+        Box::pin(self.listing_now(owner, wait_ms, start))
     }
     fn refresh<'a>(
         &'a self,
