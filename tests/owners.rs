@@ -264,3 +264,41 @@ fn twenty_thousand_repositories_fit_one_entry() {
         d.storage.puts.get()
     );
 }
+
+/// An invalidation heard while a page is in flight (its storage clear still completing when
+/// the page lands): the build restarts from the first page and completes. Before the fix the
+/// driver resumed the old checkpoint, whose pages were gone: "a stored page was lost" (502).
+#[test]
+fn an_invalidation_while_a_page_is_in_flight_restarts_the_build_cleanly() {
+    use forgelens::owners::Owners;
+    let w = World::new(&[("acme", 450)]);
+    // A first build leaves pages stored, so the invalidation has storage to clear.
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    block_on(owners.listing(&owner, 1_000, true));
+    w.store.data.borrow_mut().clear();
+    w.advance(cfg.fresh_ttl + 1);
+    block_on(owners.invalidate(&owner, w.clock.0.get())).unwrap();
+    let calls = w.calls();
+    // Two pages in (the third in flight), the truth changes.
+    let at = w.clock.0.get();
+    let listing = w.fetch("GET", "/v1/orgs/acme/repos", &[], b"");
+    let invalidation = async {
+        while w.calls() < calls + 3 {
+            YieldNow(false).await;
+        }
+        owners.invalidate(&owner, at).await.unwrap();
+    };
+    let (r, ()) = block_on(futures::future::join(listing, invalidation));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(json_body(&r)["repos"].as_array().unwrap().len(), 360);
+    let asked = pages(&w)[calls..].to_vec();
+    assert_eq!(asked[3].0, None, "the build started over: {asked:?}");
+    assert_eq!(
+        asked.len(),
+        3 + 5,
+        "no page of the old build after the restart"
+    );
+}

@@ -119,9 +119,59 @@ pub fn retry_after_s(cp: &Checkpoint, now_ms: u64) -> u64 {
     estimate.clamp(1, 10)
 }
 
+/// Where the object notes when its owner was last read (a directory unread for the stale time
+/// deletes its storage: pages of a failed build and everything else).
+pub const READ_KEY: &str = "read_at";
+
+/// Whether a read at `now_ms` is noted in storage, the last noted one being `noted_ms` (0: none
+/// in this life). Noting every read would cost a storage write per request; a tenth of the stale
+/// time (at most an hour) between notes keeps it rare and `reap_at` honest.
+pub fn note_read(noted_ms: u64, now_ms: u64, stale_ttl_s: u64) -> bool {
+    let every = stale_ttl_s.saturating_mul(100).min(3_600_000);
+    noted_ms == 0 || now_ms.saturating_sub(noted_ms) >= every
+}
+
+/// When a directory last noted read at `noted_ms` may delete its storage: the stale time after
+/// the last read, which may have come up to one noting interval after the note.
+pub fn reap_at(noted_ms: u64, stale_ttl_s: u64) -> u64 {
+    let ttl = stale_ttl_s.saturating_mul(1000);
+    noted_ms
+        .saturating_add(ttl)
+        .saturating_add((ttl / 10).min(3_600_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_noted_rarely_and_reaping_waits_the_stale_time_after_the_last_one() {
+        let day = 86_400;
+        // (noted, now, stale s) → noted again?
+        for (noted, now, ttl, want) in [
+            (0, 5, day, true),
+            (1_000, 1_000 + 3_599_999, day, false),
+            (1_000, 1_000 + 3_600_000, day, true),
+            (1_000, 1_000 + 5_999, 60, false),
+            (1_000, 1_000 + 6_000, 60, true),
+        ] {
+            assert_eq!(note_read(noted, now, ttl), want, "{noted} {now} {ttl}");
+        }
+        for ttl in [60, 3_600, day, 30 * day] {
+            let noted = 1_700_000_000_000;
+            // The latest read not noted came just before the next note was due.
+            let latest_unnoted = (0..)
+                .map(|i| noted + i * 1_000)
+                .take_while(|&t| !note_read(noted, t, ttl))
+                .last()
+                .unwrap();
+            assert!(reap_at(noted, ttl) >= latest_unnoted + ttl * 1000, "{ttl}");
+            assert!(
+                reap_at(noted, ttl) <= noted + ttl * 1000 + 3_600_000,
+                "{ttl}"
+            );
+        }
+    }
 
     fn at(page_size: u8, tries: u8) -> Checkpoint {
         Checkpoint {

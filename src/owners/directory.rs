@@ -276,17 +276,24 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.running
         };
         let had_build = in_progress || self.checkpoint().await.is_some();
-        self.clear().await;
+        // The restarted build replaces the old one in memory before anything is awaited: a page
+        // in flight that lands while storage is cleared finds the new checkpoint, never resumes
+        // the old one (whose stored pages are being dropped).
+        // Its answer counts as younger than the invalidation even when the first page goes out
+        // within the same millisecond (KV's markers compare these times).
+        let restart = had_build.then(|| Checkpoint::new(self.now().max(at_ms.saturating_add(1))));
         {
             let mut mem = self.mem.borrow_mut();
-            mem.checkpoint = None;
+            mem.checkpoint = restart.clone();
             mem.loaded = true;
         }
-        if had_build {
-            // Its answer counts as younger than the invalidation even when the first page goes
-            // out within the same millisecond (KV's markers compare these times).
-            let not_before = self.now().max(at_ms.saturating_add(1));
-            self.save(&Checkpoint::new(not_before)).await;
+        self.clear().await;
+        if let Some(cp) = restart {
+            // Unless a driver has moved the restarted build on meanwhile (it saved it itself).
+            let untouched = self.mem.borrow().checkpoint.as_ref() == Some(&cp);
+            if untouched {
+                self.save(&cp).await;
+            }
         }
         had_build && !in_progress
     }

@@ -48,8 +48,19 @@ impl Checkpoints for MemCheckpoints {
         self.data.borrow_mut().insert(key.into(), value.into());
         Ok(())
     }
+    /// Takes effect when issued, like the object's storage operations, and completes later:
+    /// whatever the caller does next waits, and other tasks run meanwhile.
     async fn clear(&self) {
         self.data.borrow_mut().clear();
+        let mut yielded = false;
+        std::future::poll_fn(|cx| {
+            if std::mem::replace(&mut yielded, true) {
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+        .await;
     }
 }
 

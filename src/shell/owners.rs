@@ -9,6 +9,9 @@
 //! goes on, and concurrent callers anywhere share one build. Waiting callers are woken when the
 //! build completes, fails or pauses, not on a timer.
 //!
+//! When no build needs the alarm, it is set for the time the directory may delete its storage:
+//! the stale time after its owner was last read (`build::reap_at`); a read moves that on.
+//!
 //! The object holds its outgoing messages (answers and requests) back until its earlier storage
 //! writes are durable (the output gate), so a build a caller waits for stores nothing before its
 //! first page goes out, and writes nothing after its answer until the answer is out.
@@ -18,7 +21,7 @@ use super::{settings, upstream, JsClock};
 use crate::forge::github::GitHub;
 use crate::http::query;
 use crate::names::Owner;
-use crate::owners::build::PAGE_TIMEOUT_MS;
+use crate::owners::build::{self, PAGE_TIMEOUT_MS, READ_KEY};
 use crate::owners::directory::{self, Checkpoints, Directory, Drive, Memory};
 use crate::owners::{wire, Answer, Owners};
 use crate::service::{Clock, Service};
@@ -58,8 +61,6 @@ pub struct OwnerDirectory {
     env: Env,
     /// Shared with the drivers requests start: they outlive the request that started them.
     shared: Rc<Shared>,
-    /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
-    stored_owner: RefCell<Option<String>>,
 }
 
 /// What the object's requests, its alarm and the drivers they start share.
@@ -70,6 +71,10 @@ struct Shared {
     spawned: Cell<bool>,
     /// An alarm may be armed (this life set one that has not fired).
     armed: Cell<bool>,
+    /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
+    stored_owner: RefCell<Option<String>>,
+    /// The last read noted under `READ_KEY` in this life (0: none yet).
+    read_at: Cell<u64>,
 }
 
 impl Shared {
@@ -83,6 +88,18 @@ impl Shared {
 struct DoStorage {
     storage: Storage,
     owner: String,
+    /// The noted read time, kept when the build is cleared (0: none).
+    read_at: u64,
+}
+
+impl DoStorage {
+    fn new(state: &State, shared: &Shared, owner: &Owner) -> DoStorage {
+        DoStorage {
+            storage: state.storage(),
+            owner: owner.as_str().to_string(),
+            read_at: shared.read_at.get(),
+        }
+    }
 }
 
 /// A value stored as a raw string: `Storage::get` and `put` would go through
@@ -117,12 +134,18 @@ impl Checkpoints for DoStorage {
             .await
             .map_err(|e| e.to_string())
     }
-    /// Everything but whose directory this is.
+    /// Everything but whose directory this is and when it was last read.
     async fn clear(&self) {
         if let Err(e) = self.storage.delete_all().await {
             console_error!("owner directory storage not cleared: {e}");
         }
         let _ = self.storage.put_raw(OWNER_KEY, self.owner.as_str()).await;
+        if self.read_at > 0 {
+            let _ = self
+                .storage
+                .put_raw(READ_KEY, &self.read_at.to_string())
+                .await;
+        }
     }
 }
 
@@ -132,7 +155,6 @@ impl DurableObject for OwnerDirectory {
             state,
             env,
             shared: Rc::default(),
-            stored_owner: RefCell::new(None),
         }
     }
 
@@ -146,21 +168,42 @@ impl DurableObject for OwnerDirectory {
         };
         let wait_ms: u64 = param("wait_ms").parse().unwrap_or(0);
         let start = param("start") != "0";
-        let storage = DoStorage {
-            storage: self.state.storage(),
-            owner: owner.as_str().to_string(),
-        };
-        if self.stored_owner.borrow().as_deref() != Some(owner.as_str()) {
-            if storage.get(OWNER_KEY).await.as_deref() != Some(owner.as_str()) {
-                let _ = storage.put(OWNER_KEY, owner.as_str()).await;
-            }
-            *self.stored_owner.borrow_mut() = Some(owner.as_str().to_string());
-        }
         let settings = settings(&self.env);
         let (config, kv) = match settings.ready() {
             Ok(parts) => parts,
             Err(why) => return Response::error(why, 500),
         };
+        let shared = &self.shared;
+        if shared.stored_owner.borrow().as_deref() != Some(owner.as_str()) {
+            let stored = read(&self.state.storage(), OWNER_KEY).await;
+            if stored.as_deref() != Some(owner.as_str()) {
+                let _ = self
+                    .state
+                    .storage()
+                    .put_raw(OWNER_KEY, owner.as_str())
+                    .await;
+            }
+            *shared.stored_owner.borrow_mut() = Some(owner.as_str().to_string());
+        }
+        if req.path() == "/listing" {
+            let now = JsClock.now_ms();
+            if build::note_read(shared.read_at.get(), now, config.stale_ttl) {
+                let _ = self
+                    .state
+                    .storage()
+                    .put_raw(READ_KEY, &now.to_string())
+                    .await;
+                shared.read_at.set(now);
+                // An alarm set in an earlier life (a paused build's) is left where it is.
+                let unarmed = !shared.armed.get()
+                    && matches!(self.state.storage().get_alarm().await, Ok(None));
+                if unarmed {
+                    let due = build::reap_at(now, config.stale_ttl);
+                    wake(&self.state, shared, due.saturating_sub(now)).await;
+                }
+            }
+        }
+        let storage = DoStorage::new(&self.state, shared, &owner);
         let forge = GitHub::from_config(config);
         let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
             .with_signer(&super::signer::WebCryptoSigner);
@@ -201,6 +244,13 @@ impl DurableObject for OwnerDirectory {
         };
         let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
         drive(&self.env, &self.state, &self.shared, &owner, stop_at).await;
+        if !self.shared.armed.get() && !self.shared.driving() {
+            // Nothing left to page: this alarm was the one set for reaping.
+            let stale_ttl = settings(&self.env).ready().map(|(c, _)| c.stale_ttl);
+            if let Ok(stale_ttl) = stale_ttl {
+                reap_or_rearm(&self.state, &self.shared, stale_ttl).await;
+            }
+        }
         Response::empty()
     }
 }
@@ -283,10 +333,7 @@ async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at
     let forge = GitHub::from_config(config);
     let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
         .with_signer(&super::signer::WebCryptoSigner);
-    let storage = DoStorage {
-        storage: state.storage(),
-        owner: owner.as_str().to_string(),
-    };
+    let storage = DoStorage::new(state, shared, owner);
     let dir = Directory::new(&svc, &storage, &shared.memory, owner);
     match dir.drive(PAGES_PER_ALARM, stop_at_ms).await {
         Drive::More => wake(state, shared, 0).await,
@@ -298,14 +345,48 @@ async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at
         Drive::Done | Drive::Failed => {
             JsClock.sleep(WRITE_AFTER_MS).await;
             dir.write_back().await;
-            if shared.armed.get() && !shared.driving() {
-                shared.armed.set(false);
-                if let Err(e) = state.storage().delete_alarm().await {
-                    console_error!("owner directory alarm not deleted: {e}");
-                }
+            if !shared.driving() {
+                // No alarm left watching the build: the next one is the reaping one.
+                let due = build::reap_at(noted_read(state, shared).await, config.stale_ttl);
+                wake(state, shared, due.saturating_sub(JsClock.now_ms())).await;
             }
         }
     }
+}
+
+/// The last read noted, from memory or storage; an object that never noted one (it only ever
+/// refreshed) counts from now.
+async fn noted_read(state: &State, shared: &Shared) -> u64 {
+    if shared.read_at.get() == 0 {
+        let stored = read(&state.storage(), READ_KEY).await;
+        let at = match stored.and_then(|t| t.parse().ok()) {
+            Some(at) => at,
+            None => {
+                let now = JsClock.now_ms();
+                let _ = state.storage().put_raw(READ_KEY, &now.to_string()).await;
+                now
+            }
+        };
+        shared.read_at.set(at);
+    }
+    shared.read_at.get()
+}
+
+/// The reaping alarm: an owner unread for the stale time loses everything its object stored
+/// (pages of a failed build, the checkpoint, who it is); otherwise the alarm is moved on.
+async fn reap_or_rearm(state: &State, shared: &Shared, stale_ttl: u64) {
+    let now = JsClock.now_ms();
+    let due = build::reap_at(noted_read(state, shared).await, stale_ttl);
+    if now < due {
+        return wake(state, shared, due - now).await;
+    }
+    if let Err(e) = state.storage().delete_all().await {
+        return console_error!("owner directory storage not reaped: {e}");
+    }
+    // A new life: nothing stored, nothing remembered.
+    *shared.memory.borrow_mut() = Memory::default();
+    *shared.stored_owner.borrow_mut() = None;
+    shared.read_at.set(0);
 }
 
 /// Arms the alarm `in_ms` from now (an alarm already set is moved).
