@@ -19,6 +19,8 @@ pub const MAX_UPSTREAM_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_MEMORY_TTL_MS: u64 = 2_000;
 pub const MAX_MEMORY_TTL_MS: u64 = 10_000;
 pub const MIN_READ_TOKEN_SECRET: usize = 32;
+pub const DEFAULT_BUDGET_RESERVE: u64 = 20;
+pub const MAX_BUDGET_RESERVE: u64 = 90;
 
 /// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
 pub const VARIABLES: &[&str] = &[
@@ -38,6 +40,8 @@ pub const VARIABLES: &[&str] = &[
     "UPSTREAM_TIMEOUT_MS",
     "MEMORY_TTL_MS",
     "PINNED_ORGS",
+    "ALLOWED_OWNERS",
+    "GITHUB_BUDGET_RESERVE",
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
 ];
@@ -111,6 +115,10 @@ pub struct Config {
     /// Lifetime of the in-isolate memory tier; 0 disables it.
     pub memory_ttl_ms: u64,
     pub pinned_orgs: Vec<Owner>,
+    /// `ALLOWED_OWNERS`: the owners served; `None` serves any.
+    pub allowed_owners: Option<Vec<Owner>>,
+    /// `GITHUB_BUDGET_RESERVE`: percent of a credential's rate limit kept for essential work.
+    pub budget_reserve: u64,
     pub allowed_origins: Origins,
     pub private_policy: PrivatePolicy,
 }
@@ -203,16 +211,26 @@ impl Config {
         if memory_ttl_ms > MAX_MEMORY_TTL_MS {
             return Err(invalid("MEMORY_TTL_MS", "must be between 0 and 10000"));
         }
+        let owners = |name: &'static str, list: &str| {
+            list.split(',')
+                .map(|o| {
+                    Owner::parse(o.trim()).map_err(|_| invalid(name, "holds an invalid owner"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
         let pinned_orgs = match get("PINNED_ORGS") {
             None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(|o| {
-                    Owner::parse(o.trim())
-                        .map_err(|_| invalid("PINNED_ORGS", "holds an invalid owner"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
+            Some(list) => owners("PINNED_ORGS", &list)?,
         };
+        let allowed_owners = match get("ALLOWED_OWNERS") {
+            None => None,
+            Some(list) if list.trim() == "*" => None,
+            Some(list) => Some(owners("ALLOWED_OWNERS", &list)?),
+        };
+        let budget_reserve = number(&get, "GITHUB_BUDGET_RESERVE", DEFAULT_BUDGET_RESERVE)?;
+        if budget_reserve > MAX_BUDGET_RESERVE {
+            return Err(invalid("GITHUB_BUDGET_RESERVE", "must be between 0 and 90"));
+        }
         let allowed_origins = match get("ALLOWED_ORIGINS") {
             None => Origins::Any,
             Some(list) => {
@@ -243,6 +261,8 @@ impl Config {
             upstream_timeout_ms,
             memory_ttl_ms,
             pinned_orgs,
+            allowed_owners,
+            budget_reserve,
             allowed_origins,
             private_policy,
         })
@@ -250,6 +270,13 @@ impl Config {
 
     pub fn is_pinned(&self, owner: &Owner) -> bool {
         self.pinned_orgs.iter().any(|p| p.key() == owner.key())
+    }
+
+    /// Whether this deployment serves `owner` (`ALLOWED_OWNERS`).
+    pub fn serves(&self, owner: &Owner) -> bool {
+        self.allowed_owners
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a.key() == owner.key()))
     }
 }
 
@@ -350,6 +377,11 @@ mod tests {
             (&[("MEMORY_TTL_MS", "-1")], "MEMORY_TTL_MS"),
             (&[("PINNED_ORGS", "good,-bad")], "PINNED_ORGS"),
             (&[("PINNED_ORGS", "a,,b")], "PINNED_ORGS"),
+            (&[("ALLOWED_OWNERS", "acme,bad owner")], "ALLOWED_OWNERS"),
+            (&[("ALLOWED_OWNERS", "acme,*")], "ALLOWED_OWNERS"),
+            (&[("ALLOWED_OWNERS", ",")], "ALLOWED_OWNERS"),
+            (&[("GITHUB_BUDGET_RESERVE", "91")], "GITHUB_BUDGET_RESERVE"),
+            (&[("GITHUB_BUDGET_RESERVE", "20%")], "GITHUB_BUDGET_RESERVE"),
             (
                 &[("PRIVATE_REPOS_ANONYMOUS", "show")],
                 "PRIVATE_REPOS_ANONYMOUS",
@@ -420,6 +452,30 @@ mod tests {
         );
         assert_eq!(c.allowed_origins.allow(Some("https://evil.example")), None);
         assert_eq!(c.allowed_origins.allow(None), None);
+    }
+
+    #[test]
+    fn allowed_owners_and_the_budget_reserve() {
+        let owner = |o: &str| Owner::parse(o).unwrap();
+        let any = parse(&[]).unwrap();
+        assert!(any.serves(&owner("anyone")));
+        assert_eq!(any.budget_reserve, DEFAULT_BUDGET_RESERVE);
+        let star = parse(&[("ALLOWED_OWNERS", " * ")]).unwrap();
+        assert!(star.serves(&owner("anyone")));
+        let c = parse(&[
+            ("ALLOWED_OWNERS", "octo-org, Acme"),
+            ("GITHUB_BUDGET_RESERVE", "0"),
+        ])
+        .unwrap();
+        assert!(c.serves(&owner("ACME")) && c.serves(&owner("octo-org")));
+        assert!(!c.serves(&owner("other")));
+        assert_eq!(c.budget_reserve, 0);
+        assert_eq!(
+            parse(&[("GITHUB_BUDGET_RESERVE", "90")])
+                .unwrap()
+                .budget_reserve,
+            90
+        );
     }
 
     const TEST_PKCS1: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOQIBAAJBAKx3odrqgWOh0f+ffg8pPwmLKURkx4clr5aBGeKVjRcERSzsAsuq\nafZFaMsHKJhJwsYLWOwiBzNJSe/CkhPW76ECAwEAAQJAcywMzTlvII6uwwrKTuuX\nahMhgsfeKtUy1cnu9E40gxpBKSPmIJPoUSPup1eMydPlBw1nvECuy5ccyxNxmm3G\nVQIhANhaQF8HjTnf30T2oX7pdscwfRw7ecSp7wtDU88hKvSnAiEAzBKXtYunuefN\nD8+0ZrFvUjVn9y1yR/mTAWBZC2NP2ncCIAUu1E/yfF2gkVazmdbSfPf0n2qnuhkO\nAR4B9OYHY2INAiAuDpgswgsluvod8mutragJLsJ7F8euFNanvd364vwXuwIgbj7X\n1ECUOt4RHuiA1I7WGK5xeH7D8s1OxL2Tnf/dHSs=\n-----END RSA PRIVATE KEY-----\n";

@@ -143,3 +143,117 @@ fn polling_a_build_never_spends_the_budget() {
     assert_eq!(other.status, 429);
     assert!(other.header("retry-after").is_some());
 }
+
+/// `ALLOWED_OWNERS`: any other owner is not found on every read route, with no upstream call
+/// and no directory (Durable Object) touched; a batch reports its names `not_found` beside the
+/// served ones.
+#[test]
+fn owners_not_allowed_are_not_found_without_any_io() {
+    let mut w = World::new(&[("acme", 3), ("other", 3)]);
+    w.vars = vec![("ALLOWED_OWNERS", "Acme".into())];
+    for path in [
+        "/v1/orgs/other/repos",
+        "/v1/orgs/OTHER/repos?fields=name",
+        "/v1/repos/other/r000",
+    ] {
+        let r = w.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        assert_eq!(json_body(&r)["error"]["code"], "not_found", "{path}");
+    }
+    let batch = json_body(&w.get("/v1/repos?names=other/r000,other/r001"));
+    assert_eq!(batch["repos"], serde_json::json!([]));
+    assert_eq!(batch["errors"][1]["code"], "not_found");
+    assert_eq!(w.calls(), 0, "GitHub was never asked");
+    assert!(w.directories.borrow().is_empty(), "no directory touched");
+    assert!(
+        w.store.data.borrow().is_empty(),
+        "nothing read or written for them"
+    );
+    let r = w.get("/v1/repos?names=acme/r000,other/r000");
+    assert_eq!(r.status, 200);
+    let body = json_body(&r);
+    assert_eq!(body["repos"][0]["name"], "r000");
+    assert_eq!(body["errors"][0]["name"], "other/r000");
+    assert_eq!(body["errors"][0]["code"], "not_found");
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // A bad entry is a configuration error, reported by name; health still answers.
+    w.vars = vec![("ALLOWED_OWNERS", "acme,not an owner".into())];
+    let r = w.get("/v1/orgs/acme/repos");
+    assert_eq!(r.status, 500);
+    assert_eq!(json_body(&r)["error"]["code"], "config_invalid");
+    let health = json_body(&w.get("/v1/health"));
+    assert_eq!(health["config_error"], "ALLOWED_OWNERS");
+    assert_eq!(health["config"]["ALLOWED_OWNERS"], true);
+    assert_eq!(health["config"]["GITHUB_BUDGET_RESERVE"], false);
+}
+
+/// Below `GITHUB_BUDGET_RESERVE` of the credential's limit only `PINNED_ORGS` (and webhook
+/// revalidations) reach GitHub: other misses are 429 with `Retry-After` to the reset, stale
+/// entries are served stale, and fresh cached answers are untouched.
+#[test]
+fn below_the_budget_reserve_only_essential_work_reaches_github() {
+    let mut w = World::new(&[("acme", 30), ("other", 30), ("pinned", 30)]);
+    w.vars = vec![
+        ("PINNED_ORGS", "pinned".into()),
+        ("GITHUB_BUDGET_RESERVE", "20".into()),
+    ];
+    let reset_ms = T0 + 1_800_000;
+    let reset = forgelens::time::format_rfc3339(reset_ms);
+    *w.gh.rate.borrow_mut() = (1_100, reset.clone());
+    assert_eq!(
+        w.get("/v1/orgs/acme/repos").status,
+        200,
+        "22 % left: served"
+    );
+    *w.gh.rate.borrow_mut() = (900, reset.clone());
+    assert_eq!(
+        w.get("/v1/repos/acme/nope").status,
+        404,
+        "18 % left: learned"
+    );
+    let calls = w.calls();
+    for path in [
+        "/v1/orgs/other/repos",
+        "/v1/repos/other/r000",
+        "/v1/repos?names=other/r001",
+    ] {
+        let r = w.get(path);
+        assert_eq!(r.status, 429, "{path}");
+        assert_eq!(json_body(&r)["error"]["code"], "rate_limited", "{path}");
+        assert_eq!(r.header("retry-after"), Some("1800"), "{path}");
+    }
+    assert_eq!(w.calls(), calls, "nothing non-essential went upstream");
+    let pinned = w.get("/v1/orgs/pinned/repos");
+    assert_eq!(pinned.status, 200, "a pinned owner's build goes on");
+    assert_eq!(w.calls(), calls + 1);
+    // What is cached is answered: fresh as a HIT, stale as STALE without a refresh call.
+    assert_eq!(w.get("/v1/orgs/acme/repos").header("x-cache"), Some("HIT"));
+    w.advance(w.config().fresh_ttl + 1);
+    let stale = w.get("/v1/orgs/acme/repos");
+    assert_eq!(
+        (stale.status, stale.header("x-cache")),
+        (200, Some("STALE"))
+    );
+    w.run_deferred();
+    assert_eq!(
+        w.calls(),
+        calls + 1,
+        "the background refresh waits for the reset"
+    );
+    // Every isolate sees it: the budget is remembered in KV until the reset.
+    let kept = w
+        .store
+        .data
+        .borrow()
+        .iter()
+        .any(|(k, v)| k.starts_with("v1:ratelimit") && v.0 == format!("low {reset}"));
+    assert!(
+        kept,
+        "{:?}",
+        w.store.data.borrow().keys().collect::<Vec<_>>()
+    );
+    // After the reset the budget is whole again.
+    w.clock.0.set(reset_ms + 1);
+    *w.gh.rate.borrow_mut() = (5_000, forgelens::time::format_rfc3339(reset_ms + 3_600_000));
+    assert_eq!(w.get("/v1/orgs/other/repos").status, 200);
+}

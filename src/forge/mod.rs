@@ -44,7 +44,19 @@ pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateInfo {
     pub remaining: u64,
+    /// The whole budget of the window (`GITHUB_BUDGET_RESERVE` is a percent of it).
+    pub limit: Option<u64>,
     pub reset_at_ms: u64,
+}
+
+impl RateInfo {
+    /// Whether less than `reserve_percent` of the window's budget is left (`GITHUB_BUDGET_RESERVE`).
+    /// Unknown when GitHub did not say the limit: then only a spent budget stops calls.
+    pub fn below_reserve(&self, reserve_percent: u64) -> bool {
+        self.limit.is_some_and(|limit| {
+            self.remaining.saturating_mul(100) < limit.saturating_mul(reserve_percent)
+        })
+    }
 }
 
 /// Why an upstream call gave no usable data. Never stored in the cache.
@@ -117,4 +129,33 @@ pub struct Invalidation {
     pub owners: Vec<Owner>,
     /// Owners whose App installation changed: their remembered installation goes too.
     pub installations: Vec<Owner>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateInfo;
+
+    #[test]
+    fn the_budget_reserve_is_a_percent_of_the_limit() {
+        // (remaining, limit, reserve %) → below?
+        for (remaining, limit, reserve, below) in [
+            (999, Some(5_000), 20, true),
+            (1_000, Some(5_000), 20, false),
+            (0, Some(5_000), 0, false),
+            (4_499, Some(5_000), 90, true),
+            (10, None, 90, false),
+            (u64::MAX, Some(u64::MAX), 90, false),
+        ] {
+            let rate = RateInfo {
+                remaining,
+                limit,
+                reset_at_ms: 0,
+            };
+            assert_eq!(
+                rate.below_reserve(reserve),
+                below,
+                "{remaining} {limit:?} {reserve}"
+            );
+        }
+    }
 }

@@ -185,13 +185,13 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
         }
         Route::OrgRepos { owner } => {
             let (_, fields) = data::parse_query(&req.query)?;
-            let owner = Owner::parse(owner)?;
+            let owner = served(cfg, Owner::parse(owner)?)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             data::handle_get_org_repos(svc, req, &owner, fields, &access).await
         }
         Route::Repo { owner, repo } => {
             let (_, fields) = data::parse_query(&req.query)?;
-            let name = FullName::new(Owner::parse(owner)?, RepoName::parse(repo)?);
+            let name = FullName::new(served(cfg, Owner::parse(owner)?)?, RepoName::parse(repo)?);
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repo(svc, &name, fields, &access).await?;
             Ok(respond::data(req, answer))
@@ -204,6 +204,15 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             Ok(respond::data(req, answer))
         }
         Route::Health | Route::OpenApi | Route::Dashboard => Err(ApiError::Internal),
+    }
+}
+
+/// An owner this deployment does not serve (`ALLOWED_OWNERS`) is not found, before any I/O.
+fn served(cfg: &Config, owner: Owner) -> Result<Owner, ApiError> {
+    if cfg.serves(&owner) {
+        Ok(owner)
+    } else {
+        Err(ApiError::NotFound)
     }
 }
 

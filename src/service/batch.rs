@@ -115,7 +115,20 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let mut fallback: HashMap<usize, Repo> = HashMap::new();
         let mut to_refresh = Vec::new();
 
+        // Owners this deployment does not serve are not found, with no I/O (`ALLOWED_OWNERS`).
+        for (i, name) in names.iter().enumerate() {
+            if !self.cfg.serves(&name.owner) {
+                let source = Source::Cache {
+                    left_s: NOT_FOUND_TTL,
+                    fetched_at_ms: now,
+                };
+                set(&mut items, i, item(Item::NotFound, source));
+            }
+        }
         for (i, key) in keys.iter().enumerate() {
+            if items.get(i).is_some_and(Option::is_some) {
+                continue;
+            }
             if let Some((repo, fetched_at_ms)) = self.memory_repo(key) {
                 let fresh = entry::found_freshness(fetched_at_ms, now, self.cfg.fresh_ttl);
                 if let Freshness::Fresh { left_s } = fresh {

@@ -46,6 +46,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             let told = keys
                 .iter()
                 .filter_map(|k| keys::org_owner(k))
+                // An owner not served has no directory to tell, and none is created for it.
+                .filter(|owner| self.cfg.serves(owner))
                 .map(|owner| async move { owners.invalidate(&owner, at).await });
             for outcome in futures::future::join_all(told).await {
                 outcome?;

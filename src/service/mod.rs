@@ -69,6 +69,41 @@ pub trait Admit {
 /// `Retry-After` for a client over its budget: the limiter's period (wrangler.toml).
 pub const LIMITER_PERIOD_S: u64 = 60;
 
+/// What is remembered of a credential's GitHub budget until `until_ms` (its reset): spent, or
+/// only `low` (below `GITHUB_BUDGET_RESERVE`: only essential work goes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    pub until_ms: u64,
+    pub low: bool,
+}
+
+/// How a low budget is written in KV; a spent one is the bare reset time.
+const LOW_PREFIX: &str = "low ";
+
+impl Limit {
+    fn encode(self) -> String {
+        let at = format_rfc3339(self.until_ms);
+        if self.low {
+            format!("{LOW_PREFIX}{at}")
+        } else {
+            at
+        }
+    }
+
+    fn decode(text: &str) -> Option<Limit> {
+        let (low, at) = match text.strip_prefix(LOW_PREFIX) {
+            Some(at) => (true, at),
+            None => (false, text),
+        };
+        parse_rfc3339(at).map(|until_ms| Limit { until_ms, low })
+    }
+
+    /// Whether this limit stops a call now (`essential` work goes on while it is only low).
+    fn stops(self, now_ms: u64, essential: bool) -> bool {
+        self.until_ms > now_ms && !(self.low && essential)
+    }
+}
+
 /// Milliseconds this request spent waiting on each backend (`Server-Timing`); `None` when unused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timing {
@@ -131,10 +166,13 @@ pub struct Service<'a, S, T, C> {
     deadline_ms: u64,
     /// Hands a background refresh to the shell (`ctx.wait_until`); `None` refreshes nothing.
     defer: Option<&'a dyn Fn(Refresh)>,
-    /// The remembered rate-limit reset per `v1:ratelimit:*` key (one per installation or token),
-    /// read from KV at most once per request.
+    /// The remembered budget per `v1:ratelimit:*` key (one per installation or token), read
+    /// from KV at most once per request.
     // A request touches a few credentials at most: a Vec is smaller in the wasm than a map.
-    limited_until: RefCell<Vec<(String, Option<u64>)>>,
+    limited_until: RefCell<Vec<(String, Option<Limit>)>>,
+    /// Work that keeps the cache right (webhook revalidations, `PINNED_ORGS`): it goes on below
+    /// `GITHUB_BUDGET_RESERVE`, other calls wait for the reset.
+    essential: bool,
     /// Signs App JWTs (WebCrypto in the worker); `None` where no App call can be made.
     signer: Option<&'a dyn AppSigner>,
     /// The owner directories (the `OWNERS` Durable Objects); `None` inside a directory.
@@ -164,12 +202,19 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             deadline_ms,
             defer: None,
             limited_until: RefCell::new(Vec::new()),
+            essential: false,
             signer: None,
             owners: None,
             limiter: None,
             admitted: Cell::new(None),
             timing: Cell::default(),
         }
+    }
+
+    /// Marks this service's calls as work that keeps the cache right (see `essential`).
+    pub fn essential(mut self) -> Self {
+        self.essential = true;
+        self
     }
 
     /// Lets the service sign App JWTs (GitHub App mode).
@@ -258,10 +303,11 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     ) -> Result<R, UpstreamFailure> {
         let now = self.clock.now_ms();
         let rate_key = &auth.rate_key;
-        if let Some(reset_at_ms) = self.limited_until(rate_key).await.filter(|r| *r > now) {
+        let known = self.limited_until(rate_key).await;
+        if let Some(limit) = known.filter(|l| l.stops(now, self.essential)) {
             return Err(UpstreamFailure::RateLimited {
                 retry_after_s: None,
-                reset_at_ms: Some(reset_at_ms),
+                reset_at_ms: Some(limit.until_ms),
             });
         }
         if !self.admitted().await {
@@ -284,8 +330,17 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let parsed = parse(self.forge, &reply);
         match &parsed {
             Ok(answer) => {
-                if let Some(rate) = answer.rate().filter(|r| r.remaining == 0) {
-                    self.remember_limit(rate_key, rate.reset_at_ms).await;
+                if let Some(rate) = answer.rate() {
+                    let low = rate.below_reserve(self.cfg.budget_reserve);
+                    let limit = Limit {
+                        until_ms: rate.reset_at_ms,
+                        low: rate.remaining > 0,
+                    };
+                    // Written once per window and state, not on every answer.
+                    let news = self.limited_until(rate_key).await != Some(limit);
+                    if (rate.remaining == 0 || low) && news {
+                        self.remember_limit(rate_key, limit).await;
+                    }
                 }
             }
             Err(UpstreamFailure::RateLimited {
@@ -294,19 +349,22 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             }) => {
                 let now = self.clock.now_ms();
                 let from_retry = retry_after_s.map(|s| now.saturating_add(s.saturating_mul(1000)));
-                let until = reset_at_ms
+                let until_ms = reset_at_ms
                     .or(from_retry)
                     .unwrap_or(now + DEFAULT_RETRY_AFTER * 1000);
-                self.remember_limit(rate_key, until).await;
+                let limit = Limit {
+                    until_ms,
+                    low: false,
+                };
+                self.remember_limit(rate_key, limit).await;
             }
             Err(_) => {}
         }
         parsed
     }
 
-    /// When the rate limit remembered under `rate_key` resets, if one is remembered (read once
-    /// per request and key).
-    async fn limited_until(&self, rate_key: &str) -> Option<u64> {
+    /// The budget remembered under `rate_key`, if any (read once per request and key).
+    pub(crate) async fn limited_until(&self, rate_key: &str) -> Option<Limit> {
         if let Some((_, known)) = self
             .limited_until
             .borrow()
@@ -318,12 +376,12 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let started = self.clock.now_ms();
         let text = self.store.get(rate_key).await.ok().flatten();
         self.spent(|t| &mut t.kv_ms, started);
-        let until = text.as_deref().and_then(parse_rfc3339);
-        self.set_limit(rate_key, until);
-        until
+        let limit = text.as_deref().and_then(Limit::decode);
+        self.set_limit(rate_key, limit);
+        limit
     }
 
-    fn set_limit(&self, rate_key: &str, until: Option<u64>) {
+    fn set_limit(&self, rate_key: &str, until: Option<Limit>) {
         let mut known = self.limited_until.borrow_mut();
         match known.iter_mut().find(|(k, _)| k == rate_key) {
             Some((_, slot)) => *slot = until,
@@ -331,18 +389,16 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         }
     }
 
-    /// Remembers in KV, so other isolates see it too, that no call with this credential should be
-    /// made until `until`.
-    async fn remember_limit(&self, rate_key: &str, until: u64) {
-        self.set_limit(rate_key, Some(until));
-        let ttl = until
+    /// Remembers in KV, so other isolates and objects see it too, that no call (or only
+    /// essential ones) with this credential should be made until the reset.
+    async fn remember_limit(&self, rate_key: &str, limit: Limit) {
+        self.set_limit(rate_key, Some(limit));
+        let ttl = limit
+            .until_ms
             .saturating_sub(self.clock.now_ms())
             .div_ceil(1000)
             .max(MIN_KV_TTL);
-        let _ = self
-            .store
-            .put(rate_key, &format_rfc3339(until), Some(ttl))
-            .await;
+        let _ = self.store.put(rate_key, &limit.encode(), Some(ttl)).await;
     }
 
     pub(crate) fn failure_to_error(&self, failure: UpstreamFailure) -> ApiError {

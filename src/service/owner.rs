@@ -129,7 +129,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         // With an App: the owner's installation token (none installed: `NotFound`).
         let auth = self.auth(owner).await?;
         let _ = self.limited_until(&auth.rate_key).await;
-        let budgeted = self.with_budget(PAGE_TIMEOUT_MS);
+        let mut budgeted = self.with_budget(PAGE_TIMEOUT_MS);
+        // A pinned owner's build is what keeps the cache right: it goes on below the reserve.
+        budgeted.essential |= self.cfg.is_pinned(owner);
         let page = budgeted
             .call(
                 &auth,

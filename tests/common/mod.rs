@@ -181,10 +181,15 @@ impl FakeGitHub {
                 (end < count, end.to_string())
             };
             let (remaining, reset) = self.rate.borrow().clone();
-            return json!({"data": {"rateLimit": {"cost": 1, "remaining": remaining, "resetAt": reset},
+            return json!({"data": {"rateLimit": {"cost": 1, "remaining": remaining, "limit": 5000, "resetAt": reset},
                 "repositoryOwner": {"login": owner, "repositories": {"totalCount": count, "nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
         }
         let mut data = serde_json::Map::new();
+        let (remaining, reset) = self.rate.borrow().clone();
+        data.insert(
+            "rateLimit".into(),
+            json!({"cost": 1, "remaining": remaining, "limit": 5000, "resetAt": reset}),
+        );
         let mut errors = Vec::new();
         for i in 0.. {
             let (Some(o), Some(n)) = (vars.get(format!("o{i}")), vars.get(format!("n{i}"))) else {

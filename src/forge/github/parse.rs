@@ -23,6 +23,7 @@ struct GqlError<'a> {
 
 struct RateLimit<'a> {
     remaining: Option<u64>,
+    limit: Option<u64>,
     reset_at: Option<Str<'a>>,
 }
 
@@ -96,6 +97,7 @@ fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>
     }
     let mut rate = RateLimit {
         remaining: None,
+        limit: None,
         reset_at: None,
     };
     let mut seen = Seen::default();
@@ -109,6 +111,10 @@ fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>
             "resetAt" => {
                 seen.once(1, r)?;
                 rate.reset_at = r.opt_str()?;
+            }
+            "limit" => {
+                seen.once(2, r)?;
+                rate.limit = if r.null()? { None } else { Some(r.u64()?) };
             }
             _ => r.skip()?,
         }
@@ -352,6 +358,7 @@ fn rate_info(r: Option<RateLimit<'_>>) -> Option<RateInfo> {
     let r = r?;
     Some(RateInfo {
         remaining: r.remaining?,
+        limit: r.limit,
         reset_at_ms: parse_rfc3339(r.reset_at.as_deref()?)?,
     })
 }

@@ -27,6 +27,7 @@ struct GqlError {
 #[serde(rename_all = "camelCase")]
 struct RateLimit {
     remaining: Option<u64>,
+    limit: Option<u64>,
     reset_at: Option<String>,
 }
 
@@ -191,6 +192,7 @@ fn rate_info(r: Option<RateLimit>) -> Option<RateInfo> {
     let r = r?;
     Some(RateInfo {
         remaining: r.remaining?,
+        limit: r.limit,
         reset_at_ms: parse_rfc3339(r.reset_at.as_deref()?)?,
     })
 }

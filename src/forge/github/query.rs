@@ -14,7 +14,7 @@ pub const REPO_FRAGMENT: &str =
 visibility isPrivate isArchived isDisabled isFork pushedAt updatedAt primaryLanguage { name } \
 defaultBranchRef { name target { ... on Commit { oid statusCheckRollup { state } } } } }";
 
-pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining resetAt } \
+pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining limit resetAt } \
 repositoryOwner(login: $owner) { login repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], \
 orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } } }";
 
@@ -33,7 +33,7 @@ pub fn batch_query(count: usize) -> String {
     for i in 0..count {
         let _ = write!(q, "$o{i}: String!, $n{i}: String!, ");
     }
-    q.push_str(") { rateLimit { cost remaining resetAt } ");
+    q.push_str(") { rateLimit { cost remaining limit resetAt } ");
     for i in 0..count {
         let _ = write!(
             q,
