@@ -425,3 +425,61 @@ fn cron_keeps_pinned_owners_warm() {
         "only listings are refreshed"
     );
 }
+
+/// An `installation_repositories` delivery naming thousands of repositories: the owner's
+/// listing and installation entry go first, the request itself stays well under KV's 1,000
+/// operations per invocation, the rest is dropped by the owner's directory in chunks (each an
+/// invocation of its own, under the limit too), and it is answered with every key dropped.
+/// Before the fix the owner-level keys came last, after ~6,000 operations in one `join_all`.
+#[test]
+fn a_delivery_naming_thousands_of_repositories_is_applied_in_chunks() {
+    let w = world();
+    let n = 3_000;
+    let removed: Vec<Value> = (0..n)
+        .map(|i| json!({"id": i, "name": format!("r{i:04}"), "full_name": format!("acme/r{i:04}"), "private": true}))
+        .collect();
+    for i in 0..n {
+        let key = format!("v1:repo:acme/r{i:04}");
+        w.store
+            .data
+            .borrow_mut()
+            .insert(key, ("{}".into(), Some(3600)));
+    }
+    for key in ["v1:org:acme", "v1:installation:acme"] {
+        w.store
+            .data
+            .borrow_mut()
+            .insert(key.into(), ("{}".into(), Some(3600)));
+    }
+    let payload = json!({
+        "action": "removed",
+        "installation": {"id": 7, "account": {"login": "acme", "type": "Organization"}},
+        "repository_selection": "selected",
+        "repositories_added": [],
+        "repositories_removed": removed,
+    });
+    // The owner-level keys are the request's first deletes.
+    let ops_before = w.store.ops.get();
+    let r = deliver(&w, "installation_repositories", &payload);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        json_body(&r)["invalidated"].as_array().unwrap().len(),
+        n + 2
+    );
+    let left: Vec<String> = keys(&w)
+        .into_iter()
+        .filter(|k| k.starts_with("v1:repo:") || k == "v1:org:acme" || k == "v1:installation:acme")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{} keys left, e.g. {:?}",
+        left.len(),
+        left.first()
+    );
+    let chunks = w.directories.borrow()["acme"].forgotten.borrow().clone();
+    assert!(!chunks.is_empty(), "the directory dropped the rest");
+    assert!(chunks.iter().all(|&c| c * 2 < 1_000), "{chunks:?}");
+    let in_directories: usize = chunks.iter().map(|c| c * 2).sum();
+    let own = w.store.ops.get() - ops_before - in_directories;
+    assert!(own < 1_000, "the request made {own} KV operations itself");
+}

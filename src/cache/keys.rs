@@ -23,6 +23,12 @@ pub fn repo(name: &FullName) -> String {
     format!("{PREFIX}repo:{}", name.key())
 }
 
+/// The owner of a `v1:repo:{owner}/{repo}` key.
+pub fn repo_owner(key: &str) -> Option<Owner> {
+    let name = key.strip_prefix(PREFIX)?.strip_prefix("repo:")?;
+    Owner::parse(name.split_once('/')?.0).ok()
+}
+
 /// `v1:ratelimit:{first 8 hex of SHA-256 of the token}`; the empty string stands for "no token".
 pub fn ratelimit(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
@@ -52,13 +58,13 @@ pub fn invalidated(inv: &Invalidation) -> Vec<String> {
         .chain(inv.repos.iter().map(|r| &r.owner))
         .map(org);
     let installations = inv.installations.iter().map(installation);
-    let mut out: Vec<String> = Vec::new();
-    for key in repos.chain(owners).chain(installations) {
-        if !out.contains(&key) {
-            out.push(key);
-        }
-    }
-    out
+    // Linear: an `installation_repositories` delivery may name thousands of repositories.
+    let mut seen = std::collections::HashSet::new();
+    repos
+        .chain(owners)
+        .chain(installations)
+        .filter(|key| seen.insert(key.clone()))
+        .collect()
 }
 
 /// The marker that remembers when `key` was invalidated, so a refresh that asked GitHub before

@@ -113,11 +113,17 @@ impl Tier {
         }
     }
 
-    /// Drops `entry_key` and every answer rendered from it, and refuses copies fetched before
-    /// `now_ms` for a while.
-    pub fn forget(&mut self, entry_key: &str, now_ms: u64) {
+    /// Drops each of `entry_keys` and every answer rendered from them, and refuses copies
+    /// fetched before `now_ms` for a while. Linear in the keys (a delivery may name thousands).
+    pub fn forget(&mut self, entry_keys: &[String], now_ms: u64) {
         self.tombstones
             .retain(|_, at| now_ms.saturating_sub(*at) < TOMBSTONE_MS);
+        for key in entry_keys {
+            self.forget_one(key, now_ms);
+        }
+    }
+
+    fn forget_one(&mut self, entry_key: &str, now_ms: u64) {
         self.tombstones.insert(entry_key.to_string(), now_ms);
         let prefix = rendered_prefix(entry_key);
         let doomed: Vec<String> = std::iter::once(entry_key.to_string())
@@ -263,7 +269,7 @@ mod tests {
             10_000,
             10,
         );
-        t.forget(entry, 500);
+        t.forget(&[entry.to_string()], 500);
         assert_eq!(t.len(), 2, "only the other owner's slots are left");
         assert!(t.get("v1:org:acme-2", 600).is_some());
         // A fetch that was sent before the invalidation cannot put its answer back.

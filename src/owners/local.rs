@@ -23,6 +23,9 @@ pub struct LocalDirectory {
     pub memory: RefCell<Memory>,
     /// Pages are left that the object's alarm would drive (it would be armed).
     pub armed: std::cell::Cell<bool>,
+    /// The size of each chunk of keys this directory was asked to drop (`Owners::forget`),
+    /// each an invocation of the object's own.
+    pub forgotten: RefCell<Vec<usize>>,
 }
 
 /// Every directory of a test world, by lowercased owner.
@@ -145,6 +148,14 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         Ok(())
     }
 
+    async fn forget_now(&self, owner: &Owner, keys: &[String]) -> Result<(), ApiError> {
+        self.directory(owner)
+            .forgotten
+            .borrow_mut()
+            .push(keys.len());
+        self.service().drop_keys(keys).await
+    }
+
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
@@ -168,6 +179,13 @@ impl<S: Store, T: Transport, C: Clock> Owners for LocalOwners<'_, S, T, C> {
     }
     fn refresh<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<(), ApiError>> {
         Box::pin(self.refresh_now(owner))
+    }
+    fn forget<'a>(
+        &'a self,
+        owner: &'a Owner,
+        keys: &'a [String],
+    ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(self.forget_now(owner, keys))
     }
     fn invalidate<'a>(
         &'a self,

@@ -58,6 +58,13 @@ pub trait Owners {
     ) -> LocalBoxFuture<'a, Answer>;
     /// Starts a build unless one is under way or a fresh one just completed; does not wait.
     fn refresh<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+    /// Drops these repository keys of the owner's from KV (a marker, then a delete each), in an
+    /// invocation of the directory's own: one delivery may name more than one can drop.
+    fn forget<'a>(
+        &'a self,
+        owner: &'a Owner,
+        keys: &'a [String],
+    ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
     /// The truth changed at `at_ms`: a build in progress restarts from the first page, and
     /// nothing older is answered.
     fn invalidate<'a>(

@@ -8,6 +8,10 @@ use crate::time::format_rfc3339;
 
 /// Waits between tries of a marker write: brief, since the delete must not wait on it.
 const MARKER_RETRY_DELAYS_MS: [u64; 2] = [100, 300];
+/// Keys one invocation drops itself. Each costs a marker write and a delete, more when KV
+/// refuses, and an invocation may make 1,000 KV operations: the rest of a large delivery is
+/// dropped by the owners' directories, each chunk in an invocation of its own.
+pub const KEYS_PER_INVOCATION: usize = 200;
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// Drops `keys` so the next read asks GitHub. Each key first gets a marker holding the
@@ -25,6 +29,25 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         // This isolate stops answering from its memory before anything else happens.
         self.forget(keys);
         super::forget_installations(keys);
+        // Owner-level keys (listings, installations) first: they go even when the repository
+        // keys are more than one invocation can drop.
+        let (mut ordered, repos): (Vec<String>, Vec<String>) = keys
+            .iter()
+            .cloned()
+            .partition(|k| keys::repo_owner(k).is_none());
+        let here = KEYS_PER_INVOCATION.max(ordered.len()).min(keys.len());
+        ordered.extend(repos);
+        let (now, rest) = ordered.split_at(here);
+        self.drop_keys(now).await?;
+        self.tell_directories(keys).await?;
+        self.drop_elsewhere(rest).await
+    }
+
+    /// Marks and deletes `keys` (see `invalidate`), all at once: at most `KEYS_PER_INVOCATION`.
+    ///
+    /// # Errors
+    /// `StoreUnavailable` when KV still refuses a delete after the retries.
+    pub async fn drop_keys(&self, keys: &[String]) -> Result<(), ApiError> {
         let now = format_rfc3339(self.clock.now_ms());
         let jobs = keys.iter().map(|key| async {
             let marker = keys::invalidation_marker(key);
@@ -40,7 +63,43 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         if results.iter().any(Result::is_err) {
             return Err(ApiError::StoreUnavailable);
         }
-        // The owners' directories restart any build in progress and forget completed ones.
+        Ok(())
+    }
+
+    /// Repository keys past this invocation's share, in chunks each dropped by its owner's
+    /// directory in an invocation of its own (all chunks at once: a delivery is answered within
+    /// GitHub's 10 s). Without directories (inside one, or natively) they are dropped here,
+    /// chunk after chunk.
+    async fn drop_elsewhere(&self, rest: &[String]) -> Result<(), ApiError> {
+        let Some(owners) = self.owners else {
+            for chunk in rest.chunks(KEYS_PER_INVOCATION) {
+                self.drop_keys(chunk).await?;
+            }
+            return Ok(());
+        };
+        let mut by_owner: Vec<(crate::names::Owner, Vec<String>)> = Vec::new();
+        for key in rest {
+            // An owner not served is never read (nor cached since): no directory is made for it.
+            let Some(owner) = keys::repo_owner(key).filter(|o| self.cfg.serves(o)) else {
+                continue;
+            };
+            match by_owner.iter_mut().find(|(o, _)| o.key() == owner.key()) {
+                Some((_, list)) => list.push(key.clone()),
+                None => by_owner.push((owner, vec![key.clone()])),
+            }
+        }
+        let jobs = by_owner.iter().flat_map(|(owner, list)| {
+            list.chunks(KEYS_PER_INVOCATION)
+                .map(move |chunk| owners.forget(owner, chunk))
+        });
+        for outcome in futures::future::join_all(jobs).await {
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// The owners' directories restart any build in progress and forget completed ones.
+    async fn tell_directories(&self, keys: &[String]) -> Result<(), ApiError> {
         if let Some(owners) = self.owners {
             let at = self.clock.now_ms();
             let told = keys

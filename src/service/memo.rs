@@ -110,6 +110,6 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// Drops this isolate's copies of `keys` (and answers rendered from them) at once.
     pub(super) fn forget(&self, keys: &[String]) {
         let now = self.clock.now_ms();
-        memory::with(|t| keys.iter().for_each(|k| t.forget(k, now)));
+        memory::with(|t| t.forget(keys, now));
     }
 }

@@ -29,6 +29,7 @@ pub use batch::{BatchItem, BatchServed, Item, Shown, Source};
 pub use credentials::{
     forget_installations, AppSigner, Auth, INSTALLATION_TTL_S, NO_INSTALLATION_TTL_S,
 };
+pub use invalidate::KEYS_PER_INVOCATION;
 pub use memo::Rendered;
 pub use owner::{sort_by_name, Listing, OWNERS_BINDING};
 pub use refresh::Refresh;

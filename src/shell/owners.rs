@@ -24,7 +24,7 @@ use crate::names::Owner;
 use crate::owners::build::{self, PAGE_TIMEOUT_MS, READ_KEY};
 use crate::owners::directory::{self, Checkpoints, Directory, Drive, Memory};
 use crate::owners::{wire, Answer, Owners};
-use crate::service::{Clock, Service};
+use crate::service::{Clock, Service, KEYS_PER_INVOCATION};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
 use std::pin::pin;
@@ -158,8 +158,9 @@ impl DurableObject for OwnerDirectory {
         }
     }
 
-    /// `GET https://owners/{listing|refresh|invalidate}?owner=…&wait_ms=…` from the worker.
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    /// `GET https://owners/{listing|refresh|invalidate}?owner=…&wait_ms=…` from the worker, and
+    /// `POST https://owners/forget?owner=…` with a JSON array of the owner's repository keys.
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.inner().url();
         let pairs = query::parse(query::from_url(&url));
         let param = |k: &str| query::values(&pairs, k).first().copied().unwrap_or("");
@@ -220,6 +221,20 @@ impl DurableObject for OwnerDirectory {
                     wake(&self.state, &self.shared, 0).await;
                 }
                 Response::empty().map(|r| r.with_status(204))
+            }
+            "/forget" => {
+                let text = req.text().await.unwrap_or_default();
+                let keys: Vec<String> = serde_json::from_str(&text).unwrap_or_default();
+                let own = |k: &String| {
+                    crate::cache::keys::repo_owner(k).is_some_and(|o| o.key() == owner.key())
+                };
+                if keys.is_empty() || keys.len() > KEYS_PER_INVOCATION || !keys.iter().all(own) {
+                    return Response::error("keys are missing, too many or not the owner's", 400);
+                }
+                match svc.drop_keys(&keys).await {
+                    Ok(()) => Response::empty().map(|r| r.with_status(204)),
+                    Err(_) => Response::error("KV refused the deletes", 503),
+                }
             }
             "/invalidate" => {
                 let at_ms = param("at_ms").parse().unwrap_or(0);
@@ -422,6 +437,35 @@ impl DoOwners {
         Ok((resp.status_code(), resp.text().await?))
     }
 
+    async fn forget_now(
+        &self,
+        owner: &Owner,
+        keys: &[String],
+    ) -> std::result::Result<(), crate::error::ApiError> {
+        let sent = async {
+            let ns = self.env.durable_object(OWNERS_BINDING)?;
+            let stub = ns.id_from_name(&owner.key())?.get_stub()?;
+            let url = format!("https://owners/forget?owner={}", owner.as_str());
+            let body =
+                serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post)
+                .with_body(Some(JsValue::from_str(&body)));
+            let req = Request::new_with_init(&url, &init)?;
+            Ok::<u16, worker::Error>(stub.fetch_with_request(req).await?.status_code())
+        };
+        match sent.await {
+            Ok(204) => Ok(()),
+            other => {
+                console_error!(
+                    "owner directory {owner} refused forget: {:?}",
+                    other.map_err(|e| e.to_string())
+                );
+                Err(crate::error::ApiError::StoreUnavailable)
+            }
+        }
+    }
+
     async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {
         let args = [("wait_ms", wait_ms), ("start", u64::from(start))];
         match self.ask(owner, "listing", &args).await {
@@ -466,6 +510,13 @@ impl Owners for DoOwners {
         owner: &'a Owner,
     ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
         Box::pin(self.tell(owner, "refresh", 0))
+    }
+    fn forget<'a>(
+        &'a self,
+        owner: &'a Owner,
+        keys: &'a [String],
+    ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
+        Box::pin(self.forget_now(owner, keys))
     }
     fn invalidate<'a>(
         &'a self,

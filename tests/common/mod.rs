@@ -39,10 +39,19 @@ pub struct MemStore {
     pub refuse_puts: Cell<u32>,
     /// A key and value that land right after the next write (another request racing it).
     pub after_next_put: RefCell<Option<(String, String)>>,
+    /// Operations made so far (a bulk read is one), against KV's 1,000 per invocation.
+    pub ops: Cell<usize>,
+}
+
+impl MemStore {
+    fn op(&self) {
+        self.ops.set(self.ops.get() + 1);
+    }
 }
 
 impl Store for MemStore {
     async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        self.op();
         Ok(self.data.borrow().get(key).map(|(v, _)| v.clone()))
     }
     async fn get_bulk(
@@ -50,6 +59,7 @@ impl Store for MemStore {
         keys: &[String],
     ) -> Result<HashMap<String, Option<String>>, StoreError> {
         assert!(keys.len() <= 100, "get_bulk takes at most 100 keys");
+        self.op();
         let data = self.data.borrow();
         Ok(keys
             .iter()
@@ -57,6 +67,7 @@ impl Store for MemStore {
             .collect())
     }
     async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
+        self.op();
         if self.reject_writes.get() {
             return Err(StoreError::TooManyWrites);
         }
@@ -78,6 +89,7 @@ impl Store for MemStore {
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.op();
         if self.refuse_deletes.get() > 0 {
             self.refuse_deletes.set(self.refuse_deletes.get() - 1);
             return Err(StoreError::TooManyWrites);
