@@ -54,6 +54,10 @@ struct AppGitHub {
     /// `METHOD url` of every REST call.
     rest: RefCell<Vec<String>>,
     issued: Cell<u64>,
+    /// The status every token mint answers, when set (the App uninstalled or suspended).
+    refuse_mint: Cell<Option<u16>>,
+    /// Every REST call answers 403 with `x-ratelimit-remaining: 0` and this reset (s).
+    rest_limited: RefCell<Option<u64>>,
     /// (authorization header, variables) of every GraphQL call.
     graphql_auth: RefCell<Vec<(Option<String>, Value)>>,
 }
@@ -79,6 +83,16 @@ impl Transport for AppGitHub {
                 body: body.to_string().into_bytes(),
             })
         };
+        if let Some(reset) = *self.rest_limited.borrow() {
+            return Ok(HttpReply {
+                status: 403,
+                headers: vec![
+                    ("x-ratelimit-remaining".into(), "0".into()),
+                    ("x-ratelimit-reset".into(), reset.to_string()),
+                ],
+                body: br#"{"message":"API rate limit exceeded"}"#.to_vec(),
+            });
+        }
         let parts: Vec<&str> = path.split('/').collect();
         match parts.as_slice() {
             ["orgs" | "users", owner, "installation"] => {
@@ -86,6 +100,12 @@ impl Transport for AppGitHub {
                     Some(id) if parts[0] == "orgs" => reply(200, json!({"id": id})),
                     _ => reply(404, json!({"message": "Not Found"})),
                 }
+            }
+            ["app", "installations", _, "access_tokens"] if self.refuse_mint.get().is_some() => {
+                reply(
+                    self.refuse_mint.get().unwrap(),
+                    json!({"message": "Not Found"}),
+                )
             }
             ["app", "installations", id, "access_tokens"] => {
                 self.issued.set(self.issued.get() + 1);
@@ -124,6 +144,8 @@ fn world(token: Option<&str>) -> World {
             installations: HashMap::from([("octo", 1001), ("acme", 1002)]),
             rest: RefCell::default(),
             issued: Cell::new(0),
+            refuse_mint: Cell::new(None),
+            rest_limited: RefCell::new(None),
             graphql_auth: RefCell::default(),
         },
         clock: ManualClock(time),
@@ -197,8 +219,8 @@ fn the_app_jwt_claims() {
     let w = world(None);
     w.repos(&["octo/r000"]);
     let inputs = w.signer.inputs.borrow().clone();
-    // One JWT per REST call (the lookup and the token).
-    assert_eq!(inputs.len(), 2);
+    // One JWT for both REST calls (the lookup and the token): it is reused.
+    assert_eq!(inputs.len(), 1);
     let (header, claims) = inputs[0].split_once('.').unwrap();
     let decode = |p: &str| -> Value {
         serde_json::from_slice(&Base64UrlUnpadded::decode_vec(p).unwrap()).unwrap()
@@ -266,10 +288,126 @@ fn a_refused_installation_token_is_forgotten() {
     let items = w.repos(&["octo/r005"]);
     assert!(matches!(items[0], Item::Failed(_)));
     assert!(w.kv("v1:token:1001").is_none());
+    // The App is taken to be gone from the owner for a minute: no installation, no token.
+    assert_eq!(
+        w.kv("v1:installation:octo"),
+        Some(("none".into(), Some(60)))
+    );
     *w.gh.graphql.fault.borrow_mut() = None;
-    w.repos(&["octo/r006"]);
+    let calls = w.gh.graphql_auth.borrow().len();
+    assert_eq!(w.repos(&["octo/r006"])[0], Item::NotFound);
+    assert_eq!(
+        w.gh.graphql_auth.borrow().len(),
+        calls,
+        "nothing to read it with"
+    );
+    // A minute on (KV's entry expired), it is looked up and minted again.
+    w.store.data.borrow_mut().remove("v1:installation:octo");
+    w.clock.0.set(T0 + 61_000);
+    assert!(matches!(w.repos(&["octo/r006"])[0], Item::Found(_)));
     let last = w.gh.graphql_auth.borrow().last().unwrap().0.clone();
     assert_eq!(last.as_deref(), Some("bearer ghs_1001_2"));
+}
+
+/// Uninstalled or suspended: GraphQL refuses the token (401) and the mint answers 404. The
+/// owner is read with `GITHUB_TOKEN` from then on, within the same minute.
+#[test]
+fn an_uninstalled_app_falls_back_to_github_token() {
+    let mut w = world(Some("ghp_fallback"));
+    w.repos(&["octo/r000"]);
+    *w.gh.graphql.fault.borrow_mut() = Some(Ok(HttpReply {
+        status: 401,
+        headers: vec![],
+        body: br#"{"message":"Bad credentials"}"#.to_vec(),
+    }));
+    assert!(matches!(w.repos(&["octo/r001"])[0], Item::Failed(_)));
+    *w.gh.graphql.fault.borrow_mut() = None;
+    assert!(matches!(w.repos(&["octo/r002"])[0], Item::Found(_)));
+    let last = w.gh.graphql_auth.borrow().last().unwrap().0.clone();
+    assert_eq!(last.as_deref(), Some("bearer ghp_fallback"));
+    // The mint refuses (the installation id is still remembered elsewhere): same fallback.
+    w.gh.installations.insert("acme", 1002);
+    w.gh.refuse_mint.set(Some(404));
+    assert!(matches!(w.repos(&["acme/r000"])[0], Item::Found(_)));
+    let last = w.gh.graphql_auth.borrow().last().unwrap().0.clone();
+    assert_eq!(last.as_deref(), Some("bearer ghp_fallback"));
+    assert_eq!(
+        w.kv("v1:installation:acme"),
+        Some(("none".into(), Some(60)))
+    );
+}
+
+/// 100 names of 100 unknown owners: at most 10 installation lookups (and one JWT signature);
+/// the other owners' names are `rate_limited`, to be asked again a second later.
+#[test]
+fn a_request_looks_up_at_most_ten_unknown_installations() {
+    let mut w = world(None);
+    let owners: Vec<String> = (0..100).map(|i| format!("org{i:03}")).collect();
+    for (i, o) in owners.iter().enumerate() {
+        let name: &'static str = Box::leak(o.clone().into_boxed_str());
+        w.gh.installations.insert(name, 5000 + i as u64);
+        w.gh.graphql.owners.insert(o.clone(), 1);
+    }
+    let names: Vec<String> = owners.iter().map(|o| format!("{o}/r000")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let items = w.repos(&names);
+    let found = items.iter().filter(|i| matches!(i, Item::Found(_))).count();
+    let limited = items
+        .iter()
+        .filter(|i| {
+            matches!(
+                i,
+                Item::Failed(forgelens::error::ApiError::RateLimited { retry_after: 1 })
+            )
+        })
+        .count();
+    assert_eq!((found, limited), (10, 90));
+    let lookups =
+        w.gh.rest
+            .borrow()
+            .iter()
+            .filter(|c| c.ends_with("/installation"))
+            .count();
+    assert_eq!(lookups, 10);
+    assert_eq!(
+        w.signer.inputs.borrow().len(),
+        1,
+        "one App JWT for the request"
+    );
+    // Nothing of the cap is remembered: the next request looks up the next ten.
+    let items = w.repos(&names);
+    let found = items.iter().filter(|i| matches!(i, Item::Found(_))).count();
+    assert_eq!(found, 20);
+}
+
+/// The App's own REST rate limit, once GitHub reports it spent, stops further lookups and
+/// mints until its reset, in every isolate (KV), like a GraphQL one.
+#[test]
+fn a_spent_app_rate_limit_is_remembered() {
+    let w = world(None);
+    let reset_s = T0 / 1000 + 600;
+    *w.gh.rest_limited.borrow_mut() = Some(reset_s);
+    let items = w.repos(&["octo/r000"]);
+    assert!(
+        matches!(
+            items[0],
+            Item::Failed(forgelens::error::ApiError::RateLimited { .. })
+        ),
+        "{items:?}"
+    );
+    assert_eq!(w.gh.rest.borrow().len(), 1);
+    *w.gh.rest_limited.borrow_mut() = None;
+    let items = w.repos(&["acme/r000"]);
+    assert!(
+        matches!(
+            items[0],
+            Item::Failed(forgelens::error::ApiError::RateLimited { retry_after: 600 })
+        ),
+        "{items:?}"
+    );
+    assert_eq!(w.gh.rest.borrow().len(), 1, "no REST call until the reset");
+    w.clock.0.set(reset_s * 1000 + 1);
+    assert!(matches!(w.repos(&["acme/r000"])[0], Item::Found(_)));
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
         etag: None,
         status: served.status,
         freshness: served.freshness,
+        retry_after: None,
     };
     rendered::keep(svc, &memory_key, &mut answer, served.fetched_at_ms);
     Ok(respond::data(req, answer))
@@ -110,6 +111,7 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
                 etag: None,
                 status,
                 freshness,
+                retry_after: None,
             };
             // Kept only under the name it is stored by: an old name's view would outlive a
             // webhook for the new one.
@@ -175,6 +177,15 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
         })
         .collect();
     let (status, freshness) = served.headers(|i| shown.get(i).copied().unwrap_or(Shown::Error));
+    let retry_after = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Error(
+                ApiError::RateLimited { retry_after } | ApiError::ClientRateLimited { retry_after },
+            ) => Some(*retry_after),
+            _ => None,
+        })
+        .min();
     let mut body = BatchBody {
         repos: Vec::new(),
         errors: Vec::new(),
@@ -197,6 +208,7 @@ pub async fn handle_get_repos<S: Store, T: Transport, C: Clock>(
         etag: None,
         status,
         freshness,
+        retry_after,
     })
 }
 

@@ -42,6 +42,7 @@ pub fn recall<S: Store, T: Transport, C: Clock>(
         etag: Some(String::from(&*kept.etag)),
         status: CacheStatus::Hit,
         freshness,
+        retry_after: None,
     })
 }
 

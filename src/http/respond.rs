@@ -20,6 +20,8 @@ pub struct DataAnswer {
     pub etag: Option<String>,
     pub status: CacheStatus,
     pub freshness: Freshness,
+    /// `Retry-After` of a batch whose names include some answered `rate_limited`.
+    pub retry_after: Option<u64>,
 }
 
 /// A data route's 200 (or 304 when `If-None-Match` matches).
@@ -45,6 +47,9 @@ pub fn data(req: &Request, mut answer: DataAnswer) -> Response {
         ("etag".to_string(), etag),
         ("cache-control".to_string(), cache_control),
     ];
+    if let Some(s) = answer.retry_after {
+        headers.push(("retry-after".to_string(), s.to_string()));
+    }
     if not_modified {
         return Response {
             status: 304,

@@ -45,6 +45,9 @@ pub struct BatchItem {
     pub source: Source,
 }
 
+/// One name's upstream answer: the record, not found (`None`), or why it could not be had.
+pub(super) type Found = Result<Option<Repo>, UpstreamFailure>;
+
 #[derive(Debug, Clone)]
 pub struct BatchServed {
     pub items: Vec<BatchItem>,
@@ -194,26 +197,25 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 .iter()
                 .filter_map(|i| names.get(*i).cloned())
                 .collect();
-            match self.fetch_repos_shared(&wanted).await {
-                Ok(found) => {
-                    let source = Source::Fetched {
-                        left_s: self.cfg.fresh_ttl,
-                    };
-                    for (i, repo) in missing.iter().zip(found) {
-                        let found = repo.map_or(Item::NotFound, Item::Found);
-                        set(&mut items, *i, item(found, source.clone()));
+            let found: Vec<Found> = match self.fetch_repos_shared(&wanted).await {
+                Ok(found) => found,
+                Err(failure) => vec![Err(failure); missing.len()],
+            };
+            let source = Source::Fetched {
+                left_s: self.cfg.fresh_ttl,
+            };
+            for (i, repo) in missing.into_iter().zip(found) {
+                let answer = match repo {
+                    Ok(repo) => item(repo.map_or(Item::NotFound, Item::Found), source.clone()),
+                    Err(failure) => {
+                        let err = self.failure_to_error(failure);
+                        match fallback.remove(&i) {
+                            Some(repo) => item(Item::Found(repo), Source::Fallback(err)),
+                            None => item(Item::Failed(err), Source::Fetched { left_s: 0 }),
+                        }
                     }
-                }
-                Err(failure) => {
-                    let err = self.failure_to_error(failure);
-                    for i in missing {
-                        let answer = match fallback.remove(&i) {
-                            Some(repo) => item(Item::Found(repo), Source::Fallback(err.clone())),
-                            None => item(Item::Failed(err.clone()), Source::Fetched { left_s: 0 }),
-                        };
-                        set(&mut items, i, answer);
-                    }
-                }
+                };
+                set(&mut items, i, answer);
             }
         }
 
@@ -225,11 +227,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// `fetch_and_store_repos`, shared with concurrent requests for the same set of names.
-    async fn fetch_repos_shared(
-        &self,
-        names: &[FullName],
-    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
-        type Outcome = Result<Vec<Option<Repo>>, UpstreamFailure>;
+    async fn fetch_repos_shared(&self, names: &[FullName]) -> Result<Vec<Found>, UpstreamFailure> {
+        type Outcome = Result<Vec<Found>, UpstreamFailure>;
         let mut flight_key: Vec<String> = names.iter().map(FullName::key).collect();
         flight_key.sort();
         let flight_key = format!("batch:{}", flight_key.join(","));
@@ -248,7 +247,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                         asked
                             .iter()
                             .position(|a| a.key() == n.key())
-                            .and_then(|p| found.get(p).cloned().flatten())
+                            .and_then(|p| found.get(p).cloned())
+                            .unwrap_or(Ok(None))
                     })
                     .collect());
             }
@@ -271,18 +271,21 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// `GITHUB_TOKEN` to fall back to) are not found, and not written: their owner's remembered
     /// "no installation" already answers them.
     ///
+    /// A group's failure (its credential, or its call) is its names' answer only.
+    ///
     /// # Errors
-    /// The first failure of any group: the records other groups brought are still stored.
+    /// `ClientLimited` when the caller's budget is spent: nothing was asked.
     pub(super) async fn fetch_and_store_repos(
         &self,
         names: &[FullName],
-    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+    ) -> Result<Vec<Found>, UpstreamFailure> {
         // Installation lookups are upstream calls too: the caller's budget is asked first.
         if !self.admitted().await {
             return Err(UpstreamFailure::ClientLimited);
         }
         let sent_at = self.clock.now_ms();
         let mut groups: Vec<(Auth, Vec<usize>)> = Vec::new();
+        let mut repos: Vec<Found> = vec![Ok(None); names.len()];
         // Owner key → its credential; a batch names few owners, so a Vec does.
         let mut auths: Vec<(String, Result<Auth, UpstreamFailure>)> = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -300,7 +303,11 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 }
                 // Not installed there: the name stays `None`, unwritten.
                 Some(Err(UpstreamFailure::NotFound)) | None => {}
-                Some(Err(failure)) => return Err(failure.clone()),
+                Some(Err(failure)) => {
+                    if let Some(slot) = repos.get_mut(i) {
+                        *slot = Err(failure.clone());
+                    }
+                }
             }
         }
         let calls = groups.iter().map(|(auth, members)| async move {
@@ -316,16 +323,14 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             .await
         });
         let answers = futures::future::join_all(calls).await;
-        let mut repos: Vec<Option<Repo>> = vec![None; names.len()];
         // Which names an upstream answer covers (and so may be written).
         let mut answered = vec![false; names.len()];
-        let mut failed = None;
         for ((_, members), answer) in groups.iter().zip(answers) {
             match answer {
                 Ok(answer) => {
                     for (i, repo) in members.iter().zip(answer.repos) {
                         if let Some(slot) = repos.get_mut(*i) {
-                            *slot = repo;
+                            *slot = Ok(repo);
                         }
                         if let Some(slot) = answered.get_mut(*i) {
                             *slot = true;
@@ -333,7 +338,11 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                     }
                 }
                 Err(failure) => {
-                    failed.get_or_insert(failure);
+                    for i in members {
+                        if let Some(slot) = repos.get_mut(*i) {
+                            *slot = Err(failure.clone());
+                        }
+                    }
                 }
             }
         }
@@ -343,7 +352,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             .zip(&repos)
             .zip(&answered)
             .filter(|(_, ok)| **ok)
-            .filter_map(|((asked, repo), _)| match repo {
+            .filter_map(|((asked, repo), _)| match repo.as_ref().ok()? {
                 // Keyed by the name GitHub answered with; a record without a readable one is
                 // answered but not stored.
                 Some(r) => real_name(r).map(|real| {
@@ -357,10 +366,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             .filter(|(key, _, _)| written.insert(key.clone()))
             .collect();
         self.store_later(writes, sent_at).await;
-        match failed {
-            Some(failure) => Err(failure),
-            None => Ok(repos),
-        }
+        Ok(repos)
     }
 
     /// Answers cache misses from fresh owner listings (one `get_bulk` for all their owners), so a

@@ -2,13 +2,19 @@
 //! owner (installation looked up by REST and kept in KV for an hour, or 60 s when there is none;
 //! token kept in KV and memory until 5 minutes before it expires); without one, `GITHUB_TOKEN`.
 //!
+//! A request looks up at most `MAX_LOOKUPS` installations it does not know yet; one App JWT
+//! serves every REST call of the isolate until a minute before it expires; App REST rate limits
+//! are remembered like GraphQL ones. A token GitHub refuses (GraphQL 401) or will not mint
+//! (401/403/404) means the App is gone from that owner: it counts as not installed for 60 s,
+//! and `GITHUB_TOKEN` (when set) reads it meanwhile.
+//!
 //! **Invariant**: tokens and the App JWT live only in `Secret`s and in this isolate's memory and
 //! the worker's own KV; they are never answered, logged or put in an error text.
 
 use super::{Clock, Service, Transport};
 use crate::cache::{keys, Store};
 use crate::config::{AppConfig, Secret};
-use crate::forge::github::app::{self, AppKey, OwnerKind, TOKEN_MARGIN_MS};
+use crate::forge::github::app::{self, AppKey, OwnerKind, JWT_LIFETIME_S, TOKEN_MARGIN_MS};
 use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
 use crate::names::Owner;
 use futures::future::LocalBoxFuture;
@@ -19,6 +25,11 @@ pub const INSTALLATION_TTL_S: u64 = 3600;
 /// How long "the App is not installed there" is remembered (KV's minimum TTL).
 pub const NO_INSTALLATION_TTL_S: u64 = 60;
 const NONE: &str = "none";
+/// Installations a request may look up that it does not know yet; names of further owners
+/// are answered `rate_limited` (`Retry-After: 1`).
+pub const MAX_LOOKUPS: u8 = 10;
+/// An App JWT is reused until this long before its `exp`.
+const JWT_MARGIN_MS: u64 = 60_000;
 
 /// Signs an App JWT's signing input with RS256 (RSASSA-PKCS1-v1_5, SHA-256). The worker does it
 /// with WebCrypto; the core holds no RSA code.
@@ -38,7 +49,8 @@ pub struct Auth {
     pub token: Option<Secret>,
     /// `v1:ratelimit:*`: per installation with an App, per token without.
     pub rate_key: String,
-    pub installation: Option<u64>,
+    /// The installation and its `v1:installation:{owner}` key, with an App.
+    pub installation: Option<(u64, String)>,
 }
 
 /// Entries kept per isolate (oldest dropped first): an isolate serves few owners at a time.
@@ -50,6 +62,8 @@ thread_local! {
     static INSTALLATIONS: RefCell<Vec<(String, Option<u64>, u64)>> = const { RefCell::new(Vec::new()) };
     /// (installation id, token, usable until ms).
     static TOKENS: RefCell<Vec<(u64, Secret, u64)>> = const { RefCell::new(Vec::new()) };
+    /// (App id, JWT, reusable until ms).
+    static JWT: RefCell<Option<(u64, Secret, u64)>> = const { RefCell::new(None) };
 }
 
 /// Drops what this isolate remembers of the installations behind `keys` (an invalidation).
@@ -119,15 +133,43 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let Some(app) = &self.cfg.app else {
             return Ok(self.token_auth());
         };
-        match self.installation(owner, app).await? {
-            Some(id) => Ok(Auth {
-                token: Some(self.installation_token(id, app).await?),
+        let key = keys::installation(owner);
+        let minted = match self.installation(owner, app).await? {
+            Some(id) => match self.installation_token(id, app).await? {
+                Some(token) => Some((id, token)),
+                None => {
+                    self.not_installed(id, &key).await;
+                    None
+                }
+            },
+            None => None,
+        };
+        match minted {
+            Some((id, token)) => Ok(Auth {
+                token: Some(token),
                 rate_key: keys::ratelimit(&format!("installation:{id}")),
-                installation: Some(id),
+                installation: Some((id, key)),
             }),
             None if self.cfg.github_token.is_some() => Ok(self.token_auth()),
             None => Err(UpstreamFailure::NotFound),
         }
+    }
+
+    /// The App is gone from the owner behind `key` (uninstalled, suspended, or its token
+    /// refused): forget installation `id` and its token, and count the owner as not installed
+    /// for 60 s (`GITHUB_TOKEN` reads it meanwhile, when set).
+    pub(crate) async fn not_installed(&self, id: u64, key: &str) {
+        remember_token(id, None);
+        let until = self.clock.now_ms() + self.cfg.memory_ttl_ms;
+        if self.cfg.memory_ttl_ms > 0 {
+            remember_installation(key, None, until);
+        }
+        let none = encode_installation(None);
+        let _ = futures::future::join(
+            self.store.put(key, &none, Some(NO_INSTALLATION_TTL_S)),
+            self.store.delete(&keys::token(id)),
+        )
+        .await;
     }
 
     /// The App's installation on `owner`: memory, KV, then REST (organizations, then users).
@@ -160,6 +202,15 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             remember(id);
             return Ok(id);
         }
+        // A batch naming many owners unknown here must not make a REST call (and a signature)
+        // for each: past the cap, their names wait a second.
+        if self.lookups.get() >= MAX_LOOKUPS {
+            return Err(UpstreamFailure::RateLimited {
+                retry_after_s: Some(1),
+                reset_at_ms: None,
+            });
+        }
+        self.lookups.set(self.lookups.get() + 1);
         let jwt = self.app_jwt(app).await?;
         let mut found = None;
         for kind in [OwnerKind::Org, OwnerKind::User] {
@@ -185,12 +236,13 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// A token of installation `id`: memory, KV, then REST. Kept until 5 minutes before it
-    /// expires, so no call goes out with a token about to lapse.
+    /// expires, so no call goes out with a token about to lapse. `None` when GitHub will not
+    /// mint one (401/403/404: the App is gone from the owner; see `not_installed`).
     async fn installation_token(
         &self,
         id: u64,
         app: &AppConfig,
-    ) -> Result<Secret, UpstreamFailure> {
+    ) -> Result<Option<Secret>, UpstreamFailure> {
         let now = self.clock.now_ms();
         let remembered = TOKENS.with(|m| {
             m.borrow()
@@ -199,7 +251,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 .map(|(_, token, _)| token.clone())
         });
         if let Some(token) = remembered {
-            return Ok(token);
+            return Ok(Some(token));
         }
         let key = keys::token(id);
         let started = self.clock.now_ms();
@@ -208,11 +260,14 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         if let Some((token, until)) = stored.as_deref().and_then(decode_token) {
             if until > now {
                 remember_token(id, Some((token.clone(), until)));
-                return Ok(token);
+                return Ok(Some(token));
             }
         }
         let jwt = self.app_jwt(app).await?;
         let reply = self.rest(app::token_call(&app.api_url, id, &jwt)).await?;
+        if matches!(reply.status, 401 | 403 | 404) {
+            return Ok(None);
+        }
         let issued = app::parse_token(&reply)?;
         let until = issued.expires_at_ms.saturating_sub(TOKEN_MARGIN_MS);
         let now = self.clock.now_ms();
@@ -225,31 +280,56 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 let _ = self.store.put(&key, &text, Some(ttl)).await;
             }
         }
-        Ok(issued.token)
+        Ok(Some(issued.token))
     }
 
-    /// Forgets installation `id`'s token (GitHub refused it: revoked, or the App uninstalled).
-    pub(crate) async fn forget_token(&self, id: u64) {
-        remember_token(id, None);
-        let _ = self.store.delete(&keys::token(id)).await;
-    }
-
-    /// A fresh App JWT, signed by the shell.
+    /// The isolate's App JWT, signed by the shell when there is none usable for another minute.
     async fn app_jwt(&self, app: &AppConfig) -> Result<Secret, UpstreamFailure> {
+        let now = self.clock.now_ms();
+        let kept = JWT.with(|j| {
+            j.borrow()
+                .as_ref()
+                .filter(|(id, _, until)| *id == app.id && *until > now)
+                .map(|(_, jwt, _)| jwt.clone())
+        });
+        if let Some(jwt) = kept {
+            return Ok(jwt);
+        }
         let signer = self
             .signer
             .ok_or_else(|| UpstreamFailure::Unusable("no App signer in this context".into()))?;
-        let input = app::jwt_signing_input(app.id, self.clock.now_ms());
+        let input = app::jwt_signing_input(app.id, now);
         let signature = signer
             .sign(&app.key, input.as_bytes())
             .await
             .map_err(|why| UpstreamFailure::Unusable(format!("App JWT not signed: {why}")))?;
-        Ok(app::jwt(&input, &signature))
+        let jwt = app::jwt(&input, &signature);
+        // `exp` is whole seconds after `now / 1000`.
+        let exp_ms = (now / 1000 + JWT_LIFETIME_S) * 1000;
+        let until = exp_ms.saturating_sub(JWT_MARGIN_MS);
+        JWT.with(|j| *j.borrow_mut() = Some((app.id, jwt.clone(), until)));
+        Ok(jwt)
     }
 
-    /// One App REST call within what is left of the request's budget.
+    /// One App REST call within what is left of the request's budget, unless the App's own
+    /// rate limit is known to be spent; a spent limit GitHub reports is remembered like a
+    /// GraphQL one.
     async fn rest(&self, call: HttpCall) -> Result<HttpReply, UpstreamFailure> {
+        let rate_key = self
+            .cfg
+            .app
+            .as_ref()
+            .map(|app| keys::ratelimit(&format!("app:{}", app.id)))
+            .unwrap_or_default();
         let now = self.clock.now_ms();
+        if let Some(limit) = self.limited_until(&rate_key).await {
+            if limit.stops(now, false) {
+                return Err(UpstreamFailure::RateLimited {
+                    retry_after_s: None,
+                    reset_at_ms: Some(limit.until_ms),
+                });
+            }
+        }
         let left = self.deadline_ms.saturating_sub(now);
         if left == 0 {
             return Err(UpstreamFailure::Unavailable(
@@ -258,7 +338,12 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         }
         let reply = self.transport.send(&call, left).await;
         self.spent(|t| &mut t.upstream_ms, now);
-        reply.map_err(UpstreamFailure::Unavailable)
+        let reply = reply.map_err(UpstreamFailure::Unavailable)?;
+        if let Some(limited) = crate::forge::github::parse::rate_limited(&reply) {
+            self.remember_failure(&rate_key, &limited).await;
+            return Err(limited);
+        }
+        Ok(reply)
     }
 }
 

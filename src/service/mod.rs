@@ -100,7 +100,7 @@ impl Limit {
     }
 
     /// Whether this limit stops a call now (`essential` work goes on while it is only low).
-    fn stops(self, now_ms: u64, essential: bool) -> bool {
+    pub(crate) fn stops(self, now_ms: u64, essential: bool) -> bool {
         self.until_ms > now_ms && !(self.low && essential)
     }
 }
@@ -182,6 +182,8 @@ pub struct Service<'a, S, T, C> {
     limiter: Option<&'a dyn Admit>,
     /// The limiter's verdict, asked at most once per request.
     admitted: Cell<Option<bool>>,
+    /// Installations this request looked up by REST (see `credentials::MAX_LOOKUPS`).
+    lookups: Cell<u8>,
     timing: Cell<Timing>,
 }
 
@@ -208,6 +210,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             owners: None,
             limiter: None,
             admitted: Cell::new(None),
+            lookups: Cell::new(0),
             timing: Cell::default(),
         }
     }
@@ -290,6 +293,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             // Background work is not the caller's: it is never limited or timed.
             limiter: None,
             admitted: Cell::new(None),
+            lookups: Cell::new(self.lookups.get()),
             timing: Cell::default(),
             ..*self
         }
@@ -324,9 +328,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         let reply = self.transport.send(&build(self.forge), left).await;
         self.spent(|t| &mut t.upstream_ms, now);
         let reply = reply.map_err(UpstreamFailure::Unavailable)?;
-        if let (401, Some(id)) = (reply.status, auth.installation) {
-            // Revoked, or the App was uninstalled: the next call gets a new token or none.
-            self.forget_token(id).await;
+        if let (401, Some((id, key))) = (reply.status, &auth.installation) {
+            // Revoked, or the App was uninstalled or suspended: not installed for a minute.
+            self.not_installed(*id, key).await;
         }
         let parsed = parse(self.forge, &reply);
         match &parsed {
@@ -344,24 +348,30 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
                     }
                 }
             }
-            Err(UpstreamFailure::RateLimited {
-                retry_after_s,
-                reset_at_ms,
-            }) => {
-                let now = self.clock.now_ms();
-                let from_retry = retry_after_s.map(|s| now.saturating_add(s.saturating_mul(1000)));
-                let until_ms = reset_at_ms
-                    .or(from_retry)
-                    .unwrap_or(now + DEFAULT_RETRY_AFTER * 1000);
-                let limit = Limit {
-                    until_ms,
-                    low: false,
-                };
-                self.remember_limit(rate_key, limit).await;
-            }
-            Err(_) => {}
+            Err(failure) => self.remember_failure(rate_key, failure).await,
         }
         parsed
+    }
+
+    /// Remembers a spent rate limit GitHub reported (a reset time, a `retry-after`, or neither).
+    async fn remember_failure(&self, rate_key: &str, failure: &UpstreamFailure) {
+        let UpstreamFailure::RateLimited {
+            retry_after_s,
+            reset_at_ms,
+        } = failure
+        else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let from_retry = retry_after_s.map(|s| now.saturating_add(s.saturating_mul(1000)));
+        let until_ms = reset_at_ms
+            .or(from_retry)
+            .unwrap_or(now + DEFAULT_RETRY_AFTER * 1000);
+        let limit = Limit {
+            until_ms,
+            low: false,
+        };
+        self.remember_limit(rate_key, limit).await;
     }
 
     /// The budget remembered under `rate_key`, if any (read once per request and key).

@@ -363,22 +363,31 @@ fn rate_info(r: Option<RateLimit<'_>>) -> Option<RateInfo> {
     })
 }
 
-/// HTTP-level checks shared by every reply, then the body as text.
-fn body(reply: &HttpReply) -> Result<&str, UpstreamFailure> {
+/// A reply GitHub sent because a rate limit is spent (403/429 with `retry-after` or
+/// `x-ratelimit-remaining: 0`), GraphQL and REST alike.
+pub fn rate_limited(reply: &HttpReply) -> Option<UpstreamFailure> {
     let rate_signal =
         reply.header("retry-after").is_some() || reply.header("x-ratelimit-remaining") == Some("0");
-    if matches!(reply.status, 403 | 429) && rate_signal {
-        let retry_after_s = reply
-            .header("retry-after")
-            .and_then(|v| v.trim().parse().ok());
-        let reset_at_ms = reply
-            .header("x-ratelimit-reset")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s.saturating_mul(1000));
-        return Err(UpstreamFailure::RateLimited {
-            retry_after_s,
-            reset_at_ms,
-        });
+    if !(matches!(reply.status, 403 | 429) && rate_signal) {
+        return None;
+    }
+    let retry_after_s = reply
+        .header("retry-after")
+        .and_then(|v| v.trim().parse().ok());
+    let reset_at_ms = reply
+        .header("x-ratelimit-reset")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s.saturating_mul(1000));
+    Some(UpstreamFailure::RateLimited {
+        retry_after_s,
+        reset_at_ms,
+    })
+}
+
+/// HTTP-level checks shared by every reply, then the body as text.
+fn body(reply: &HttpReply) -> Result<&str, UpstreamFailure> {
+    if let Some(limited) = rate_limited(reply) {
+        return Err(limited);
     }
     if matches!(reply.status, 502 | 504) {
         return Err(UpstreamFailure::Overloaded(format!(
