@@ -255,6 +255,11 @@ pub struct Repo {
 }
 
 impl Repo {
+    /// What the record holds on the heap, itself included (the memory tier's budget).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Repo>() + self.text.len()
+    }
+
     pub fn new(f: RepoFields<'_>) -> Repo {
         let mut text = TextBuf::default();
         text.set(Text::Name, Some(f.name));
@@ -572,6 +577,17 @@ pub struct OwnerListing {
     /// The owner login as GitHub spells it.
     pub login: String,
     pub repos: Vec<Repo>,
+}
+
+impl OwnerListing {
+    /// What the listing holds on the heap (the memory tier's budget).
+    pub fn heap_bytes(&self) -> usize {
+        let texts: usize = self.repos.iter().map(|r| r.text.len()).sum();
+        std::mem::size_of::<OwnerListing>()
+            + self.login.len()
+            + self.repos.capacity() * std::mem::size_of::<Repo>()
+            + texts
+    }
 }
 
 impl json::Codec for OwnerListing {

@@ -103,7 +103,11 @@ fn a_spent_budget_limits_hidden_and_missing_names_alike() {
     let m = w.get("/v1/repos?names=acme/r001,acme/nope");
     assert_eq!(h.status, 200);
     assert_eq!(json_body(&h)["errors"][0]["code"], "rate_limited");
-    assert_eq!(h.header("retry-after"), Some("60"), "a 200 says when to ask again");
+    assert_eq!(
+        h.header("retry-after"),
+        Some("60"),
+        "a 200 says when to ask again"
+    );
     assert_eq!(seen(&h, "acme/r004"), seen(&m, "acme/nope"));
     assert_eq!(w.calls(), calls, "nothing went upstream");
     // Visible cached records alone are still served without asking the budget.

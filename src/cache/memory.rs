@@ -1,6 +1,7 @@
 //! The in-isolate memory tier over KV: decoded entries and rendered answers, each kept for at most
-//! `MEMORY_TTL_MS` and never past its entry's freshness, bounded by an LRU byte budget, and
-//! dropped at once by an invalidation in this isolate.
+//! `MEMORY_TTL_MS` and never past its entry's freshness, bounded by an LRU budget of real heap
+//! bytes (values, both copies of each key, a fixed overhead per slot) and a slot count, with
+//! expired slots reaped, and dropped at once by an invalidation in this isolate.
 //!
 //! **Invariant**: a rendered answer is keyed by its entry, its field set and the caller's scope,
 //! so one caller's view is never handed to another; an entry older than an invalidation seen here
@@ -15,6 +16,20 @@ use std::rc::Rc;
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// How long an invalidation is remembered here to refuse older entries (longer than any fetch).
 const TOMBSTONE_MS: u64 = 60_000;
+/// What a slot costs beyond its value and its key (which is held twice, by the map and the use
+/// order): the slot itself, map nodes, `Rc` headers and allocator rounding. Measured natively
+/// (64-bit, so wasm32 costs less) by `tests/heap.rs`.
+pub const SLOT_OVERHEAD: usize = 256;
+/// Slots at most, whatever their size: many tiny answers cost map overhead too.
+pub const MAX_SLOTS: usize = 16_384;
+/// Answers rendered from one entry at most (field sets × scopes): 2,000 `fields=` subsets of
+/// one listing must not crowd every other entry out.
+pub const MAX_RENDERED_PER_ENTRY: usize = 16;
+/// Invalidations remembered at most; past it nothing new is kept until they expire, since
+/// forgetting one could let an older copy back in.
+const MAX_TOMBSTONES: usize = 16_384;
+/// Puts between two sweeps for expired slots.
+const REAP_EVERY: u64 = 256;
 
 /// What the tier holds.
 #[derive(Debug, Clone)]
@@ -44,9 +59,12 @@ pub struct Tier {
     slots: BTreeMap<String, Slot>,
     by_use: BTreeMap<u64, String>,
     tombstones: HashMap<String, u64>,
+    /// Too many invalidations to remember each: nothing fetched before this is taken in.
+    refuse_until_ms: u64,
     bytes: usize,
     max_bytes: usize,
     tick: u64,
+    last_reap: u64,
 }
 
 impl Tier {
@@ -55,10 +73,38 @@ impl Tier {
             slots: BTreeMap::new(),
             by_use: BTreeMap::new(),
             tombstones: HashMap::new(),
+            refuse_until_ms: 0,
             bytes: 0,
             max_bytes,
             tick: 0,
+            last_reap: 0,
         }
+    }
+
+    /// What a slot of `value_bytes` under `key` costs the budget.
+    pub fn cost(key: &str, value_bytes: usize) -> usize {
+        value_bytes + 2 * key.len() + SLOT_OVERHEAD
+    }
+
+    /// Drops expired slots, when a sweep is due (every `REAP_EVERY` puts): slots nobody asks
+    /// for again would otherwise wait for LRU eviction.
+    pub fn reap(&mut self, now_ms: u64) {
+        // Never more often: a sweep reads every slot.
+        if self.tick.saturating_sub(self.last_reap) < REAP_EVERY {
+            return;
+        }
+        self.last_reap = self.tick;
+        let expired: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.expires_at_ms <= now_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in expired {
+            self.remove(&key);
+        }
+        self.tombstones
+            .retain(|_, at| now_ms.saturating_sub(*at) < TOMBSTONE_MS);
     }
 
     /// The value under `key` while it lives, with when its entry was fetched.
@@ -78,8 +124,9 @@ impl Tier {
     }
 
     /// Keeps `value` until `expires_at_ms`, unless `key`'s entry was invalidated here at or after
-    /// `fetched_at_ms`. `bytes` is the value's approximate size; least recently used slots go
-    /// first when the budget is exceeded, and a value over the whole budget is not kept.
+    /// `fetched_at_ms`. `bytes` is the value's heap size (see `cost` for the slot's); least
+    /// recently used slots go first when the budget or the slot count is exceeded, and a value
+    /// over the whole budget is not kept.
     pub fn put(
         &mut self,
         key: &str,
@@ -88,10 +135,25 @@ impl Tier {
         expires_at_ms: u64,
         bytes: usize,
     ) {
-        if bytes > self.max_bytes || self.invalidated_since(key, fetched_at_ms) {
+        let bytes = Tier::cost(key, bytes);
+        if bytes > self.max_bytes
+            || self.invalidated_since(key, fetched_at_ms)
+            || fetched_at_ms < self.refuse_until_ms
+        {
             return;
         }
         self.remove(key);
+        if let Some((entry, _)) = key.split_once('|') {
+            let prefix = rendered_prefix(entry);
+            let rendered = self
+                .slots
+                .range(prefix.clone()..)
+                .take_while(|(k, _)| k.starts_with(&prefix))
+                .count();
+            if rendered >= MAX_RENDERED_PER_ENTRY {
+                return;
+            }
+        }
         self.tick += 1;
         self.by_use.insert(self.tick, key.to_string());
         self.slots.insert(
@@ -105,7 +167,7 @@ impl Tier {
             },
         );
         self.bytes += bytes;
-        while self.bytes > self.max_bytes {
+        while self.bytes > self.max_bytes || self.slots.len() > MAX_SLOTS {
             let Some((_, oldest)) = self.by_use.pop_first() else {
                 break;
             };
@@ -124,7 +186,12 @@ impl Tier {
     }
 
     fn forget_one(&mut self, entry_key: &str, now_ms: u64) {
-        self.tombstones.insert(entry_key.to_string(), now_ms);
+        if self.tombstones.len() < MAX_TOMBSTONES || self.tombstones.contains_key(entry_key) {
+            self.tombstones.insert(entry_key.to_string(), now_ms);
+        } else {
+            // Not remembered by name, so nothing fetched before it may be taken in.
+            self.refuse_until_ms = now_ms.saturating_add(1);
+        }
         let prefix = rendered_prefix(entry_key);
         let doomed: Vec<String> = std::iter::once(entry_key.to_string())
             .chain(
@@ -218,28 +285,102 @@ mod tests {
         );
     }
 
+    /// What a slot of a one-letter key and `bytes` of value costs.
+    fn slot(bytes: usize) -> usize {
+        Tier::cost("a", bytes)
+    }
+
     #[test]
     fn the_least_recently_used_go_first_when_over_budget() {
-        let mut t = Tier::new(100);
+        let mut t = Tier::new(slot(40) * 2 + slot(40) / 2);
         t.put("a", rendered("a"), 0, 10_000, 40);
         t.put("b", rendered("b"), 0, 10_000, 40);
         assert!(t.get("a", 1).is_some(), "a is now more recent than b");
         t.put("c", rendered("c"), 0, 10_000, 40);
         assert!(t.get("b", 2).is_none(), "b was least recently used");
         assert!(t.get("a", 2).is_some() && t.get("c", 2).is_some());
-        assert_eq!(t.bytes(), 80);
-        t.put("huge", rendered("h"), 0, 10_000, 101);
+        assert_eq!(t.bytes(), slot(40) * 2);
+        t.put("huge", rendered("h"), 0, 10_000, slot(40) * 3);
         assert!(t.get("huge", 3).is_none(), "larger than the whole budget");
-        assert_eq!(t.bytes(), 80);
+        assert_eq!(t.bytes(), slot(40) * 2);
     }
 
     #[test]
     fn replacing_a_value_keeps_the_byte_count_right() {
-        let mut t = Tier::new(100);
+        let mut t = Tier::new(10_000);
         t.put("a", rendered("1"), 0, 10_000, 60);
         t.put("a", rendered("2"), 0, 10_000, 30);
-        assert_eq!((t.len(), t.bytes()), (1, 30));
+        assert_eq!((t.len(), t.bytes()), (1, slot(30)));
         assert_eq!(body(t.get("a", 1)), Some("2".into()));
+    }
+
+    #[test]
+    fn keys_and_a_fixed_overhead_count_as_well_as_values() {
+        // Both copies of the key and the overhead, even for an empty value.
+        let key = "v1:repo:acme/".to_string() + &"x".repeat(100);
+        assert_eq!(Tier::cost(&key, 0), 2 * key.len() + SLOT_OVERHEAD);
+        let mut t = Tier::new(usize::MAX);
+        for i in 0..MAX_SLOTS + 100 {
+            t.put(&format!("k{i}"), rendered(""), 0, 10_000, 0);
+        }
+        assert_eq!(t.len(), MAX_SLOTS, "the slot count is capped");
+        assert!(t.get("k0", 1).is_none() && t.get(&format!("k{}", MAX_SLOTS + 99), 1).is_some());
+    }
+
+    #[test]
+    fn expired_slots_are_reaped_though_nobody_asks_again() {
+        let mut t = Tier::new(usize::MAX);
+        for i in 0..REAP_EVERY {
+            t.put(&format!("old{i}"), rendered("x"), 0, 1_000, 10);
+        }
+        t.reap(500);
+        assert_eq!(t.len() as u64, REAP_EVERY, "nothing expired yet");
+        t.put("new", rendered("x"), 0, 10_000, 10);
+        for i in 0..REAP_EVERY {
+            t.put(&format!("n{i}"), rendered("x"), 0, 10_000, 10);
+        }
+        t.reap(2_000);
+        assert_eq!(t.len() as u64, REAP_EVERY + 1, "the expired ones are gone");
+    }
+
+    #[test]
+    fn one_entry_keeps_a_bounded_number_of_rendered_answers() {
+        let mut t = Tier::new(usize::MAX);
+        for fields in 0..2_000 {
+            t.put(
+                &rendered_key("v1:org:acme", fields, "anon"),
+                rendered("x"),
+                0,
+                10_000,
+                10,
+            );
+        }
+        assert_eq!(t.len(), MAX_RENDERED_PER_ENTRY);
+        t.put(
+            &rendered_key("v1:org:other", 1, "anon"),
+            rendered("x"),
+            0,
+            10_000,
+            10,
+        );
+        assert_eq!(
+            t.len(),
+            MAX_RENDERED_PER_ENTRY + 1,
+            "other entries are not crowded out"
+        );
+    }
+
+    #[test]
+    fn past_the_tombstone_cap_nothing_older_is_taken_in() {
+        let mut t = Tier::new(usize::MAX);
+        let keys: Vec<String> = (0..MAX_TOMBSTONES + 1)
+            .map(|i| format!("v1:repo:o/r{i}"))
+            .collect();
+        t.forget(&keys, 1_000);
+        t.put("v1:repo:o/unrelated", rendered("old"), 999, 10_000, 10);
+        assert!(t.get("v1:repo:o/unrelated", 1_001).is_none());
+        t.put("v1:repo:o/unrelated", rendered("new"), 1_001, 10_000, 10);
+        assert!(t.get("v1:repo:o/unrelated", 1_002).is_some());
     }
 
     #[test]

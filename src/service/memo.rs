@@ -62,26 +62,32 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         }
     }
 
-    /// Keeps a found listing; `bytes` is the size of its stored text.
+    /// Keeps `value` of `bytes` on the heap, sweeping expired slots first when due.
+    fn memory_put(&self, key: &str, value: Value, fetched_at_ms: u64, until: u64, bytes: usize) {
+        let now = self.clock.now_ms();
+        memory::with(|t| {
+            t.reap(now);
+            t.put(key, value, fetched_at_ms, until, bytes);
+        });
+    }
+
+    /// Keeps a found listing.
     pub(super) fn remember_listing(
         &self,
         key: &str,
         listing: &Rc<OwnerListing>,
         fetched_at_ms: u64,
-        bytes: usize,
     ) {
         if let Some(until) = self.keep_until(fetched_at_ms) {
             let value = Value::Listing(Rc::clone(listing));
-            memory::with(|t| t.put(key, value, fetched_at_ms, until, bytes));
+            self.memory_put(key, value, fetched_at_ms, until, listing.heap_bytes());
         }
     }
 
     pub(super) fn remember_repo(&self, key: &str, repo: &Repo, fetched_at_ms: u64) {
         if let Some(until) = self.keep_until(fetched_at_ms) {
-            // A record is a few hundred bytes; its strings dominate.
-            let bytes = 256 + repo.full_name().len() * 3 + repo.description().map_or(0, str::len);
             let value = Value::Repo(Rc::new(repo.clone()));
-            memory::with(|t| t.put(key, value, fetched_at_ms, until, bytes));
+            self.memory_put(key, value, fetched_at_ms, until, repo.heap_bytes());
         }
     }
 
@@ -103,7 +109,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 body: Rc::clone(body),
                 etag: Rc::clone(etag),
             };
-            memory::with(|t| t.put(key, value, fetched_at_ms, until, body.len() + 64));
+            let bytes = body.len() + etag.len();
+            self.memory_put(key, value, fetched_at_ms, until, bytes);
         }
     }
 

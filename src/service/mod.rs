@@ -439,16 +439,10 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
 
     /// A store that cannot be read is treated as empty: the request still gets an answer.
     async fn read<V: crate::json::Codec>(&self, key: &str) -> Option<Entry<V>> {
-        self.read_sized(key).await.map(|(e, _)| e)
-    }
-
-    /// `read`, with the size of the stored text (the memory tier's byte budget).
-    async fn read_sized<V: crate::json::Codec>(&self, key: &str) -> Option<(Entry<V>, usize)> {
         let started = self.clock.now_ms();
         let text = self.store.get(key).await.ok().flatten();
         self.spent(|t| &mut t.kv_ms, started);
-        let text = text?;
-        Some((entry::decode(&text)?, text.len()))
+        entry::decode(&text?)
     }
 
     async fn read_bulk(&self, keys: &[String]) -> HashMap<String, Option<String>> {

@@ -40,14 +40,14 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 return Ok(Listing::Ready(hit));
             }
         }
-        let cached: Option<(Entry<OwnerListing>, usize)> = self.read_sized(&key).await;
-        if let Some((e, bytes)) = cached {
+        let cached: Option<Entry<OwnerListing>> = self.read(&key).await;
+        if let Some(e) = cached {
             match (
                 entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl),
                 e.data.map(Rc::new),
             ) {
                 (fresh @ Freshness::Fresh { .. }, Some(listing)) => {
-                    self.remember_listing(&key, &listing, e.fetched_at_ms, bytes);
+                    self.remember_listing(&key, &listing, e.fetched_at_ms);
                     let hit = served(listing, e.fetched_at_ms, CacheStatus::Hit, fresh);
                     return Ok(Listing::Ready(hit));
                 }
@@ -92,7 +92,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                     None => {
                         let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
                         let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
-                        self.remember_listing(&key, &listing, e.fetched_at_ms, text.len());
+                        self.remember_listing(&key, &listing, e.fetched_at_ms);
                         Entry {
                             fetched_at_ms: e.fetched_at_ms,
                             data: Some(listing),
