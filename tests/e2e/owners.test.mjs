@@ -145,7 +145,8 @@ test("an invalidation during a build restarts it, and the older build never writ
 });
 
 test("a spent rate limit pauses the build until the reset, then it resumes by alarm", async () => {
-  const w = await startWorker();
+  // No reserve: the budget is spent by the page, not held back before it (see hardening tests).
+  const w = await startWorker({ GITHUB_BUDGET_RESERVE: "0" });
   try {
     // The second page will say the budget is spent; it resets in 4 s.
     w.emu.rate.remaining = 1;
@@ -161,6 +162,25 @@ test("a spent rate limit pauses the build until the reset, then it resumes by al
     assert.equal(done.status, 200, "the alarm set for the reset finished the build");
     assert.equal(done.headers.get("x-cache"), "HIT");
     assert.deepEqual(ownerPages(w.emu, "octo-org").map((e) => e.offset), [0, 100, 200]);
+  } finally {
+    await w.close();
+  }
+});
+
+test("below GITHUB_BUDGET_RESERVE a build of an owner not pinned waits for the reset; a pinned one goes on", async () => {
+  const w = await startWorker({ PINNED_ORGS: "small-org" });
+  try {
+    // 900 of 5,000 left: under the default 20 % reserve once the first page says so.
+    w.emu.rate.remaining = 900;
+    w.emu.rate.resetAt = new Date(Date.now() + 60_000).toISOString().replace(/\.\d+Z$/, "Z");
+    const held = await w.get("/v1/orgs/octo-org/repos?fields=name");
+    assert.equal(held.status, 429);
+    assert.equal(held.body.error.code, "rate_limited");
+    const retry = Number(held.headers.get("retry-after"));
+    assert.ok(retry >= 50 && retry <= 61, `Retry-After ${retry} is the time to the reset`);
+    assert.equal(ownerPages(w.emu, "octo-org").length, 1, "no page asked below the reserve");
+    const pinned = await w.get("/v1/orgs/small-org/repos?fields=name");
+    assert.equal(pinned.status, 200, "a pinned owner is work that keeps the cache right");
   } finally {
     await w.close();
   }
