@@ -215,7 +215,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let mut found = None;
         for kind in [OwnerKind::Org, OwnerKind::User] {
             let reply = self
-                .rest(app::installation_call(&app.api_url, owner, kind, &jwt))
+                .rest(app, app::installation_call(&app.api_url, owner, kind, &jwt))
                 .await?;
             found = app::parse_installation(&reply)?;
             if found.is_some() {
@@ -264,7 +264,9 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             }
         }
         let jwt = self.app_jwt(app).await?;
-        let reply = self.rest(app::token_call(&app.api_url, id, &jwt)).await?;
+        let reply = self
+            .rest(app, app::token_call(&app.api_url, id, &jwt))
+            .await?;
         if matches!(reply.status, 401 | 403 | 404) {
             return Ok(None);
         }
@@ -314,22 +316,13 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// One App REST call within what is left of the request's budget, unless the App's own
     /// rate limit is known to be spent; a spent limit GitHub reports is remembered like a
     /// GraphQL one.
-    async fn rest(&self, call: HttpCall) -> Result<HttpReply, UpstreamFailure> {
-        let rate_key = self
-            .cfg
-            .app
-            .as_ref()
-            .map(|app| keys::ratelimit(&format!("app:{}", app.id)))
-            .unwrap_or_default();
-        let now = self.clock.now_ms();
-        if let Some(limit) = self.limited_until(&rate_key).await {
-            if limit.stops(now, false) {
-                return Err(UpstreamFailure::RateLimited {
-                    retry_after_s: None,
-                    reset_at_ms: Some(limit.until_ms),
-                });
-            }
+    async fn rest(&self, app: &AppConfig, call: HttpCall) -> Result<HttpReply, UpstreamFailure> {
+        let rate_key = keys::ratelimit(&format!("app:{}", app.id));
+        // The App's own limit holds back every REST call, essential work's too.
+        if let Some(held) = self.held_back(&rate_key, false).await {
+            return Err(held);
         }
+        let now = self.clock.now_ms();
         let left = self.deadline_ms.saturating_sub(now);
         if left == 0 {
             return Err(UpstreamFailure::Unavailable(

@@ -100,7 +100,7 @@ impl Limit {
     }
 
     /// Whether this limit stops a call now (`essential` work goes on while it is only low).
-    pub(crate) fn stops(self, now_ms: u64, essential: bool) -> bool {
+    fn stops(self, now_ms: u64, essential: bool) -> bool {
         self.until_ms > now_ms && !(self.low && essential)
     }
 }
@@ -171,8 +171,8 @@ pub struct Service<'a, S, T, C> {
     /// from KV at most once per request.
     // A request touches a few credentials at most: a Vec is smaller in the wasm than a map.
     limited_until: RefCell<Vec<(String, Option<Limit>)>>,
-    /// Work that keeps the cache right (webhook revalidations, `PINNED_ORGS`): it goes on below
-    /// `GITHUB_BUDGET_RESERVE`, other calls wait for the reset.
+    /// Work that keeps the cache right (today a `PINNED_ORGS` owner's pages, see `owner_page`):
+    /// it goes on below `GITHUB_BUDGET_RESERVE`, other calls wait for the reset.
     essential: bool,
     /// Signs App JWTs (WebCrypto in the worker); `None` where no App call can be made.
     signer: Option<&'a dyn AppSigner>,
@@ -213,12 +213,6 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             lookups: Cell::new(0),
             timing: Cell::default(),
         }
-    }
-
-    /// Marks this service's calls as work that keeps the cache right (see `essential`).
-    pub fn essential(mut self) -> Self {
-        self.essential = true;
-        self
     }
 
     /// Lets the service sign App JWTs (GitHub App mode).
@@ -306,14 +300,9 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         build: impl Fn(&dyn Forge) -> HttpCall,
         parse: impl Fn(&dyn Forge, &HttpReply) -> Result<R, UpstreamFailure>,
     ) -> Result<R, UpstreamFailure> {
-        let now = self.clock.now_ms();
         let rate_key = &auth.rate_key;
-        let known = self.limited_until(rate_key).await;
-        if let Some(limit) = known.filter(|l| l.stops(now, self.essential)) {
-            return Err(UpstreamFailure::RateLimited {
-                retry_after_s: None,
-                reset_at_ms: Some(limit.until_ms),
-            });
+        if let Some(held) = self.held_back(rate_key, self.essential).await {
+            return Err(held);
         }
         if !self.admitted().await {
             return Err(UpstreamFailure::ClientLimited);
@@ -351,6 +340,19 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             Err(failure) => self.remember_failure(rate_key, failure).await,
         }
         parsed
+    }
+
+    /// The failure a call with the credential behind `rate_key` meets before it is sent, while
+    /// a remembered limit holds it back (`essential` work goes on while the budget is only low).
+    async fn held_back(&self, rate_key: &str, essential: bool) -> Option<UpstreamFailure> {
+        let now = self.clock.now_ms();
+        let limit = self.limited_until(rate_key).await?;
+        limit
+            .stops(now, essential)
+            .then_some(UpstreamFailure::RateLimited {
+                retry_after_s: None,
+                reset_at_ms: Some(limit.until_ms),
+            })
     }
 
     /// Remembers a spent rate limit GitHub reported (a reset time, a `retry-after`, or neither).

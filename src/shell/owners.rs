@@ -425,50 +425,37 @@ impl DoOwners {
         Some(DoOwners { env: env.clone() })
     }
 
-    /// `op` with its numbers (`wait_ms` and `start`, or `at_ms`) for the owner's object.
-    async fn ask(&self, owner: &Owner, op: &str, args: &[(&str, u64)]) -> Result<(u16, String)> {
+    /// `op` with its numbers (`wait_ms` and `start`, or `at_ms`) for the owner's object; a
+    /// `body` goes as a POST (`forget`'s keys).
+    async fn ask(
+        &self,
+        owner: &Owner,
+        op: &str,
+        args: &[(&str, u64)],
+        body: Option<String>,
+    ) -> Result<(u16, String)> {
         let ns = self.env.durable_object(OWNERS_BINDING)?;
         let stub = ns.id_from_name(&owner.key())?.get_stub()?;
         let mut url = format!("https://owners/{op}?owner={}", owner.as_str());
         for (name, value) in args {
             url.push_str(&format!("&{name}={value}"));
         }
-        let mut resp = stub.fetch_with_str(&url).await?;
-        Ok((resp.status_code(), resp.text().await?))
-    }
-
-    async fn forget_now(
-        &self,
-        owner: &Owner,
-        keys: &[String],
-    ) -> std::result::Result<(), crate::error::ApiError> {
-        let sent = async {
-            let ns = self.env.durable_object(OWNERS_BINDING)?;
-            let stub = ns.id_from_name(&owner.key())?.get_stub()?;
-            let url = format!("https://owners/forget?owner={}", owner.as_str());
-            let body =
-                serde_json::to_string(keys).map_err(|e| worker::Error::RustError(e.to_string()))?;
-            let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::Post)
-                .with_body(Some(JsValue::from_str(&body)));
-            let req = Request::new_with_init(&url, &init)?;
-            Ok::<u16, worker::Error>(stub.fetch_with_request(req).await?.status_code())
-        };
-        match sent.await {
-            Ok(204) => Ok(()),
-            other => {
-                console_error!(
-                    "owner directory {owner} refused forget: {:?}",
-                    other.map_err(|e| e.to_string())
-                );
-                Err(crate::error::ApiError::StoreUnavailable)
+        let mut resp = match body {
+            None => stub.fetch_with_str(&url).await?,
+            Some(body) => {
+                let mut init = worker::RequestInit::new();
+                init.with_method(worker::Method::Post)
+                    .with_body(Some(JsValue::from_str(&body)));
+                stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+                    .await?
             }
-        }
+        };
+        Ok((resp.status_code(), resp.text().await?))
     }
 
     async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {
         let args = [("wait_ms", wait_ms), ("start", u64::from(start))];
-        match self.ask(owner, "listing", &args).await {
+        match self.ask(owner, "listing", &args, None).await {
             Ok((status, body)) => wire::decode(status, body),
             Err(e) => {
                 console_error!("owner directory {owner} unreachable: {e}");
@@ -477,13 +464,15 @@ impl DoOwners {
         }
     }
 
+    /// `op` for the owner's object, which answers 204 when it is done.
     async fn tell(
         &self,
         owner: &Owner,
         op: &str,
-        at_ms: u64,
+        args: &[(&str, u64)],
+        body: Option<String>,
     ) -> std::result::Result<(), crate::error::ApiError> {
-        match self.ask(owner, op, &[("at_ms", at_ms)]).await {
+        match self.ask(owner, op, args, body).await {
             Ok((204, _)) => Ok(()),
             other => {
                 console_error!(
@@ -509,20 +498,24 @@ impl Owners for DoOwners {
         &'a self,
         owner: &'a Owner,
     ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
-        Box::pin(self.tell(owner, "refresh", 0))
+        Box::pin(self.tell(owner, "refresh", &[], None))
     }
     fn forget<'a>(
         &'a self,
         owner: &'a Owner,
         keys: &'a [String],
     ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
-        Box::pin(self.forget_now(owner, keys))
+        let body = serde_json::to_string(keys).unwrap_or_default();
+        Box::pin(self.tell(owner, "forget", &[], Some(body)))
     }
     fn invalidate<'a>(
         &'a self,
         owner: &'a Owner,
         at_ms: u64,
     ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
-        Box::pin(self.tell(owner, "invalidate", at_ms))
+        Box::pin(async move {
+            let args = [("at_ms", at_ms)];
+            self.tell(owner, "invalidate", &args, None).await
+        })
     }
 }
