@@ -607,3 +607,83 @@ fn random_requests_never_panic_fail_or_leak_upstream() {
         );
     }
 }
+
+/// Batches of exactly 100 names across up to 100 owners, with random `fields=` subsets and
+/// random callers: each is one upstream call at most (one aliased query for all owners), answers
+/// every distinct name once, in `repos` or `errors`, shows only the fields asked for, and never a
+/// private repository to an anonymous caller.
+#[test]
+fn wide_batches_across_many_owners_answer_every_name_in_one_call() {
+    let seed = env_number("FORGELENS_FUZZ_SEED").unwrap_or(DEFAULT_SEED) ^ 0xB47C;
+    let w = fuzz_world();
+    let mut rng = Rng(seed);
+    for n in 0..300 {
+        if rng.chance(10) {
+            w.advance(rng.below(400) as u64);
+        }
+        let owners = 1 + rng.below(100);
+        let names: Vec<String> = (0..BATCH_MAX)
+            .map(|i| match rng.below(4) {
+                0 => format!("acme/r{:03}", rng.below(45)),
+                _ => format!("o{}/r{}", i % owners, rng.below(3)),
+            })
+            .collect();
+        let fields: Vec<&str> = ALLOWED.iter().copied().filter(|_| rng.chance(2)).collect();
+        let mut target = format!("/v1/repos?names={}", names.join(","));
+        if !fields.is_empty() {
+            target.push_str(&format!("&fields={}", fields.join(",")));
+        }
+        let context = format!("seed {seed:#x}, wide case {n}: {target:.200}");
+        let before = w.calls();
+        let resp = catch_unwind(AssertUnwindSafe(|| w.send("GET", &target, &[], &[])))
+            .unwrap_or_else(|_| panic!("{context}: the worker panicked"));
+        let calls = w.gh.calls.borrow()[before..].to_vec();
+        assert_eq!(resp.status, 200, "{context}");
+        assert!(
+            calls.len() <= 1,
+            "{context}: {} upstream calls",
+            calls.len()
+        );
+        assert_calls_hold_valid_names(&calls, &context);
+        let body: Value = serde_json::from_slice(&resp.body).expect("JSON body");
+        let mut distinct: Vec<String> = names.iter().map(|s| s.to_lowercase()).collect();
+        distinct.sort();
+        distinct.dedup();
+        let mut answered: Vec<String> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name").to_lowercase())
+            .collect();
+        for repo in body["repos"].as_array().expect("repos") {
+            let object = repo.as_object().expect("a repo is an object");
+            if !fields.is_empty() {
+                for key in object.keys() {
+                    assert!(fields.contains(&key.as_str()), "{context}: {key} not asked");
+                }
+            }
+            assert_ne!(
+                repo.get("visibility").and_then(Value::as_str),
+                Some("private"),
+                "{context}: a private repository shown to an anonymous caller"
+            );
+            // Names are reported as asked; repos carry GitHub's spelling, which fields may omit.
+            if let Some(full) = repo.get("full_name").and_then(Value::as_str) {
+                answered.push(full.to_lowercase());
+            }
+        }
+        if fields.is_empty() || fields.contains(&"full_name") {
+            answered.sort();
+            assert_eq!(
+                answered, distinct,
+                "{context}: not every name answered once"
+            );
+        } else {
+            assert_eq!(
+                answered.len() + body["repos"].as_array().map_or(0, Vec::len),
+                distinct.len(),
+                "{context}: not every name answered once"
+            );
+        }
+    }
+}

@@ -227,6 +227,12 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         })
     }
 
+    /// Whether a build is under way: being paged, or stored between two invocations (by alarm,
+    /// or after a failure). Joining one costs a caller nothing; only starting one does.
+    pub async fn in_progress(&self) -> bool {
+        self.mem.borrow().running || self.checkpoint().await.is_some()
+    }
+
     /// Makes sure a build exists (resuming a stored one; a new one is stored). Returns whether
     /// a driver must be woken: nobody is paging yet.
     pub async fn start(&self) -> bool {

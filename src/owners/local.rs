@@ -21,8 +21,6 @@ use std::rc::Rc;
 pub struct LocalDirectory {
     pub storage: MemCheckpoints,
     pub memory: RefCell<Memory>,
-    /// Pages are left that the object's alarm would drive (it would be armed).
-    pub armed: std::cell::Cell<bool>,
     /// The size of each chunk of keys this directory was asked to drop (`Owners::forget`),
     /// each an invocation of the object's own.
     pub forgotten: RefCell<Vec<usize>>,
@@ -67,11 +65,6 @@ impl Checkpoints for MemCheckpoints {
     }
 }
 
-/// Whether the object would arm its alarm after a drive that ended so.
-fn leaves_work(outcome: &Drive) -> bool {
-    matches!(outcome, Drive::More | Drive::Paused { .. })
-}
-
 pub struct LocalOwners<'a, S, T, C> {
     pub cfg: &'a Config,
     pub store: &'a S,
@@ -101,7 +94,6 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
         let outcome = dir.drive(u32::MAX, stop_at).await;
-        d.armed.set(leaves_work(&outcome));
         dir.write_back().await;
         outcome
     }
@@ -113,14 +105,13 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         if let Some(answer) = dir.immediate() {
             return answer;
         }
-        if !start && !d.memory.borrow().is_running() && !d.armed.get() {
+        if !start && !dir.in_progress().await {
             return Answer::Unstarted;
         }
         let seen = d.memory.borrow().completions();
         let stop_at = self.clock.now_ms().saturating_add(wait_ms);
         if dir.start_waited().await {
-            let outcome = dir.drive(u32::MAX, stop_at).await;
-            d.armed.set(leaves_work(&outcome));
+            dir.drive(u32::MAX, stop_at).await;
             dir.write_back().await;
         } else {
             // Another caller is driving: wait for it like the object's callers do.
@@ -141,8 +132,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
             let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
-            let outcome = dir.drive(u32::MAX, stop_at).await;
-            d.armed.set(leaves_work(&outcome));
+            dir.drive(u32::MAX, stop_at).await;
             dir.write_back().await;
         }
         Ok(())
@@ -161,9 +151,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         // A restarted build is left for the next caller (an alarm in the object).
-        if dir.invalidate(at_ms).await {
-            d.armed.set(true);
-        }
+        dir.invalidate(at_ms).await;
         Ok(())
     }
 }

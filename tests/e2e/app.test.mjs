@@ -212,6 +212,31 @@ test("(5) with GITHUB_TOKEN too, owners without an installation are read with it
   }
 });
 
+test("(6) an App uninstalled without a delivery: its refused token is forgotten and the owner is read with GITHUB_TOKEN", async () => {
+  const both = await appWorker({ GITHUB_TOKEN: "ghp_fallback_token" });
+  try {
+    assert.equal((await both.get(names(["octo-org/repo-0001"]))).status, 200);
+    assert.deepEqual(graphql(both.emu).map((e) => e.auth), ["installation:1001"]);
+    // GitHub now refuses the installation's token (401) and would answer its mint 404.
+    both.emu.app.installations.delete("octo-org");
+    const refused = await both.get(names(["octo-org/repo-0002"]));
+    // The refused read fails once (502, as any unusable answer); nothing is cached from it.
+    assert.deepEqual([refused.status, refused.body.error.code], [502, "upstream_error"]);
+    assert.equal(await both.kv.get("v1:installation:octo-org"), "none", "taken as not installed");
+    assert.equal(await both.kv.get("v1:token:1001"), null, "the refused token is forgotten");
+    const fallback = await both.get(names(["octo-org/repo-0004"]));
+    assert.equal(fallback.status, 200);
+    assert.deepEqual(fallback.body.repos.map((r) => r.full_name), ["octo-org/repo-0004"]);
+    assert.equal(graphql(both.emu).at(-1).auth, "token", "read with GITHUB_TOKEN");
+    const lookups = both.emu.stats.log.filter((e) => e.rest).length;
+    assert.equal((await both.get(names(["octo-org/repo-0006"]))).body.repos.length, 1);
+    assert.equal(both.emu.stats.log.filter((e) => e.rest).length, lookups, "no installation lookup for a minute");
+    assertNoToken(both.emu, refused.text + fallback.text);
+  } finally {
+    await both.close();
+  }
+});
+
 test("(1) a PKCS#8 key works too; a key the App does not have is refused by the emulator's RS256 check", async () => {
   const pkcs8 = await appWorker({ GITHUB_APP_PRIVATE_KEY: key.privateKeyPkcs8Pem });
   try {
