@@ -58,6 +58,7 @@ fn view(listing: &OwnerListing, fields: FieldSet) -> String {
             .filter_map(|r| project(r, fields, &Access::Anonymous, PrivatePolicy::Hide))
             .collect(),
         fetched_at: "2026-11-23T22:00:00.000Z".into(),
+        revalidated_at: None,
     };
     body.to_json()
 }
@@ -101,6 +102,7 @@ fn main() {
             }
             let listing = OwnerListing {
                 login: "bench-org".into(),
+                revalidated_at_ms: None,
                 repos,
             };
             black_box(view(&listing, fields));
@@ -111,6 +113,7 @@ fn main() {
         }
         let listing = OwnerListing {
             login: "bench-org".into(),
+            revalidated_at_ms: None,
             repos,
         };
         let stored = entry::encode(0, Some(&listing));
@@ -179,6 +182,7 @@ fn owner_build(fields: FieldSet) -> Value {
         sort_by_name(&mut repos);
         let listing = OwnerListing {
             login: "bench-org".into(),
+            revalidated_at_ms: None,
             repos,
         };
         entry::encode(0, Some(&listing))

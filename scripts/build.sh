@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+# The texts the worker serves travel in its JS module, not the wasm (src/shell/assets.rs).
+node scripts/assets.mjs
 worker-build --release
 # Two files from worker-build's output: build/index_bg.wasm, shipped, and
 # target/index_bg.named.wasm, optimised alike but keeping function names (for bench/profile.mjs

@@ -17,8 +17,9 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
     echo "!!! chromium is missing and cannot be installed here: the browser test will be SKIPPED"
   fi
 fi
-echo "== cargo fmt --check"
+echo "== cargo fmt --check, the worker's JS texts up to date"
 cargo fmt --check
+node scripts/assets.mjs --check
 echo "== cargo clippy (native and wasm32)"
 cargo clippy --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings

@@ -577,6 +577,8 @@ pub struct OwnerListing {
     /// The owner login as GitHub spells it.
     pub login: String,
     pub repos: Vec<Repo>,
+    /// The last time a repository-level change revalidated the listing in place (live listings).
+    pub revalidated_at_ms: Option<u64>,
 }
 
 impl OwnerListing {
@@ -590,17 +592,30 @@ impl OwnerListing {
     }
 }
 
+impl OwnerListing {
+    /// How young its content is: its build's `fetched_at`, or the last patch when later (a
+    /// copy older than an invalidation heard here is not kept in memory).
+    pub fn version_ms(&self, fetched_at_ms: u64) -> u64 {
+        self.revalidated_at_ms.unwrap_or(0).max(fetched_at_ms)
+    }
+}
+
 impl json::Codec for OwnerListing {
     fn write_json(&self, out: &mut Writer) {
         out.raw("{\"login\":");
         out.str(&self.login);
+        if let Some(at) = self.revalidated_at_ms {
+            // Before the records, so it can be read without them (`entry::peek_revalidated_at`).
+            out.raw(",\"revalidated_at\":");
+            out.str(&crate::time::format_rfc3339(at));
+        }
         out.raw(",\"repos\":");
         self.repos.write_json(out);
         out.byte(b'}');
     }
 
     fn read_json(r: &mut Reader<'_>) -> json::Result<OwnerListing> {
-        let (mut login, mut repos) = (None, None);
+        let (mut login, mut repos, mut revalidated_at_ms) = (None, None, None);
         let mut seen = Seen::default();
         r.object()?;
         while let Some(key) = r.key()? {
@@ -613,12 +628,18 @@ impl json::Codec for OwnerListing {
                     seen.once(1, r)?;
                     repos = Some(Vec::<Repo>::read_json(r)?);
                 }
+                "revalidated_at" => {
+                    seen.once(2, r)?;
+                    let at = crate::time::parse_rfc3339(&r.str()?);
+                    revalidated_at_ms = Some(at.ok_or_else(|| r.error())?);
+                }
                 _ => r.skip()?,
             }
         }
         Ok(OwnerListing {
             login: required(login, r)?,
             repos: required(repos, r)?,
+            revalidated_at_ms,
         })
     }
 }
@@ -704,6 +725,7 @@ mod tests {
         let listing = OwnerListing {
             login: "Octo".into(),
             repos: vec![r.clone(), r],
+            revalidated_at_ms: None,
         };
         assert_eq!(OwnerListing::from_json(&listing.to_json()), Ok(listing));
     }

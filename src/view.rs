@@ -122,10 +122,12 @@ pub struct OrgBody<'a> {
     pub org: &'a str,
     pub repos: Vec<RepoView<'a>>,
     pub fetched_at: String,
+    /// When a repository-level change last patched the listing in place (`null`: never).
+    pub revalidated_at: Option<String>,
 }
 
 impl OrgBody<'_> {
-    /// `{"org":…,"repos":[…],"fetched_at":…}`.
+    /// `{"org":…,"repos":[…],"fetched_at":…,"revalidated_at":…}`.
     pub fn to_json(&self) -> String {
         let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
         out.raw("{\"org\":");
@@ -134,6 +136,11 @@ impl OrgBody<'_> {
         out.array(&self.repos, RepoView::write_json);
         out.raw(",\"fetched_at\":");
         out.str(&self.fetched_at);
+        out.raw(",\"revalidated_at\":");
+        match &self.revalidated_at {
+            Some(at) => out.str(at),
+            None => out.raw("null"),
+        }
         out.byte(b'}');
         out.finish()
     }
@@ -390,19 +397,21 @@ pub(crate) mod tests {
             org: "octo",
             repos: vec![v, v],
             fetched_at: "2024-01-01T00:00:00.000Z".into(),
+            revalidated_at: Some("2024-01-01T00:00:05.000Z".into()),
         };
         assert_eq!(
             org.to_json(),
-            r#"{"org":"octo","repos":[{"name":"a","archived":false},{"name":"a","archived":false}],"fetched_at":"2024-01-01T00:00:00.000Z"}"#
+            r#"{"org":"octo","repos":[{"name":"a","archived":false},{"name":"a","archived":false}],"fetched_at":"2024-01-01T00:00:00.000Z","revalidated_at":"2024-01-01T00:00:05.000Z"}"#
         );
         let empty = OrgBody {
             org: "o\"",
             repos: vec![],
             fetched_at: String::new(),
+            revalidated_at: None,
         };
         assert_eq!(
             empty.to_json(),
-            r#"{"org":"o\"","repos":[],"fetched_at":""}"#
+            r#"{"org":"o\"","repos":[],"fetched_at":"","revalidated_at":null}"#
         );
         let batch = BatchBody {
             repos: vec![v],

@@ -84,10 +84,11 @@ fn warm(w: &World) {
 }
 
 #[test]
-fn privatized_delivery_drops_entries_and_the_next_read_asks_github() {
+fn privatized_delivery_patches_the_listing_and_drops_the_record() {
     let w = world();
     warm(&w);
     let before = w.calls();
+    w.gh.privatized.borrow_mut().insert("acme/r001".into());
     let r = deliver(&w, "repository", &privatized("Acme/R001"));
     assert_eq!(r.status, 200);
     assert_eq!(
@@ -95,12 +96,32 @@ fn privatized_delivery_drops_entries_and_the_next_read_asks_github() {
         json!({"event": "repository", "action": "privatized", "invalidated": ["v1:repo:acme/r001", "v1:org:acme"]})
     );
     assert_eq!(r.header("cache-control"), Some("no-store"));
-    assert_eq!(keys(&w), ["v1:repo:zeta/r000"]);
-    let again = w.get("/v1/orgs/acme/repos");
+    // The repository's own entry is gone; the owner's listing is the patched one, asked of
+    // GitHub once (one aliased query, no listing pages).
+    assert_eq!(keys(&w), ["v1:org:acme", "v1:repo:zeta/r000"]);
+    assert_eq!(w.calls(), before + 1);
+    let stored = w.store.data.borrow()["v1:org:acme"].0.clone();
+    let listing: Value = serde_json::from_str(&stored).unwrap();
+    let r001 = &listing["data"]["repos"][1];
     assert_eq!(
-        (again.header("x-cache"), w.calls()),
-        (Some("MISS"), before + 1)
+        (r001["name"].as_str(), r001["visibility"].as_str()),
+        (Some("r001"), Some("private"))
     );
+    assert!(listing["data"]["revalidated_at"].is_string(), "{listing}");
+    let again = w.get("/v1/orgs/acme/repos");
+    let body = json_body(&again);
+    let names: Vec<&str> = body["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (again.header("x-cache"), names),
+        (Some("HIT"), vec!["r000", "r002"])
+    );
+    assert!(body["revalidated_at"].is_string(), "{body}");
+    assert_eq!(w.calls(), before + 1);
 }
 
 #[test]

@@ -74,6 +74,14 @@ pub fn peek_fetched_at(text: &str) -> Option<u64> {
     parse_rfc3339(rest.get(..rest.find('"')?)?)
 }
 
+/// A listing entry's `revalidated_at`, read from before its records (`OwnerListing` writes it
+/// there): with `peek_fetched_at`, whether memory already holds this very listing.
+pub fn peek_revalidated_at(text: &str) -> Option<u64> {
+    let head = text.get(..text.find("\"repos\":")?)?;
+    let rest = head.split_once("\"revalidated_at\":\"")?.1;
+    parse_rfc3339(rest.get(..rest.find('"')?)?)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Freshness {
     /// Served without asking upstream; `left_s` seconds of freshness remain.
@@ -146,6 +154,24 @@ mod tests {
         ] {
             assert_eq!(peek_fetched_at(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn peek_reads_revalidated_at_before_the_records() {
+        use crate::model::OwnerListing;
+        let mut listing = OwnerListing {
+            login: "octo".into(),
+            repos: Vec::new(),
+            revalidated_at_ms: Some(1_700_000_000_456),
+        };
+        let text = encode(1_700_000_000_123, Some(&listing));
+        assert_eq!(peek_revalidated_at(&text), Some(1_700_000_000_456));
+        listing.revalidated_at_ms = None;
+        let text = encode(1_700_000_000_123, Some(&listing));
+        assert_eq!(peek_revalidated_at(&text), None);
+        // A record's field of that name is not the listing's.
+        let fake = r#"{"fetched_at":"x","data":{"login":"o","repos":[{"revalidated_at":"2026-01-01T00:00:00Z"}]}}"#;
+        assert_eq!(peek_revalidated_at(fake), None);
     }
 
     #[test]

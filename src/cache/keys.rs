@@ -47,6 +47,14 @@ pub fn token(installation: u64) -> String {
     format!("{PREFIX}token:{installation}")
 }
 
+/// `v1:delivery:{id}`: a webhook delivery that was applied, holding its answer (replays get it
+/// and change nothing). `None` for an id GitHub would not send (it sends a GUID).
+pub fn delivery(id: &str) -> Option<String> {
+    let ok =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    ok.then(|| format!("{PREFIX}delivery:{}", id.to_ascii_lowercase()))
+}
+
 /// The keys an invalidation drops: repository keys before owner keys (listings, then
 /// installations), old before new, each once. Every repository's owner listing goes too, since
 /// the listing holds the same record.
@@ -76,6 +84,25 @@ pub fn invalidation_marker(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_ids_are_checked_before_they_name_a_key() {
+        let cases = [
+            (
+                "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+                Some("v1:delivery:72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+            ),
+            ("ABC-1", Some("v1:delivery:abc-1")),
+            ("", None),
+            ("a:b", None),
+            ("a b", None),
+            ("é", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(delivery(id).as_deref(), want, "{id}");
+        }
+        assert_eq!(delivery(&"a".repeat(65)), None);
+    }
 
     #[test]
     fn key_table() {

@@ -9,15 +9,16 @@
 
 use crate::model::{OwnerListing, Repo};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 /// The byte budget of one isolate's tier (128 MB of wasm memory in all).
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// How long an invalidation is remembered here to refuse older entries (longer than any fetch).
 const TOMBSTONE_MS: u64 = 60_000;
-/// What a slot costs beyond its value and its key (which is held twice, by the map and the use
-/// order): the slot itself, map nodes, `Rc` headers and allocator rounding. Measured natively
+/// What a slot costs beyond its value and its key (counted twice: the map's copy, and the
+/// rendered count's or table slack): the slot itself, map buckets, `Rc` headers and allocator
+/// rounding. Measured natively
 /// (64-bit, so wasm32 costs less) by `tests/heap.rs`.
 pub const SLOT_OVERHEAD: usize = 256;
 /// Slots at most, whatever their size: many tiny answers cost map overhead too.
@@ -53,11 +54,15 @@ struct Slot {
     tick: u64,
 }
 
-/// A bounded map with a lifetime per slot and least-recently-used eviction.
+/// A bounded map with a lifetime per slot and least-recently-used eviction. Hash maps, not
+/// ordered ones (`BTreeMap` costs ~19 KB of wasm): eviction scans for the oldest slot, which only
+/// happens when the budget is full, and an invalidation scans once for the answers rendered from
+/// the entries it names.
 #[derive(Debug)]
 pub struct Tier {
-    slots: BTreeMap<String, Slot>,
-    by_use: BTreeMap<u64, String>,
+    slots: HashMap<String, Slot>,
+    /// Answers rendered per entry key (at most `MAX_RENDERED_PER_ENTRY`).
+    rendered: HashMap<String, usize>,
     tombstones: HashMap<String, u64>,
     /// Too many invalidations to remember each: nothing fetched before this is taken in.
     refuse_until_ms: u64,
@@ -70,8 +75,8 @@ pub struct Tier {
 impl Tier {
     pub fn new(max_bytes: usize) -> Tier {
         Tier {
-            slots: BTreeMap::new(),
-            by_use: BTreeMap::new(),
+            slots: HashMap::new(),
+            rendered: HashMap::new(),
             tombstones: HashMap::new(),
             refuse_until_ms: 0,
             bytes: 0,
@@ -117,9 +122,7 @@ impl Tier {
         self.tick += 1;
         let tick = self.tick;
         let slot = self.slots.get_mut(key)?;
-        self.by_use.remove(&slot.tick);
         slot.tick = tick;
-        self.by_use.insert(tick, key.to_string());
         Some((slot.value.clone(), slot.fetched_at_ms))
     }
 
@@ -135,27 +138,41 @@ impl Tier {
         expires_at_ms: u64,
         bytes: usize,
     ) {
+        self.put_version(
+            key,
+            value,
+            (fetched_at_ms, fetched_at_ms),
+            expires_at_ms,
+            bytes,
+        );
+    }
+
+    /// `put` for a copy whose content is younger than its `fetched_at` (a live listing patched
+    /// at `version_ms`): invalidations are compared with `version_ms`.
+    pub fn put_version(
+        &mut self,
+        key: &str,
+        value: Value,
+        (fetched_at_ms, version_ms): (u64, u64),
+        expires_at_ms: u64,
+        bytes: usize,
+    ) {
         let bytes = Tier::cost(key, bytes);
         if bytes > self.max_bytes
-            || self.invalidated_since(key, fetched_at_ms)
-            || fetched_at_ms < self.refuse_until_ms
+            || self.invalidated_since(key, version_ms)
+            || version_ms < self.refuse_until_ms
         {
             return;
         }
         self.remove(key);
         if let Some((entry, _)) = key.split_once('|') {
-            let prefix = rendered_prefix(entry);
-            let rendered = self
-                .slots
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
-                .count();
-            if rendered >= MAX_RENDERED_PER_ENTRY {
+            let rendered = self.rendered.entry(entry.to_string()).or_default();
+            if *rendered >= MAX_RENDERED_PER_ENTRY {
                 return;
             }
+            *rendered += 1;
         }
         self.tick += 1;
-        self.by_use.insert(self.tick, key.to_string());
         self.slots.insert(
             key.to_string(),
             Slot {
@@ -168,7 +185,8 @@ impl Tier {
         );
         self.bytes += bytes;
         while self.bytes > self.max_bytes || self.slots.len() > MAX_SLOTS {
-            let Some((_, oldest)) = self.by_use.pop_first() else {
+            let oldest = self.slots.iter().min_by_key(|(_, s)| s.tick);
+            let Some(oldest) = oldest.map(|(k, _)| k.clone()) else {
                 break;
             };
             self.remove(&oldest);
@@ -181,27 +199,22 @@ impl Tier {
         self.tombstones
             .retain(|_, at| now_ms.saturating_sub(*at) < TOMBSTONE_MS);
         for key in entry_keys {
-            self.forget_one(key, now_ms);
+            if self.tombstones.len() < MAX_TOMBSTONES || self.tombstones.contains_key(key) {
+                self.tombstones.insert(key.clone(), now_ms);
+            } else {
+                // Not remembered by name, so nothing fetched before it may be taken in.
+                self.refuse_until_ms = now_ms.saturating_add(1);
+            }
         }
-    }
-
-    fn forget_one(&mut self, entry_key: &str, now_ms: u64) {
-        if self.tombstones.len() < MAX_TOMBSTONES || self.tombstones.contains_key(entry_key) {
-            self.tombstones.insert(entry_key.to_string(), now_ms);
-        } else {
-            // Not remembered by name, so nothing fetched before it may be taken in.
-            self.refuse_until_ms = now_ms.saturating_add(1);
-        }
-        let prefix = rendered_prefix(entry_key);
-        let doomed: Vec<String> = std::iter::once(entry_key.to_string())
-            .chain(
-                self.slots
-                    .range(prefix.clone()..)
-                    .take_while(|(k, _)| k.starts_with(&prefix))
-                    .map(|(k, _)| k.clone()),
-            )
+        // One pass over the slots, however many keys: the entries and what was rendered from them.
+        let doomed: HashSet<&str> = entry_keys.iter().map(String::as_str).collect();
+        let gone: Vec<String> = self
+            .slots
+            .keys()
+            .filter(|k| doomed.contains(k.split('|').next().unwrap_or(k)))
+            .cloned()
             .collect();
-        for key in doomed {
+        for key in gone {
             self.remove(&key);
         }
     }
@@ -227,15 +240,17 @@ impl Tier {
 
     fn remove(&mut self, key: &str) {
         if let Some(slot) = self.slots.remove(key) {
-            self.by_use.remove(&slot.tick);
             self.bytes -= slot.bytes;
+            if let Some((entry, _)) = key.split_once('|') {
+                if let Some(n) = self.rendered.get_mut(entry) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.rendered.remove(entry);
+                    }
+                }
+            }
         }
     }
-}
-
-/// Rendered answers of an entry live under `{entry key}|…`, so dropping the entry finds them.
-fn rendered_prefix(entry_key: &str) -> String {
-    format!("{entry_key}|")
 }
 
 /// The key of an answer rendered from `entry_key` for one field set and one caller scope.

@@ -129,6 +129,41 @@ pub struct Invalidation {
     pub owners: Vec<Owner>,
     /// Owners whose App installation changed: their remembered installation goes too.
     pub installations: Vec<Owner>,
+    /// Repository-level changes, for the owners' live listings (empty for owner-level events,
+    /// which throw listings away instead).
+    pub changes: Vec<(FullName, Fact)>,
+}
+
+/// What a repository-level change says of one record. Only narrowing facts are taken from a
+/// payload; anything that could widen visibility is left to GitHub's answer (`Changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fact {
+    /// Ask GitHub for the record again.
+    Changed,
+    /// It is private now (and is asked again).
+    Private,
+    /// It is gone from this owner under this name (deleted, renamed, transferred away).
+    Removed,
+}
+
+impl Fact {
+    /// The one letter the directories' wire and storage use.
+    pub fn letter(self) -> char {
+        match self {
+            Fact::Changed => 'c',
+            Fact::Private => 'p',
+            Fact::Removed => 'x',
+        }
+    }
+
+    pub fn from_letter(c: char) -> Option<Fact> {
+        match c {
+            'c' => Some(Fact::Changed),
+            'p' => Some(Fact::Private),
+            'x' => Some(Fact::Removed),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,7 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
             .filter_map(|r| view::project(r, fields, access, policy))
             .collect(),
         fetched_at: format_rfc3339(served.fetched_at_ms),
+        revalidated_at: served.value.revalidated_at_ms.map(format_rfc3339),
     };
     let mut answer = DataAnswer {
         body: body.to_json(),
@@ -54,7 +55,13 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
         freshness: served.freshness,
         retry_after: None,
     };
-    rendered::keep(svc, &memory_key, &mut answer, served.fetched_at_ms);
+    let version = served.value.version_ms(served.fetched_at_ms);
+    rendered::keep(
+        svc,
+        &memory_key,
+        &mut answer,
+        (served.fetched_at_ms, version),
+    );
     Ok(respond::data(req, answer))
 }
 
@@ -119,7 +126,12 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
                 (&first.item, &first.source)
             {
                 if repo.full_name().eq_ignore_ascii_case(&name.to_string()) {
-                    rendered::keep(svc, &memory_key, &mut answer, *fetched_at_ms);
+                    rendered::keep(
+                        svc,
+                        &memory_key,
+                        &mut answer,
+                        (*fetched_at_ms, *fetched_at_ms),
+                    );
                 }
             }
             Ok(answer)

@@ -4,6 +4,7 @@ use super::{respond, Request, Response, MAX_BODY};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::forge::github::webhook::{self, EVENT_HEADER, SIGNATURE_HEADER};
+use crate::forge::Fact;
 use crate::names::{FullName, Owner};
 use crate::service::{Clock, Service, Transport};
 use serde_json::{json, Value};
@@ -44,12 +45,34 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
         .ok()
         .and_then(|text| serde_json::from_str(text).ok())
         .ok_or_else(|| ApiError::InvalidPayload("the body is not JSON".into()))?;
+    // A delivery already applied is answered as it was, changing nothing (GitHub redelivers,
+    // and anyone holding a signed body can replay it).
+    let remembered = req.header(DELIVERY_HEADER).and_then(keys::delivery);
+    if let Some(key) = &remembered {
+        if let Ok(Some(body)) = svc.store.get(key).await {
+            return Ok(respond::no_store(200, body));
+        }
+    }
     let inv = webhook::invalidation(event, &payload);
     let dropped = keys::invalidated(&inv);
-    svc.invalidate(&dropped).await?;
+    if inv.changes.is_empty() || !inv.installations.is_empty() {
+        svc.invalidate(&dropped).await?;
+    } else {
+        svc.apply_changes(&inv.changes, &dropped).await?;
+    }
     let body = json!({"event": event, "action": inv.action, "invalidated": dropped});
-    Ok(respond::no_store(200, crate::json_text(&body)))
+    let body = crate::json_text(&body);
+    // Only once applied: a failed delivery (503) is applied when GitHub redelivers it.
+    if let Some(key) = &remembered {
+        let _ = svc.store.put(key, &body, Some(DELIVERY_MEMORY_S)).await;
+    }
+    Ok(respond::no_store(200, body))
 }
+
+/// GitHub's id of a delivery, the same on a redelivery.
+const DELIVERY_HEADER: &str = "x-github-delivery";
+/// How long an applied delivery is remembered (DESIGN.md: at least 10 minutes).
+const DELIVERY_MEMORY_S: u64 = 900;
 
 /// `DELETE /v1/cache/orgs/{owner}`: drops the owner's listing.
 pub async fn handle_delete_org_cache<S: Store, T: Transport, C: Clock>(
@@ -64,7 +87,14 @@ pub async fn handle_delete_repo_cache<S: Store, T: Transport, C: Clock>(
     svc: &Service<'_, S, T, C>,
     name: &FullName,
 ) -> Result<Response, ApiError> {
-    purge(svc, vec![keys::repo(name), keys::org(&name.owner)]).await
+    // A repository-level change: the owner's listing is revalidated in place.
+    let dropped = vec![keys::repo(name), keys::org(&name.owner)];
+    svc.apply_changes(&[(name.clone(), Fact::Changed)], &dropped)
+        .await?;
+    Ok(respond::no_store(
+        200,
+        crate::json_text(&json!({"invalidated": dropped})),
+    ))
 }
 
 async fn purge<S: Store, T: Transport, C: Clock>(

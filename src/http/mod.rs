@@ -20,11 +20,32 @@ use crate::names::{FullName, Owner, RepoName};
 use crate::owners::Owners;
 use crate::service::{Admit, AppSigner, Clock, Refresh, Service, Transport};
 use route::Route;
+use std::borrow::Cow;
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 /// The dashboard served at `/`; `__DEFAULT_OWNER__` becomes the first pinned owner.
-const DASHBOARD: &str = include_str!("../dashboard/index.html");
+pub const DASHBOARD: &str = include_str!("../dashboard/index.html");
+
+/// Where the static texts served come from. Natively `Embedded`; the worker reads them from its
+/// JS module (`src/shell/assets.js`, generated from the same files), keeping 36 KB of text out
+/// of the wasm, whose size is budgeted (DESIGN.md) for its code.
+pub trait Assets {
+    fn openapi(&self) -> Cow<'static, str>;
+    fn dashboard(&self) -> Cow<'static, str>;
+}
+
+/// The texts compiled in (native tests and benches).
+pub struct Embedded;
+
+impl Assets for Embedded {
+    fn openapi(&self) -> Cow<'static, str> {
+        Cow::Borrowed(OPENAPI)
+    }
+    fn dashboard(&self) -> Cow<'static, str> {
+        Cow::Borrowed(DASHBOARD)
+    }
+}
 
 /// Largest request body read (webhooks); anything longer is refused unread.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -79,6 +100,8 @@ pub struct Ctx<'a, S, T, C> {
     pub limiter: Option<&'a dyn Admit>,
     /// Signs GitHub App JWTs (WebCrypto in the worker); `None` makes App mode fail upstream.
     pub signer: Option<&'a dyn AppSigner>,
+    /// The OpenAPI description and the dashboard.
+    pub assets: &'a dyn Assets,
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
@@ -121,7 +144,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
         Route::Health => return Ok(handle_get_health(ctx)),
         Route::OpenApi | Route::Dashboard => {
             let mut resp = match route {
-                Route::OpenApi => respond::static_body(OPENAPI, respond::JSON),
+                Route::OpenApi => respond::static_body(&ctx.assets.openapi(), respond::JSON),
                 _ => handle_get_dashboard(ctx),
             };
             // Shared caches must not hand one origin's CORS answer to another.
@@ -225,7 +248,10 @@ fn handle_get_dashboard<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
         .ok()
         .and_then(|c| c.pinned_orgs.first())
         .map(Owner::as_str);
-    let page = DASHBOARD.replace("__DEFAULT_OWNER__", first.unwrap_or(""));
+    let page = ctx
+        .assets
+        .dashboard()
+        .replace("__DEFAULT_OWNER__", first.unwrap_or(""));
     let mut resp = respond::static_body(&page, "text/html; charset=utf-8");
     resp.headers.push((
         "content-security-policy".into(),

@@ -46,12 +46,12 @@ pub fn recall<S: Store, T: Transport, C: Clock>(
     })
 }
 
-/// Keeps a fresh view of an entry fetched at `fetched_at_ms` for the next callers of its scope.
+/// Keeps a fresh view of an entry, `at` `(fetched_at, version)`, for the next callers of its scope.
 pub fn keep<S: Store, T: Transport, C: Clock>(
     svc: &Service<'_, S, T, C>,
     key: &str,
     answer: &mut DataAnswer,
-    fetched_at_ms: u64,
+    at: (u64, u64),
 ) {
     if svc.cfg.memory_ttl_ms == 0 || !matches!(answer.freshness, Freshness::Fresh { .. }) {
         return;
@@ -61,7 +61,7 @@ pub fn keep<S: Store, T: Transport, C: Clock>(
         key,
         &Rc::from(answer.body.as_str()),
         &Rc::from(etag.as_str()),
-        fetched_at_ms,
+        at,
     );
     answer.etag = Some(etag);
 }

@@ -38,13 +38,14 @@ pub struct Checkpoint {
     pub page_size: u8,
     /// Failed tries of the current page.
     pub tries: u8,
+    /// Which set of page keys it stores its pages under: the one the live listing does not use.
+    #[serde(default)]
+    pub slot: u8,
 }
 
 pub const BUILD_KEY: &str = "build";
 
-pub fn page_key(i: u32) -> String {
-    format!("page:{i:05}")
-}
+pub use super::live::page_key;
 
 impl Checkpoint {
     pub fn new(started_at_ms: u64) -> Checkpoint {
@@ -57,6 +58,7 @@ impl Checkpoint {
             login: None,
             page_size: FULL_PAGE,
             tries: 0,
+            slot: 0,
         }
     }
 }
@@ -252,11 +254,8 @@ mod tests {
 
     #[test]
     fn page_keys_sort_in_page_order() {
-        let mut keys: Vec<String> = [10, 9, 100, 0].iter().map(|i| page_key(*i)).collect();
+        let mut keys: Vec<String> = [10, 9, 100, 0].iter().map(|i| page_key(1, *i)).collect();
         keys.sort();
-        assert_eq!(
-            keys,
-            ["page:00000", "page:00009", "page:00010", "page:00100"]
-        );
+        assert_eq!(keys, ["1:00000", "1:00009", "1:00010", "1:00100"]);
     }
 }

@@ -4,12 +4,13 @@
 //! Durable Object and natively in tests.
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
+use super::live::{self, Change, Live, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
+use super::revalidate::live_text;
 use super::{Answer, Progress};
 use crate::cache::entry::{self, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::forge::UpstreamFailure;
-use crate::json::Codec;
 use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
@@ -29,7 +30,8 @@ pub trait Checkpoints {
     /// # Errors
     /// Why the value was not stored.
     async fn put(&self, key: &str, value: &str) -> Result<(), String>;
-    /// Drops the checkpoint and every page.
+    async fn delete_many(&self, keys: &[String]);
+    /// Drops the checkpoint, the live listing and every page.
     async fn clear(&self);
 }
 
@@ -37,7 +39,10 @@ pub trait Checkpoints {
 #[derive(Debug, Default)]
 pub struct Memory {
     /// Bumped by every invalidation; a page answered under an older generation is discarded.
-    generation: u64,
+    pub(super) generation: u64,
+    /// The latest owner-level invalidation heard: a build begun after it counts as younger,
+    /// even within the same millisecond (KV's markers compare these times).
+    invalidated_at_ms: u64,
     /// A driver is paging.
     running: bool,
     /// The build in progress, once read from storage (`loaded`).
@@ -45,7 +50,7 @@ pub struct Memory {
     loaded: bool,
     /// The last completed answer and until when it is fresh: KV is eventually consistent, so a
     /// caller who just missed it in KV is answered here instead of starting another build.
-    recent: Option<Recent>,
+    pub(super) recent: Option<Recent>,
     /// A failed (or rate-limited) build and until when that is the answer.
     failed: Option<(ApiError, u64)>,
     /// Builds completed in this object's life, and the last one's answer: callers who waited
@@ -60,6 +65,28 @@ pub struct Memory {
     stored: bool,
     /// The last completed build's KV write, made after its callers were answered (`write_back`).
     unwritten: Option<Unwritten>,
+    /// The complete listing kept after a build, patched by repository-level changes, and its
+    /// envelope text once made.
+    pub(super) live: Option<Live>,
+    pub(super) live_text: Option<String>,
+    /// Changes waiting for GitHub's answer (`revalidate`), and those heard since the build in
+    /// progress began (revalidated before its listing is kept).
+    pub(super) queue: Vec<Change>,
+    pub(super) since: Vec<Change>,
+    pub(super) rounds: Rounds,
+}
+
+/// Where revalidation rounds stand: changes are numbered as heard; a caller waits until its
+/// number is applied (or parked: durably queued after GitHub failed).
+#[derive(Debug, Default)]
+pub struct Rounds {
+    pub heard: u64,
+    pub applied: u64,
+    pub parked: u64,
+    pub running: bool,
+    pub last_at_ms: u64,
+    /// The last KV write of the listing (at most one per second per key).
+    pub published_at_ms: u64,
 }
 
 /// What a completed build still has to do once its answer is out.
@@ -70,11 +97,15 @@ struct Unwritten {
     started_at_ms: u64,
     /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
     write: Option<(String, String, Option<u64>)>,
+    /// The completed listing's last page (its other pages are stored) and the page keys of the
+    /// listing it replaces; `None` for a not-found answer.
+    keep: Option<(String, String, Vec<String>)>,
+    meta: Option<String>,
 }
 
 /// A completed build's answer, kept while it is fresh.
 #[derive(Debug, Clone)]
-struct Recent {
+pub(super) struct Recent {
     /// When the build sent its first page.
     started_at_ms: u64,
     fresh_until_ms: u64,
@@ -103,7 +134,7 @@ impl Memory {
         self.events
     }
 
-    fn notify(&mut self) {
+    pub(super) fn notify(&mut self) {
         self.events += 1;
         for waker in self.waiters.drain(..) {
             waker.wake();
@@ -172,7 +203,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
     }
 
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         self.svc.clock.now_ms()
     }
 
@@ -185,6 +216,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                 return Some(r.answer.clone());
             }
             mem.recent = None;
+        }
+        if mem.live.is_some() {
+            return Some(Answer::Kept(live_text(&mut mem)));
         }
         match &mem.failed {
             Some((err, until)) if now < *until => {
@@ -249,7 +283,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
 
     async fn begin(&self, store: bool) -> bool {
         if self.checkpoint().await.is_none() {
-            let cp = Checkpoint::new(self.now());
+            let after = self.mem.borrow().invalidated_at_ms.saturating_add(1);
+            let mut cp = Checkpoint::new(self.now().max(after));
+            cp.slot = self.free_slot();
             if store {
                 self.save(&cp).await;
             } else {
@@ -277,8 +313,13 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let in_progress = {
             let mut mem = self.mem.borrow_mut();
             mem.generation += 1;
+            mem.invalidated_at_ms = mem.invalidated_at_ms.max(at_ms);
             mem.recent = None;
             mem.failed = None;
+            mem.live = None;
+            mem.live_text = None;
+            mem.queue.clear();
+            mem.since.clear();
             mem.running
         };
         let had_build = in_progress || self.checkpoint().await.is_some();
@@ -288,6 +329,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         // Its answer counts as younger than the invalidation even when the first page goes out
         // within the same millisecond (KV's markers compare these times).
         let restart = had_build.then(|| Checkpoint::new(self.now().max(at_ms.saturating_add(1))));
+        // (Slot 0: the live listing is gone with the invalidation.)
         {
             let mut mem = self.mem.borrow_mut();
             mem.checkpoint = restart.clone();
@@ -334,6 +376,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                 cp.started_at_ms = cp.started_at_ms.max(self.now());
             }
             requests += 1;
+            let asked_ms = self.now();
             let outcome = self
                 .svc
                 .owner_page(self.owner, cp.cursor.as_deref(), cp.page_size)
@@ -380,20 +423,23 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             cp.total = cp.total.or(page.total);
             cp.login.get_or_insert(page.login);
             cp.tries = 0;
+            let text = live::encode_build_page(asked_ms, &page.repos);
             let Some(next) = page.next_cursor else {
-                // The last page is never stored: the listing is assembled with it in hand.
-                let text = match self.assemble(&cp, page.repos).await {
-                    Ok(text) => text,
+                // The last page is stored after the answer: the listing is assembled with it in hand.
+                let mut done = match self.assemble(&cp, asked_ms, page.repos).await {
+                    Ok(done) => done,
                     Err(err) => return self.fail(&cp, err).await,
                 };
+                // What changed while it was built is asked again before anyone is answered.
+                self.catch_up(&mut done).await;
                 if self.mem.borrow().generation != generation {
                     continue; // invalidated while the stored pages were read
                 }
-                return self.finish(&cp, text);
+                return self.finish(&cp, done, text);
             };
-            let text = page.repos.to_json();
             self.mem.borrow_mut().stored = true;
-            if let Err(why) = self.storage.put(&build::page_key(cp.pages), &text).await {
+            let key = build::page_key(cp.slot, cp.pages);
+            if let Err(why) = self.storage.put(&key, &text).await {
                 return self.fail(&cp, ApiError::Upstream(why)).await;
             }
             if self.mem.borrow().generation != generation {
@@ -405,39 +451,73 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
     }
 
-    /// The envelope of the whole listing: the stored pages, then `last`. A stored page that went
-    /// missing drops the build (it starts over rather than answer a hole).
-    async fn assemble(&self, cp: &Checkpoint, last: Vec<Repo>) -> Result<String, ApiError> {
-        let keys: Vec<String> = (0..cp.pages).map(build::page_key).collect();
-        let mut repos: Vec<Repo> = Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0));
-        for text in self.storage.get_many(&keys).await {
-            let page = text.and_then(|t| Vec::<Repo>::from_json(&t).ok());
-            let Some(page) = page else {
-                self.clear().await;
-                self.forget_checkpoint();
-                return Err(ApiError::Upstream("a stored page was lost".into()));
-            };
-            repos.extend(page);
-        }
-        repos.extend(last);
-        crate::service::sort_by_name(&mut repos);
+    /// The whole listing: the stored pages, then `last` (asked at `asked_ms`). A stored page
+    /// that went missing drops the build (it starts over rather than answer a hole).
+    async fn assemble(
+        &self,
+        cp: &Checkpoint,
+        asked_ms: u64,
+        last: Vec<Repo>,
+    ) -> Result<Live, ApiError> {
+        let keys: Vec<String> = (0..cp.pages).map(|i| build::page_key(cp.slot, i)).collect();
         let login = cp
             .login
             .clone()
             .unwrap_or_else(|| self.owner.as_str().to_string());
-        let listing = OwnerListing { login, repos };
-        Ok(entry::encode(cp.started_at_ms, Some(&listing)))
+        let mut done = Live {
+            listing: OwnerListing {
+                login,
+                repos: Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0)),
+                revalidated_at_ms: None,
+            },
+            rows: Vec::new(),
+            started_at_ms: cp.started_at_ms,
+            slot: cp.slot,
+            pages: cp.pages + 1,
+            removed: Vec::new(),
+        };
+        for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
+            let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
+                self.clear().await;
+                self.forget_checkpoint();
+                return Err(ApiError::Upstream("a stored page was lost".into()));
+            };
+            done.push_page(i, asked, repos);
+        }
+        done.push_page(cp.pages, vec![asked_ms], last);
+        Ok(done)
     }
 
-    /// Every page has arrived: the listing is answered, and written to KV once by `write_back`.
-    fn finish(&self, cp: &Checkpoint, text: String) -> Drive {
+    /// Every page has arrived: the listing is answered, kept as the live listing, and written to
+    /// KV once by `write_back`. `last` is its last page as stored.
+    fn finish(&self, cp: &Checkpoint, done: Live, last: String) -> Drive {
         let cfg = self.svc.cfg;
         let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
         let fresh_until = cp
             .started_at_ms
             .saturating_add(cfg.fresh_ttl.saturating_mul(1000));
+        let text = entry::encode(cp.started_at_ms, Some(&done.listing));
         let write = (keys::org(self.owner), text.clone(), ttl);
-        self.complete(cp, Answer::Complete(text), fresh_until, Some(write))
+        let meta = done.meta();
+        let last_key = build::page_key(done.slot, done.pages - 1);
+        let old = {
+            let mut mem = self.mem.borrow_mut();
+            let old = mem
+                .live
+                .as_ref()
+                .map(|l| (0..l.pages).map(|i| build::page_key(l.slot, i)).collect());
+            mem.live = Some(done);
+            mem.live_text = Some(text.clone());
+            mem.since.clear();
+            old.unwrap_or_default()
+        };
+        let drive = self.complete(cp, Answer::Complete(text), fresh_until, Some(write));
+        if let Some(u) = self.mem.borrow_mut().unwritten.as_mut() {
+            u.keep = Some((last_key, last, old));
+            // The meta line rides along as the last "page" key pair: see `write_back`.
+            u.meta = Some(meta);
+        }
+        drive
     }
 
     /// The owner does not exist: remembered for a minute, like any not-found answer. A pinned
@@ -475,6 +555,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             generation: mem.generation,
             started_at_ms: cp.started_at_ms,
             write,
+            keep: None,
+            meta: None,
         });
         mem.notify();
         Drive::Done
@@ -492,7 +574,24 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
         // No other build can have started: callers are answered from `recent` until it is
         // written, and an invalidation would have changed the generation.
-        self.clear().await;
+        match (done.keep, done.meta) {
+            (Some((last_key, last, old)), Some(meta)) => {
+                // The build's pages become the live listing's; the replaced listing's go.
+                let _ = self.storage.put(&last_key, &last).await;
+                let _ = self.storage.put(LIVE_KEY, &meta).await;
+                let mut gone = old;
+                gone.push(BUILD_KEY.to_string());
+                gone.push(SINCE_KEY.to_string());
+                self.storage.delete_many(&gone).await;
+            }
+            _ => {
+                self.clear().await;
+                let mut mem = self.mem.borrow_mut();
+                mem.live = None;
+                mem.live_text = None;
+            }
+        }
+        self.mem.borrow_mut().rounds.published_at_ms = self.now();
         let Some(write) = done.write else {
             return;
         };
@@ -517,14 +616,31 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
         if dropped {
             // The callers who waited have their answer, but nobody else gets it.
-            let mut mem = self.mem.borrow_mut();
-            if let Some(r) = mem
-                .recent
-                .as_mut()
-                .filter(|r| r.started_at_ms == done.started_at_ms)
             {
-                r.fresh_until_ms = 0;
+                let mut mem = self.mem.borrow_mut();
+                if let Some(r) = mem
+                    .recent
+                    .as_mut()
+                    .filter(|r| r.started_at_ms == done.started_at_ms)
+                {
+                    r.fresh_until_ms = 0;
+                }
             }
+            self.abandon_live().await;
+        }
+    }
+
+    /// The live listing is older than an invalidation it was not told of (KV refused its write):
+    /// it is not kept, and the next read builds again.
+    pub(super) async fn abandon_live(&self) {
+        let had = {
+            let mut mem = self.mem.borrow_mut();
+            mem.live_text = None;
+            mem.queue.clear();
+            mem.live.take().is_some()
+        };
+        if had && self.mem.borrow().checkpoint.is_none() {
+            self.clear().await;
         }
     }
 
@@ -562,14 +678,30 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if self.mem.borrow().loaded {
             return self.mem.borrow().checkpoint.clone();
         }
-        let stored = self.storage.get(BUILD_KEY).await;
-        let cp = stored.and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok());
+        let keys = [BUILD_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY].map(String::from);
+        let mut stored = self.storage.get_many(&keys).await.into_iter();
+        let mut next = || stored.next().flatten();
+        let cp = next().and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok());
+        let meta = next();
+        let queue = next()
+            .and_then(|t| live::decode_changes(&t))
+            .unwrap_or_default();
+        let since = next()
+            .and_then(|t| live::decode_changes(&t))
+            .unwrap_or_default();
+        let kept = match meta {
+            Some(meta) => self.load_live(&meta).await,
+            None => None,
+        };
         let mut mem = self.mem.borrow_mut();
         if !mem.loaded {
             mem.checkpoint = cp;
             mem.loaded = true;
             // Unknown to this life: whatever an earlier one left may be there.
             mem.stored = true;
+            mem.live = kept;
+            mem.queue = queue;
+            mem.since = since;
         }
         mem.checkpoint.clone()
     }

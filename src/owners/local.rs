@@ -3,7 +3,8 @@
 //! logic is the same `Directory`.
 
 use super::directory::{Checkpoints, Directory, Drive, Memory};
-use super::{Answer, Owners};
+use super::revalidate::CHANGE_WAIT_MS;
+use super::{Answer, Change, Owners, Told};
 use crate::cache::Store;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -48,6 +49,12 @@ impl Checkpoints for MemCheckpoints {
         self.puts.set(self.puts.get() + 1);
         self.data.borrow_mut().insert(key.into(), value.into());
         Ok(())
+    }
+    async fn delete_many(&self, keys: &[String]) {
+        let mut data = self.data.borrow_mut();
+        for key in keys {
+            data.remove(key);
+        }
     }
     /// Takes effect when issued, like the object's storage operations, and completes later:
     /// whatever the caller does next waits, and other tasks run meanwhile.
@@ -143,7 +150,26 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
             .forgotten
             .borrow_mut()
             .push(keys.len());
-        self.service().drop_keys(keys).await
+        self.service().drop_keys(keys, &[]).await
+    }
+
+    async fn change_now(&self, owner: &Owner, changes: &[Change]) -> Result<Told, ApiError> {
+        let d = self.directory(owner);
+        let svc = self.service();
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
+        dir.hear(changes, CHANGE_WAIT_MS).await
+    }
+
+    /// What the object's alarm does for changes GitHub failed: one round. Returns whether
+    /// changes still wait.
+    pub async fn retry_queued(&self, owner: &Owner) -> bool {
+        let d = self.directory(owner);
+        let svc = self.service();
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
+        if dir.queued() {
+            dir.round().await;
+        }
+        dir.queued()
     }
 
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
@@ -174,6 +200,13 @@ impl<S: Store, T: Transport, C: Clock> Owners for LocalOwners<'_, S, T, C> {
         keys: &'a [String],
     ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
         Box::pin(self.forget_now(owner, keys))
+    }
+    fn change<'a>(
+        &'a self,
+        owner: &'a Owner,
+        changes: &'a [Change],
+    ) -> LocalBoxFuture<'a, Result<Told, ApiError>> {
+        Box::pin(self.change_now(owner, changes))
     }
     fn invalidate<'a>(
         &'a self,

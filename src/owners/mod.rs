@@ -5,20 +5,30 @@
 //!
 //! - `build`: the checkpoint and the pure decisions made on it.
 //! - `directory`: the build driver over the `Checkpoints` seam and the read path's `Service`.
+//! - `live`: the complete listing a directory keeps after a build, record by record, and the
+//!   merge rule for changes (pure).
+//! - `revalidate`: repository-level changes patch the live listing (narrowing facts at once,
+//!   then GitHub asked again in coalesced rounds).
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
 //!
-//! **Architecture invariant**: a build that sent its first page before an invalidation never
-//! writes KV: the invalidation restarts it from the first page (and KV's markers guard the rest).
+//! **Architecture invariant**: a build that sent its first page before an owner-level
+//! invalidation never writes KV: the invalidation restarts it from the first page (and KV's
+//! markers guard the rest). Repository-level changes never restart a build: they are revalidated
+//! before its listing is answered.
 
 pub mod build;
 pub mod directory;
+pub mod live;
 pub mod local;
+pub mod revalidate;
 pub mod wire;
 
 use crate::error::ApiError;
 use crate::names::Owner;
 use futures::future::LocalBoxFuture;
+pub use live::Change;
+pub use revalidate::Told;
 
 /// How far a build has come, as a caller told to come back later sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +44,9 @@ pub struct Progress {
 pub enum Answer {
     /// The listing as the `v1:org` envelope text it was stored as.
     Complete(String),
+    /// The live listing the directory keeps (patched by changes since its build): answered
+    /// like a KV read, fresh or stale by its build's `fetched_at`.
+    Kept(String),
     /// The owner does not exist.
     NotFound,
     /// Not complete within the caller's wait.
@@ -65,6 +78,13 @@ pub trait Owners {
         owner: &'a Owner,
         keys: &'a [String],
     ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+    /// Repository-level changes: applied to the live listing (narrowing facts at once, the rest
+    /// once GitHub answered), or queued; `NoListing` when the directory has nothing to patch.
+    fn change<'a>(
+        &'a self,
+        owner: &'a Owner,
+        changes: &'a [Change],
+    ) -> LocalBoxFuture<'a, Result<Told, ApiError>>;
     /// The truth changed at `at_ms`: a build in progress restarts from the first page, and
     /// nothing older is answered.
     fn invalidate<'a>(

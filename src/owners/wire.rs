@@ -43,6 +43,7 @@ struct FailedBody {
 pub fn encode(owner: &str, answer: &Answer) -> (u16, String) {
     match answer {
         Answer::Complete(text) => (200, text.clone()),
+        Answer::Kept(text) => (203, text.clone()),
         Answer::NotFound => (404, String::new()),
         Answer::Unstarted => (204, String::new()),
         Answer::Building(p) => {
@@ -74,6 +75,7 @@ pub fn encode(owner: &str, answer: &Answer) -> (u16, String) {
 pub fn decode(status: u16, body: String) -> Answer {
     match status {
         200 => Answer::Complete(body),
+        203 => Answer::Kept(body),
         404 => Answer::NotFound,
         204 => Answer::Unstarted,
         202 => match serde_json::from_str::<BuildingBody>(&body) {
@@ -115,6 +117,7 @@ mod tests {
         });
         let cases = [
             Answer::Complete(r#"{"fetched_at":"x","data":null}"#.into()),
+            Answer::Kept(r#"{"fetched_at":"y","data":null}"#.into()),
             Answer::NotFound,
             Answer::Unstarted,
             building,

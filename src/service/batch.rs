@@ -10,7 +10,7 @@ use super::{flight, set, Auth, CacheStatus, Clock, Refresh, Service, Transport};
 use crate::cache::entry::{self, Entry, Freshness, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
-use crate::forge::{UpstreamFailure, BATCH_MAX};
+use crate::forge::{BatchAnswer, UpstreamFailure, BATCH_MAX};
 use crate::model::{OwnerListing, Repo};
 use crate::names::{FullName, Owner, RepoName};
 use std::collections::{HashMap, HashSet};
@@ -99,6 +99,21 @@ fn item(item: Item, source: Source) -> BatchItem {
 }
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
+    /// One aliased query for `names` (at most `BATCH_MAX`) with `auth`: the batch path's and a
+    /// live listing's revalidation (one copy of the call in the wasm).
+    pub(super) async fn batch_upstream(
+        &self,
+        auth: &Auth,
+        names: &[FullName],
+    ) -> Result<BatchAnswer, UpstreamFailure> {
+        self.call(
+            auth,
+            |f| f.batch_call(names, auth.token.as_ref()),
+            |f, r| f.parse_batch(names.len(), r),
+        )
+        .await
+    }
+
     /// Up to `BATCH_MAX` distinct names, answered in order: cache (stale entries at once, then
     /// refreshed after the response), then a fresh owner listing, then one upstream call for
     /// whatever is still missing.
@@ -315,12 +330,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 .iter()
                 .filter_map(|i| names.get(*i).cloned())
                 .collect();
-            self.call(
-                auth,
-                |f| f.batch_call(&asked, auth.token.as_ref()),
-                |f, r| f.parse_batch(asked.len(), r),
-            )
-            .await
+            self.batch_upstream(auth, &asked).await
         });
         let answers = futures::future::join_all(calls).await;
         // Which names an upstream answer covers (and so may be written).

@@ -4,6 +4,9 @@
 use super::{Clock, Service, Transport, MARKER_TTL, RETRY_DELAYS_MS};
 use crate::cache::{keys, Store, StoreError};
 use crate::error::ApiError;
+use crate::forge::Fact;
+use crate::names::{FullName, Owner};
+use crate::owners::Change;
 use crate::time::format_rfc3339;
 
 /// Waits between tries of a marker write: brief, since the delete must not wait on it.
@@ -38,27 +41,96 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let here = KEYS_PER_INVOCATION.max(ordered.len()).min(keys.len());
         ordered.extend(repos);
         let (now, rest) = ordered.split_at(here);
-        self.drop_keys(now).await?;
+        self.drop_keys(now, &[]).await?;
         self.tell_directories(keys).await?;
         self.drop_elsewhere(rest).await
     }
 
-    /// Marks and deletes `keys` (see `invalidate`), all at once: at most `KEYS_PER_INVOCATION`.
+    /// Repository-level `changes` (deliveries, admin repository purges; `keys` are what
+    /// `keys::invalidated` names for them): the repository keys go as in `invalidate`, but each
+    /// owner's listing is patched in its directory instead of thrown away (one without a listing
+    /// drops it itself). Where a narrowing fact was heard, this location's `v1:org` goes at once,
+    /// without a marker: the directory's patched listing replaces it, and a marker would refuse
+    /// it. Without directories, or with no owner served, it is `invalidate`.
+    ///
+    /// # Errors
+    /// As `invalidate`.
+    pub async fn apply_changes(
+        &self,
+        changes: &[(FullName, Fact)],
+        keys: &[String],
+    ) -> Result<(), ApiError> {
+        let by_owner = self.changes_by_owner(changes);
+        let Some(owners) = self.owners.filter(|_| !by_owner.is_empty()) else {
+            return self.invalidate(keys).await;
+        };
+        self.forget(keys);
+        // A repository-level delivery names a few repositories (a rename or transfer: two).
+        let repos: Vec<String> = keys
+            .iter()
+            .filter(|k| keys::repo_owner(k).is_some())
+            .cloned()
+            .collect();
+        let narrowed: Vec<String> = by_owner
+            .iter()
+            .filter(|(_, list)| list.iter().any(|c| c.fact != Fact::Changed))
+            .map(|(owner, _)| keys::org(owner))
+            .collect();
+        self.drop_keys(&repos, &narrowed).await?;
+        let told = by_owner
+            .iter()
+            .map(|(owner, list)| owners.change(owner, list));
+        for outcome in futures::future::join_all(told).await {
+            outcome?;
+        }
+        Ok(())
+    }
+
+    /// The changes of served owners, by owner, heard now.
+    fn changes_by_owner(&self, changes: &[(FullName, Fact)]) -> Vec<(Owner, Vec<Change>)> {
+        let at_ms = self.clock.now_ms();
+        let mut by_owner: Vec<(Owner, Vec<Change>)> = Vec::new();
+        for (name, fact) in changes.iter().filter(|(n, _)| self.cfg.serves(&n.owner)) {
+            let change = Change {
+                name: name.repo.clone(),
+                fact: *fact,
+                at_ms,
+            };
+            match by_owner
+                .iter_mut()
+                .find(|(o, _)| o.key() == name.owner.key())
+            {
+                Some((_, list)) => list.push(change),
+                None => by_owner.push((name.owner.clone(), vec![change])),
+            }
+        }
+        by_owner
+    }
+
+    /// Marks and deletes `keys` (see `invalidate`), all at once: at most `KEYS_PER_INVOCATION`;
+    /// `unmarked` are deleted the same way without a marker.
     ///
     /// # Errors
     /// `StoreUnavailable` when KV still refuses a delete after the retries.
-    pub async fn drop_keys(&self, keys: &[String]) -> Result<(), ApiError> {
-        let now = format_rfc3339(self.clock.now_ms());
-        let jobs = keys.iter().map(|key| async {
-            let marker = keys::invalidation_marker(key);
-            let _ = self
-                .retry(&MARKER_RETRY_DELAYS_MS, || {
-                    self.store.put(&marker, &now, Some(MARKER_TTL))
-                })
-                .await;
-            self.retry(&RETRY_DELAYS_MS, || self.store.delete(key))
-                .await
-        });
+    pub async fn drop_keys(&self, keys: &[String], unmarked: &[String]) -> Result<(), ApiError> {
+        let stamp = format_rfc3339(self.clock.now_ms());
+        let now = &stamp;
+        let marked = keys.iter().map(|k| (k, true));
+        let jobs =
+            marked
+                .chain(unmarked.iter().map(|k| (k, false)))
+                .map(|(key, mark)| async move {
+                    if mark {
+                        let marker = keys::invalidation_marker(key);
+                        let _ = self
+                            .retry(&MARKER_RETRY_DELAYS_MS, || {
+                                self.store.put(&marker, now, Some(MARKER_TTL))
+                            })
+                            .await;
+                    }
+                    self.retry(&RETRY_DELAYS_MS, || self.store.delete(key))
+                        .await
+                });
         let results = futures::future::join_all(jobs).await;
         if results.iter().any(Result::is_err) {
             return Err(ApiError::StoreUnavailable);
@@ -73,7 +145,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     async fn drop_elsewhere(&self, rest: &[String]) -> Result<(), ApiError> {
         let Some(owners) = self.owners else {
             for chunk in rest.chunks(KEYS_PER_INVOCATION) {
-                self.drop_keys(chunk).await?;
+                self.drop_keys(chunk, &[]).await?;
             }
             return Ok(());
         };

@@ -63,11 +63,12 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// Keeps `value` of `bytes` on the heap, sweeping expired slots first when due.
-    fn memory_put(&self, key: &str, value: Value, fetched_at_ms: u64, until: u64, bytes: usize) {
+    /// `at` is `(fetched_at, version)`: see `memory::Tier::put_version`.
+    fn memory_put(&self, key: &str, value: Value, at: (u64, u64), until: u64, bytes: usize) {
         let now = self.clock.now_ms();
         memory::with(|t| {
             t.reap(now);
-            t.put(key, value, fetched_at_ms, until, bytes);
+            t.put_version(key, value, at, until, bytes);
         });
     }
 
@@ -80,14 +81,16 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     ) {
         if let Some(until) = self.keep_until(fetched_at_ms) {
             let value = Value::Listing(Rc::clone(listing));
-            self.memory_put(key, value, fetched_at_ms, until, listing.heap_bytes());
+            let at = (fetched_at_ms, listing.version_ms(fetched_at_ms));
+            self.memory_put(key, value, at, until, listing.heap_bytes());
         }
     }
 
     pub(super) fn remember_repo(&self, key: &str, repo: &Repo, fetched_at_ms: u64) {
         if let Some(until) = self.keep_until(fetched_at_ms) {
             let value = Value::Repo(Rc::new(repo.clone()));
-            self.memory_put(key, value, fetched_at_ms, until, repo.heap_bytes());
+            let at = (fetched_at_ms, fetched_at_ms);
+            self.memory_put(key, value, at, until, repo.heap_bytes());
         }
     }
 
@@ -103,14 +106,15 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         }
     }
 
-    pub fn remember_rendered(&self, key: &str, body: &Rc<str>, etag: &Rc<str>, fetched_at_ms: u64) {
-        if let Some(until) = self.keep_until(fetched_at_ms) {
+    /// `at` is `(fetched_at, version)` of the entry it was rendered from.
+    pub fn remember_rendered(&self, key: &str, body: &Rc<str>, etag: &Rc<str>, at: (u64, u64)) {
+        if let Some(until) = self.keep_until(at.0) {
             let value = Value::Rendered {
                 body: Rc::clone(body),
                 etag: Rc::clone(etag),
             };
             let bytes = body.len() + etag.len();
-            self.memory_put(key, value, fetched_at_ms, until, bytes);
+            self.memory_put(key, value, at, until, bytes);
         }
     }
 

@@ -9,7 +9,7 @@ use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::forge::{OwnerPage, UpstreamFailure};
 use crate::model::{OwnerListing, Repo};
-use crate::names::Owner;
+use crate::names::{FullName, Owner, RepoName};
 use crate::owners::build::PAGE_TIMEOUT_MS;
 use crate::owners::{Answer, Owners, Progress};
 use std::rc::Rc;
@@ -83,32 +83,61 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         self.spent(|t| &mut t.owner_ms, started);
         match answer {
             Answer::Complete(text) => {
-                // Callers who waited together get the same text: the first decodes it for all.
-                let kept = self.memory_listing(&key).filter(|m| {
-                    entry::peek_fetched_at(&text).is_some_and(|at| at == m.fetched_at_ms)
-                });
-                let e = match kept {
-                    Some(kept) => kept,
-                    None => {
-                        let e = entry::decode::<OwnerListing>(&text).ok_or(ApiError::Internal)?;
-                        let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
-                        self.remember_listing(&key, &listing, e.fetched_at_ms);
-                        Entry {
-                            fetched_at_ms: e.fetched_at_ms,
-                            data: Some(listing),
-                        }
-                    }
-                };
+                let e = self.listing_from_text(&key, &text)?;
                 let freshness = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
                 let listing = e.data.ok_or(ApiError::NotFound)?;
                 let miss = served(listing, e.fetched_at_ms, CacheStatus::Miss, freshness);
                 Ok(Listing::Ready(miss))
+            }
+            Answer::Kept(text) => {
+                // The directory's live listing stands in for KV's (a KV miss in this location):
+                // served like a KV read, its build's age deciding whether it is rebuilt.
+                let e = self.listing_from_text(&key, &text)?;
+                let freshness = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
+                let listing = e.data.ok_or(ApiError::NotFound)?;
+                let status = match freshness {
+                    Freshness::Fresh { .. } => CacheStatus::Hit,
+                    Freshness::Stale => {
+                        self.schedule(Refresh::Owner(owner.clone()));
+                        CacheStatus::Stale
+                    }
+                };
+                Ok(Listing::Ready(served(
+                    listing,
+                    e.fetched_at_ms,
+                    status,
+                    freshness,
+                )))
             }
             Answer::NotFound => Err(ApiError::NotFound),
             Answer::Building(progress) => Ok(Listing::Building(progress)),
             Answer::Failed(err) => Err(err),
             Answer::Unstarted => Err(ApiError::Internal),
         }
+    }
+
+    /// A directory's listing text, decoded once: callers who waited together get the same text,
+    /// and the first remembers it for all (the same build and the same revalidation).
+    fn listing_from_text(
+        &self,
+        key: &str,
+        text: &str,
+    ) -> Result<Entry<Rc<OwnerListing>>, ApiError> {
+        let kept = self.memory_listing(key).filter(|m| {
+            entry::peek_fetched_at(text).is_some_and(|at| at == m.fetched_at_ms)
+                && m.data.as_ref().map(|l| l.revalidated_at_ms)
+                    == Some(entry::peek_revalidated_at(text))
+        });
+        if let Some(kept) = kept {
+            return Ok(kept);
+        }
+        let e = entry::decode::<OwnerListing>(text).ok_or(ApiError::Internal)?;
+        let listing = Rc::new(e.data.ok_or(ApiError::NotFound)?);
+        self.remember_listing(key, &listing, e.fetched_at_ms);
+        Ok(Entry {
+            fetched_at_ms: e.fetched_at_ms,
+            data: Some(listing),
+        })
     }
 
     pub(super) fn owners(&self) -> Result<&dyn Owners, ApiError> {
@@ -144,6 +173,27 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         page
     }
 
+    /// The current records of `names`, all of `owner`'s, in one aliased query (at most
+    /// `BATCH_MAX`): what a live listing's revalidation asks. `None` where GitHub has no such
+    /// repository (or it is no longer visible to the credential).
+    pub(crate) async fn owner_records(
+        &self,
+        owner: &Owner,
+        names: &[RepoName],
+    ) -> Result<Vec<Option<Repo>>, UpstreamFailure> {
+        let auth = self.auth(owner).await?;
+        let _ = self.limited_until(&auth.rate_key).await;
+        let full: Vec<FullName> = names
+            .iter()
+            .map(|n| FullName::new(owner.clone(), n.clone()))
+            .collect();
+        let mut budgeted = self.with_budget(PAGE_TIMEOUT_MS);
+        budgeted.essential |= self.cfg.is_pinned(owner);
+        let answer = budgeted.batch_upstream(&auth, &full).await;
+        *self.limited_until.borrow_mut() = budgeted.limited_until.take();
+        answer.map(|a| a.repos)
+    }
+
     /// Cron: asks the directory of every pinned owner whose listing is missing or older than
     /// half the fresh time to rebuild it. The directory keeps the old entry when a build fails.
     /// Returns the owners asked.
@@ -168,15 +218,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
 /// GitHub already orders by name; sort only when it did not (case rules differ).
 pub fn sort_by_name(repos: &mut [Repo]) {
-    let by_name = |a: &Repo, b: &Repo| cmp_names(a.name(), b.name());
+    let by_name = |a: &Repo, b: &Repo| crate::owners::live::cmp_names(a.name(), b.name());
     if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
         repos.sort_by(by_name);
     }
-}
-
-/// Case-insensitive name order, without allocating lowercase copies.
-fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }

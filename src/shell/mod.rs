@@ -1,6 +1,7 @@
 //! The workers-rs shell: the only code that touches JavaScript. It converts requests and
 //! responses, reads bindings, and implements the core's seams with KV, `fetch` and `Date.now()`.
 
+mod assets;
 mod edge;
 mod kv;
 mod limiter;
@@ -164,6 +165,7 @@ async fn answer(
             .map(|l| l as &dyn crate::service::Admit),
         owners: settings.owners.as_ref().map(|d| d as &dyn Owners),
         signer: Some(&signer::WebCryptoSigner),
+        assets: &assets::JsAssets,
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {

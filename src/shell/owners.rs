@@ -23,7 +23,9 @@ use crate::http::query;
 use crate::names::Owner;
 use crate::owners::build::{self, PAGE_TIMEOUT_MS, READ_KEY};
 use crate::owners::directory::{self, Checkpoints, Directory, Drive, Memory};
-use crate::owners::{wire, Answer, Owners};
+use crate::owners::live;
+use crate::owners::revalidate::{CHANGE_WAIT_MS, RETRY_MS};
+use crate::owners::{wire, Answer, Change, Owners, Told};
 use crate::service::{Clock, Service, KEYS_PER_INVOCATION};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
@@ -135,6 +137,13 @@ impl Checkpoints for DoStorage {
             .await
             .map_err(|e| e.to_string())
     }
+    async fn delete_many(&self, keys: &[String]) {
+        for chunk in keys.chunks(128) {
+            if let Err(e) = self.storage.delete_multiple(chunk.to_vec()).await {
+                console_error!("owner directory storage not deleted: {e}");
+            }
+        }
+    }
     /// Everything but whose directory this is and when it was last read.
     async fn clear(&self) {
         if let Err(e) = self.storage.delete_all().await {
@@ -159,8 +168,9 @@ impl DurableObject for OwnerDirectory {
         }
     }
 
-    /// `GET https://owners/{listing|refresh|invalidate}?owner=…&wait_ms=…` from the worker, and
-    /// `POST https://owners/forget?owner=…` with a JSON array of the owner's repository keys.
+    /// `GET https://owners/{listing|refresh|invalidate}?owner=…&wait_ms=…` from the worker,
+    /// `POST https://owners/forget?owner=…` with the owner's repository keys, one per line, and
+    /// `POST https://owners/change?owner=…` with repository-level changes (`live::encode_changes`).
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let url = req.inner().url();
         let pairs = query::parse(query::from_url(&url));
@@ -233,10 +243,29 @@ impl DurableObject for OwnerDirectory {
                 if keys.is_empty() || keys.len() > KEYS_PER_INVOCATION || !keys.iter().all(own) {
                     return Response::error("keys are missing, too many or not the owner's", 400);
                 }
-                match svc.drop_keys(&keys).await {
+                match svc.drop_keys(&keys, &[]).await {
                     Ok(()) => Response::empty().map(|r| r.with_status(204)),
                     Err(_) => Response::error("KV refused the deletes", 503),
                 }
+            }
+            "/change" => {
+                let text = req.text().await.unwrap_or_default();
+                let Some(changes) = live::decode_changes(&text).filter(|c| !c.is_empty()) else {
+                    return Response::error("changes are missing or malformed", 400);
+                };
+                let Ok(told) = dir.hear(&changes, CHANGE_WAIT_MS).await else {
+                    return Response::error("KV refused the delete", 503);
+                };
+                // GitHub failed them: the alarm retries (a build in progress applies them itself).
+                if told == Told::Queued && dir.queued() && !self.shared.driving() {
+                    wake(&self.state, &self.shared, RETRY_MS).await;
+                }
+                let status = match told {
+                    Told::Applied => 200,
+                    Told::Queued => 202,
+                    Told::NoListing => 204,
+                };
+                Response::empty().map(|r| r.with_status(status))
             }
             "/invalidate" => {
                 let at_ms = param("at_ms").parse().unwrap_or(0);
@@ -261,6 +290,7 @@ impl DurableObject for OwnerDirectory {
         };
         let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
         drive(&self.env, &self.state, &self.shared, &owner, stop_at).await;
+        retry_queued(&self.env, &self.state, &self.shared, &owner).await;
         if !self.shared.armed.get() && !self.shared.driving() {
             // Nothing left to page: this alarm was the one set for reaping.
             let stale_ttl = settings(&self.env).ready().map(|(c, _)| c.stale_ttl);
@@ -363,12 +393,35 @@ async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at
         Drive::Done | Drive::Failed => {
             JsClock.sleep(WRITE_AFTER_MS).await;
             dir.write_back().await;
-            if !shared.driving() {
+            if dir.queued() {
+                // What changed during the build and GitHub did not answer: asked again soon.
+                wake(state, shared, RETRY_MS).await;
+            } else if !shared.driving() {
                 // No alarm left watching the build: the next one is the reaping one.
                 let due = build::reap_at(noted_read(state, shared).await, config.stale_ttl);
                 wake(state, shared, due.saturating_sub(JsClock.now_ms())).await;
             }
         }
+    }
+}
+
+/// Changes GitHub failed to answer, asked again (by the alarm); re-arms while it still fails.
+async fn retry_queued(env: &Env, state: &State, shared: &Shared, owner: &Owner) {
+    let settings = settings(env);
+    let Ok((config, kv)) = settings.ready() else {
+        return;
+    };
+    let forge = GitHub::from_config(config);
+    let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
+        .with_signer(&super::signer::WebCryptoSigner);
+    let storage = DoStorage::new(state, shared, owner);
+    let dir = Directory::new(&svc, &storage, &shared.memory, owner);
+    // (Loads what an earlier life stored, the queue included.)
+    if shared.driving() || dir.in_progress().await || !dir.queued() {
+        return;
+    }
+    if !dir.round().await || dir.queued() {
+        wake(state, shared, RETRY_MS).await;
     }
 }
 
@@ -469,6 +522,26 @@ impl DoOwners {
         }
     }
 
+    async fn change_now(
+        &self,
+        owner: &Owner,
+        changes: &[Change],
+    ) -> std::result::Result<Told, crate::error::ApiError> {
+        let body = Some(live::encode_changes(changes));
+        match self.ask(owner, "change", &[], body).await {
+            Ok((200, _)) => Ok(Told::Applied),
+            Ok((202, _)) => Ok(Told::Queued),
+            Ok((204, _)) => Ok(Told::NoListing),
+            other => {
+                console_error!(
+                    "owner directory {owner} refused changes: {:?}",
+                    other.map(|(s, _)| s)
+                );
+                Err(crate::error::ApiError::StoreUnavailable)
+            }
+        }
+    }
+
     /// `op` for the owner's object, which answers 204 when it is done.
     async fn tell(
         &self,
@@ -512,6 +585,13 @@ impl Owners for DoOwners {
     ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
         let body = keys.join("\n");
         Box::pin(self.tell(owner, "forget", &[], Some(body)))
+    }
+    fn change<'a>(
+        &'a self,
+        owner: &'a Owner,
+        changes: &'a [Change],
+    ) -> LocalBoxFuture<'a, std::result::Result<Told, crate::error::ApiError>> {
+        Box::pin(self.change_now(owner, changes))
     }
     fn invalidate<'a>(
         &'a self,

@@ -133,6 +133,8 @@ pub struct FakeGitHub {
     pub renames: RefCell<HashMap<String, usize>>,
     /// Lowercased full names made private since the fixtures were built.
     pub privatized: RefCell<HashSet<String>>,
+    /// Transfers GitHub follows: lowercased `owner/name` → (new owner, index there).
+    pub moved: RefCell<HashMap<String, (String, usize)>>,
 }
 
 impl FakeGitHub {
@@ -153,6 +155,7 @@ impl FakeGitHub {
             max_page: Cell::new(None),
             renames: RefCell::default(),
             privatized: RefCell::default(),
+            moved: RefCell::default(),
         }
     }
 
@@ -213,7 +216,22 @@ impl FakeGitHub {
                 .borrow()
                 .get(&format!("{o}/{n}").to_ascii_lowercase())
                 .copied();
-            let idx = renamed.or_else(|| n.strip_prefix('r').and_then(|d| d.parse::<usize>().ok()));
+            // Names are case-insensitive on GitHub.
+            let lower = n.to_ascii_lowercase();
+            let idx = renamed.or_else(|| {
+                lower
+                    .strip_prefix('r')
+                    .and_then(|d| d.parse::<usize>().ok())
+            });
+            let moved = self
+                .moved
+                .borrow()
+                .get(&format!("{o}/{n}").to_ascii_lowercase())
+                .cloned();
+            if let Some((to, idx)) = moved {
+                data.insert(format!("r{i}"), self.node_now(&to, idx));
+                continue;
+            }
             match (self.owners.get(&o.to_ascii_lowercase()), idx) {
                 (Some(&count), Some(idx)) if idx < count => {
                     data.insert(format!("r{i}"), self.node_now(o, idx))
@@ -449,6 +467,7 @@ impl World {
             limiter: self.limiter.as_ref().map(|b| b as &dyn Admit),
             owners: Some(&owners as &dyn Owners),
             signer: None,
+            assets: &forgelens::http::Embedded,
         };
         let resp = handle(&req, &ctx).await;
         // The runtime finishes `wait_until` writes right after the response; refreshes are left

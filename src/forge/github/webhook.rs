@@ -4,7 +4,7 @@
 //! **Invariant**: the signature is checked, in constant time, over the raw body before anything
 //! parses it.
 
-use crate::forge::Invalidation;
+use crate::forge::{Fact, Invalidation};
 use crate::names::{FullName, Owner, RepoName};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
@@ -131,7 +131,9 @@ pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
             .and_then(|c| c.pointer("/repository/name/from"))
             .and_then(Value::as_str);
         if let Some(old) = old.and_then(|n| RepoName::parse(n).ok()) {
-            inv.repos.push(FullName::new(current.owner.clone(), old));
+            let old = FullName::new(current.owner.clone(), old);
+            inv.changes.push((old.clone(), Fact::Removed));
+            inv.repos.push(old);
         }
     }
     if event == "repository" && action == Some("transferred") {
@@ -143,11 +145,18 @@ pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
             })
             .and_then(Value::as_str);
         if let Some(old_owner) = login.and_then(|l| Owner::parse(l).ok()) {
-            inv.repos
-                .push(FullName::new(old_owner.clone(), current.repo.clone()));
+            let old = FullName::new(old_owner.clone(), current.repo.clone());
+            inv.changes.push((old.clone(), Fact::Removed));
+            inv.repos.push(old);
             inv.owners.push(old_owner);
         }
     }
+    let fact = match (event, action) {
+        ("repository", Some("privatized")) => Fact::Private,
+        ("repository", Some("deleted")) => Fact::Removed,
+        _ => Fact::Changed,
+    };
+    inv.changes.push((current.clone(), fact));
     inv.owners.push(current.owner.clone());
     inv.repos.push(current);
     inv

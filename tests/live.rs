@@ -1,0 +1,357 @@
+//! Native tests of live listings: repository-level deliveries patch the owner's listing in its
+//! directory (narrowing facts at once, the rest asked of GitHub in coalesced rounds) instead of
+//! throwing it away, builds in progress are not restarted, replays change nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use forgelens::forge::github::GitHub;
+use forgelens::forge::HttpReply;
+use forgelens::http::Response;
+use forgelens::names::Owner;
+use futures::executor::block_on;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::rc::Rc;
+
+const SECRET: &str = "webhook-secret-for-live-tests";
+
+fn world(owners: &[(&str, usize)]) -> World {
+    let mut w = World::new(owners);
+    w.vars = vec![
+        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
+        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+        // This isolate's memory would hide what the directory answers.
+        ("MEMORY_TTL_MS", "0".into()),
+    ];
+    w
+}
+
+fn signed(event: &str, payload: &Value, id: Option<&str>) -> (Vec<(String, String)>, Vec<u8>) {
+    let body = payload.to_string().into_bytes();
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut headers = vec![
+        ("X-GitHub-Event".to_string(), event.to_string()),
+        ("X-Hub-Signature-256".to_string(), format!("sha256={hex}")),
+        ("Content-Type".to_string(), "application/json".to_string()),
+    ];
+    if let Some(id) = id {
+        headers.push(("X-GitHub-Delivery".to_string(), id.to_string()));
+    }
+    (headers, body)
+}
+
+fn deliver(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
+    block_on(deliver_async(w, event, payload, id))
+}
+
+async fn deliver_async(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
+    let (headers, body) = signed(event, payload, id);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    w.fetch("POST", "/v1/webhooks/github", &headers, &body)
+        .await
+}
+
+fn repo_event(action: &str, full_name: &str) -> Value {
+    json!({"action": action, "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+fn push(full_name: &str) -> Value {
+    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+/// Listing pages GitHub was asked for (not revalidations).
+fn pages(w: &World) -> usize {
+    w.gh.calls
+        .borrow()
+        .iter()
+        .filter(|b| b["variables"].get("owner").is_some())
+        .count()
+}
+
+fn names(r: &Response) -> Vec<String> {
+    json_body(r)["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn stored_listing(w: &World, owner: &str) -> Value {
+    let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_stream_of_deliveries_keeps_every_poll_complete_and_costs_no_pages() {
+    let w = world(&[("acme", 250)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(pages(&w), 3);
+    let before = w.calls();
+    for i in 0..30 {
+        let r = deliver(&w, "push", &push(&format!("acme/r{:03}", i * 7)), None);
+        assert_eq!(r.status, 200, "{i}");
+        w.advance(1);
+        let poll = w.get("/v1/orgs/acme/repos");
+        assert_eq!(poll.status, 200, "poll {i} is complete");
+        assert_eq!(poll.header("x-cache"), Some("HIT"), "poll {i}");
+        assert_eq!(names(&poll).len(), 200, "every public repository, poll {i}");
+    }
+    assert_eq!(pages(&w), 3, "no listing page during the activity");
+    assert!(
+        w.calls() - before <= 30,
+        "at most one upstream request per delivery: {}",
+        w.calls() - before
+    );
+    assert!(stored_listing(&w, "acme")["data"]["revalidated_at"].is_string());
+}
+
+#[test]
+fn deliveries_arriving_together_share_one_query() {
+    let w = world(&[("acme", 250)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let before = w.calls();
+    let bodies: Vec<Value> = (0..150).map(|i| push(&format!("acme/r{:03}", i))).collect();
+    let all = bodies.iter().map(|b| deliver_async(&w, "push", b, None));
+    let answers = block_on(futures::future::join_all(all));
+    assert!(answers.iter().all(|r| r.status == 200));
+    let asked = w.calls() - before;
+    // 150 names: two aliased queries of at most 100 (a round each, or one round asking both).
+    assert!(asked <= 3, "150 deliveries coalesced into {asked} requests");
+    assert_eq!(pages(&w), 3);
+    for body in &w.gh.calls.borrow()[before..] {
+        let aliased = body["variables"].as_object().unwrap().len() / 2;
+        assert!(
+            aliased <= 100,
+            "at most 100 repositories per query: {aliased}"
+        );
+    }
+}
+
+#[test]
+fn a_privatize_leaves_the_anonymous_listing_before_its_delivery_is_answered() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // GitHub fails: the narrowing fact from the signed payload applies without it.
+    w.gh.fault.borrow_mut().replace(Ok(HttpReply {
+        status: 502,
+        headers: vec![],
+        body: b"bad gateway".to_vec(),
+    }));
+    let r = deliver(
+        &w,
+        "repository",
+        &repo_event("privatized", "acme/r001"),
+        None,
+    );
+    assert_eq!(r.status, 200, "durably queued for retry");
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!(poll.status, 200);
+    assert!(
+        !names(&poll).contains(&"r001".to_string()),
+        "{:?}",
+        names(&poll)
+    );
+    // GitHub answers again: the queued change is revalidated by the alarm and leaves the queue.
+    *w.gh.fault.borrow_mut() = None;
+    w.gh.privatized.borrow_mut().insert("acme/r001".into());
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    {
+        let dirs = w.directories.borrow();
+        assert!(dirs["acme"].storage.data.borrow().contains_key("queue"));
+    }
+    w.advance(5);
+    assert!(
+        !block_on(owners.retry_queued(&owner)),
+        "nothing left queued"
+    );
+    let stored = stored_listing(&w, "acme");
+    assert_eq!(stored["data"]["repos"][1]["visibility"], "private");
+    assert_eq!(pages(&w), 1);
+}
+
+#[test]
+fn widening_facts_come_only_from_github() {
+    let w = world(&[("acme", 10)]);
+    w.gh.privatized.borrow_mut().insert("acme/r003".into());
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // A `publicized` delivery GitHub does not (yet) agree with changes nothing visible.
+    let r = deliver(
+        &w,
+        "repository",
+        &repo_event("publicized", "acme/r003"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert!(!names(&poll).contains(&"r003".to_string()));
+    // Once GitHub says so, it is public.
+    w.gh.privatized.borrow_mut().clear();
+    w.advance(2);
+    deliver(
+        &w,
+        "repository",
+        &repo_event("publicized", "acme/r003"),
+        None,
+    );
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert!(names(&poll).contains(&"r003".to_string()));
+}
+
+#[test]
+fn a_delivery_during_a_build_neither_restarts_it_nor_is_lost() {
+    let mut w = world(&[("acme", 250)]);
+    // Each page takes 2 s; a caller waits at most 3 s (two pages), then is told to come back.
+    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
+    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    assert_eq!(pages(&w), 2);
+    // r010 was on the first page, public; now it is private.
+    w.gh.privatized.borrow_mut().insert("acme/r010".into());
+    let r = deliver(
+        &w,
+        "repository",
+        &repo_event("privatized", "acme/r010"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    block_on(owners.alarm(&owner));
+    assert_eq!(pages(&w), 3, "the build went on from its third page");
+    let stored = stored_listing(&w, "acme");
+    assert_eq!(stored["data"]["repos"][10]["name"], "r010");
+    assert_eq!(stored["data"]["repos"][10]["visibility"], "private");
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!(poll.status, 200);
+    assert!(!names(&poll).contains(&"r010".to_string()));
+}
+
+#[test]
+fn a_replayed_delivery_changes_nothing_and_costs_nothing() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let first = deliver(
+        &w,
+        "push",
+        &push("acme/r002"),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    );
+    assert_eq!(first.status, 200);
+    let (calls, writes) = (w.calls(), w.store.writes.get());
+    w.advance(2);
+    let replay = deliver(
+        &w,
+        "push",
+        &push("acme/r002"),
+        Some("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    );
+    assert_eq!(replay.status, 200);
+    assert_eq!(json_body(&replay), json_body(&first));
+    assert_eq!((w.calls(), w.store.writes.get()), (calls, writes));
+    // A delivery that failed is not remembered: its redelivery is applied.
+    w.store.refuse_deletes.set(100);
+    let failed = deliver(&w, "push", &push("acme/r003"), Some("aaaa-1"));
+    assert_eq!(failed.status, 503);
+    w.store.refuse_deletes.set(0);
+    let calls = w.calls();
+    let again = deliver(&w, "push", &push("acme/r003"), Some("aaaa-1"));
+    assert_eq!(again.status, 200);
+    assert_eq!(w.calls(), calls + 1, "the redelivery asked GitHub");
+}
+
+#[test]
+fn a_transfer_moves_the_record_between_two_listed_owners() {
+    let w = world(&[("acme", 5), ("zeta", 2)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(w.get("/v1/orgs/zeta/repos").status, 200);
+    // acme/r001 becomes zeta/r001 (zeta's own r001 is index 1 in the fixtures, standing in).
+    w.gh.moved
+        .borrow_mut()
+        .insert("acme/r001".into(), ("zeta".into(), 1));
+    let payload = json!({"action": "transferred", "repository": {"full_name": "zeta/r001", "default_branch": "main"},
+        "changes": {"owner": {"from": {"organization": {"login": "acme"}}}}});
+    let r = deliver(&w, "repository", &payload, None);
+    assert_eq!(r.status, 200);
+    let acme = w.get("/v1/orgs/acme/repos");
+    assert_eq!(names(&acme), ["r000", "r002", "r003"]);
+    let zeta = w.get("/v1/orgs/zeta/repos");
+    assert!(names(&zeta).contains(&"r001".to_string()));
+    assert_eq!(pages(&w), 2, "no rebuild for either owner");
+}
+
+#[test]
+fn a_rename_drops_the_old_name_and_adds_the_new_one() {
+    let w = world(&[("acme", 5)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // r001 is renamed r003 (the fixtures' r003 stands in for it; GitHub follows the old name).
+    let payload = json!({"action": "renamed", "repository": {"full_name": "acme/r003", "default_branch": "main"},
+        "changes": {"repository": {"name": {"from": "r001"}}}});
+    w.gh.moved
+        .borrow_mut()
+        .insert("acme/r001".into(), ("acme".into(), 3));
+    let r = deliver(&w, "repository", &payload, None);
+    assert_eq!(r.status, 200);
+    let acme = w.get("/v1/orgs/acme/repos");
+    assert_eq!(names(&acme), ["r000", "r002", "r003"]);
+    assert_eq!(pages(&w), 1);
+}
+
+#[test]
+fn a_kv_miss_is_answered_from_the_directory_not_with_202() {
+    let w = world(&[("acme", 250)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    deliver(&w, "push", &push("acme/r004"), None);
+    // KV lags in another location: the directory's live listing answers.
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!((poll.status, poll.header("x-cache")), (200, Some("HIT")));
+    assert!(json_body(&poll)["revalidated_at"].is_string());
+    assert_eq!(pages(&w), 3);
+}
+
+#[test]
+fn owner_level_changes_still_rebuild() {
+    let w = world(&[("acme", 5)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let admin = ("Authorization", "Bearer admin-token-for-tests");
+    assert_eq!(
+        w.request("DELETE", "/v1/cache/orgs/acme", &[admin]).status,
+        200
+    );
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(pages(&w), 2);
+    // An admin repository purge is repository-level: revalidated, not rebuilt.
+    let calls = w.calls();
+    assert_eq!(
+        w.request("DELETE", "/v1/cache/repos/acme/r001", &[admin])
+            .status,
+        200
+    );
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!((pages(&w), w.calls()), (2, calls + 1));
+}
