@@ -509,6 +509,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.live = Some(done);
             mem.live_text = Some(text.clone());
             mem.since.clear();
+            // The build's own KV write comes first; a round publishes a second after it.
+            mem.rounds.published_at_ms = self.svc.clock.now_ms();
             old.unwrap_or_default()
         };
         let drive = self.complete(cp, Answer::Complete(text), fresh_until, Some(write));
@@ -574,6 +576,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
         // No other build can have started: callers are answered from `recent` until it is
         // written, and an invalidation would have changed the generation.
+        let mut done = done;
+        self.catch_up_unwritten(&mut done);
         match (done.keep, done.meta) {
             (Some((last_key, last, old)), Some(meta)) => {
                 // The build's pages become the live listing's; the replaced listing's go.
@@ -591,7 +595,6 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                 mem.live_text = None;
             }
         }
-        self.mem.borrow_mut().rounds.published_at_ms = self.now();
         let Some(write) = done.write else {
             return;
         };
@@ -627,6 +630,29 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                 }
             }
             self.abandon_live().await;
+        }
+    }
+
+    /// A revalidation round may have patched the listing between its answer and this write:
+    /// what is written (its last page, its meta line, the KV entry) is the listing as it stands
+    /// now, never the build's first copy over a patched one.
+    fn catch_up_unwritten(&self, done: &mut Unwritten) {
+        let mut mem = self.mem.borrow_mut();
+        let same = mem
+            .live
+            .as_ref()
+            .is_some_and(|l| l.started_at_ms == done.started_at_ms);
+        if !same || done.keep.is_none() {
+            return;
+        }
+        let text = live_text(&mut mem);
+        let Some(l) = mem.live.as_ref() else { return };
+        if let Some((_, last, _)) = done.keep.as_mut() {
+            *last = l.encode_page(l.pages.saturating_sub(1));
+        }
+        done.meta = Some(l.meta());
+        if let Some(write) = done.write.as_mut() {
+            write.1 = text;
         }
     }
 

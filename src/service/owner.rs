@@ -2,6 +2,7 @@
 //! (the `OWNERS` Durable Object), the only code that pages an owner. Also the one page call a
 //! directory makes, and the pinned-owner cron, which asks directories to rebuild.
 
+use super::flight::{self, Joined};
 use super::{served, CacheStatus, Clock, Refresh, Served, Service, Transport};
 use crate::cache::entry::{self, Entry, Freshness};
 use crate::cache::{keys, Store};
@@ -66,6 +67,28 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 (Freshness::Stale, None) => {}
             }
         }
+        // Callers of this isolate waiting for one owner share one wait on its directory: a
+        // completed listing of thousands of repositories crosses from the object once, and is
+        // decoded once, however many callers wait (the leader hands followers parsed data only).
+        let flight = format!("dir|{key}");
+        match flight::join::<Result<Listing, ApiError>, C>(&flight, self.clock, self.deadline_ms)
+            .await
+        {
+            Joined::Shared(Ok(listing)) => Ok(listing),
+            // Errors may be the leader's own (its client budget): asked again, at no cost when
+            // the directory remembers a failed build.
+            Joined::Shared(Err(_)) | Joined::Alone => self.ask_directory(owner, &key).await,
+            Joined::Lead(lead) => {
+                let result = self.ask_directory(owner, &key).await;
+                lead.finish(result.clone());
+                result
+            }
+        }
+    }
+
+    /// The owner's directory on a KV miss: a completed or live listing, a build's progress, or
+    /// why there is none.
+    async fn ask_directory(&self, owner: &Owner, key: &str) -> Result<Listing, ApiError> {
         let owners = self.owners()?;
         let started = self.clock.now_ms();
         let wait_ms = self.deadline_ms.saturating_sub(started);
@@ -83,7 +106,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         self.spent(|t| &mut t.owner_ms, started);
         match answer {
             Answer::Complete(text) => {
-                let e = self.listing_from_text(&key, &text)?;
+                let e = self.listing_from_text(key, &text)?;
                 let freshness = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
                 let listing = e.data.ok_or(ApiError::NotFound)?;
                 let miss = served(listing, e.fetched_at_ms, CacheStatus::Miss, freshness);
@@ -92,7 +115,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             Answer::Kept(text) => {
                 // The directory's live listing stands in for KV's (a KV miss in this location):
                 // served like a KV read, its build's age deciding whether it is rebuilt.
-                let e = self.listing_from_text(&key, &text)?;
+                let e = self.listing_from_text(key, &text)?;
                 let freshness = entry::freshness(&e, self.clock.now_ms(), self.cfg.fresh_ttl);
                 let listing = e.data.ok_or(ApiError::NotFound)?;
                 let status = match freshness {

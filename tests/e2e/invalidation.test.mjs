@@ -65,7 +65,7 @@ test("every listed event, from real payloads, drops exactly its keys", async () 
   }
 });
 
-test("privatized: no anonymous view shows the repository again (memory included), and the next read asks GitHub", async () => {
+test("privatized: no anonymous view shows the repository again (memory included); the record is asked again, the listing is patched in place", async () => {
   const [owner, repo] = ["Small-Org", "tool-0004"];
   const one = await w.get(`/v1/repos/${owner}/${repo}`);
   assert.equal(one.status, 200);
@@ -81,9 +81,13 @@ test("privatized: no anonymous view shows the repository again (memory included)
   const record = w.emu.forge.owners.get("small-org").repos.find((r) => r.name === repo);
   record.visibility = "PRIVATE";
   record.isPrivate = true;
+  w.emu.reset();
   const res = await deliver("repository", aimed("repository.privatized", owner, repo));
   assert.equal(res.status, 200);
   assert.deepEqual(res.body, { event: "repository", action: "privatized", invalidated: ["v1:repo:small-org/tool-0004", "v1:org:small-org"] });
+  // Live listings: the owner's directory asked GitHub for that one record, not for the listing.
+  assert.equal(w.emu.stats.ownerPages, 0, "no listing page");
+  assert.equal(w.emu.stats.batch, 1, "one revalidation of the record");
 
   w.emu.reset();
   const single = await w.get(`/v1/repos/${owner}/${repo}`);
@@ -92,7 +96,9 @@ test("privatized: no anonymous view shows the repository again (memory included)
   assert.deepEqual(batch.body, { repos: [], errors: [{ name: `${owner}/${repo}`, code: "not_found" }] });
   const listing = await w.get(`/v1/orgs/${owner}/repos?fields=name`);
   assert.ok(!listing.body.repos.some((r) => r.name === repo));
-  assert.ok(w.emu.stats.requests >= 2, "fresh upstream calls after the invalidation");
+  assert.equal(listing.status, 200);
+  assert.ok(w.emu.stats.requests >= 1, "the single lookup asked GitHub again after the invalidation");
+  assert.equal(w.emu.stats.ownerPages, 0, "the listing was not rebuilt");
 });
 
 test("unsigned, tampered or wrongly signed deliveries change nothing", async () => {
