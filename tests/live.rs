@@ -182,10 +182,21 @@ fn a_privatize_leaves_the_anonymous_listing_before_its_delivery_is_answered() {
         let dirs = w.directories.borrow();
         assert!(dirs["acme"].storage.data.borrow().contains_key("queue"));
     }
+    // The object armed its alarm for the retry.
+    let now = w.clock.0.get();
+    assert_eq!(owners.alarm_at(&owner), Some(now + 5_000), "retried in 5 s");
     w.advance(5);
+    block_on(owners.alarm(&owner));
+    {
+        let dirs = w.directories.borrow();
+        assert!(
+            !dirs["acme"].storage.data.borrow().contains_key("queue"),
+            "nothing left queued"
+        );
+    }
     assert!(
-        !block_on(owners.retry_queued(&owner)),
-        "nothing left queued"
+        owners.alarm_at(&owner).unwrap() > now + 3_600_000,
+        "the next alarm is the reaping one"
     );
     let stored = stored_listing(&w, "acme");
     assert_eq!(stored["data"]["repos"][1]["visibility"], "private");

@@ -307,3 +307,69 @@ fn an_invalidation_while_a_page_is_in_flight_restarts_the_build_cleanly() {
         "no page of the old build after the restart"
     );
 }
+
+#[test]
+fn a_long_build_goes_on_by_alarm_forty_pages_an_invocation_then_the_alarm_reaps() {
+    // 9,000 repositories = 90 pages; nobody waits (the caller's budget covers one page).
+    let w = slow_world(9_000, "500", 400);
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    let mut invocations = Vec::new();
+    loop {
+        let at = owners.alarm_at(&owner).expect("an alarm watches the build");
+        let now = w.clock.0.get();
+        w.clock.0.set(now.max(at));
+        let before = w.calls();
+        let outcome = block_on(owners.alarm(&owner));
+        invocations.push(w.calls() - before);
+        if outcome == Drive::Done {
+            break;
+        }
+        assert_eq!(outcome, Drive::More);
+        assert_eq!(
+            owners.alarm_at(&owner),
+            Some(w.clock.0.get()),
+            "re-armed for now"
+        );
+    }
+    assert!(
+        invocations.iter().all(|n| *n <= 40),
+        "at most 40 pages per invocation: {invocations:?}"
+    );
+    assert_eq!(w.calls(), 90, "every page once");
+    let hit = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!((hit.status, hit.header("x-cache")), (200, Some("HIT")));
+    // Done: the next alarm is the reaping one, the stale time after the owner was last read.
+    let reap_at = owners.alarm_at(&owner).unwrap();
+    assert!(reap_at >= w.clock.0.get() + 86_000_000, "{reap_at}");
+    w.clock.0.set(reap_at);
+    block_on(owners.alarm(&owner));
+    let dirs = w.directories.borrow();
+    assert_eq!(
+        dirs["acme"].reaped.get(),
+        1,
+        "an unread owner's storage goes"
+    );
+    assert!(dirs["acme"].storage.data.borrow().is_empty());
+}
+
+#[test]
+fn callers_of_one_isolate_share_one_wait_on_the_directory() {
+    let w = World::new(&[("acme", 250)]);
+    let asks = (0..20).map(|_| w.fetch("GET", "/v1/orgs/acme/repos?fields=name", &[], b""));
+    let answers = block_on(futures::future::join_all(asks));
+    assert!(answers.iter().all(|r| r.status == 200));
+    assert_eq!(w.calls(), 3, "one build");
+    let dirs = w.directories.borrow();
+    // The first caller asked twice (whether a build would start, then to start it); the 19
+    // others, whose KV reads missed while it waited, shared its wait instead of asking.
+    assert_eq!(
+        dirs["acme"].asked.get(),
+        2,
+        "one caller's asks of the directory for 20 waiting callers"
+    );
+    assert!(answers.iter().all(|r| r.header("x-cache") == Some("MISS")));
+}

@@ -158,7 +158,7 @@ pub fn changed(mem: &RefCell<Memory>, seen: u64) -> impl Future<Output = ()> + '
 }
 
 /// How a drive ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drive {
     /// The listing is complete (or the owner does not exist).
     Done,

@@ -1,9 +1,10 @@
-//! An in-process `Owners`: one directory per owner, driven inline by the caller instead of by
-//! Durable Object alarms. Native tests and benches use it; the worker uses the object. The build
-//! logic is the same `Directory`.
+//! An in-process `Owners`: one directory per owner, with a test double of the object's runtime
+//! (`object::Host`: an alarm time the test fires, a driver run beside its caller's wait). Native
+//! tests and benches use it; the worker uses the object. Both run the same control logic
+//! (`object`) over the same `Directory`, page cap per invocation included.
 
 use super::directory::{Checkpoints, Directory, Drive, Memory};
-use super::revalidate::CHANGE_WAIT_MS;
+use super::object::{self, Host};
 use super::{Answer, Change, Owners, Told};
 use crate::cache::Store;
 use crate::config::Config;
@@ -12,7 +13,7 @@ use crate::forge::Forge;
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport, BACKGROUND_BUDGET_MS};
 use futures::future::LocalBoxFuture;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -25,6 +26,14 @@ pub struct LocalDirectory {
     /// The size of each chunk of keys this directory was asked to drop (`Owners::forget`),
     /// each an invocation of the object's own.
     pub forgotten: RefCell<Vec<usize>>,
+    /// When its alarm is armed for.
+    pub alarm_at: Cell<Option<u64>>,
+    /// The last read noted (0: none).
+    pub read_at: Cell<u64>,
+    /// Times the reaping alarm deleted its storage.
+    pub reaped: Cell<u32>,
+    /// Listings asked of it (`Owners::listing`), each a request to the object.
+    pub asked: Cell<u32>,
 }
 
 /// Every directory of a test world, by lowercased owner.
@@ -81,6 +90,41 @@ pub struct LocalOwners<'a, S, T, C> {
     pub directories: &'a Directories,
 }
 
+/// The object's runtime for one directory: its alarm is a time remembered here, fired by the
+/// test (`LocalOwners::alarm`) or, while a caller waits, as soon as it is due (the object's
+/// alarm fires at once when armed for now).
+struct LocalHost<'a, C> {
+    dir: &'a LocalDirectory,
+    clock: &'a C,
+}
+
+impl<C: Clock> Host for LocalHost<'_, C> {
+    fn arm(&self, in_ms: u64) -> LocalBoxFuture<'_, ()> {
+        let at = self.clock.now_ms().saturating_add(in_ms);
+        self.dir.alarm_at.set(Some(at));
+        Box::pin(std::future::ready(()))
+    }
+    fn armed(&self) -> bool {
+        self.dir.alarm_at.get().is_some()
+    }
+    fn driving(&self) -> bool {
+        self.dir.memory.borrow().is_running()
+    }
+    fn read_at(&self) -> LocalBoxFuture<'_, u64> {
+        if self.dir.read_at.get() == 0 {
+            self.dir.read_at.set(self.clock.now_ms());
+        }
+        Box::pin(std::future::ready(self.dir.read_at.get()))
+    }
+    fn reap(&self) -> LocalBoxFuture<'_, ()> {
+        self.dir.storage.data.borrow_mut().clear();
+        *self.dir.memory.borrow_mut() = Memory::default();
+        self.dir.read_at.set(0);
+        self.dir.reaped.set(self.dir.reaped.get() + 1);
+        Box::pin(std::future::ready(()))
+    }
+}
+
 impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
     fn directory(&self, owner: &Owner) -> Rc<LocalDirectory> {
         self.directories
@@ -94,43 +138,70 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         Service::new(self.cfg, self.store, self.transport, self.clock, self.forge)
     }
 
-    /// What an alarm does in the object: drive the build on, with a background budget.
+    /// The object's alarm fires (whenever it was armed for): `object::alarm`. Returns how its
+    /// drive ended.
     pub async fn alarm(&self, owner: &Owner) -> Drive {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
-        let outcome = dir.drive(u32::MAX, stop_at).await;
-        dir.write_back().await;
-        outcome
+        let host = LocalHost {
+            dir: &d,
+            clock: self.clock,
+        };
+        d.alarm_at.set(None);
+        object::alarm(&dir, &host).await
+    }
+
+    /// When the owner's alarm is armed for, if it is.
+    pub fn alarm_at(&self, owner: &Owner) -> Option<u64> {
+        self.directory(owner).alarm_at.get()
+    }
+
+    /// Fires the alarms armed for no later than `until_ms`, waiting for each on the clock, as
+    /// the object's alarm fires while a caller waits.
+    async fn alarms_until(&self, owner: &Owner, until_ms: u64) {
+        let d = self.directory(owner);
+        while let Some(at) = d.alarm_at.get().filter(|at| *at <= until_ms) {
+            let now = self.clock.now_ms();
+            if at > now {
+                self.clock.sleep(at - now).await;
+            }
+            self.alarm(owner).await;
+        }
     }
 
     async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {
         let d = self.directory(owner);
+        d.asked.set(d.asked.get() + 1);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        if let Some(answer) = dir.immediate() {
-            return answer;
+        let host = LocalHost {
+            dir: &d,
+            clock: self.clock,
+        };
+        if start {
+            d.read_at.set(self.clock.now_ms());
         }
-        if !start && !dir.in_progress().await {
-            return Answer::Unstarted;
+        // The object spawns the driver as a task of its own, which pages while its caller waits
+        // (the alarm it arms for pages left fires at once and pages on), and does what follows
+        // the drive (`object::after_drive`: the write-back 100 ms later, the next alarm) after
+        // the caller has its answer. Here the pages come first, then the answer, then the rest.
+        let outcome = Cell::new(None);
+        let spawn = |stop_at_ms: u64| -> Option<LocalBoxFuture<'_, ()>> {
+            let (dir, outcome) = (&dir, &outcome);
+            Some(Box::pin(async move {
+                let mut o = dir.drive(object::PAGES_PER_INVOCATION, stop_at_ms).await;
+                while o == Drive::More && self.clock.now_ms() < stop_at_ms {
+                    o = dir.drive(object::PAGES_PER_INVOCATION, stop_at_ms).await;
+                }
+                outcome.set(Some(o));
+            }))
+        };
+        let answer = object::listing(&dir, &host, wait_ms, start, &spawn).await;
+        if let Some(o) = outcome.get() {
+            object::after_drive(&dir, &host, o).await;
         }
-        let seen = d.memory.borrow().completions();
-        let stop_at = self.clock.now_ms().saturating_add(wait_ms);
-        if dir.start_waited().await {
-            dir.drive(u32::MAX, stop_at).await;
-            dir.write_back().await;
-        } else {
-            // Another caller is driving: wait for it like the object's callers do.
-            while d.memory.borrow().is_running() && self.clock.now_ms() < stop_at {
-                self.clock.sleep(10).await;
-            }
-        }
-        let done = d.memory.borrow().answer_since(seen);
-        match done {
-            Some(answer) => answer,
-            None => dir.status().await,
-        }
+        answer
     }
 
     async fn refresh_now(&self, owner: &Owner) -> Result<(), ApiError> {
@@ -138,9 +209,14 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
-            let stop_at = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
-            dir.drive(u32::MAX, stop_at).await;
-            dir.write_back().await;
+            // The object arms its alarm for now; it fires at once.
+            let host = LocalHost {
+                dir: &d,
+                clock: self.clock,
+            };
+            host.arm(0).await;
+            let until = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
+            self.alarms_until(owner, until).await;
         }
         Ok(())
     }
@@ -157,27 +233,21 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        dir.hear(changes, CHANGE_WAIT_MS).await
-    }
-
-    /// What the object's alarm does for changes GitHub failed: one round. Returns whether
-    /// changes still wait.
-    pub async fn retry_queued(&self, owner: &Owner) -> bool {
-        let d = self.directory(owner);
-        let svc = self.service();
-        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        if dir.queued() {
-            dir.round().await;
-        }
-        dir.queued()
+        let host = LocalHost {
+            dir: &d,
+            clock: self.clock,
+        };
+        object::change(&dir, &host, changes).await
     }
 
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        // A restarted build is left for the next caller (an alarm in the object).
-        dir.invalidate(at_ms).await;
+        // A restarted build is left for the alarm, which the test fires.
+        if dir.invalidate(at_ms).await {
+            d.alarm_at.set(Some(self.clock.now_ms()));
+        }
         Ok(())
     }
 }

@@ -9,6 +9,8 @@
 //!   merge rule for changes (pure).
 //! - `revalidate`: repository-level changes patch the live listing (narrowing facts at once,
 //!   then GitHub asked again in coalesced rounds).
+//! - `object`: the Durable Object's control logic over the `Host` seam (alarm, tasks): what
+//!   follows a drive, the callers' wait, deliveries' changes, what an alarm does.
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
 //!
@@ -21,6 +23,7 @@ pub mod build;
 pub mod directory;
 pub mod live;
 pub mod local;
+pub mod object;
 pub mod revalidate;
 pub mod wire;
 

@@ -16,20 +16,17 @@
 //! writes are durable (the output gate), so a build a caller waits for stores nothing before its
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
-use super::kv::Kv;
 use super::{settings, upstream, JsClock};
 use crate::forge::github::GitHub;
 use crate::http::query;
 use crate::names::Owner;
-use crate::owners::build::{self, PAGE_TIMEOUT_MS, READ_KEY};
-use crate::owners::directory::{self, Checkpoints, Directory, Drive, Memory};
-use crate::owners::live;
-use crate::owners::revalidate::{CHANGE_WAIT_MS, RETRY_MS};
-use crate::owners::{wire, Answer, Change, Owners, Told};
+use crate::owners::build::{self, READ_KEY};
+use crate::owners::directory::{Checkpoints, Directory, Memory};
+use crate::owners::object::{self, Host};
+use crate::owners::{live, wire, Answer, Change, Owners, Told};
 use crate::service::{Clock, Service, KEYS_PER_INVOCATION};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
-use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 use worker::js_sys::Map;
@@ -42,19 +39,6 @@ use worker::{
 
 /// The Durable Object binding name fixed by DESIGN.md.
 pub const OWNERS_BINDING: &str = crate::service::OWNERS_BINDING;
-/// Pages one alarm invocation (or a request's own driver) fetches before the next alarm takes
-/// over: each invocation has its own subrequest budget (50 on the Free plan), and a few KV
-/// operations come on top.
-const PAGES_PER_ALARM: u32 = 40;
-/// Wall time one alarm invocation pages for before re-arming.
-const ALARM_BUDGET_MS: u64 = 120_000;
-/// When the alarm looks at a build that another driver is paging: by then the page in flight
-/// has answered or timed out, and the driver has handed over or finished.
-const WATCH_MS: u64 = PAGE_TIMEOUT_MS + 5_000;
-/// How long a completed build lets its answers travel before it writes: callers are answered
-/// from the object's memory meanwhile, and the writes neither hold the answers back (output
-/// gate) nor compete with them for the machine.
-const WRITE_AFTER_MS: u64 = 100;
 /// Where the object remembers whose directory it is (alarms are not told).
 const OWNER_KEY: &str = "owner";
 
@@ -222,7 +206,12 @@ impl DurableObject for OwnerDirectory {
         let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         match req.path().as_str() {
             "/listing" => {
-                let answer = self.listing(&dir, &owner, wait_ms, start).await;
+                let host = DoHost::new(&self.state, shared);
+                let spawn = |stop_at_ms| {
+                    self.drive_now(&owner, stop_at_ms);
+                    None
+                };
+                let answer = object::listing(&dir, &host, wait_ms, start, &spawn).await;
                 let (status, body) = wire::encode(owner.as_str(), &answer);
                 Ok(Response::ok(body)?.with_status(status))
             }
@@ -253,13 +242,10 @@ impl DurableObject for OwnerDirectory {
                 let Some(changes) = live::decode_changes(&text).filter(|c| !c.is_empty()) else {
                     return Response::error("changes are missing or malformed", 400);
                 };
-                let Ok(told) = dir.hear(&changes, CHANGE_WAIT_MS).await else {
+                let host = DoHost::new(&self.state, shared);
+                let Ok(told) = object::change(&dir, &host, &changes).await else {
                     return Response::error("KV refused the delete", 503);
                 };
-                // GitHub failed them: the alarm retries (a build in progress applies them itself).
-                if told == Told::Queued && dir.queued() && !self.shared.driving() {
-                    wake(&self.state, &self.shared, RETRY_MS).await;
-                }
                 let status = match told {
                     Told::Applied => 200,
                     Told::Queued => 202,
@@ -288,68 +274,25 @@ impl DurableObject for OwnerDirectory {
         let Some(owner) = owner else {
             return Response::empty();
         };
-        let stop_at = JsClock.now_ms() + ALARM_BUDGET_MS;
-        drive(&self.env, &self.state, &self.shared, &owner, stop_at).await;
-        retry_queued(&self.env, &self.state, &self.shared, &owner).await;
-        if !self.shared.armed.get() && !self.shared.driving() {
-            // Nothing left to page: this alarm was the one set for reaping.
-            let stale_ttl = settings(&self.env).ready().map(|(c, _)| c.stale_ttl);
-            if let Ok(stale_ttl) = stale_ttl {
-                reap_or_rearm(&self.state, &self.shared, stale_ttl).await;
+        let settings = settings(&self.env);
+        let (config, kv) = match settings.ready() {
+            Ok(parts) => parts,
+            Err(why) => {
+                console_error!("owner directory {owner} not driven: {why}");
+                return Response::empty();
             }
-        }
+        };
+        let forge = GitHub::from_config(config);
+        let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
+            .with_signer(&super::signer::WebCryptoSigner);
+        let storage = DoStorage::new(&self.state, &self.shared, &owner);
+        let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
+        object::alarm(&dir, &DoHost::new(&self.state, &self.shared)).await;
         Response::empty()
     }
 }
 
 impl OwnerDirectory {
-    /// Starts (or joins) the build and waits for it up to `wait_ms`; woken by the build's driver.
-    async fn listing(
-        &self,
-        dir: &Directory<'_, Kv, upstream::Fetcher, JsClock, DoStorage>,
-        owner: &Owner,
-        wait_ms: u64,
-        start: bool,
-    ) -> Answer {
-        if let Some(answer) = dir.immediate() {
-            return answer;
-        }
-        // A build between two alarms is under way too: joining it costs nothing. (Not "an
-        // alarm is set": the reaping alarm is set for every owner read.)
-        if !start && !self.shared.driving() && !dir.in_progress().await {
-            return Answer::Unstarted;
-        }
-        let memory = &self.shared.memory;
-        let seen = memory.borrow().completions();
-        let deadline = JsClock.now_ms().saturating_add(wait_ms);
-        if dir.start_waited().await {
-            self.drive_now(owner, deadline);
-        }
-        loop {
-            if let Some(answer) = memory.borrow().answer_since(seen) {
-                return answer;
-            }
-            if let Some(answer) = dir.immediate() {
-                return answer;
-            }
-            let now = JsClock.now_ms();
-            if now >= deadline {
-                if self.shared.driving() {
-                    // The caller leaves while a page is in flight: should the object lose its
-                    // driver, the alarm finds the build stored and resumes it.
-                    dir.keep().await;
-                    wake(&self.state, &self.shared, WATCH_MS).await;
-                }
-                return dir.status().await;
-            }
-            // Woken by whoever changes the build, or by this request's own timer at its deadline.
-            let events = memory.borrow().events();
-            let woken = pin!(directory::changed(memory, events));
-            let timer = pin!(JsClock.sleep(deadline - now));
-            futures::future::select(woken, timer).await;
-        }
-    }
-
     /// Pages now, in a task of the object's own, while the caller who started the build waits
     /// (until `stop_at_ms`); then the alarm takes over.
     fn drive_now(&self, owner: &Owner, stop_at_ms: u64) {
@@ -368,10 +311,8 @@ impl OwnerDirectory {
     }
 }
 
-/// One drive of `owner`'s build with a service of its own (an alarm's, or a request's task),
-/// then what it leaves: the alarm armed for pages left, a rate-limit reset or another driver to
-/// watch; once a finished build's answers are out, its writes, and no alarm left watching it
-/// (a failed build resumes on a later request, not by itself).
+/// One drive of `owner`'s build with a service of its own (a request's task), and what it
+/// leaves (`object::drive`).
 async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at_ms: u64) {
     let settings = settings(env);
     let (config, kv) = match settings.ready() {
@@ -383,45 +324,36 @@ async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at
         .with_signer(&super::signer::WebCryptoSigner);
     let storage = DoStorage::new(state, shared, owner);
     let dir = Directory::new(&svc, &storage, &shared.memory, owner);
-    match dir.drive(PAGES_PER_ALARM, stop_at_ms).await {
-        Drive::More => wake(state, shared, 0).await,
-        Drive::Paused { until_ms } => {
-            wake(state, shared, until_ms.saturating_sub(JsClock.now_ms())).await;
-        }
-        Drive::Idle if shared.driving() => wake(state, shared, WATCH_MS).await,
-        Drive::Idle => {}
-        Drive::Done | Drive::Failed => {
-            JsClock.sleep(WRITE_AFTER_MS).await;
-            dir.write_back().await;
-            if dir.queued() {
-                // What changed during the build and GitHub did not answer: asked again soon.
-                wake(state, shared, RETRY_MS).await;
-            } else if !shared.driving() {
-                // No alarm left watching the build: the next one is the reaping one.
-                let due = build::reap_at(noted_read(state, shared).await, config.stale_ttl);
-                wake(state, shared, due.saturating_sub(JsClock.now_ms())).await;
-            }
-        }
+    object::drive(&dir, &DoHost::new(state, shared), stop_at_ms).await;
+}
+
+/// The object's alarm, tasks and noted read, as the control logic's `Host`.
+struct DoHost<'a> {
+    state: &'a State,
+    shared: &'a Shared,
+}
+
+impl<'a> DoHost<'a> {
+    fn new(state: &'a State, shared: &'a Shared) -> DoHost<'a> {
+        DoHost { state, shared }
     }
 }
 
-/// Changes GitHub failed to answer, asked again (by the alarm); re-arms while it still fails.
-async fn retry_queued(env: &Env, state: &State, shared: &Shared, owner: &Owner) {
-    let settings = settings(env);
-    let Ok((config, kv)) = settings.ready() else {
-        return;
-    };
-    let forge = GitHub::from_config(config);
-    let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
-        .with_signer(&super::signer::WebCryptoSigner);
-    let storage = DoStorage::new(state, shared, owner);
-    let dir = Directory::new(&svc, &storage, &shared.memory, owner);
-    // (Loads what an earlier life stored, the queue included.)
-    if shared.driving() || dir.in_progress().await || !dir.queued() {
-        return;
+impl Host for DoHost<'_> {
+    fn arm(&self, in_ms: u64) -> LocalBoxFuture<'_, ()> {
+        Box::pin(wake(self.state, self.shared, in_ms))
     }
-    if !dir.round().await || dir.queued() {
-        wake(state, shared, RETRY_MS).await;
+    fn armed(&self) -> bool {
+        self.shared.armed.get()
+    }
+    fn driving(&self) -> bool {
+        self.shared.driving()
+    }
+    fn read_at(&self) -> LocalBoxFuture<'_, u64> {
+        Box::pin(noted_read(self.state, self.shared))
+    }
+    fn reap(&self) -> LocalBoxFuture<'_, ()> {
+        Box::pin(reap(self.state, self.shared))
     }
 }
 
@@ -443,18 +375,12 @@ async fn noted_read(state: &State, shared: &Shared) -> u64 {
     shared.read_at.get()
 }
 
-/// The reaping alarm: an owner unread for the stale time loses everything its object stored
-/// (pages of a failed build, the checkpoint, who it is); otherwise the alarm is moved on.
-async fn reap_or_rearm(state: &State, shared: &Shared, stale_ttl: u64) {
-    let now = JsClock.now_ms();
-    let due = build::reap_at(noted_read(state, shared).await, stale_ttl);
-    if now < due {
-        return wake(state, shared, due - now).await;
-    }
+/// Everything the object stored goes (pages of a failed build, the checkpoint, who it is): a new
+/// life, nothing stored, nothing remembered.
+async fn reap(state: &State, shared: &Shared) {
     if let Err(e) = state.storage().delete_all().await {
         return console_error!("owner directory storage not reaped: {e}");
     }
-    // A new life: nothing stored, nothing remembered.
     *shared.memory.borrow_mut() = Memory::default();
     *shared.stored_owner.borrow_mut() = None;
     shared.read_at.set(0);
