@@ -3,7 +3,6 @@
 //! No I/O and no clock: times are passed in.
 
 use crate::forge::UpstreamFailure;
-use serde::{Deserialize, Serialize};
 
 /// Records per page when nothing has gone wrong (GitHub's maximum).
 pub const FULL_PAGE: u8 = 100;
@@ -19,7 +18,7 @@ pub const PAGE_TIMEOUT_MS: u64 = 10_000;
 
 /// Where a build stands, kept in the object's storage under `BUILD_KEY` after every page; the
 /// records themselves are kept page by page under `page_key(i)` (storage values are limited).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     /// When the first page was requested: the build's answer is as old as this, and an
     /// invalidation at or after it keeps the answer out of KV.
@@ -39,7 +38,6 @@ pub struct Checkpoint {
     /// Failed tries of the current page.
     pub tries: u8,
     /// Which set of page keys it stores its pages under: the one the live listing does not use.
-    #[serde(default)]
     pub slot: u8,
 }
 
@@ -60,6 +58,65 @@ impl Checkpoint {
             tries: 0,
             slot: 0,
         }
+    }
+}
+
+impl Checkpoint {
+    /// The stored line: `{started} {pages} {fetched} {total} {page_size} {tries} {slot} {login}
+    /// {cursor}`, `-` for none, the cursor (opaque, GitHub's) last and prefixed so it may hold
+    /// anything. A line, not JSON: typed JSON decoding costs the wasm serde's error machinery.
+    pub fn encode(&self) -> String {
+        let opt = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
+        format!(
+            "{} {} {} {} {} {} {} {} {}",
+            self.started_at_ms,
+            self.pages,
+            self.fetched,
+            opt(self.total),
+            self.page_size,
+            self.tries,
+            self.slot,
+            self.login.as_deref().unwrap_or("-"),
+            self.cursor
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |c| format!("c{c}")),
+        )
+    }
+
+    /// `None` for anything `encode` did not write (an earlier release's checkpoint included:
+    /// that build starts over).
+    pub fn decode(line: &str) -> Option<Checkpoint> {
+        let mut parts = line.splitn(9, ' ');
+        let mut next = || parts.next();
+        let started_at_ms = next()?.parse().ok()?;
+        let pages = next()?.parse().ok()?;
+        let fetched = next()?.parse().ok()?;
+        let total = match next()? {
+            "-" => None,
+            t => Some(t.parse().ok()?),
+        };
+        let page_size = next()?.parse().ok()?;
+        let tries = next()?.parse().ok()?;
+        let slot = next()?.parse().ok()?;
+        let login = match next()? {
+            "-" => None,
+            l => Some(l.to_string()),
+        };
+        let cursor = match next()? {
+            "-" => None,
+            c => Some(c.strip_prefix('c')?.to_string()),
+        };
+        Some(Checkpoint {
+            started_at_ms,
+            cursor,
+            pages,
+            fetched,
+            total,
+            login,
+            page_size,
+            tries,
+            slot,
+        })
     }
 }
 
@@ -250,6 +307,28 @@ mod tests {
         assert_eq!(retry_after_s(&cp, 90_000), 10);
         cp.fetched = 9_700;
         assert_eq!(retry_after_s(&cp, 97_000), 3);
+    }
+
+    #[test]
+    fn checkpoints_survive_storage() {
+        let mut cp = Checkpoint::new(1_700_000_000_123);
+        assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp.clone()));
+        cp.cursor = Some("Y3Vyc29y OnYy- c".into());
+        cp.login = Some("Octo-Org".into());
+        cp.total = Some(10_000);
+        (cp.pages, cp.fetched, cp.page_size, cp.tries, cp.slot) = (7, 700, 50, 2, 1);
+        assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp.clone()));
+        cp.cursor = Some("-".into());
+        assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
+        for bad in [
+            "",
+            "1 2 3",
+            r#"{"started_at_ms":1}"#,
+            "1 0 0 - 100 0 0 - x",
+            "x 0 0 - 100 0 0 - -",
+        ] {
+            assert_eq!(Checkpoint::decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -707,7 +707,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let keys = [BUILD_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY].map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
         let mut next = || stored.next().flatten();
-        let cp = next().and_then(|t| serde_json::from_str::<Checkpoint>(&t).ok());
+        let cp = next().and_then(|t| Checkpoint::decode(&t));
         let meta = next();
         let queue = next()
             .and_then(|t| live::decode_changes(&t))
@@ -741,9 +741,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.loaded = true;
             mem.stored = true;
         }
-        if let Ok(text) = serde_json::to_string(cp) {
-            let _ = self.storage.put(BUILD_KEY, &text).await;
-        }
+        let _ = self.storage.put(BUILD_KEY, &cp.encode()).await;
     }
 }
 

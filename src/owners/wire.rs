@@ -4,19 +4,17 @@
 use super::{Answer, Progress};
 use crate::error::ApiError;
 use crate::time::format_rfc3339;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The 202 body DESIGN.md fixes, also what the object sends the worker.
-#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// The 202 body DESIGN.md fixes (to clients; between the object and the worker the progress
+/// crosses as one line, see `encode`).
+#[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct BuildingBody {
     pub status: String,
     pub owner: String,
     pub repos_fetched: u64,
     pub repos_total: Option<u64>,
     pub started_at: String,
-    /// Only between the object and the worker (the client gets it as `Retry-After`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
 }
 
 impl BuildingBody {
@@ -27,45 +25,40 @@ impl BuildingBody {
             repos_fetched: p.fetched,
             repos_total: p.total,
             started_at: format_rfc3339(p.started_at_ms),
-            retry_after: None,
         }
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct FailedBody {
-    code: String,
-    #[serde(default)]
-    retry_after: Option<u64>,
+/// `None` as `-`, else the number.
+fn opt(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".to_string(), |n| n.to_string())
 }
 
 /// `(status, body)` the object answers with.
-pub fn encode(owner: &str, answer: &Answer) -> (u16, String) {
+pub fn encode(answer: &Answer) -> (u16, String) {
     match answer {
         Answer::Complete(text) => (200, text.clone()),
         Answer::Kept(text) => (203, text.clone()),
         Answer::NotFound => (404, String::new()),
         Answer::Unstarted => (204, String::new()),
+        // Lines, not JSON: the object is ours, and typed JSON decoding costs the wasm serde's
+        // error machinery.
         Answer::Building(p) => {
-            let body = BuildingBody {
-                retry_after: Some(p.retry_after_s),
-                ..BuildingBody::new(owner, p)
-            };
-            (202, serde_json::to_string(&body).unwrap_or_default())
+            let line = format!(
+                "{} {} {} {}",
+                p.fetched,
+                opt(p.total),
+                p.started_at_ms,
+                p.retry_after_s
+            );
+            (202, line)
         }
         Answer::Failed(err) => {
             let retry_after = match err {
                 ApiError::RateLimited { retry_after } => Some(*retry_after),
                 _ => None,
             };
-            let body = FailedBody {
-                code: err.code().to_string(),
-                retry_after,
-            };
-            (
-                err.status(),
-                serde_json::to_string(&body).unwrap_or_default(),
-            )
+            (err.status(), format!("{} {}", err.code(), opt(retry_after)))
         }
     }
 }
@@ -78,22 +71,15 @@ pub fn decode(status: u16, body: String) -> Answer {
         203 => Answer::Kept(body),
         404 => Answer::NotFound,
         204 => Answer::Unstarted,
-        202 => match serde_json::from_str::<BuildingBody>(&body) {
-            Ok(b) => Answer::Building(Progress {
-                fetched: b.repos_fetched,
-                total: b.repos_total,
-                started_at_ms: crate::time::parse_rfc3339(&b.started_at).unwrap_or(0),
-                retry_after_s: b.retry_after.unwrap_or(2),
-            }),
-            Err(_) => Answer::Failed(ApiError::Internal),
-        },
+        202 => decode_progress(&body).map_or(Answer::Failed(ApiError::Internal), Answer::Building),
         _ => {
-            let Ok(f) = serde_json::from_str::<FailedBody>(&body) else {
+            let mut parts = body.split(' ');
+            let (Some(code), Some(retry), None) = (parts.next(), parts.next(), parts.next()) else {
                 return Answer::Failed(ApiError::Internal);
             };
-            Answer::Failed(match f.code.as_str() {
+            Answer::Failed(match code {
                 "rate_limited" => ApiError::RateLimited {
-                    retry_after: f.retry_after.unwrap_or(crate::service::DEFAULT_RETRY_AFTER),
+                    retry_after: retry.parse().unwrap_or(crate::service::DEFAULT_RETRY_AFTER),
                 },
                 "upstream_error" => ApiError::Upstream(String::new()),
                 "upstream_unavailable" => ApiError::UpstreamUnavailable(String::new()),
@@ -101,6 +87,28 @@ pub fn decode(status: u16, body: String) -> Answer {
             })
         }
     }
+}
+
+/// `{fetched} {total or -} {started_at_ms} {retry_after_s}`.
+fn decode_progress(line: &str) -> Option<Progress> {
+    let mut parts = line.split(' ');
+    let mut next = || parts.next();
+    let fetched = next()?.parse().ok()?;
+    let total = match next()? {
+        "-" => None,
+        t => Some(t.parse().ok()?),
+    };
+    let started_at_ms = next()?.parse().ok()?;
+    let retry_after_s = next()?.parse().ok()?;
+    if next().is_some() {
+        return None;
+    }
+    Some(Progress {
+        fetched,
+        total,
+        started_at_ms,
+        retry_after_s,
+    })
 }
 
 #[cfg(test)]
@@ -127,21 +135,29 @@ mod tests {
             Answer::Failed(ApiError::Internal),
         ];
         for answer in cases {
-            let (status, body) = encode("Octo", &answer);
+            let (status, body) = encode(&answer);
             assert_eq!(decode(status, body), answer);
         }
     }
 
     #[test]
     fn failure_detail_does_not_cross() {
-        let (status, body) = encode("o", &Answer::Failed(ApiError::Upstream("token x".into())));
+        let (status, body) = encode(&Answer::Failed(ApiError::Upstream("token x".into())));
         assert_eq!(status, 502);
         assert!(!body.contains("token"), "{body}");
     }
 
     #[test]
     fn surprises_are_internal_errors() {
-        for (status, body) in [(202, "{"), (500, "not json"), (418, "{}")] {
+        for (status, body) in [
+            (202, "{"),
+            (202, "1 - 2"),
+            (202, "1 - 2 3 4"),
+            (202, "x - 2 3"),
+            (500, "not json"),
+            (500, "upstream_error"),
+            (418, "{}"),
+        ] {
             assert_eq!(
                 decode(status, body.into()),
                 Answer::Failed(ApiError::Internal),

@@ -212,7 +212,7 @@ impl DurableObject for OwnerDirectory {
                     None
                 };
                 let answer = object::listing(&dir, &host, wait_ms, start, &spawn).await;
-                let (status, body) = wire::encode(owner.as_str(), &answer);
+                let (status, body) = wire::encode(&answer);
                 Ok(Response::ok(body)?.with_status(status))
             }
             "/refresh" => {
