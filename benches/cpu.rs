@@ -59,6 +59,7 @@ fn view(listing: &OwnerListing, fields: FieldSet) -> String {
             .collect(),
         fetched_at: "2026-11-23T22:00:00.000Z".into(),
         revalidated_at: None,
+        counts: None,
     };
     body.to_json()
 }
@@ -132,6 +133,7 @@ fn main() {
             memory::Value::Rendered {
                 body: body.into(),
                 etag: "\"0123456789abcdef\"".into(),
+                total: None,
             },
             0,
             u64::MAX,

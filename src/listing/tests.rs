@@ -148,8 +148,11 @@ fn parsed(raw: &str) -> Params {
     params::parse(&query::parse(raw)).unwrap().unwrap()
 }
 
+/// `(rel, page)` pairs of a `Link` header.
+type Rels = Vec<(String, u32)>;
+
 /// `(rel, page)` of a `Link` header, checking each URL keeps the view's other parameters.
-fn rels(link: &str, rest: &str) -> Vec<(String, u32)> {
+fn rels(link: &str, rest: &str) -> Rels {
     link.split(", ")
         .map(|part| {
             let (url, rel) = part.split_once(">; rel=\"").unwrap();
@@ -164,10 +167,10 @@ fn rels(link: &str, rest: &str) -> Vec<(String, u32)> {
 #[test]
 fn link_table() {
     let fields = FieldSet::default_set();
-    let r = |pairs: &[(&str, u32)]| -> Vec<(String, u32)> {
+    let r = |pairs: &[(&str, u32)]| -> Rels {
         pairs.iter().map(|(r, p)| (r.to_string(), *p)).collect()
     };
-    let cases: Vec<(u32, u64, Vec<(String, u32)>)> = vec![
+    let cases: Vec<(u32, u64, Rels)> = vec![
         (1, 25, r(&[("first", 1), ("next", 2), ("last", 3)])),
         (
             2,
