@@ -10,7 +10,6 @@ use crate::json::Writer;
 use crate::model::Repo;
 use crate::owners::live::cmp_names;
 use crate::view::{shown, Access, Shown};
-use std::collections::HashMap;
 
 /// How many languages are named; the rest are summed in `other`.
 pub const TOP_LANGUAGES: usize = 10;
@@ -35,7 +34,9 @@ pub struct Summary<'a> {
 /// Counts `repos` as this caller may see them.
 pub fn summarize<'a>(repos: &'a [Repo], access: &Access, policy: PrivatePolicy) -> Summary<'a> {
     let mut s = Summary::default();
-    let mut languages: HashMap<&str, u64> = HashMap::new();
+    // A list, not a map: an owner has a few dozen languages at most, and a map of borrowed
+    // names would be one more hash table compiled into the wasm.
+    let mut languages: Vec<(&str, u64)> = Vec::new();
     let mut last_pushed: Option<(u64, &str)> = None;
     for r in repos {
         match shown(r, access, policy) {
@@ -53,7 +54,7 @@ pub fn summarize<'a>(repos: &'a [Repo], access: &Access, policy: PrivatePolicy) 
         s.forks += u64::from(r.fork);
         add_bits(&mut s.ci, ci_bit(r));
         if let Some(lang) = r.language() {
-            *languages.entry(lang).or_default() += 1;
+            count_language(&mut languages, lang);
         }
         if let Some(at) = r.pushed_at() {
             let key = crate::time::order_key(at).unwrap_or(0);
@@ -62,17 +63,43 @@ pub fn summarize<'a>(repos: &'a [Repo], access: &Access, policy: PrivatePolicy) 
             }
         }
     }
-    let mut ranked: Vec<(&str, u64)> = languages.into_iter().collect();
-    ranked.sort_unstable_by(|a, b| {
-        b.1.cmp(&a.1)
-            .then_with(|| cmp_names(a.0, b.0))
-            .then_with(|| a.0.cmp(b.0))
-    });
-    s.other = ranked.iter().skip(TOP_LANGUAGES).map(|(_, n)| n).sum();
-    ranked.truncate(TOP_LANGUAGES);
-    s.languages = ranked;
+    // The ten first by picking the first left ten times: no sort compiled in for ten names.
+    while s.languages.len() < TOP_LANGUAGES {
+        let first =
+            (0..languages.len()).reduce(|best, i| match (languages.get(i), languages.get(best)) {
+                (Some(a), Some(b)) if ranks_before(a, b) => i,
+                _ => best,
+            });
+        let Some(i) = first else {
+            break;
+        };
+        s.languages.push(languages.swap_remove(i));
+    }
+    s.other = languages.iter().map(|(_, n)| n).sum();
     s.last_pushed_at = last_pushed.map(|(_, at)| at);
     s
+}
+
+/// Counts one record of `lang`. A name found moves one place forward, so the common languages
+/// are soon found first.
+fn count_language<'a>(languages: &mut Vec<(&'a str, u64)>, lang: &'a str) {
+    match languages.iter().position(|(l, _)| *l == lang) {
+        Some(i) => {
+            if let Some((_, n)) = languages.get_mut(i) {
+                *n += 1;
+            }
+            if i > 0 {
+                languages.swap(i - 1, i);
+            }
+        }
+        None => languages.push((lang, 1)),
+    }
+}
+
+/// More records first; ties by name (case-insensitively, then exactly).
+fn ranks_before(a: &(&str, u64), b: &(&str, u64)) -> bool {
+    let by_name = cmp_names(a.0, b.0).then_with(|| a.0.cmp(b.0));
+    a.1 > b.1 || (a.1 == b.1 && by_name.is_lt())
 }
 
 /// Adds one to the count whose bit is set in `bit`.
