@@ -1,4 +1,5 @@
-//! The read routes: owner listings, single repositories and batches, projected for the caller.
+//! The read routes: owner listings (and their filtered, ordered, paged views and summary), single
+//! repositories and batches, projected for the caller.
 
 use super::query;
 use super::respond::{self, DataAnswer};
