@@ -4,7 +4,8 @@
 //! tier and copying its body into the response (a memory HIT). For owners of any size, the owner directory's
 //! work per page (parse one 100-record page, serialize it for the checkpoint) and at the end
 //! (read back 100 checkpointed pages, sort, encode the 10,000-record KV envelope), and a HIT on
-//! that envelope. Prints one JSON object; `npm run bench` reads it.
+//! that envelope; views of that owner (filter + sort + one page, and the summary). Prints one JSON
+//! object; `npm run bench` reads it.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,7 +20,9 @@ use forgelens::config::PrivatePolicy;
 use forgelens::fields::FieldSet;
 use forgelens::forge::github::parse;
 use forgelens::forge::HttpReply;
+use forgelens::http::query;
 use forgelens::json::Codec;
+use forgelens::listing;
 use forgelens::model::{OwnerListing, Repo};
 use forgelens::service::sort_by_name;
 use forgelens::view::{project, Access, OrgBody};
@@ -59,6 +62,7 @@ fn view(listing: &OwnerListing, fields: FieldSet) -> String {
             .collect(),
         fetched_at: "2026-11-23T22:00:00.000Z".into(),
         revalidated_at: None,
+        counts: None,
     };
     body.to_json()
 }
@@ -132,6 +136,7 @@ fn main() {
             memory::Value::Rendered {
                 body: body.into(),
                 etag: "\"0123456789abcdef\"".into(),
+                total: None,
             },
             0,
             u64::MAX,
@@ -195,7 +200,52 @@ fn owner_build(fields: FieldSet) -> Value {
         let e: entry::Entry<OwnerListing> = entry::decode(black_box(&envelope)).unwrap();
         black_box(view(e.data.as_ref().unwrap(), fields));
     });
+    // Views of a large owner (issue 19's goal: filter + sort + page over 10,000 records ≤ 1 ms),
+    // and the summary, each from the decoded listing as a memory-tier miss renders them.
+    let decoded: entry::Entry<OwnerListing> = entry::decode(&envelope).unwrap();
+    let big = decoded.data.as_ref().unwrap();
+    let query = query::parse("ci=success,failure&q=REPO-0&sort=pushed_at&per_page=100&page=3");
+    let params = listing::params::parse(&query).unwrap().unwrap();
+    let select_page = measure(300, || {
+        let chosen = listing::select(
+            black_box(&big.repos),
+            &params,
+            &Access::Anonymous,
+            PrivatePolicy::Redact,
+        );
+        black_box(chosen.total);
+    });
+    let view_page = measure(300, || {
+        let chosen = listing::select(
+            black_box(&big.repos),
+            &params,
+            &Access::Anonymous,
+            PrivatePolicy::Redact,
+        );
+        let body = OrgBody {
+            org: &big.login,
+            repos: chosen
+                .repos
+                .into_iter()
+                .filter_map(|r| project(r, fields, &Access::Anonymous, PrivatePolicy::Redact))
+                .collect(),
+            fetched_at: "2026-11-23T22:00:00.000Z".into(),
+            revalidated_at: None,
+            counts: None,
+        };
+        black_box(body.to_json());
+    });
+    let summary = measure(300, || {
+        let counts = listing::summarize(
+            black_box(&big.repos),
+            &Access::Anonymous,
+            PrivatePolicy::Redact,
+        );
+        black_box(counts.to_json("bench-org", "2026-11-23T22:00:00.000Z", None));
+    });
     json!({"repos": N, "pages": replies.len(),
+        "view_filter_sort_page_us": stats(select_page), "view_page_body_us": stats(view_page),
+        "summary_body_us": stats(summary),
         "page_parse_checkpoint_us": stats(per_page), "page_reply_bytes": page.body.len(),
         "checkpoint_page_bytes": stored[stored.len() / 2].len(),
         "finish_assemble_encode_us": stats(finish), "entry_bytes": envelope.len(),

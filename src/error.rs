@@ -12,6 +12,9 @@ pub enum ApiError {
         count: usize,
         max: usize,
     },
+    /// A listing parameter (filter, order, page) with a bad value; the message names it and
+    /// its allowed values.
+    InvalidParameter(String),
     InvalidPayload(String),
     Unauthorized(String),
     BadSignature,
@@ -44,6 +47,7 @@ impl ApiError {
             ApiError::InvalidName(_)
             | ApiError::InvalidFields(_)
             | ApiError::TooManyNames { .. }
+            | ApiError::InvalidParameter(_)
             | ApiError::InvalidPayload(_) => 400,
             ApiError::Unauthorized(_) | ApiError::BadSignature => 401,
             ApiError::NotFound | ApiError::NoRoute => 404,
@@ -63,6 +67,7 @@ impl ApiError {
             ApiError::InvalidName(_) => "invalid_name",
             ApiError::InvalidFields(_) => "invalid_fields",
             ApiError::TooManyNames { .. } => "too_many_names",
+            ApiError::InvalidParameter(_) => "invalid_parameter",
             ApiError::InvalidPayload(_) => "invalid_payload",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::BadSignature => "bad_signature",
@@ -82,9 +87,10 @@ impl ApiError {
 
     pub fn message(&self) -> String {
         match self {
-            ApiError::InvalidName(m) | ApiError::InvalidFields(m) | ApiError::InvalidPayload(m) => {
-                m.clone()
-            }
+            ApiError::InvalidName(m)
+            | ApiError::InvalidFields(m)
+            | ApiError::InvalidParameter(m)
+            | ApiError::InvalidPayload(m) => m.clone(),
             ApiError::Unauthorized(m) => m.clone(),
             ApiError::TooManyNames { max, .. } => {
                 format!("more than {max} distinct names were given; at most {max} are answered per request")
@@ -151,6 +157,11 @@ mod tests {
                 },
                 400,
                 "too_many_names",
+            ),
+            (
+                ApiError::InvalidParameter("x".into()),
+                400,
+                "invalid_parameter",
             ),
             (ApiError::InvalidPayload("x".into()), 400, "invalid_payload"),
             (ApiError::Unauthorized("x".into()), 401, "unauthorized"),
@@ -221,6 +232,7 @@ mod tests {
             ApiError::InvalidName(String::new()),
             ApiError::InvalidFields(String::new()),
             ApiError::TooManyNames { count: 0, max: 0 },
+            ApiError::InvalidParameter(String::new()),
             ApiError::InvalidPayload(String::new()),
             ApiError::Unauthorized(String::new()),
             ApiError::BadSignature,
@@ -246,6 +258,7 @@ mod tests {
                 ApiError::InvalidName(_)
                 | ApiError::InvalidFields(_)
                 | ApiError::TooManyNames { .. }
+                | ApiError::InvalidParameter(_)
                 | ApiError::InvalidPayload(_)
                 | ApiError::Unauthorized(_)
                 | ApiError::BadSignature

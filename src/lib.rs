@@ -8,6 +8,7 @@
 //! - `error`: the one error enum and its mapping to HTTP status and code.
 //! - `model`: the forge-neutral repository record.
 //! - `fields`, `view`: the field allow-list, projection and visibility rules.
+//! - `listing`: views of large owners: filters, order, pages and the summary's counts (pure).
 //! - `auth`: anonymous or read-token access.
 //! - `forge`: the forge boundary; `forge::github` builds GraphQL queries and parses replies.
 //! - `cache`: key names, the stored envelope, freshness, and the `Store` seam.
@@ -26,6 +27,7 @@ pub mod fields;
 pub mod forge;
 pub mod http;
 pub mod json;
+pub mod listing;
 pub mod model;
 pub mod names;
 pub mod owners;

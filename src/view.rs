@@ -124,10 +124,22 @@ pub struct OrgBody<'a> {
     pub fetched_at: String,
     /// When a repository-level change last patched the listing in place (`null`: never).
     pub revalidated_at: Option<String>,
+    /// A view with listing parameters: how many records matched, and its page.
+    pub counts: Option<Counts>,
+}
+
+/// What a listing view with parameters adds to its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Records matching, over every page.
+    pub total: u64,
+    /// `(page, per_page)` when paged.
+    pub page: Option<(u32, u32)>,
 }
 
 impl OrgBody<'_> {
-    /// `{"org":…,"repos":[…],"fetched_at":…,"revalidated_at":…}`.
+    /// `{"org":…,"repos":[…],"fetched_at":…,"revalidated_at":…}`, then `"total"` (and
+    /// `"page"`, `"per_page"`) for a view with parameters.
     pub fn to_json(&self) -> String {
         let mut out = Writer::with_capacity(64 + self.repos.len() * VIEW_BYTES_GUESS);
         out.raw("{\"org\":");
@@ -140,6 +152,16 @@ impl OrgBody<'_> {
         match &self.revalidated_at {
             Some(at) => out.str(at),
             None => out.raw("null"),
+        }
+        if let Some(c) = self.counts {
+            out.raw(",\"total\":");
+            out.uint(c.total);
+            if let Some((page, per_page)) = c.page {
+                out.raw(",\"page\":");
+                out.uint(u64::from(page));
+                out.raw(",\"per_page\":");
+                out.uint(u64::from(per_page));
+            }
         }
         out.byte(b'}');
         out.finish()
@@ -398,6 +420,7 @@ pub(crate) mod tests {
             repos: vec![v, v],
             fetched_at: "2024-01-01T00:00:00.000Z".into(),
             revalidated_at: Some("2024-01-01T00:00:05.000Z".into()),
+            counts: None,
         };
         assert_eq!(
             org.to_json(),
@@ -408,11 +431,32 @@ pub(crate) mod tests {
             repos: vec![],
             fetched_at: String::new(),
             revalidated_at: None,
+            counts: None,
         };
         assert_eq!(
             empty.to_json(),
             r#"{"org":"o\"","repos":[],"fetched_at":"","revalidated_at":null}"#
         );
+        let counted = OrgBody {
+            counts: Some(Counts {
+                total: 12,
+                page: None,
+            }),
+            ..empty
+        };
+        assert!(counted
+            .to_json()
+            .ends_with(r#""revalidated_at":null,"total":12}"#));
+        let paged = OrgBody {
+            counts: Some(Counts {
+                total: 12,
+                page: Some((2, 5)),
+            }),
+            ..counted
+        };
+        assert!(paged
+            .to_json()
+            .ends_with(r#""revalidated_at":null,"total":12,"page":2,"per_page":5}"#));
         let batch = BatchBody {
             repos: vec![v],
             errors: vec![

@@ -144,7 +144,8 @@ fn random_path(rng: &mut Rng) -> String {
         0 => "/".into(),
         1 => "/v1/health".into(),
         2 => "/v1/openapi.json".into(),
-        3 | 4 => format!("/v1/orgs/{}/repos", segment(rng)),
+        3 => format!("/v1/orgs/{}/repos", segment(rng)),
+        4 => format!("/v1/orgs/{}/summary", segment(rng)),
         5 | 6 => format!("/v1/repos/{}/{}", segment(rng), segment(rng)),
         7..=9 => "/v1/repos".into(),
         10 => format!("/v1/cache/orgs/{}", segment(rng)),
@@ -240,17 +241,49 @@ fn fields_value(rng: &mut Rng) -> String {
         .join(",")
 }
 
+/// A listing parameter (filters, order, pages), valid or not.
+fn listing_pair(rng: &mut Rng) -> String {
+    let name = rng.pick(&forgelens::listing::params::NAMES);
+    let value = rng
+        .pick(&[
+            "",
+            "public,private",
+            "internal,",
+            "true",
+            "false",
+            "failure,none",
+            "Rust",
+            "%E2%9C%93",
+            "a+b",
+            "pushed_at",
+            "updated_at",
+            "desc",
+            "asc",
+            "1",
+            "0",
+            "1000",
+            "1001",
+            "4294967296",
+            "-1",
+            "%7C",
+            "x",
+        ])
+        .to_string();
+    format!("{name}={value}")
+}
+
 fn random_query(rng: &mut Rng, batch: bool) -> String {
     let mut pairs: Vec<String> = Vec::new();
     if batch && !rng.chance(10) {
         pairs.push(format!("names={}", names_value(rng)));
     }
     for _ in 0..rng.below(3) {
-        let pair = match rng.below(6) {
+        let pair = match rng.below(7) {
             0 => format!("names={}", names_value(rng)),
             1 | 2 => format!("fields={}", fields_value(rng)),
             3 => "names".to_string(),
             4 => format!("{}={}", segment(rng), segment(rng)),
+            5 => listing_pair(rng),
             _ => rng
                 .pick(&["", "=", "&", "==", "fields", "%", "+"])
                 .to_string(),
@@ -514,6 +547,7 @@ fn check_answer(
             "invalid_name",
             "invalid_fields",
             "too_many_names",
+            "invalid_parameter",
             "invalid_payload",
         ];
         assert!(

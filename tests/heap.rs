@@ -137,7 +137,7 @@ fn flood_of_tiny_answers() {
     let mut peak = 0;
     for i in 0..300_000u32 {
         let key = format!("v1:repo:owner-{i:06}/repository-{i:06}|1|anon");
-        svc.remember_rendered(&key, &body, &etag, (T0, T0));
+        svc.remember_rendered(&key, (&body, &etag, None), (T0, T0));
         if i % 1_000 == 0 {
             peak = peak.max(live() - base);
         }

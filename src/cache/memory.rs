@@ -37,10 +37,12 @@ const REAP_EVERY: u64 = 256;
 pub enum Value {
     Listing(Rc<OwnerListing>),
     Repo(Rc<Repo>),
-    /// A view as sent: body and its `ETag`.
+    /// A view as sent: body and its `ETag`, and for a paged listing view how many records
+    /// matched (its `Link` header is rebuilt from it for each caller's spelling of the owner).
     Rendered {
         body: Rc<str>,
         etag: Rc<str>,
+        total: Option<u64>,
     },
 }
 
@@ -275,6 +277,7 @@ mod tests {
         Value::Rendered {
             body: body.into(),
             etag: "\"e\"".into(),
+            total: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! The read routes: owner listings, single repositories and batches, projected for the caller.
+//! The read routes: owner listings (and their filtered, ordered, paged views and summary), single
+//! repositories and batches, projected for the caller.
 
 use super::query;
 use super::respond::{self, DataAnswer};
@@ -9,47 +10,50 @@ use crate::config::PrivatePolicy;
 use crate::error::ApiError;
 use crate::fields::{self, FieldSet};
 use crate::forge::BATCH_MAX;
+use crate::listing::{self, Params};
+use crate::model::OwnerListing;
 use crate::names::{FullName, Owner};
-use crate::service::{BatchItem, Clock, Item, Listing, Service, Shown, Source, Transport};
+use crate::service::{BatchItem, Clock, Item, Listing, Served, Service, Shown, Source, Transport};
 use crate::time::format_rfc3339;
-use crate::view::{self, Access, BatchBody, ItemError, OrgBody, RepoView};
+use crate::view::{self, Access, BatchBody, Counts, ItemError, OrgBody, RepoView};
 use std::collections::HashSet;
 
-/// `GET /v1/orgs/{owner}/repos`: the listing, or 202 while its build is still under way.
-pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
+/// An answer made from an owner's listing, or the 202 of a listing still being built.
+pub enum OwnerView {
+    /// The answer, and how many records a listing view with parameters matched.
+    Ready(DataAnswer, Option<u64>),
+    Building(Response),
+}
+
+/// An answer made from `owner`'s listing by `render` (its body, and the count a view with
+/// parameters matched): from memory under `memory_key` when rendered moments ago, else rendered
+/// and kept there.
+async fn owner_view<S: Store, T: Transport, C: Clock>(
     svc: &Service<'_, S, T, C>,
-    req: &Request,
     owner: &Owner,
-    fields: FieldSet,
-    access: &Access,
-) -> Result<Response, ApiError> {
-    let policy = svc.cfg.private_policy;
-    let memory_key = rendered::key(&keys::org(owner), fields, access, owner.as_str(), policy);
-    if let Some(kept) = rendered::recall(svc, &memory_key) {
-        return Ok(respond::data(req, kept));
+    memory_key: &str,
+    render: impl FnOnce(&Served<OwnerListing>) -> (String, Option<u64>),
+) -> Result<OwnerView, ApiError> {
+    if let Some((kept, total)) = rendered::recall_counted(svc, memory_key) {
+        return Ok(OwnerView::Ready(kept, total));
     }
     let served = match svc.owner_listing(owner).await? {
         Listing::Ready(served) => served,
-        Listing::Building(progress) => return Ok(respond::building(owner.as_str(), &progress)),
+        Listing::Building(progress) => {
+            return Ok(OwnerView::Building(respond::building(
+                owner.as_str(),
+                &progress,
+            )))
+        }
     };
     // Callers who waited for one build together: the first to render it renders it for all.
-    if let Some(mut kept) = rendered::recall(svc, &memory_key) {
+    if let Some((mut kept, total)) = rendered::recall_counted(svc, memory_key) {
         (kept.status, kept.freshness) = (served.status, served.freshness);
-        return Ok(respond::data(req, kept));
+        return Ok(OwnerView::Ready(kept, total));
     }
-    let body = OrgBody {
-        org: &served.value.login,
-        repos: served
-            .value
-            .repos
-            .iter()
-            .filter_map(|r| view::project(r, fields, access, policy))
-            .collect(),
-        fetched_at: format_rfc3339(served.fetched_at_ms),
-        revalidated_at: served.value.revalidated_at_ms.map(format_rfc3339),
-    };
+    let (body, total) = render(&served);
     let mut answer = DataAnswer {
-        body: body.to_json(),
+        body,
         etag: None,
         status: served.status,
         freshness: served.freshness,
@@ -58,11 +62,98 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
     let version = served.value.version_ms(served.fetched_at_ms);
     rendered::keep(
         svc,
-        &memory_key,
+        memory_key,
         &mut answer,
+        total,
         (served.fetched_at_ms, version),
     );
-    Ok(respond::data(req, answer))
+    Ok(OwnerView::Ready(answer, total))
+}
+
+/// `GET /v1/orgs/{owner}/repos`: the listing, or the view its parameters ask for (with a `Link`
+/// header when paged), or 202 while its build is still under way.
+pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    req: &Request,
+    owner: &Owner,
+    (fields, params): (FieldSet, Option<&Params>),
+    access: &Access,
+) -> Result<Response, ApiError> {
+    let policy = svc.cfg.private_policy;
+    let entry_key = keys::org(owner);
+    let memory_key =
+        rendered::listing_key(&entry_key, fields, access, owner.as_str(), policy, params);
+    let render = |served: &Served<OwnerListing>| {
+        let all = &served.value.repos;
+        let (repos, counts) = match params {
+            None => (
+                all.iter()
+                    .filter_map(|r| view::project(r, fields, access, policy))
+                    .collect(),
+                None,
+            ),
+            Some(p) => {
+                let chosen = listing::select(all, p, access, policy);
+                let counts = Counts {
+                    total: chosen.total,
+                    page: p.per_page.map(|per_page| (p.page, per_page)),
+                };
+                let repos = chosen
+                    .repos
+                    .into_iter()
+                    .filter_map(|r| view::project(r, fields, access, policy))
+                    .collect();
+                (repos, Some(counts))
+            }
+        };
+        let body = OrgBody {
+            org: &served.value.login,
+            repos,
+            fetched_at: format_rfc3339(served.fetched_at_ms),
+            revalidated_at: served.value.revalidated_at_ms.map(format_rfc3339),
+            counts,
+        };
+        (body.to_json(), counts.map(|c| c.total))
+    };
+    match owner_view(svc, owner, &memory_key, render).await? {
+        OwnerView::Building(resp) => Ok(resp),
+        OwnerView::Ready(answer, total) => {
+            let mut resp = respond::data(req, answer);
+            let link = params
+                .zip(total)
+                .and_then(|(p, total)| p.link(owner.as_str(), fields, total));
+            if let Some(link) = link {
+                resp.headers.push(("link".into(), link));
+            }
+            Ok(resp)
+        }
+    }
+}
+
+/// `GET /v1/orgs/{owner}/summary`: counts over what the caller may see of the listing.
+pub async fn handle_get_org_summary<S: Store, T: Transport, C: Clock>(
+    svc: &Service<'_, S, T, C>,
+    req: &Request,
+    owner: &Owner,
+    access: &Access,
+) -> Result<Response, ApiError> {
+    let policy = svc.cfg.private_policy;
+    let memory_key = rendered::summary_key(&keys::org(owner), access, owner.as_str(), policy);
+    let render = |served: &Served<OwnerListing>| {
+        let listing = &served.value;
+        let counts = listing::summarize(&listing.repos, access, policy);
+        let revalidated_at = listing.revalidated_at_ms.map(format_rfc3339);
+        let body = counts.to_json(
+            &listing.login,
+            &format_rfc3339(served.fetched_at_ms),
+            revalidated_at.as_deref(),
+        );
+        (body, None)
+    };
+    match owner_view(svc, owner, &memory_key, render).await? {
+        OwnerView::Building(resp) => Ok(resp),
+        OwnerView::Ready(answer, _) => Ok(respond::data(req, answer)),
+    }
 }
 
 /// What one batch item shows the caller. A hidden record shows exactly what a missing name
@@ -130,6 +221,7 @@ pub async fn handle_get_repo<S: Store, T: Transport, C: Clock>(
                         svc,
                         &memory_key,
                         &mut answer,
+                        None,
                         (*fetched_at_ms, *fetched_at_ms),
                     );
                 }
@@ -230,6 +322,20 @@ pub fn parse_query(raw: &str) -> Result<(Vec<(String, String)>, FieldSet), ApiEr
     let pairs = query::parse(raw);
     let fields = parse_fields(&pairs)?;
     Ok((pairs, fields))
+}
+
+/// The query of the owner listing: `parse_query`, then the listing parameters (`None` when
+/// none is given).
+pub fn parse_listing_query(raw: &str) -> Result<(FieldSet, Option<Params>), ApiError> {
+    let (pairs, fields) = parse_query(raw)?;
+    let params = listing::params::parse(&pairs)?;
+    Ok((fields, params))
+}
+
+/// The query of the summary: at most 8 KiB, and neither `fields` nor a listing parameter.
+pub fn parse_summary_query(raw: &str) -> Result<(), ApiError> {
+    query::check_len(raw)?;
+    listing::params::refuse_for_summary(&query::parse(raw))
 }
 
 fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {

@@ -207,10 +207,17 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             invalidate::handle_delete_repo_cache(svc, &name).await
         }
         Route::OrgRepos { owner } => {
-            let (_, fields) = data::parse_query(&req.query)?;
+            let (fields, params) = data::parse_listing_query(&req.query)?;
             let owner = served(cfg, Owner::parse(owner)?)?;
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
-            data::handle_get_org_repos(svc, req, &owner, fields, &access).await
+            let view = (fields, params.as_ref());
+            data::handle_get_org_repos(svc, req, &owner, view, &access).await
+        }
+        Route::OrgSummary { owner } => {
+            data::parse_summary_query(&req.query)?;
+            let owner = served(cfg, Owner::parse(owner)?)?;
+            let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
+            data::handle_get_org_summary(svc, req, &owner, &access).await
         }
         Route::Repo { owner, repo } => {
             let (_, fields) = data::parse_query(&req.query)?;

@@ -154,7 +154,7 @@ pub fn cors(resp: &mut Response, origins: &Origins, origin: Option<&str>) {
     ));
     resp.headers.push((
         "access-control-expose-headers".to_string(),
-        "X-Cache, ETag, Retry-After".to_string(),
+        "X-Cache, ETag, Retry-After, Link".to_string(),
     ));
 }
 

@@ -246,6 +246,27 @@ fn writes_strings_as_serde_json_does() {
     }
 }
 
+#[test]
+fn writes_whole_numbers_as_serde_json_does() {
+    for n in [
+        0,
+        1,
+        9,
+        10,
+        99,
+        100,
+        1000,
+        123_456_789,
+        u64::from(u32::MAX),
+        u64::MAX - 1,
+        u64::MAX,
+    ] {
+        let mut out = Writer::with_capacity(0);
+        out.uint(n);
+        assert_eq!(out.finish(), serde_json::to_string(&n).unwrap());
+    }
+}
+
 /// A random JSON value: nested containers, escapes, non-ASCII text, numbers of every form.
 fn random_value(rng: &mut Rng, depth: u32) -> Value {
     let strings = ["", "a", "é ü", "😀", "q\"uo\\te", "line\nbreak\u{1}", "/"];

@@ -54,6 +54,26 @@ impl Writer {
         self.raw(if b { "true" } else { "false" });
     }
 
+    /// A whole number in decimal, without the formatting machinery.
+    pub fn uint(&mut self, n: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut rest = n;
+        // At least one digit; at most 20 for `u64::MAX`, so `at` never underflows.
+        while at > 0 {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (rest % 10) as u8;
+            }
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        self.0
+            .extend_from_slice(digits.get(at..).unwrap_or_default());
+    }
+
     /// `s` escaped as inside a JSON string, without the quotes.
     fn escaped(&mut self, s: &str) {
         let bytes = s.as_bytes();

@@ -13,6 +13,8 @@ use std::rc::Rc;
 pub struct Rendered {
     pub body: Rc<str>,
     pub etag: Rc<str>,
+    /// How many records a paged listing view matched.
+    pub total: Option<u64>,
     pub fetched_at_ms: u64,
 }
 
@@ -97,9 +99,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// An answer rendered earlier from the same entry, field set and caller scope.
     pub fn memory_rendered(&self, key: &str) -> Option<Rendered> {
         match self.memory_get(key)? {
-            (Value::Rendered { body, etag }, fetched_at_ms) => Some(Rendered {
+            (Value::Rendered { body, etag, total }, fetched_at_ms) => Some(Rendered {
                 body,
                 etag,
+                total,
                 fetched_at_ms,
             }),
             _ => None,
@@ -107,11 +110,17 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// `at` is `(fetched_at, version)` of the entry it was rendered from.
-    pub fn remember_rendered(&self, key: &str, body: &Rc<str>, etag: &Rc<str>, at: (u64, u64)) {
+    pub fn remember_rendered(
+        &self,
+        key: &str,
+        (body, etag, total): (&Rc<str>, &Rc<str>, Option<u64>),
+        at: (u64, u64),
+    ) {
         if let Some(until) = self.keep_until(at.0) {
             let value = Value::Rendered {
                 body: Rc::clone(body),
                 etag: Rc::clone(etag),
+                total,
             };
             let bytes = body.len() + etag.len();
             self.memory_put(key, value, at, until, bytes);

@@ -81,7 +81,7 @@ test("a wrong method names the allowed ones", async () => {
 test("CORS: allowed origins get headers and preflights, others get none", async () => {
   const ok = await w.get("/v1/orgs/octocat/repos", { headers: { Origin: "https://dash.example" } });
   assert.equal(ok.headers.get("access-control-allow-origin"), "https://dash.example");
-  assert.equal(ok.headers.get("access-control-expose-headers"), "X-Cache, ETag, Retry-After");
+  assert.equal(ok.headers.get("access-control-expose-headers"), "X-Cache, ETag, Retry-After, Link");
   assert.equal(ok.headers.get("access-control-allow-headers"), "Authorization, If-None-Match, Content-Type");
   const other = await w.get("/v1/orgs/octocat/repos", { headers: { Origin: "https://evil.example" } });
   assert.equal(other.status, 200);
