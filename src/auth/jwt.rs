@@ -1,11 +1,9 @@
 //! Read tokens: compact HS256 JWS (RFC 7515/7519) verified with `hmac`, `sha2` and `base64ct`.
 //! Small on purpose: one algorithm, one key, the claims this worker reads.
 
+use crate::json::{Reader, Seen};
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hmac::{Hmac, Mac};
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::Number;
 use sha2::Sha256;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -17,20 +15,19 @@ pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
 /// The JOSE header of a read token. `crit` is read only to refuse it: it names extensions the
 /// token requires the verifier to understand, and this one understands none.
-#[derive(Deserialize)]
 struct Header {
     alg: String,
-    crit: Option<serde::de::IgnoredAny>,
+    crit: bool,
 }
 
-/// The claims a read token may carry; others are ignored, a repeated one is refused (serde
-/// rejects duplicate fields). Time claims must be JSON numbers (`null` counts as absent) and stay
-/// unconverted until `timestamp` range-checks them.
-#[derive(Deserialize)]
+/// The claims a read token may carry; others are ignored, a repeated one is refused (as serde's
+/// derives refuse it). Time claims must be JSON numbers (`null` counts as absent) and stay
+/// unconverted text until `timestamp` range-checks them.
+#[derive(Default)]
 pub(super) struct ReadClaims {
-    exp: Option<Number>,
-    nbf: Option<Number>,
-    iat: Option<Number>,
+    exp: Option<String>,
+    nbf: Option<String>,
+    iat: Option<String>,
     /// Lowercased owner logins, or `["*"]` for all.
     pub(super) orgs: Option<Vec<String>>,
 }
@@ -42,11 +39,11 @@ pub(super) struct ReadClaims {
 pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims, &'static str> {
     let (signed, signature) = token.rsplit_once('.').ok_or("is malformed")?;
     let (header, payload) = signed.split_once('.').ok_or("is malformed")?;
-    let header: Header = decode_json(header)?;
+    let header = read_header(&decode_segment(header)?).ok_or("is malformed")?;
     if header.alg != "HS256" {
         return Err("must use alg HS256");
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err("names critical extensions");
     }
     let signature = Base64UrlUnpadded::decode_vec(signature).map_err(|_| "is malformed")?;
@@ -56,27 +53,84 @@ pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims,
     mac.verify_slice(&signature)
         .map_err(|_| "has a bad signature")?;
     // The payload is signed now, so its content is what the token's issuer wrote.
-    let claims: ReadClaims = decode_json(payload)?;
-    timestamp(claims.iat.as_ref())?;
+    let claims = read_claims(&decode_segment(payload)?).ok_or("is malformed")?;
+    timestamp(claims.iat.as_deref())?;
     let times = TimeClaims {
-        exp: timestamp(claims.exp.as_ref())?,
-        nbf: timestamp(claims.nbf.as_ref())?,
+        exp: timestamp(claims.exp.as_deref())?,
+        nbf: timestamp(claims.nbf.as_deref())?,
     };
     times.check(now_ms)?;
     Ok(claims)
 }
 
-/// Decodes a base64url segment (unpadded, as JWS requires) holding a JSON object. A segment
-/// holding a dot is refused by the base64 decoder, so a token of four segments fails here.
-fn decode_json<T: DeserializeOwned>(segment: &str) -> Result<T, &'static str> {
+/// Decodes a base64url segment (unpadded, as JWS requires) into its text. A segment holding a
+/// dot is refused by the base64 decoder, so a token of four segments fails here.
+fn decode_segment(segment: &str) -> Result<String, &'static str> {
     let bytes = Base64UrlUnpadded::decode_vec(segment).map_err(|_| "is malformed")?;
-    // `from_str`, as every JSON read in the crate (one copy of serde_json's parser in the wasm).
-    let json = String::from_utf8(bytes).map_err(|_| "is malformed")?;
-    // serde would also fill a struct from a JSON array; a JOSE header or claims set is an object.
-    if !json.trim_start().starts_with('{') {
-        return Err("is malformed");
+    String::from_utf8(bytes).map_err(|_| "is malformed")
+}
+
+/// The header object: `alg` a string, `crit` anything but `null` (then refused), others ignored,
+/// none twice. Read with the crate's JSON reader, not serde's typed decoding, whose error
+/// messages would bring float formatting into the wasm.
+fn read_header(json: &str) -> Option<Header> {
+    let mut r = Reader::new(json);
+    let (mut alg, mut crit, mut seen) = (None, false, Seen::default());
+    r.object().ok()?;
+    while let Some(key) = r.key().ok()? {
+        match key.as_ref() {
+            "alg" => {
+                seen.once(0, &r).ok()?;
+                alg = Some(r.str().ok()?.into_owned());
+            }
+            "crit" => {
+                seen.once(1, &r).ok()?;
+                crit = !r.null().ok()?;
+                if crit {
+                    r.skip().ok()?;
+                }
+            }
+            _ => r.skip().ok()?,
+        }
     }
-    serde_json::from_str(&json).map_err(|_| "is malformed")
+    r.end().ok()?;
+    Some(Header { alg: alg?, crit })
+}
+
+/// The claims object (see `ReadClaims`).
+fn read_claims(json: &str) -> Option<ReadClaims> {
+    let mut r = Reader::new(json);
+    let (mut claims, mut seen) = (ReadClaims::default(), Seen::default());
+    r.object().ok()?;
+    while let Some(key) = r.key().ok()? {
+        let (slot, n) = match key.as_ref() {
+            "exp" => (&mut claims.exp, 0),
+            "nbf" => (&mut claims.nbf, 1),
+            "iat" => (&mut claims.iat, 2),
+            "orgs" => {
+                seen.once(3, &r).ok()?;
+                if !r.null().ok()? {
+                    let mut orgs = Vec::new();
+                    r.array().ok()?;
+                    while r.element().ok()? {
+                        orgs.push(r.str().ok()?.into_owned());
+                    }
+                    claims.orgs = Some(orgs);
+                }
+                continue;
+            }
+            _ => {
+                r.skip().ok()?;
+                continue;
+            }
+        };
+        seen.once(n, &r).ok()?;
+        if !r.null().ok()? {
+            *slot = Some(r.number_text().ok()?.to_string());
+        }
+    }
+    r.end().ok()?;
+    Some(claims)
 }
 
 /// The time claims of a read token in whole seconds, each within `0..=MAX_TIMESTAMP`.
@@ -106,24 +160,53 @@ impl TimeClaims {
 }
 
 /// A NumericDate claim in whole seconds. RFC 7519 allows fractions, and PyJWT or a JavaScript
-/// backend may send them, so an in-range float is accepted and truncated. `null` counts as
-/// absent.
-fn timestamp(value: Option<&Number>) -> Result<Option<i64>, &'static str> {
+/// backend may send them, so an in-range fraction is accepted and truncated. `None` (absent or
+/// `null`) stays `None`.
+fn timestamp(value: Option<&str>) -> Result<Option<i64>, &'static str> {
     let Some(value) = value else {
         return Ok(None);
     };
-    let range = 0..=MAX_TIMESTAMP;
-    let secs = match value.as_i64() {
-        Some(secs) => Some(secs),
-        // The range check comes before the cast, so the cast never saturates.
-        None => value
-            .as_f64()
-            .filter(|f| (0.0..=MAX_TIMESTAMP as f64).contains(f))
-            .map(|f| f as i64),
-    };
-    secs.filter(|s| range.contains(s))
+    whole_seconds(value)
         .map(Some)
         .ok_or("has an exp, nbf or iat that is not a time between 1970 and 9999")
+}
+
+/// A JSON number's text truncated toward zero, computed exactly on its digits (no float, so no
+/// rounding at the limits): `None` unless within `0..=MAX_TIMESTAMP` (a negative zero is zero).
+fn whole_seconds(text: &str) -> Option<i64> {
+    let (negative, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match rest.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (rest, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    // The value is 0.DIGITS × 10^point once leading zeros are gone.
+    let digits = format!("{int}{frac}");
+    let significant = digits.trim_start_matches('0');
+    let lead = i64::try_from(digits.len() - significant.len()).ok()?;
+    let point = i64::try_from(int.len())
+        .ok()?
+        .checked_add(exp)?
+        .checked_sub(lead)?;
+    if significant.is_empty() || point <= 0 {
+        // Zero, or a pure fraction: truncated to zero, which only a positive one may be.
+        return (significant.is_empty() || !negative).then_some(0);
+    }
+    if negative || point > 19 {
+        return None;
+    }
+    let mut secs: u64 = 0;
+    for i in 0..point {
+        let i = usize::try_from(i).ok()?;
+        let d = significant.as_bytes().get(i).map_or(0, |b| b - b'0');
+        secs = secs.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    i64::try_from(secs)
+        .ok()
+        .filter(|s| (0..=MAX_TIMESTAMP).contains(s))
 }
 
 #[cfg(test)]
@@ -434,6 +517,42 @@ mod tests {
                 Some(a) => assert_eq!(got, Ok(a), "{claims}"),
                 None => assert_eq!(got.unwrap_err().code(), "unauthorized", "{claims}"),
             }
+        }
+    }
+
+    /// Whole seconds of a number's text, against what a float reading would give where floats
+    /// are exact.
+    #[test]
+    fn whole_seconds_table() {
+        let cases = [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("-0.0", Some(0)),
+            ("-0e9", Some(0)),
+            ("1", Some(1)),
+            ("-1", None),
+            ("-0.5", None),
+            ("1.999", Some(1)),
+            ("0.5", Some(0)),
+            ("4.9e-324", Some(0)),
+            ("1.7e9", Some(1_700_000_000)),
+            ("17E8", Some(1_700_000_000)),
+            ("1700000000.75", Some(1_700_000_000)),
+            ("0.0017e12", Some(1_700_000_000)),
+            ("1700000000e-3", Some(1_700_000)),
+            ("253402300799", Some(MAX_TIMESTAMP)),
+            ("253402300799.9999999999", Some(MAX_TIMESTAMP)),
+            ("253402300800", None),
+            ("2.534023008e11", None),
+            ("9223372036854775807", None),
+            ("18446744073709551616", None),
+            ("1e300", None),
+            ("1e400", None),
+            ("1e-400", Some(0)),
+            ("1e99999999999999999999", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(whole_seconds(text), want, "{text}");
         }
     }
 

@@ -133,6 +133,17 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// A number of any JSON form, as its text (checked against JSON's grammar, not converted).
+    ///
+    /// # Errors
+    /// Not a number.
+    pub fn number_text(&mut self) -> Result<&'a str> {
+        self.peek();
+        let start = self.pos;
+        self.number()?;
+        self.text.get(start..self.pos).ok_or(Error { at: start })
+    }
+
     /// A string, borrowed from the text unless it holds escapes.
     ///
     /// # Errors
