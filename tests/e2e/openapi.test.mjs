@@ -88,3 +88,16 @@ test("every documented operation has a scenario", () => {
     }
   }
 });
+
+test("the document served passes a standard OpenAPI linter (Redocly, recommended rules)", async () => {
+  const { lint, loadConfig } = await import("@redocly/openapi-core");
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const config = await loadConfig({ configPath: undefined });
+  const served = await w.get("/v1/openapi.json");
+  const file = `${mkdtempSync(`${tmpdir()}/forgelens-openapi-`)}/openapi.json`;
+  writeFileSync(file, served.text);
+  const problems = await lint({ ref: file, config });
+  const shown = problems.map((p) => `${p.severity} ${p.ruleId}: ${p.message} ${p.location?.[0]?.pointer ?? ""}`);
+  assert.deepEqual(shown, [], "no error and no warning");
+});
