@@ -74,7 +74,7 @@ export async function benchLive({ workerOpts, pageMs = 1000, seconds = 60, rates
       const seen = new Map(); // token → first time a watcher saw it
       const answered = [];
       const polls = { total: 0, complete: 0, statuses: {} };
-      const kvWrites = new Set();
+      const kvWrites = new Map(); // revalidated_at → when first seen in KV
       let seq = 0;
       const deliveries = (async () => {
         const jobs = [];
@@ -85,7 +85,8 @@ export async function benchLive({ workerOpts, pageMs = 1000, seconds = 60, rates
           repo.description = token;
           const at = Date.now();
           sent.set(token, { at, name: repo.name });
-          const payload = { ref: "refs/heads/main", repository: { full_name: `${OWNER}/${repo.name}`, default_branch: repo.defaultBranchRef?.name ?? "main" } };
+          const branch = repo.defaultBranchRef?.name ?? "main";
+          const payload = { ref: `refs/heads/${branch}`, repository: { full_name: `${OWNER}/${repo.name}`, default_branch: branch } };
           jobs.push(signedDelivery(hook, payload).then(async (r) => {
             await r.text();
             answered.push({ ms: Date.now() - at, status: r.status });
@@ -118,7 +119,7 @@ export async function benchLive({ workerOpts, pageMs = 1000, seconds = 60, rates
         while (Date.now() < stop + 3000) {
           const text = await kv.get(`v1:org:${OWNER}`);
           const at = text && /"revalidated_at":"([^"]+)"/.exec(text.slice(0, 300))?.[1];
-          if (at) kvWrites.add(at);
+          if (at && !kvWrites.has(at)) kvWrites.set(at, Date.now());
           await sleep(50);
         }
       };
@@ -139,7 +140,10 @@ export async function benchLive({ workerOpts, pageMs = 1000, seconds = 60, rates
         upstream_per_delivery: sent.size ? emu.stats.batch / sent.size : 0,
         visible_ms: { p50: pct(finite, 50), p95: missing ? Infinity : pct(finite, 95), max: missing ? Infinity : Math.max(...finite), never_seen: missing },
         kv_writes: kvWrites.size,
-        kv_writes_per_s: kvWrites.size / seconds,
+        // Over the whole observation (the deliveries' seconds and 3 s after), and the shortest
+        // gap between two writes seen (50 ms resolution).
+        kv_writes_per_s: kvWrites.size / (seconds + 3),
+        kv_min_gap_ms: Math.min(...[...kvWrites.values()].sort((a, b) => a - b).map((t, i, a) => (i ? t - a[i - 1] : Infinity))),
       });
       await sleep(2000);
     }
@@ -159,13 +163,14 @@ export function renderLive(l) {
   L.push(`The emulator's \`${l.owner}\` at **${l.page_ms} ms per page** (80 ms per other request) is built once (${(l.build_ms / 1000).toFixed(1)} s), then receives`);
   L.push(`signed \`push\` deliveries for ${l.seconds} s at each rate while ${l.pollers} dashboards poll its listing once a second. Each delivery`);
   L.push("first changes one record's description on the emulator; a watcher asking the listing back to back dates when each change became");
-  L.push("visible. KV writes of the listing's key are counted by reading it every 50 ms (each new `revalidated_at` is one write).", "");
-  L.push("| deliveries/s | deliveries (answers) | polls complete (200, every record) | listing pages | upstream requests per delivery | delivery → visible p50 / p95 | delivery answered p50 / p95 | KV writes/s for the key |");
+  L.push("visible. KV writes of the listing's key are counted by reading it every 50 ms (each new `revalidated_at` is one write), over the");
+  L.push("deliveries' seconds and the 3 s after them.", "");
+  L.push("| deliveries/s | deliveries (answers) | polls complete (200, every record) | listing pages | upstream requests per delivery | delivery → visible p50 / p95 | delivery answered p50 / p95 | KV writes/s for the key (shortest gap) |");
   L.push("|---:|---|---:|---:|---:|---:|---:|---:|");
   for (const r of l.rates) {
     const st = Object.entries(r.delivery_statuses).map(([k, v]) => `${v}× ${k}`).join(", ");
     const vis = r.visible_ms.never_seen ? `${r.visible_ms.never_seen} never seen` : `${r.visible_ms.p50} / ${r.visible_ms.p95} ms`;
-    L.push(`| ${r.rate} | ${r.deliveries} (${st}) | ${pc(r.complete_share)} of ${r.polls.total}: ${mark(r.complete_share === 1)} | ${r.owner_pages}: ${mark(r.owner_pages === 0)} | ${r.upstream_per_delivery.toFixed(2)}: ${mark(r.upstream_per_delivery <= 1)} | ${vis}: ${mark(r.visible_ms.p95 <= 1500)} | ${r.delivery_answer_ms.p50} / ${r.delivery_answer_ms.p95} ms | ${r.kv_writes_per_s.toFixed(2)}: ${mark(r.kv_writes_per_s <= 1)} |`);
+    L.push(`| ${r.rate} | ${r.deliveries} (${st}) | ${pc(r.complete_share)} of ${r.polls.total}: ${mark(r.complete_share === 1)} | ${r.owner_pages}: ${mark(r.owner_pages === 0)} | ${r.upstream_per_delivery.toFixed(2)}: ${mark(r.upstream_per_delivery <= 1)} | ${vis}: ${mark(r.visible_ms.p95 <= 1500)} | ${r.delivery_answer_ms.p50} / ${r.delivery_answer_ms.p95} ms | ${r.kv_writes_per_s.toFixed(2)} (${r.kv_min_gap_ms} ms): ${mark(r.kv_writes_per_s <= 1)} |`);
   }
   return L;
 }

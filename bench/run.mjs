@@ -17,6 +17,8 @@ import { fileURLToPath } from "node:url";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
 import { benchOwners, renderOwners } from "./owners.mjs";
+import { benchLive, renderLive } from "./live.mjs";
+import { benchViews, renderViews } from "./views.mjs";
 import { request, workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -265,6 +267,12 @@ await emu.close();
 log("large owner");
 results.owners = await benchOwners({ workerOpts, pageMs: PAGE_MS, log });
 
+// --- 4b: live listings under activity, and views of a large owner (their own workers) -----
+log("live listings under activity");
+results.live = await benchLive({ workerOpts, pageMs: PAGE_MS, seconds: QUICK ? 10 : 60, log });
+log("views of a large owner");
+results.large_views = await benchViews({ workerOpts, runs: QUICK ? 30 : 200, log });
+
 // --- 5: CPU, natively --------------------------------------------------------------------
 log("native CPU (cargo bench)");
 const cpuOut = execFileSync("cargo", ["bench", "--quiet", "--bench", "cpu"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
@@ -371,6 +379,8 @@ function render(r) {
     lines.push(`| ${cp.repos} | ${q(mi)} | ${q(h)} | ${q(hm)} | ${kib(cp.stored_bytes)} | ${cp.view_bytes ? kib(cp.view_bytes) : "–"} | ${target} |`);
   }
   lines.push(...renderOwners(r.owners, r.owners?.cpu_native));
+  lines.push(...renderLive(r.live));
+  lines.push(...renderViews(r.large_views, r.owners?.cpu_native));
   lines.push("", "## Size", "");
   lines.push("| wasm raw | wasm gzip | budget (gzip) | |", "|---:|---:|---:|---|");
   lines.push(`| ${(r.size.raw / 1024).toFixed(0)} KiB | ${(r.size.gzip / 1024).toFixed(0)} KiB | ${(r.size.budget_gzip / 1024).toFixed(0)} KiB | ${r.size.gzip <= r.size.budget_gzip ? "within budget" : "**OVER BUDGET**"} |`);
