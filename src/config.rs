@@ -1,10 +1,10 @@
 //! Worker configuration: every variable and secret of DESIGN.md, parsed and validated from a lookup
 //! function so the same code serves the worker (env bindings) and native tests (a map).
 
-use crate::forge::github::app::{key_from_pem, AppKey};
 use crate::names::Owner;
+pub use crate::secret::Secret;
+use crate::secret::{key_from_pem, AppKey};
 use std::cell::RefCell;
-use std::fmt;
 use std::rc::Rc;
 
 pub const DEFAULT_GRAPHQL_URL: &str = "https://api.github.com/graphql";
@@ -22,11 +22,16 @@ pub const MIN_READ_TOKEN_SECRET: usize = 32;
 pub const DEFAULT_BUDGET_RESERVE: u64 = 20;
 pub const MAX_BUDGET_RESERVE: u64 = 90;
 
+/// The bindings DESIGN.md fixes, named here only.
+pub const CACHE_BINDING: &str = "CACHE";
+pub const OWNERS_BINDING: &str = "OWNERS";
+pub const LIMITER_BINDING: &str = "UPSTREAM_LIMITER";
+
 /// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
 pub const VARIABLES: &[&str] = &[
-    "CACHE",
-    "OWNERS",
-    "UPSTREAM_LIMITER",
+    CACHE_BINDING,
+    OWNERS_BINDING,
+    LIMITER_BINDING,
     "GITHUB_APP_ID",
     "GITHUB_APP_PRIVATE_KEY",
     "GITHUB_API_URL",
@@ -45,26 +50,6 @@ pub const VARIABLES: &[&str] = &[
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
 ];
-
-/// A secret value. `Debug` never prints it, so a stray `{:?}` cannot leak it into a log line.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
 
 /// What anonymous callers see of private and internal repositories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +170,7 @@ impl Config {
         let read_token_secret = secret("READ_TOKEN_SECRET");
         if read_token_secret
             .as_ref()
-            .is_some_and(|s| s.0.len() < MIN_READ_TOKEN_SECRET)
+            .is_some_and(|s| s.expose().len() < MIN_READ_TOKEN_SECRET)
         {
             return Err(invalid("READ_TOKEN_SECRET", "must be at least 32 bytes"));
         }

@@ -31,6 +31,7 @@ pub mod listing;
 pub mod model;
 pub mod names;
 pub mod owners;
+pub mod secret;
 pub mod service;
 pub mod time;
 pub mod view;

@@ -131,6 +131,13 @@ fn quote(s: &str) -> String {
     format!("{:?}", format!("{short}{ellipsis}"))
 }
 
+/// Case-insensitive name order (GitHub's), without allocating lowercase copies.
+pub fn cmp_names(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

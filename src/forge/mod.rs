@@ -5,9 +5,9 @@
 
 pub mod github;
 
-use crate::config::Secret;
 use crate::model::Repo;
 use crate::names::{FullName, Owner};
+use crate::secret::Secret;
 
 /// An outgoing HTTP request, built without I/O so it can be checked in tests.
 #[derive(Debug, Clone, PartialEq, Eq)]

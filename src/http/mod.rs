@@ -179,7 +179,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     }
     let answer = route_to_handler(req, route, cfg, ctx, &svc).await;
     let mut resp = answer.unwrap_or_else(|err| respond::error(&err));
-    if let Some(timing) = svc.timing().header() {
+    if let Some(timing) = respond::server_timing(&svc.timing()) {
         resp.headers.push(("server-timing".into(), timing));
     }
     Ok(resp)

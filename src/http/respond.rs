@@ -173,6 +173,21 @@ fn matches_etag(header: &str, etag: &str) -> bool {
         .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
 }
 
+/// The `Server-Timing` header value of where a request spent its time, or `None` when no
+/// backend was used.
+pub fn server_timing(t: &crate::service::Timing) -> Option<String> {
+    let parts: Vec<String> = [
+        ("mem", t.mem_ms),
+        ("kv", t.kv_ms),
+        ("owner", t.owner_ms),
+        ("upstream", t.upstream_ms),
+    ]
+    .iter()
+    .filter_map(|(name, ms)| ms.map(|ms| format!("{name};dur={ms}")))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

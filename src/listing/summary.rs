@@ -8,7 +8,7 @@ use super::select::{ci_bit, visibility_bit};
 use crate::config::PrivatePolicy;
 use crate::json::Writer;
 use crate::model::Repo;
-use crate::owners::live::cmp_names;
+use crate::names::cmp_names;
 use crate::view::{shown, Access, Shown};
 
 /// How many languages are named; the rest are summed in `other`.

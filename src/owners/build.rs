@@ -13,8 +13,7 @@ pub const TRIES_AT_MIN: u8 = 3;
 /// Pages a build may take at most (20,000 repositories at the smallest size, and some room):
 /// guards against an upstream that never stops saying `hasNextPage`.
 pub const MAX_PAGES: u32 = 5_000;
-/// The wait one page may take (GitHub's own server timeout is 10 s).
-pub const PAGE_TIMEOUT_MS: u64 = 10_000;
+pub use crate::service::PAGE_TIMEOUT_MS;
 
 /// Where a build stands, kept in the object's storage under `BUILD_KEY` after every page; the
 /// records themselves are kept page by page under `page_key(i)` (storage values are limited).

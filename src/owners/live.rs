@@ -9,8 +9,9 @@
 use crate::forge::Fact;
 use crate::json::{Codec, Writer};
 use crate::model::{OwnerListing, Repo, Visibility};
+pub use crate::names::cmp_names;
 use crate::names::RepoName;
-use std::cmp::Ordering;
+pub use crate::service::directories::Change;
 
 /// Storage keys of a live listing (the build's are in `build`).
 pub const LIVE_KEY: &str = "live";
@@ -37,14 +38,6 @@ pub struct Live {
     /// Records removed since the build, lowercased, with when: an answer asked before a removal
     /// does not bring the record back (kept in memory until the next build).
     pub removed: Vec<(String, u64)>,
-}
-
-/// One change heard in a delivery (or an admin purge), with when it was heard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change {
-    pub name: RepoName,
-    pub fact: Fact,
-    pub at_ms: u64,
 }
 
 /// What one change or answer does to one record.
@@ -265,13 +258,6 @@ pub fn enqueue(queue: &mut Vec<Change>, new: &Change) {
         }
         None => queue.push(new.clone()),
     }
-}
-
-/// Case-insensitive name order (GitHub's), without allocating lowercase copies.
-pub fn cmp_names(a: &str, b: &str) -> Ordering {
-    a.bytes()
-        .map(|c| c.to_ascii_lowercase())
-        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::cache::{entry, keys, Store};
 use crate::error::ApiError;
 use crate::forge::{Fact, BATCH_MAX};
 use crate::names::RepoName;
+use crate::service::directories::Told;
 use crate::service::{Clock, Transport};
 use std::pin::pin;
 
@@ -20,17 +21,6 @@ pub const ROUND_EVERY_MS: u64 = 1_000;
 pub const CHANGE_WAIT_MS: u64 = 7_000;
 /// When the alarm tries a round again after GitHub failed one.
 pub const RETRY_MS: u64 = 5_000;
-
-/// What became of a delivery's changes in a directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Told {
-    /// In the listing: the next read sees them.
-    Applied,
-    /// Stored, to be applied when GitHub answers (or by the build in progress).
-    Queued,
-    /// No listing and no build: nothing to patch (the caller drops the KV listing instead).
-    NoListing,
-}
 
 /// What a delivery's fact applies before GitHub is asked: only what narrows visibility.
 fn narrowing(fact: Fact) -> Option<Patch> {

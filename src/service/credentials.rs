@@ -13,10 +13,11 @@
 
 use super::{Clock, Service, Transport};
 use crate::cache::{keys, Store};
-use crate::config::{AppConfig, Secret};
+use crate::config::AppConfig;
 use crate::forge::github::app::{self, AppKey, OwnerKind, JWT_LIFETIME_S, TOKEN_MARGIN_MS};
 use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
 use crate::names::Owner;
+use crate::secret::Secret;
 use futures::future::LocalBoxFuture;
 use std::cell::RefCell;
 

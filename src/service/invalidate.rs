@@ -1,12 +1,12 @@
 //! Invalidation: drop cache entries the moment the truth changed (webhooks, admin purges), and
 //! leave a marker so a refresh already in flight cannot write its older answer back.
 
+use super::directories::Change;
 use super::{Clock, Service, Transport, MARKER_TTL, RETRY_DELAYS_MS};
 use crate::cache::{keys, Store, StoreError};
 use crate::error::ApiError;
 use crate::forge::Fact;
 use crate::names::{FullName, Owner};
-use crate::owners::Change;
 use crate::time::format_rfc3339;
 
 /// Waits between tries of a marker write: brief, since the delete must not wait on it.

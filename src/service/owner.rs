@@ -2,7 +2,9 @@
 //! (the `OWNERS` Durable Object), the only code that pages an owner. Also the one page call a
 //! directory makes, and the pinned-owner cron, which asks directories to rebuild.
 
+use super::directories::{Answer, Owners, Progress};
 use super::flight::{self, Joined};
+use super::PAGE_TIMEOUT_MS;
 use super::{served, CacheStatus, Clock, Refresh, Served, Service, Transport};
 use crate::cache::entry::{self, Entry, Freshness};
 use crate::cache::{keys, Store};
@@ -11,8 +13,6 @@ use crate::error::ApiError;
 use crate::forge::{OwnerPage, UpstreamFailure};
 use crate::model::{OwnerListing, Repo};
 use crate::names::{FullName, Owner, RepoName};
-use crate::owners::build::PAGE_TIMEOUT_MS;
-use crate::owners::{Answer, Owners, Progress};
 use std::rc::Rc;
 
 /// An owner listing as the read path answers it.
@@ -23,8 +23,7 @@ pub enum Listing {
     Building(Progress),
 }
 
-/// The binding name fixed by DESIGN.md, named when it is missing.
-pub const OWNERS_BINDING: &str = "OWNERS";
+pub use crate::config::OWNERS_BINDING;
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     /// Every repository of `owner`, private ones included; the caller makes the view.
@@ -241,7 +240,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
 /// GitHub already orders by name; sort only when it did not (case rules differ).
 pub fn sort_by_name(repos: &mut [Repo]) {
-    let by_name = |a: &Repo, b: &Repo| crate::owners::live::cmp_names(a.name(), b.name());
+    let by_name = |a: &Repo, b: &Repo| crate::names::cmp_names(a.name(), b.name());
     if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
         repos.sort_by(by_name);
     }

@@ -9,7 +9,7 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{console_error, Env};
 
 /// The binding name fixed by DESIGN.md.
-pub const LIMITER_BINDING: &str = "UPSTREAM_LIMITER";
+pub use crate::config::LIMITER_BINDING;
 
 pub struct ClientLimiter {
     binding: Object,

@@ -2,6 +2,7 @@
 //! responses, reads bindings, and implements the core's seams with KV, `fetch` and `Date.now()`.
 
 mod assets;
+mod directory;
 mod edge;
 mod kv;
 mod limiter;
@@ -27,7 +28,7 @@ use worker::{
 };
 
 /// The KV binding name fixed by DESIGN.md.
-const CACHE_BINDING: &str = "CACHE";
+use crate::config::CACHE_BINDING;
 
 pub(crate) struct JsClock;
 

@@ -7,13 +7,13 @@
 //! `Debug` is redacted.
 
 use super::USER_AGENT;
-use crate::config::Secret;
 use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
 use crate::names::Owner;
+use crate::secret::Secret;
+pub use crate::secret::{key_from_pem, wrap_pkcs1, AppKey};
 use crate::time::parse_rfc3339;
-use base64ct::{Base64, Base64UrlUnpadded, Encoding};
+use base64ct::{Base64UrlUnpadded, Encoding};
 use serde_json::Value;
-use std::fmt;
 
 /// GitHub refuses App JWTs living longer than 10 minutes; 9 leaves room for clock skew.
 pub const JWT_LIFETIME_S: u64 = 9 * 60;
@@ -22,117 +22,6 @@ pub const JWT_BACKDATE_S: u64 = 60;
 /// An installation token is used until this long before its `expires_at`.
 pub const TOKEN_MARGIN_MS: u64 = 5 * 60 * 1000;
 const API_VERSION: &str = "2022-11-28";
-
-const PKCS1_LABEL: &str = "RSA PRIVATE KEY";
-const PKCS8_LABEL: &str = "PRIVATE KEY";
-/// `INTEGER 0` (version) and `AlgorithmIdentifier { rsaEncryption, NULL }` of a PKCS#8 RSA key.
-const PKCS8_RSA_HEAD: [u8; 18] = [
-    0x02, 0x01, 0x00, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
-    0x05, 0x00,
-];
-
-/// The App's private key as PKCS#8 DER. `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AppKey(Vec<u8>);
-
-impl AppKey {
-    pub fn der(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AppKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AppKey(<redacted>)")
-    }
-}
-
-/// Reads a PEM private key: PKCS#1 (`BEGIN RSA PRIVATE KEY`, what GitHub hands out) is wrapped
-/// into PKCS#8; PKCS#8 (`BEGIN PRIVATE KEY`) must hold an RSA key. A secret pasted with literal
-/// `\n` sequences is accepted too.
-///
-/// # Errors
-/// Why the text is not a usable RSA private key (never quoting it).
-pub fn key_from_pem(pem: &str) -> Result<AppKey, &'static str> {
-    let pem = pem.replace("\\n", "\n");
-    let text = pem.trim();
-    let (label, rest) = text
-        .strip_prefix("-----BEGIN ")
-        .and_then(|r| r.split_once("-----"))
-        .ok_or("is not a PEM private key")?;
-    if label != PKCS1_LABEL && label != PKCS8_LABEL {
-        return Err("must be an RSA private key (BEGIN RSA PRIVATE KEY or BEGIN PRIVATE KEY)");
-    }
-    let end = format!("-----END {label}-----");
-    let body = rest
-        .strip_suffix(end.as_str())
-        .ok_or("has no matching END line")?;
-    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = Base64::decode_vec(&b64).map_err(|_| "holds invalid base64")?;
-    let inner = der_sequence_body(&der).ok_or("is not DER")?;
-    if label == PKCS1_LABEL {
-        // RSAPrivateKey starts with its version, INTEGER 0.
-        if !inner.starts_with(&[0x02, 0x01, 0x00]) {
-            return Err("is not a PKCS#1 RSA key");
-        }
-        Ok(AppKey(wrap_pkcs1(&der)))
-    } else if inner.starts_with(&PKCS8_RSA_HEAD) {
-        Ok(AppKey(der))
-    } else {
-        Err("is not a PKCS#8 RSA key")
-    }
-}
-
-/// The contents of a DER `SEQUENCE` that spans all of `der`.
-fn der_sequence_body(der: &[u8]) -> Option<&[u8]> {
-    let (&tag, rest) = der.split_first()?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 3 || rest.len() < n {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at(n);
-        let len = bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, rest)
-    };
-    (rest.len() == len).then_some(rest)
-}
-
-/// A DER length.
-fn der_len(len: usize) -> Vec<u8> {
-    if len < 0x80 {
-        // Checked just above: it fits in one byte.
-        return vec![len as u8];
-    }
-    let bytes: Vec<u8> = len
-        .to_be_bytes()
-        .into_iter()
-        .skip_while(|b| *b == 0)
-        .collect();
-    let mut out = vec![0x80 | bytes.len() as u8];
-    out.extend(bytes);
-    out
-}
-
-/// `PrivateKeyInfo { version 0, rsaEncryption, OCTET STRING pkcs1 }` (RFC 5208).
-pub fn wrap_pkcs1(pkcs1: &[u8]) -> Vec<u8> {
-    let mut body = PKCS8_RSA_HEAD.to_vec();
-    body.push(0x04);
-    body.extend(der_len(pkcs1.len()));
-    body.extend_from_slice(pkcs1);
-    let mut out = vec![0x30];
-    out.extend(der_len(body.len()));
-    out.extend(body);
-    out
-}
 
 /// The App JWT's `header.claims` (base64url) for RS256: `iat` now−60 s, `exp` now+9 min.
 pub fn jwt_signing_input(app_id: u64, now_ms: u64) -> String {
@@ -261,6 +150,7 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::{der_len, der_sequence_body};
 
     // A real 512-bit RSA key, for tests only (shared with tests/app.rs), and the same key as
     // PKCS#8 (from node:crypto).

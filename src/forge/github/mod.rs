@@ -9,8 +9,9 @@ pub mod query;
 pub mod webhook;
 
 use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, UpstreamFailure};
-use crate::config::{Config, Secret};
+use crate::config::Config;
 use crate::names::{FullName, Owner};
+use crate::secret::Secret;
 
 pub const USER_AGENT: &str = concat!("forgelens/", env!("CARGO_PKG_VERSION"));
 
