@@ -1,4 +1,7 @@
 //! The reader: a strict pull parser over one JSON text that borrows its strings.
+//!
+//! Whole: one cursor and its invariants (position, depth, whether the open container has had a
+//! member yet) shared by every method; split, each part would have to expose them.
 
 use super::{Error, Result, MAX_DEPTH};
 use std::borrow::Cow;

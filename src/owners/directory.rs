@@ -4,19 +4,15 @@
 //! Durable Object and natively in tests.
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
-use super::live::{self, Change, Live, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
+use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
 use super::revalidate::live_text;
 use super::{Answer, Progress};
-use crate::cache::entry::{self, NOT_FOUND_TTL};
-use crate::cache::{keys, Store};
+use crate::cache::Store;
 use crate::error::ApiError;
 use crate::forge::UpstreamFailure;
-use crate::model::{OwnerListing, Repo};
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
 use std::cell::RefCell;
-use std::future::Future;
-use std::task::{Poll, Waker};
 
 /// How long a failed build is answered from memory before a request may resume it.
 pub const FAILURE_MEMORY_MS: u64 = 10_000;
@@ -35,127 +31,8 @@ pub trait Checkpoints {
     async fn clear(&self);
 }
 
-/// What the object keeps between requests while it lives (all requests and alarms share it).
-#[derive(Debug, Default)]
-pub struct Memory {
-    /// Bumped by every invalidation; a page answered under an older generation is discarded.
-    pub(super) generation: u64,
-    /// The latest owner-level invalidation heard: a build begun after it counts as younger,
-    /// even within the same millisecond (KV's markers compare these times).
-    invalidated_at_ms: u64,
-    /// A driver is paging.
-    running: bool,
-    /// The build in progress, once read from storage (`loaded`).
-    checkpoint: Option<Checkpoint>,
-    loaded: bool,
-    /// The last completed answer and until when it is fresh: KV is eventually consistent, so a
-    /// caller who just missed it in KV is answered here instead of starting another build.
-    pub(super) recent: Option<Recent>,
-    /// A failed (or rate-limited) build and until when that is the answer.
-    failed: Option<(ApiError, u64)>,
-    /// Builds completed in this object's life, and the last one's answer: callers who waited
-    /// for a build get its answer even when it is too old to be handed to anyone else.
-    completions: u64,
-    last: Option<Answer>,
-    /// Changes a waiting caller cares about (a build completed, failed or paused), counted, and
-    /// the callers to wake on the next one: they are answered when it happens, not on a timer.
-    events: u64,
-    waiters: Vec<Waker>,
-    /// Storage may hold a build (a checkpoint or pages): only then is there anything to clear.
-    stored: bool,
-    /// The last completed build's KV write, made after its callers were answered (`write_back`).
-    unwritten: Option<Unwritten>,
-    /// The complete listing kept after a build, patched by repository-level changes, and its
-    /// envelope text once made.
-    pub(super) live: Option<Live>,
-    pub(super) live_text: Option<String>,
-    /// Changes waiting for GitHub's answer (`revalidate`), and those heard since the build in
-    /// progress began (revalidated before its listing is kept).
-    pub(super) queue: Vec<Change>,
-    pub(super) since: Vec<Change>,
-    pub(super) rounds: Rounds,
-}
-
-/// Where revalidation rounds stand: changes are numbered as heard; a caller waits until its
-/// number is applied (or parked: durably queued after GitHub failed).
-#[derive(Debug, Default)]
-pub struct Rounds {
-    pub heard: u64,
-    pub applied: u64,
-    pub parked: u64,
-    pub running: bool,
-    pub last_at_ms: u64,
-    /// The last KV write of the listing (at most one per second per key).
-    pub published_at_ms: u64,
-}
-
-/// What a completed build still has to do once its answer is out.
-#[derive(Debug)]
-struct Unwritten {
-    /// The generation it completed under: an invalidation since makes its answer obsolete.
-    generation: u64,
-    started_at_ms: u64,
-    /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
-    write: Option<(String, String, Option<u64>)>,
-    /// The completed listing's last page (its other pages are stored) and the page keys of the
-    /// listing it replaces; `None` for a not-found answer.
-    keep: Option<(String, String, Vec<String>)>,
-    meta: Option<String>,
-}
-
-/// A completed build's answer, kept while it is fresh.
-#[derive(Debug, Clone)]
-pub(super) struct Recent {
-    /// When the build sent its first page.
-    started_at_ms: u64,
-    fresh_until_ms: u64,
-    answer: Answer,
-}
-
-impl Memory {
-    pub fn is_running(&self) -> bool {
-        self.running
-    }
-
-    /// How many builds have completed; see `answer_since`.
-    pub fn completions(&self) -> u64 {
-        self.completions
-    }
-
-    /// The answer of the latest build when one completed after `seen` completions.
-    pub fn answer_since(&self, seen: u64) -> Option<Answer> {
-        (self.completions > seen)
-            .then(|| self.last.clone())
-            .flatten()
-    }
-
-    /// How many changes callers may wait for have happened; see `changed`.
-    pub fn events(&self) -> u64 {
-        self.events
-    }
-
-    pub(super) fn notify(&mut self) {
-        self.events += 1;
-        for waker in self.waiters.drain(..) {
-            waker.wake();
-        }
-    }
-}
-
-/// Resolves once more than `seen` events have happened in `mem` (see `Memory::events`). Whoever
-/// changes the build (a request's driver, the alarm) wakes the callers waiting here.
-pub fn changed(mem: &RefCell<Memory>, seen: u64) -> impl Future<Output = ()> + '_ {
-    std::future::poll_fn(move |cx| {
-        let mut mem = mem.borrow_mut();
-        if mem.events > seen {
-            return Poll::Ready(());
-        }
-        if !mem.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            mem.waiters.push(cx.waker().clone());
-        }
-        Poll::Pending
-    })
-}
+pub(super) use super::memory::Recent;
+pub use super::memory::{changed, Memory, Rounds};
 
 /// How a drive ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -451,227 +328,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
     }
 
-    /// The whole listing: the stored pages, then `last` (asked at `asked_ms`). A stored page
-    /// that went missing drops the build (it starts over rather than answer a hole).
-    async fn assemble(
-        &self,
-        cp: &Checkpoint,
-        asked_ms: u64,
-        last: Vec<Repo>,
-    ) -> Result<Live, ApiError> {
-        let keys: Vec<String> = (0..cp.pages).map(|i| build::page_key(cp.slot, i)).collect();
-        let login = cp
-            .login
-            .clone()
-            .unwrap_or_else(|| self.owner.as_str().to_string());
-        let mut done = Live {
-            listing: OwnerListing {
-                login,
-                repos: Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0)),
-                revalidated_at_ms: None,
-            },
-            rows: Vec::new(),
-            started_at_ms: cp.started_at_ms,
-            slot: cp.slot,
-            pages: cp.pages + 1,
-            removed: Vec::new(),
-        };
-        for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
-            let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
-                self.clear().await;
-                self.forget_checkpoint();
-                return Err(ApiError::Upstream("a stored page was lost".into()));
-            };
-            done.push_page(i, asked, repos);
-        }
-        done.push_page(cp.pages, vec![asked_ms], last);
-        Ok(done)
-    }
-
-    /// Every page has arrived: the listing is answered, kept as the live listing, and written to
-    /// KV once by `write_back`. `last` is its last page as stored.
-    fn finish(&self, cp: &Checkpoint, done: Live, last: String) -> Drive {
-        let cfg = self.svc.cfg;
-        let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
-        let fresh_until = cp
-            .started_at_ms
-            .saturating_add(cfg.fresh_ttl.saturating_mul(1000));
-        let text = entry::encode(cp.started_at_ms, Some(&done.listing));
-        let write = (keys::org(self.owner), text.clone(), ttl);
-        let meta = done.meta();
-        let last_key = build::page_key(done.slot, done.pages - 1);
-        let old = {
-            let mut mem = self.mem.borrow_mut();
-            let old = mem
-                .live
-                .as_ref()
-                .map(|l| (0..l.pages).map(|i| build::page_key(l.slot, i)).collect());
-            mem.live = Some(done);
-            mem.live_text = Some(text.clone());
-            mem.since.clear();
-            // The build's own KV write comes first; a round publishes a second after it.
-            mem.rounds.published_at_ms = self.svc.clock.now_ms();
-            old.unwrap_or_default()
-        };
-        let drive = self.complete(cp, Answer::Complete(text), fresh_until, Some(write));
-        if let Some(u) = self.mem.borrow_mut().unwritten.as_mut() {
-            u.keep = Some((last_key, last, old));
-            // The meta line rides along as the last "page" key pair: see `write_back`.
-            u.meta = Some(meta);
-        }
-        drive
-    }
-
-    /// The owner does not exist: remembered for a minute, like any not-found answer. A pinned
-    /// owner's old listing is kept (the cron never replaces it with nothing).
-    fn finish_not_found(&self, cp: &Checkpoint) -> Drive {
-        let write = (!self.svc.cfg.is_pinned(self.owner)).then(|| {
-            let text = entry::encode::<OwnerListing>(cp.started_at_ms, None);
-            (keys::org(self.owner), text, Some(NOT_FOUND_TTL))
-        });
-        let until = cp.started_at_ms.saturating_add(NOT_FOUND_TTL * 1000);
-        self.complete(cp, Answer::NotFound, until, write)
-    }
-
-    /// Answers the waiting callers (and later ones, until `fresh_until_ms`) at once. The KV
-    /// write and dropping the stored build are left to `write_back`, after the answers are out:
-    /// a storage write would hold them back until it is durable (the object's output gate).
-    fn complete(
-        &self,
-        cp: &Checkpoint,
-        answer: Answer,
-        fresh_until_ms: u64,
-        write: Option<(String, String, Option<u64>)>,
-    ) -> Drive {
-        let mut mem = self.mem.borrow_mut();
-        mem.checkpoint = None;
-        mem.loaded = true;
-        mem.completions += 1;
-        mem.last = Some(answer.clone());
-        mem.recent = Some(Recent {
-            started_at_ms: cp.started_at_ms,
-            fresh_until_ms,
-            answer,
-        });
-        mem.unwritten = Some(Unwritten {
-            generation: mem.generation,
-            started_at_ms: cp.started_at_ms,
-            write,
-            keep: None,
-            meta: None,
-        });
-        mem.notify();
-        Drive::Done
-    }
-
-    /// What a completed build left for after its answer: the stored build is dropped and the
-    /// listing written to KV once, unless an invalidation heard since made it obsolete (the
-    /// invalidation dropped the stored build itself). Nothing when nothing is left.
-    pub async fn write_back(&self) {
-        let Some(done) = self.mem.borrow_mut().unwritten.take() else {
-            return;
-        };
-        if self.mem.borrow().generation != done.generation {
-            return;
-        }
-        // No other build can have started: callers are answered from `recent` until it is
-        // written, and an invalidation would have changed the generation.
-        let mut done = done;
-        self.catch_up_unwritten(&mut done);
-        match (done.keep, done.meta) {
-            (Some((last_key, last, old)), Some(meta)) => {
-                // The build's pages become the live listing's; the replaced listing's go.
-                let _ = self.storage.put(&last_key, &last).await;
-                let _ = self.storage.put(LIVE_KEY, &meta).await;
-                let mut gone = old;
-                gone.push(BUILD_KEY.to_string());
-                gone.push(SINCE_KEY.to_string());
-                self.storage.delete_many(&gone).await;
-            }
-            _ => {
-                self.clear().await;
-                let mut mem = self.mem.borrow_mut();
-                mem.live = None;
-                mem.live_text = None;
-            }
-        }
-        let Some(write) = done.write else {
-            return;
-        };
-        if self.mem.borrow().generation != done.generation {
-            return;
-        }
-        let key = write.0.clone();
-        let mut dropped = self
-            .svc
-            .store_fetched(vec![write], done.started_at_ms)
-            .await
-            > 0;
-        if !dropped {
-            // An invalidation racing the write may have deleted the key just before the write
-            // landed. It writes its marker before deleting and tells this directory after: if
-            // either shows now, the write is taken back.
-            let heard = self.mem.borrow().generation != done.generation;
-            if heard || self.svc.invalidated_since(&key, done.started_at_ms).await {
-                let _ = self.svc.store.delete(&key).await;
-                dropped = true;
-            }
-        }
-        if dropped {
-            // The callers who waited have their answer, but nobody else gets it.
-            {
-                let mut mem = self.mem.borrow_mut();
-                if let Some(r) = mem
-                    .recent
-                    .as_mut()
-                    .filter(|r| r.started_at_ms == done.started_at_ms)
-                {
-                    r.fresh_until_ms = 0;
-                }
-            }
-            self.abandon_live().await;
-        }
-    }
-
-    /// A revalidation round may have patched the listing between its answer and this write:
-    /// what is written (its last page, its meta line, the KV entry) is the listing as it stands
-    /// now, never the build's first copy over a patched one.
-    fn catch_up_unwritten(&self, done: &mut Unwritten) {
-        let mut mem = self.mem.borrow_mut();
-        let same = mem
-            .live
-            .as_ref()
-            .is_some_and(|l| l.started_at_ms == done.started_at_ms);
-        if !same || done.keep.is_none() {
-            return;
-        }
-        let text = live_text(&mut mem);
-        let Some(l) = mem.live.as_ref() else { return };
-        if let Some((_, last, _)) = done.keep.as_mut() {
-            *last = l.encode_page(l.pages.saturating_sub(1));
-        }
-        done.meta = Some(l.meta());
-        if let Some(write) = done.write.as_mut() {
-            write.1 = text;
-        }
-    }
-
-    /// The live listing is older than an invalidation it was not told of (KV refused its write):
-    /// it is not kept, and the next read builds again.
-    pub(super) async fn abandon_live(&self) {
-        let had = {
-            let mut mem = self.mem.borrow_mut();
-            mem.live_text = None;
-            mem.queue.clear();
-            mem.live.take().is_some()
-        };
-        if had && self.mem.borrow().checkpoint.is_none() {
-            self.clear().await;
-        }
-    }
-
     /// Remembers the failure for `FAILURE_MEMORY_MS`; the checkpoint stays for a later resume.
-    async fn fail(&self, cp: &Checkpoint, err: ApiError) -> Drive {
+    pub(super) async fn fail(&self, cp: &Checkpoint, err: ApiError) -> Drive {
         // A checkpoint dropped on the way here (a lost page) stays dropped.
         if self.mem.borrow().checkpoint.is_some() {
             let mut cp = cp.clone();
@@ -686,21 +344,21 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
 
     /// Drops every stored build, when storage may hold one (each write is one the object's
     /// next answer or request waits for).
-    async fn clear(&self) {
+    pub(super) async fn clear(&self) {
         let stored = std::mem::take(&mut self.mem.borrow_mut().stored);
         if stored {
             self.storage.clear().await;
         }
     }
 
-    fn forget_checkpoint(&self) {
+    pub(super) fn forget_checkpoint(&self) {
         let mut mem = self.mem.borrow_mut();
         mem.checkpoint = None;
         mem.loaded = true;
     }
 
     /// The build in progress, read from storage once per object life.
-    async fn checkpoint(&self) -> Option<Checkpoint> {
+    pub(super) async fn checkpoint(&self) -> Option<Checkpoint> {
         if self.mem.borrow().loaded {
             return self.mem.borrow().checkpoint.clone();
         }
@@ -734,7 +392,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
 
     /// Stores the checkpoint; memory follows even when storage refuses (the build goes on, it
     /// just cannot be resumed after the object is evicted).
-    async fn save(&self, cp: &Checkpoint) {
+    pub(super) async fn save(&self, cp: &Checkpoint) {
         {
             let mut mem = self.mem.borrow_mut();
             mem.checkpoint = Some(cp.clone());
@@ -742,41 +400,5 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.stored = true;
         }
         let _ = self.storage.put(BUILD_KEY, &cp.encode()).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::pin::pin;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::{Context, Wake};
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn waiting_callers_are_woken_by_the_next_change_only() {
-        let mem = RefCell::new(Memory::default());
-        let count = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&count));
-        let mut cx = Context::from_waker(&waker);
-        let seen = mem.borrow().events();
-        let mut waiting = pin!(changed(&mem, seen));
-        assert!(waiting.as_mut().poll(&mut cx).is_pending());
-        assert!(waiting.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(mem.borrow().waiters.len(), 1, "one waker per caller");
-        mem.borrow_mut().notify();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert!(mem.borrow().waiters.is_empty());
-        assert!(waiting.as_mut().poll(&mut cx).is_ready());
-        // A caller who looked before the change is not left waiting for the one after it.
-        assert!(pin!(changed(&mem, seen)).poll(&mut cx).is_ready());
     }
 }

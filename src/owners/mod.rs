@@ -5,6 +5,8 @@
 //!
 //! - `build`: the checkpoint and the pure decisions made on it.
 //! - `directory`: the build driver over the `Checkpoints` seam and the read path's `Service`.
+//! - `complete`: how a build ends: assembled, answered, written back once.
+//! - `memory`: what a directory keeps between requests, and the events that wake its callers.
 //! - `live`: the complete listing a directory keeps after a build, record by record, and the
 //!   merge rule for changes (pure).
 //! - `revalidate`: repository-level changes patch the live listing (narrowing facts at once,
@@ -20,9 +22,11 @@
 //! before its listing is answered.
 
 pub mod build;
+pub mod complete;
 pub mod directory;
 pub mod live;
 pub mod local;
+pub mod memory;
 pub mod object;
 pub mod revalidate;
 pub mod wire;

@@ -1,0 +1,250 @@
+//! How a build ends: its pages assembled into the live listing (`assemble`), every waiting caller
+//! answered from memory (`finish`, `complete`), then, once the answers are out, the listing's
+//! pages kept and `v1:org:{owner}` written once, guarded by the invalidation markers
+//! (`write_back`), or taken back when an invalidation raced it.
+
+use super::build::{self, Checkpoint, BUILD_KEY};
+use super::directory::{Checkpoints, Directory, Drive, Recent};
+use super::live::{self, Live, LIVE_KEY, SINCE_KEY};
+use super::revalidate::live_text;
+use super::Answer;
+use crate::cache::entry::{self, NOT_FOUND_TTL};
+use crate::cache::{keys, Store};
+use crate::error::ApiError;
+use crate::model::{OwnerListing, Repo};
+use crate::service::{Clock, Transport};
+
+/// What a completed build still has to do once its answer is out.
+#[derive(Debug)]
+pub(super) struct Unwritten {
+    /// The generation it completed under: an invalidation since makes its answer obsolete.
+    pub(super) generation: u64,
+    pub(super) started_at_ms: u64,
+    /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
+    pub(super) write: Option<(String, String, Option<u64>)>,
+    /// The completed listing's last page (its other pages are stored) and the page keys of the
+    /// listing it replaces; `None` for a not-found answer.
+    pub(super) keep: Option<(String, String, Vec<String>)>,
+    pub(super) meta: Option<String>,
+}
+
+impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
+    /// The whole listing: the stored pages, then `last` (asked at `asked_ms`). A stored page
+    /// that went missing drops the build (it starts over rather than answer a hole).
+    pub(super) async fn assemble(
+        &self,
+        cp: &Checkpoint,
+        asked_ms: u64,
+        last: Vec<Repo>,
+    ) -> Result<Live, ApiError> {
+        let keys: Vec<String> = (0..cp.pages).map(|i| build::page_key(cp.slot, i)).collect();
+        let login = cp
+            .login
+            .clone()
+            .unwrap_or_else(|| self.owner.as_str().to_string());
+        let mut done = Live {
+            listing: OwnerListing {
+                login,
+                repos: Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0)),
+                revalidated_at_ms: None,
+            },
+            rows: Vec::new(),
+            started_at_ms: cp.started_at_ms,
+            slot: cp.slot,
+            pages: cp.pages + 1,
+            removed: Vec::new(),
+        };
+        for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
+            let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
+                self.clear().await;
+                self.forget_checkpoint();
+                return Err(ApiError::Upstream("a stored page was lost".into()));
+            };
+            done.push_page(i, asked, repos);
+        }
+        done.push_page(cp.pages, vec![asked_ms], last);
+        Ok(done)
+    }
+
+    /// Every page has arrived: the listing is answered, kept as the live listing, and written to
+    /// KV once by `write_back`. `last` is its last page as stored.
+    pub(super) fn finish(&self, cp: &Checkpoint, done: Live, last: String) -> Drive {
+        let cfg = self.svc.cfg;
+        let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
+        let fresh_until = cp
+            .started_at_ms
+            .saturating_add(cfg.fresh_ttl.saturating_mul(1000));
+        let text = entry::encode(cp.started_at_ms, Some(&done.listing));
+        let write = (keys::org(self.owner), text.clone(), ttl);
+        let meta = done.meta();
+        let last_key = build::page_key(done.slot, done.pages - 1);
+        let old = {
+            let mut mem = self.mem.borrow_mut();
+            let old = mem
+                .live
+                .as_ref()
+                .map(|l| (0..l.pages).map(|i| build::page_key(l.slot, i)).collect());
+            mem.live = Some(done);
+            mem.live_text = Some(text.clone());
+            mem.since.clear();
+            // The build's own KV write comes first; a round publishes a second after it.
+            mem.rounds.published_at_ms = self.svc.clock.now_ms();
+            old.unwrap_or_default()
+        };
+        let drive = self.complete(cp, Answer::Complete(text), fresh_until, Some(write));
+        if let Some(u) = self.mem.borrow_mut().unwritten.as_mut() {
+            u.keep = Some((last_key, last, old));
+            // The meta line rides along as the last "page" key pair: see `write_back`.
+            u.meta = Some(meta);
+        }
+        drive
+    }
+
+    /// The owner does not exist: remembered for a minute, like any not-found answer. A pinned
+    /// owner's old listing is kept (the cron never replaces it with nothing).
+    pub(super) fn finish_not_found(&self, cp: &Checkpoint) -> Drive {
+        let write = (!self.svc.cfg.is_pinned(self.owner)).then(|| {
+            let text = entry::encode::<OwnerListing>(cp.started_at_ms, None);
+            (keys::org(self.owner), text, Some(NOT_FOUND_TTL))
+        });
+        let until = cp.started_at_ms.saturating_add(NOT_FOUND_TTL * 1000);
+        self.complete(cp, Answer::NotFound, until, write)
+    }
+
+    /// Answers the waiting callers (and later ones, until `fresh_until_ms`) at once. The KV
+    /// write and dropping the stored build are left to `write_back`, after the answers are out:
+    /// a storage write would hold them back until it is durable (the object's output gate).
+    pub(super) fn complete(
+        &self,
+        cp: &Checkpoint,
+        answer: Answer,
+        fresh_until_ms: u64,
+        write: Option<(String, String, Option<u64>)>,
+    ) -> Drive {
+        let mut mem = self.mem.borrow_mut();
+        mem.checkpoint = None;
+        mem.loaded = true;
+        mem.completions += 1;
+        mem.last = Some(answer.clone());
+        mem.recent = Some(Recent {
+            started_at_ms: cp.started_at_ms,
+            fresh_until_ms,
+            answer,
+        });
+        mem.unwritten = Some(Unwritten {
+            generation: mem.generation,
+            started_at_ms: cp.started_at_ms,
+            write,
+            keep: None,
+            meta: None,
+        });
+        mem.notify();
+        Drive::Done
+    }
+
+    /// What a completed build left for after its answer: the stored build is dropped and the
+    /// listing written to KV once, unless an invalidation heard since made it obsolete (the
+    /// invalidation dropped the stored build itself). Nothing when nothing is left.
+    pub async fn write_back(&self) {
+        let Some(done) = self.mem.borrow_mut().unwritten.take() else {
+            return;
+        };
+        if self.mem.borrow().generation != done.generation {
+            return;
+        }
+        // No other build can have started: callers are answered from `recent` until it is
+        // written, and an invalidation would have changed the generation.
+        let mut done = done;
+        self.catch_up_unwritten(&mut done);
+        match (done.keep, done.meta) {
+            (Some((last_key, last, old)), Some(meta)) => {
+                // The build's pages become the live listing's; the replaced listing's go.
+                let _ = self.storage.put(&last_key, &last).await;
+                let _ = self.storage.put(LIVE_KEY, &meta).await;
+                let mut gone = old;
+                gone.push(BUILD_KEY.to_string());
+                gone.push(SINCE_KEY.to_string());
+                self.storage.delete_many(&gone).await;
+            }
+            _ => {
+                self.clear().await;
+                let mut mem = self.mem.borrow_mut();
+                mem.live = None;
+                mem.live_text = None;
+            }
+        }
+        let Some(write) = done.write else {
+            return;
+        };
+        if self.mem.borrow().generation != done.generation {
+            return;
+        }
+        let key = write.0.clone();
+        let mut dropped = self
+            .svc
+            .store_fetched(vec![write], done.started_at_ms)
+            .await
+            > 0;
+        if !dropped {
+            // An invalidation racing the write may have deleted the key just before the write
+            // landed. It writes its marker before deleting and tells this directory after: if
+            // either shows now, the write is taken back.
+            let heard = self.mem.borrow().generation != done.generation;
+            if heard || self.svc.invalidated_since(&key, done.started_at_ms).await {
+                let _ = self.svc.store.delete(&key).await;
+                dropped = true;
+            }
+        }
+        if dropped {
+            // The callers who waited have their answer, but nobody else gets it.
+            {
+                let mut mem = self.mem.borrow_mut();
+                if let Some(r) = mem
+                    .recent
+                    .as_mut()
+                    .filter(|r| r.started_at_ms == done.started_at_ms)
+                {
+                    r.fresh_until_ms = 0;
+                }
+            }
+            self.abandon_live().await;
+        }
+    }
+
+    /// A revalidation round may have patched the listing between its answer and this write:
+    /// what is written (its last page, its meta line, the KV entry) is the listing as it stands
+    /// now, never the build's first copy over a patched one.
+    pub(super) fn catch_up_unwritten(&self, done: &mut Unwritten) {
+        let mut mem = self.mem.borrow_mut();
+        let same = mem
+            .live
+            .as_ref()
+            .is_some_and(|l| l.started_at_ms == done.started_at_ms);
+        if !same || done.keep.is_none() {
+            return;
+        }
+        let text = live_text(&mut mem);
+        let Some(l) = mem.live.as_ref() else { return };
+        if let Some((_, last, _)) = done.keep.as_mut() {
+            *last = l.encode_page(l.pages.saturating_sub(1));
+        }
+        done.meta = Some(l.meta());
+        if let Some(write) = done.write.as_mut() {
+            write.1 = text;
+        }
+    }
+
+    /// The live listing is older than an invalidation it was not told of (KV refused its write):
+    /// it is not kept, and the next read builds again.
+    pub(super) async fn abandon_live(&self) {
+        let had = {
+            let mut mem = self.mem.borrow_mut();
+            mem.live_text = None;
+            mem.queue.clear();
+            mem.live.take().is_some()
+        };
+        if had && self.mem.borrow().checkpoint.is_none() {
+            self.clear().await;
+        }
+    }
+}
