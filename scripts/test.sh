@@ -12,9 +12,9 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian's chromium for the browser test"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
-      echo "!!! chromium could not be installed: the browser test will be SKIPPED"
+      echo "!!! chromium could not be installed: the browser test will fail under CI (FORGELENS_SKIP_BROWSER=1 skips it)"
   else
-    echo "!!! chromium is missing and cannot be installed here: the browser test will be SKIPPED"
+    echo "!!! chromium is missing and cannot be installed here: the browser test will fail under CI (FORGELENS_SKIP_BROWSER=1 skips it)"
   fi
 fi
 echo "== cargo fmt --check, the worker's JS texts up to date"
