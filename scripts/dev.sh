@@ -4,6 +4,8 @@
 # with a token it talks to the real GitHub API. `APP=1 npm run dev` runs the emulator in GitHub App
 # mode: it generates an App key pair per run (written to .dev-app/, never committed) and the worker
 # authenticates as the App's installation on each owner (every demo owner but `octocat`).
+# `LIVE=1 npm run dev` also sends the worker a signed delivery every 5 s (a CI state of an octo-org
+# repository changes on the emulator first): the listing stays live, revalidated record by record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -20,6 +22,11 @@ else
   if [ "${APP:-}" = "1" ]; then
     rm -f .dev-app/app-private-key.pem
     emulator_args+=(--app-key-out .dev-app)
+  fi
+  if [ "${LIVE:-}" = "1" ]; then
+    # Live listings demo: the emulator changes a CI state every 5 s and sends the signed delivery.
+    emulator_args+=(--deliver-to "http://127.0.0.1:${PORT}/v1/webhooks/github" --deliver-secret dev-webhook-secret)
+    args+=(--var "GITHUB_WEBHOOK_SECRET:dev-webhook-secret")
   fi
   node tests/emulator/server.mjs "${emulator_args[@]}" &
   emulator=$!

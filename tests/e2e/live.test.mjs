@@ -6,12 +6,13 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { startWorker, fixtureRepos } from "./harness.mjs";
+import { sendDeliveries } from "../emulator/deliveries.mjs";
 
 const SECRET = "e2e-live-secret";
 let w;
 before(async () => {
   // Pages cost 100 ms per 100 repositories: a build of big-org (1,000) takes about a second.
-  w = await startWorker({ GITHUB_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: "e2e-live-admin" }, { pageMs: 100 });
+  w = await startWorker({ GITHUB_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: "e2e-live-admin" }, { pageMs: 100 }, { port: 0, host: "127.0.0.1" });
 });
 after(async () => {
   await w.close();
@@ -184,4 +185,26 @@ test("a KV miss for an owner whose object holds a listing is answered from it, n
   assert.equal(res.status, 200);
   assert.equal(res.body.repos.length, publicCount("octo-org"));
   assert.equal(w.emu.stats.requests, 0);
+});
+
+test("the dev delivery sender (LIVE=1 npm run dev) keeps a listing live: CI states follow, no page is asked", async () => {
+  assert.equal((await w.get("/v1/orgs/octo-org/repos")).status, 200);
+  w.emu.reset();
+  const sent = [];
+  const stop = sendDeliveries({ forge: w.emu.forge, url: new URL("/v1/webhooks/github", w.url).href, secret: SECRET, everyMs: 250, log: (m) => sent.push(m) });
+  await new Promise((r) => setTimeout(r, 2600));
+  stop();
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(sent.length >= 5, sent.join("\n"));
+  assert.ok(sent.every((m) => m.endsWith("→ 200")), sent.join("\n"));
+  const body = (await w.get("/v1/orgs/octo-org/repos?fields=name,ci&visibility=public,private,internal")).body;
+  const byName = new Map(body.repos.map((r) => [r.name, r.ci?.state ?? null]));
+  for (const line of sent) {
+    const [, name] = /octo-org\/(\S+) CI/.exec(line);
+    const truth = w.emu.forge.owners.get("octo-org").repos.find((r) => r.name === name);
+    if (truth.visibility !== "PUBLIC") continue;
+    assert.equal(byName.get(name), truth.defaultBranchRef.target.statusCheckRollup.state.toLowerCase(), name);
+  }
+  assert.equal(w.emu.stats.ownerPages, 0, "no listing page");
+  assert.ok(w.emu.stats.batch <= sent.length, "at most one revalidation per delivery");
 });

@@ -503,7 +503,7 @@ export async function startEmulator(opts = {}) {
 // command does this). Standalone, owner pages cost what they cost on GitHub: 1000 ms per 100
 // repositories by default (EMULATOR_PAGE_MS or --page-ms; --page-ms 0 turns it off).
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop())) {
-  const usage = "usage: node tests/emulator/server.mjs [port] [--port N] [--page-ms MS] [--app-key-out DIR]";
+  const usage = "usage: node tests/emulator/server.mjs [port] [--port N] [--page-ms MS] [--app-key-out DIR] [--deliver-to URL --deliver-secret S [--deliver-every MS]]";
   const number = (name, v) => {
     const n = Number(v);
     if (v === undefined || v === "" || !Number.isFinite(n) || n < 0) {
@@ -515,6 +515,7 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
   let port = process.env.EMULATOR_PORT ?? "8788";
   let pageMs = process.env.EMULATOR_PAGE_MS ?? "1000";
   let appKeyOut = null;
+  const deliver = { url: null, secret: null, everyMs: "5000" };
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -526,6 +527,9 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
       appKeyOut = inline ?? args[++i];
       if (!appKeyOut) { console.error(`--app-key-out: expected a directory\n${usage}`); process.exit(2); }
     }
+    else if (flag === "--deliver-to") deliver.url = inline ?? args[++i];
+    else if (flag === "--deliver-secret") deliver.secret = inline ?? args[++i];
+    else if (flag === "--deliver-every") deliver.everyMs = inline ?? args[++i];
     else if (flag === "--help" || flag === "-h") { console.log(usage); process.exit(0); }
     else if (/^\d+$/.test(a)) port = a;
     else { console.error(`unknown argument ${a}\n${usage}`); process.exit(2); }
@@ -546,6 +550,12 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
   console.log(`GitHub emulator listening on ${emu.url}`);
   console.log(`demo owners: ${orgs}`);
   console.log(`owner listing pages cost ${emu.faults.pageMs} ms per 100 repositories (--page-ms)`);
+  if (deliver.url) {
+    if (!deliver.secret) { console.error(`--deliver-to needs --deliver-secret\n${usage}`); process.exit(2); }
+    const { sendDeliveries } = await import("./deliveries.mjs");
+    sendDeliveries({ forge: emu.forge, url: deliver.url, secret: deliver.secret, everyMs: number("--deliver-every", deliver.everyMs) });
+    console.log(`live demo: a signed check_suite delivery for an octo-org repository every ${deliver.everyMs} ms to ${deliver.url}`);
+  }
   if (emu.app) {
     const installed = [...emu.app.installations.keys()].join(", ");
     console.log(`GitHub App mode on: app id ${emu.app.id}, REST base ${emu.origin}, installed on: ${installed}`);

@@ -1,0 +1,44 @@
+// A delivery sender for `LIVE=1 npm run dev`: every few seconds it changes one repository of an
+// owner on the emulator (its CI state turns, as a CI run would) and sends the worker the signed
+// `check_suite` delivery GitHub would, so a newcomer can watch a listing stay live: the dashboard's
+// "updated … ago" moves while "built … ago" does not, and no listing page is asked again.
+import { createHmac, randomUUID } from "node:crypto";
+
+const STATES = ["SUCCESS", "FAILURE", "PENDING", "SUCCESS", "ERROR"];
+
+/**
+ * Starts sending: `forge` is the emulator's data, `url` the worker's webhook route, `secret` its
+ * GITHUB_WEBHOOK_SECRET. Returns a function that stops it.
+ */
+export function sendDeliveries({ forge, url, secret, owner = "octo-org", everyMs = 5000, log = console.log }) {
+  let n = 0;
+  const tick = async () => {
+    const o = forge.owners.get(owner.toLowerCase());
+    const withCi = o?.repos.filter((r) => r.defaultBranchRef) ?? [];
+    if (withCi.length === 0) return;
+    const repo = withCi[(n * 37) % withCi.length];
+    const state = STATES[n % STATES.length];
+    n++;
+    repo.defaultBranchRef.target.statusCheckRollup = { state };
+    const branch = repo.defaultBranchRef.name;
+    const payload = {
+      action: "completed",
+      check_suite: { head_branch: branch, conclusion: state.toLowerCase() },
+      repository: { full_name: `${o.login}/${repo.name}`, default_branch: branch },
+    };
+    const body = JSON.stringify(payload);
+    const signature = "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
+    try {
+      const res = await fetch(url, {
+        method: "POST",
+        body,
+        headers: { "Content-Type": "application/json", "X-GitHub-Event": "check_suite", "X-GitHub-Delivery": randomUUID(), "X-Hub-Signature-256": signature },
+      });
+      log(`delivery: ${o.login}/${repo.name} CI ${state.toLowerCase()} → ${res.status}`);
+    } catch (e) {
+      log(`delivery: the worker at ${url} is not answering yet (${e.cause?.code ?? e.message})`);
+    }
+  };
+  const timer = setInterval(tick, everyMs);
+  return () => clearInterval(timer);
+}
