@@ -346,6 +346,27 @@ fn a_kv_miss_is_answered_from_the_directory_not_with_202() {
 }
 
 #[test]
+fn an_object_that_lost_its_memory_answers_from_its_stored_listing_for_free() {
+    let mut w = world(&[("acme", 250)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    deliver(&w, "push", &push("acme/r004"), None);
+    // The object is evicted (a new life: nothing in memory), KV lags, and the client's budget
+    // is spent: reading the listing the object stored costs nothing and builds nothing.
+    {
+        let dirs = w.directories.borrow();
+        *dirs["acme"].memory.borrow_mut() = forgelens::owners::directory::Memory::default();
+    }
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    w.limiter = Some(Budget::new(0));
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!((poll.status, poll.header("x-cache")), (200, Some("HIT")));
+    assert_eq!(names(&poll).len(), 200);
+    assert!(json_body(&poll)["revalidated_at"].is_string());
+    assert_eq!(w.limiter.as_ref().unwrap().asked.get(), 0, "no budget asked");
+    assert_eq!(pages(&w), 3, "no rebuild");
+}
+
+#[test]
 fn owner_level_changes_still_rebuild() {
     let w = world(&[("acme", 5)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);

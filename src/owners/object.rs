@@ -114,7 +114,9 @@ pub async fn listing<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Host>(
     // A build between two alarms is under way too: joining it costs nothing. (Not "an alarm is
     // set": the reaping alarm is set for every owner read.)
     if !start && !host.driving() && !dir.in_progress().await {
-        return Answer::Unstarted;
+        // `in_progress` loads what an earlier life of the object stored: a live listing found
+        // there is answered now, not left for a caller charged to start a build.
+        return dir.immediate().unwrap_or(Answer::Unstarted);
     }
     let clock = dir.svc.clock;
     let seen = dir.mem.borrow().completions();

@@ -98,7 +98,18 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// listing. Narrowing facts are in it before anything is awaited.
     pub async fn change(&self, changes: &[Change], wait_ms: u64) -> Told {
         let building = self.in_progress().await;
-        let deadline = self.now().saturating_add(wait_ms);
+        // Heard now, by this directory's clock: what it asks GitHub after this moment reflects
+        // the change, whatever the clock of the worker that received the delivery said.
+        let now = self.now();
+        let changes: Vec<Change> = changes
+            .iter()
+            .map(|c| Change {
+                at_ms: now,
+                ..c.clone()
+            })
+            .collect();
+        let changes = changes.as_slice();
+        let deadline = now.saturating_add(wait_ms);
         let (seq, touched) = {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;
@@ -198,22 +209,17 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         };
         let mut touched = Pages::default();
         let mut ok = true;
-        loop {
-            let names: Vec<_> = {
-                let mem = self.mem.borrow();
-                if mem.live.is_none() || mem.generation != generation {
-                    return true;
-                }
-                mem.queue
-                    .iter()
-                    .take(BATCH_MAX)
-                    .map(|c| c.name.clone())
-                    .collect()
-            };
-            if names.is_empty() {
-                break;
+        // What is queued now, 100 names a query; what arrives meanwhile waits for the next round
+        // (a steady stream must not keep one round, and its write, from ever ending).
+        let pending: Vec<_> = {
+            let mem = self.mem.borrow();
+            mem.queue.iter().map(|c| c.name.clone()).collect()
+        };
+        for names in pending.chunks(BATCH_MAX) {
+            if self.mem.borrow().live.is_none() || self.mem.borrow().generation != generation {
+                return true;
             }
-            let Some((asked_ms, patches)) = self.ask(&names).await else {
+            let Some((asked_ms, patches)) = self.ask(names).await else {
                 // Parked: stored below, retried by the alarm.
                 ok = false;
                 break;
