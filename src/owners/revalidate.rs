@@ -152,6 +152,11 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 if mem.rounds.applied >= seq {
                     return Told::Applied;
                 }
+                if mem.live.is_none() {
+                    // An owner-level invalidation threw the listing away: the rebuild after it
+                    // asks GitHub afresh.
+                    return Told::Queued;
+                }
                 if mem.rounds.parked >= seq {
                     return Told::Queued;
                 }
