@@ -362,7 +362,11 @@ fn an_object_that_lost_its_memory_answers_from_its_stored_listing_for_free() {
     assert_eq!((poll.status, poll.header("x-cache")), (200, Some("HIT")));
     assert_eq!(names(&poll).len(), 200);
     assert!(json_body(&poll)["revalidated_at"].is_string());
-    assert_eq!(w.limiter.as_ref().unwrap().asked.get(), 0, "no budget asked");
+    assert_eq!(
+        w.limiter.as_ref().unwrap().asked.get(),
+        0,
+        "no budget asked"
+    );
     assert_eq!(pages(&w), 3, "no rebuild");
 }
 
