@@ -33,6 +33,8 @@ pub mod names;
 pub mod owners;
 pub mod secret;
 pub mod service;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod time;
 pub mod view;
 

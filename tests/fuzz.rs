@@ -30,30 +30,14 @@ const ADMIN_TOKEN: &str = "fuzz-admin-token";
 /// Owners the GitHub double knows, with how many repositories each has (every fifth private).
 const OWNERS: &[(&str, usize)] = &[("acme", 40), ("Octo-Org", 7)];
 
-/// splitmix64: deterministic, dependency-free, and good enough to spread cases.
-struct Rng(u64);
+use forgelens::testkit::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
+/// Random text for the fuzzer, beside the kit's generator.
+trait Text {
+    fn text(&mut self, max: usize) -> String;
+}
+
+impl Text for Rng {
     /// Random characters from ASCII, Latin-1, control, bidi, CJK and emoji ranges.
     fn text(&mut self, max: usize) -> String {
         let ranges: [(u32, u32); 6] = [

@@ -14,8 +14,6 @@ mod common;
 
 use common::*;
 
-const ADMIN: (&str, &str) = ("Authorization", "Bearer admin-token-for-tests");
-
 /// (status, X-Cache, Cache-Control) of an answer: all a caller learns besides the body.
 fn headers(r: &forgelens::http::Response) -> (u16, Option<String>, Option<String>) {
     (
@@ -110,7 +108,7 @@ fn with_github_down_a_hidden_fallback_fails_like_a_missing_name() {
 #[test]
 fn an_old_name_is_never_stored_so_a_privatization_reaches_it() {
     let mut w = World::new(&[("acme", 10)]);
-    w.vars = vec![("ADMIN_TOKEN", "admin-token-for-tests".into())];
+    w.vars = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into())];
     w.gh.renames.borrow_mut().insert("acme/old-name".into(), 1);
     let old = w.get("/v1/repos/acme/Old-Name?fields=full_name,visibility");
     assert_eq!(old.status, 200);
@@ -155,7 +153,7 @@ fn an_old_and_a_new_name_in_one_batch_write_the_record_once() {
 #[test]
 fn a_spent_write_budget_does_not_stop_the_delete() {
     let mut w = World::new(&[("acme", 10)]);
-    w.vars = vec![("ADMIN_TOKEN", "admin-token-for-tests".into())];
+    w.vars = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into())];
     assert_eq!(w.get("/v1/repos/acme/r001").status, 200);
     w.store.reject_writes.set(true); // every marker write fails from here on
     let r = w.request("DELETE", "/v1/cache/repos/acme/r001", &[ADMIN]);
@@ -169,7 +167,7 @@ fn a_spent_write_budget_does_not_stop_the_delete() {
 #[test]
 fn refused_deletes_answer_store_unavailable() {
     let mut w = World::new(&[("acme", 10)]);
-    w.vars = vec![("ADMIN_TOKEN", "admin-token-for-tests".into())];
+    w.vars = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into())];
     w.store.refuse_deletes.set(1000);
     let r = w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]);
     assert_eq!(r.status, 503);

@@ -16,9 +16,7 @@ use forgelens::forge::HttpReply;
 use forgelens::http::Response;
 use forgelens::service::Service;
 use futures::executor::block_on;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::rc::Rc;
 
 /// (headers, body, expected status, expected code)
@@ -29,22 +27,14 @@ type AdminCase<'a> = (&'a [(&'a str, &'a str)], &'a str, u16, Option<&'a str>);
 const SECRET: &str = "webhook-secret-for-tests";
 
 fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    webhook_signature(SECRET, body)
 }
 
 fn world() -> World {
     let mut w = World::new(&[("acme", 3), ("zeta", 2)]);
     w.vars = vec![
         ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
-        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
     ];
     w
 }
@@ -307,11 +297,7 @@ fn refused_deletes_are_retried_then_fail_the_delivery() {
     assert_eq!(json_body(&r)["error"]["code"], "store_unavailable");
     // One key alone shows the retry budget (the test clock adds up concurrent waits).
     let started = w.clock.0.get();
-    let r = w.request(
-        "DELETE",
-        "/v1/cache/orgs/acme",
-        &[("Authorization", "Bearer admin-token-for-tests")],
-    );
+    let r = w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]);
     assert_eq!(r.status, 503);
     let waited = w.clock.0.get() - started;
     assert!(
@@ -324,7 +310,7 @@ fn refused_deletes_are_retried_then_fail_the_delivery() {
 fn admin_routes_need_the_token_and_list_what_they_dropped() {
     let w = world();
     warm(&w);
-    let bearer = [("Authorization", "Bearer admin-token-for-tests")];
+    let bearer = [ADMIN];
     let cases: &[AdminCase] = &[
         (&[], "/v1/cache/orgs/acme", 401, Some("unauthorized")),
         (

@@ -17,9 +17,7 @@ use forgelens::forge::HttpReply;
 use forgelens::http::Response;
 use forgelens::names::Owner;
 use futures::executor::block_on;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::rc::Rc;
 
 const SECRET: &str = "webhook-secret-for-live-tests";
@@ -28,7 +26,7 @@ fn world(owners: &[(&str, usize)]) -> World {
     let mut w = World::new(owners);
     w.vars = vec![
         ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
-        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
         // This isolate's memory would hide what the directory answers.
         ("MEMORY_TTL_MS", "0".into()),
     ];
@@ -37,17 +35,12 @@ fn world(owners: &[(&str, usize)]) -> World {
 
 fn signed(event: &str, payload: &Value, id: Option<&str>) -> (Vec<(String, String)>, Vec<u8>) {
     let body = payload.to_string().into_bytes();
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(&body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     let mut headers = vec![
         ("X-GitHub-Event".to_string(), event.to_string()),
-        ("X-Hub-Signature-256".to_string(), format!("sha256={hex}")),
+        (
+            "X-Hub-Signature-256".to_string(),
+            webhook_signature(SECRET, &body),
+        ),
         ("Content-Type".to_string(), "application/json".to_string()),
     ];
     if let Some(id) = id {
@@ -374,7 +367,7 @@ fn an_object_that_lost_its_memory_answers_from_its_stored_listing_for_free() {
 fn owner_level_changes_still_rebuild() {
     let w = world(&[("acme", 5)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
-    let admin = ("Authorization", "Bearer admin-token-for-tests");
+    let admin = ADMIN;
     assert_eq!(
         w.request("DELETE", "/v1/cache/orgs/acme", &[admin]).status,
         200

@@ -13,12 +13,10 @@ mod common;
 
 use common::*;
 
-const ADMIN: (&str, &str) = ("Authorization", "Bearer admin-token-for-tests");
-
 fn world(vars: &[(&'static str, &str)]) -> World {
     let mut w = World::new(&[("acme", 10)]);
     w.vars = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    w.vars.push(("ADMIN_TOKEN", "admin-token-for-tests".into()));
+    w.vars.push(("ADMIN_TOKEN", ADMIN_TOKEN.into()));
     w
 }
 

@@ -21,8 +21,6 @@ use futures::executor::block_on;
 use serde_json::Value;
 use std::rc::Rc;
 
-const ADMIN: (&str, &str) = ("Authorization", "Bearer admin-token-for-tests");
-
 /// `(cursor, first)` of every owner page asked so far.
 fn pages(w: &World) -> Vec<(Option<String>, u64)> {
     w.gh.calls
@@ -49,7 +47,7 @@ fn slow_world(count: usize, budget_ms: &str, page_ms: u64) -> World {
     let mut w = World::new(&[("acme", count)]);
     w.vars = vec![
         ("UPSTREAM_TIMEOUT_MS", budget_ms.into()),
-        ("ADMIN_TOKEN", "admin-token-for-tests".into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
     ];
     w.gh.clock = Some((Rc::clone(&w.clock.0), page_ms));
     w
@@ -197,7 +195,7 @@ fn an_invalidation_restarts_a_build_in_progress_from_the_first_page() {
 #[test]
 fn a_completed_listing_is_forgotten_by_its_directory_on_invalidation() {
     let mut w = World::new(&[("acme", 3)]);
-    w.vars = vec![("ADMIN_TOKEN", "admin-token-for-tests".into())];
+    w.vars = vec![("ADMIN_TOKEN", ADMIN_TOKEN.into())];
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     // KV lags elsewhere: the directory would answer from memory, until the purge.
     w.store.data.borrow_mut().remove("v1:org:acme");

@@ -215,25 +215,13 @@ mod tests {
     use crate::auth::access;
     use crate::config::Config;
     use crate::error::ApiError;
-    use crate::json::tests::Rng;
+    use crate::testkit::Rng;
     use crate::view::Access;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
     const NOW: i64 = 1_700_000_000;
 
-    fn b64(data: &[u8]) -> String {
-        Base64UrlUnpadded::encode_string(data)
-    }
-
-    /// Mints a token as PyJWT or jsonwebtoken would, by hand, so header and claims can be
-    /// anything a hostile client might send.
-    fn mint(header: &str, claims: &str, key: &str) -> String {
-        use hmac::{Hmac, Mac};
-        let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-        mac.update(signing_input.as_bytes());
-        format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
-    }
+    use crate::testkit::{b64, mint};
 
     fn token_cfg() -> Config {
         Config::from_lookup(|k| (k == "READ_TOKEN_SECRET").then(|| KEY.to_string())).unwrap()

@@ -4,33 +4,7 @@ use super::*;
 use serde_json::{json, Value};
 use std::borrow::Cow;
 
-/// splitmix64, as `tests/fuzz.rs` uses: deterministic and dependency-free. The crate's unit
-/// tests share this one (integration tests cannot reach it).
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    pub(crate) fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    /// Up to `max` random bytes.
-    pub(crate) fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let len = self.below(max + 1);
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+pub(crate) use crate::testkit::Rng;
 
 /// Replaces a random value somewhere in `v` (or drops an object member, or adds one).
 /// `original` is what the unmutated reply holds at the same place.

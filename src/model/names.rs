@@ -1,85 +1,60 @@
-//! The model's enums and their names: as stored, as answered, as GitHub spells them.
+//! The model's enums and their names: as stored, as answered, as GitHub's lowercase spells them.
+//! Each enum's names are written once, in its `named!` table; `as_str`, `json` (the name quoted,
+//! written without scanning for escapes) and `read_json` are made from it.
 
 use crate::json::{self, Reader};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    Public,
-    Private,
-    Internal,
+macro_rules! named {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        // Only the tests compare the stored form with serde's (`model/tests.rs`).
+        #[cfg_attr(test, derive(serde::Serialize))]
+        #[cfg_attr(test, serde(rename_all = "lowercase"))]
+        pub enum $name {
+            $($variant),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// As a JSON string, quotes included.
+            pub fn json(self) -> &'static str {
+                match self {
+                    $($name::$variant => concat!("\"", $text, "\"")),+
+                }
+            }
+
+            pub(super) fn read_json(r: &mut Reader<'_>) -> json::Result<$name> {
+                match &*r.str()? {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(r.error()),
+                }
+            }
+        }
+    };
 }
 
-impl Visibility {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Visibility::Public => "public",
-            Visibility::Private => "private",
-            Visibility::Internal => "internal",
-        }
+named!(
+    /// Who may see a repository.
+    Visibility {
+        Public = "public",
+        Private = "private",
+        Internal = "internal",
     }
+);
 
-    /// As a JSON string, quotes included (written without scanning for escapes).
-    pub fn json(self) -> &'static str {
-        match self {
-            Visibility::Public => "\"public\"",
-            Visibility::Private => "\"private\"",
-            Visibility::Internal => "\"internal\"",
-        }
+named!(
+    /// Combined CI state of the default branch head commit.
+    CiState {
+        Success = "success",
+        Failure = "failure",
+        Pending = "pending",
+        Error = "error",
+        Expected = "expected",
     }
-
-    pub(super) fn read_json(r: &mut Reader<'_>) -> json::Result<Visibility> {
-        match &*r.str()? {
-            "public" => Ok(Visibility::Public),
-            "private" => Ok(Visibility::Private),
-            "internal" => Ok(Visibility::Internal),
-            _ => Err(r.error()),
-        }
-    }
-}
-
-/// Combined CI state of the default branch head commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CiState {
-    Success,
-    Failure,
-    Pending,
-    Error,
-    Expected,
-}
-
-impl CiState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CiState::Success => "success",
-            CiState::Failure => "failure",
-            CiState::Pending => "pending",
-            CiState::Error => "error",
-            CiState::Expected => "expected",
-        }
-    }
-
-    /// As a JSON string, quotes included (written without scanning for escapes).
-    pub fn json(self) -> &'static str {
-        match self {
-            CiState::Success => "\"success\"",
-            CiState::Failure => "\"failure\"",
-            CiState::Pending => "\"pending\"",
-            CiState::Error => "\"error\"",
-            CiState::Expected => "\"expected\"",
-        }
-    }
-
-    pub(super) fn read_json(r: &mut Reader<'_>) -> json::Result<CiState> {
-        match &*r.str()? {
-            "success" => Ok(CiState::Success),
-            "failure" => Ok(CiState::Failure),
-            "pending" => Ok(CiState::Pending),
-            "error" => Ok(CiState::Error),
-            "expected" => Ok(CiState::Expected),
-            _ => Err(r.error()),
-        }
-    }
-}
+);

@@ -4,10 +4,10 @@
 use super::names::{CiState, Visibility};
 use super::text::{Text, TextBuf, TEXTS};
 use crate::json::Writer;
-use serde::Serialize;
 
 /// The default branch head's CI: its state (`None` when no check reported one) and commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct Ci<'a> {
     pub state: Option<CiState>,
     pub sha: &'a str,
@@ -30,7 +30,8 @@ impl Ci<'_> {
 
 /// A repository's fields, borrowed: what `Repo::new` copies and `Repo::fields` lends back. Its
 /// serde form (field order included) is the stored form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(test, derive(serde::Serialize))]
 pub struct RepoFields<'a> {
     pub name: &'a str,
     pub owner: &'a str,

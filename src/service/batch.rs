@@ -245,7 +245,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     async fn fetch_repos_shared(&self, names: &[FullName]) -> Result<Vec<Found>, UpstreamFailure> {
         type Outcome = Result<Vec<Found>, UpstreamFailure>;
         let mut flight_key: Vec<String> = names.iter().map(FullName::key).collect();
-        flight_key.sort();
+        flight_key.sort_unstable();
         let flight_key = format!("batch:{}", flight_key.join(","));
         let lead = match flight::join::<(Vec<FullName>, Outcome), C>(
             &flight_key,

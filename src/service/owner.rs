@@ -242,6 +242,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 pub fn sort_by_name(repos: &mut [Repo]) {
     let by_name = |a: &Repo, b: &Repo| crate::names::cmp_names(a.name(), b.name());
     if !repos.is_sorted_by(|a, b| by_name(a, b).is_le()) {
-        repos.sort_by(by_name);
+        // Names are unique per owner (case-insensitively too): no tie for stability to keep.
+        repos.sort_unstable_by(by_name);
     }
 }

@@ -505,21 +505,9 @@ pub fn json_body(r: &Response) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-/// base64url without padding, as JWTs use it.
-pub fn b64(data: &[u8]) -> String {
-    use base64ct::{Base64UrlUnpadded, Encoding};
-    Base64UrlUnpadded::encode_string(data)
-}
-
-/// An HS256 token over any header and claims text, signed with `key`, minted by hand (as PyJWT or
-/// jsonwebtoken would) so header and claims can be anything a hostile client might send.
-pub fn mint(header: &str, claims: &str, key: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64(&mac.finalize().into_bytes()))
-}
+// Not every test crate uses every part of the kit.
+#[allow(unused_imports)]
+pub use forgelens::testkit::{b64, mint, webhook_signature, Rng, ADMIN, ADMIN_TOKEN};
 
 /// A read token for `orgs`, valid for five minutes from `T0`, signed with `secret`.
 pub fn read_token(secret: &str, orgs: &[&str]) -> String {

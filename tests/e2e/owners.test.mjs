@@ -46,8 +46,12 @@ test("a cold single-page listing is one upstream call, answered before it is wri
     // The request that started the build sent the page itself; the object answers from memory
     // and writes KV once the answer is out.
     const one = await w.get("/v1/orgs/octocat/repos?fields=name");
+    const answeredAt = Date.now();
     assert.equal(one.status, 200);
-    assert.equal(await w.kv.get("v1:org:octocat"), null, "answered before it was written");
+    const early = await w.kv.get("v1:org:octocat");
+    // The write comes 100 ms after the answer: a KV read that itself took longer than that on a
+    // busy machine proves nothing either way, so only a prompt read is held to it.
+    if (Date.now() - answeredAt < 80) assert.equal(early, null, "answered before it was written");
     const entry = JSON.parse(await w.stored("v1:org:octocat"));
     assert.equal(entry.data.repos.length, w.emu.forge.owners.get("octocat").repos.length, "and written just after");
     assert.equal(ownerPages(w.emu, "octocat").length, 1);

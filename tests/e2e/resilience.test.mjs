@@ -23,18 +23,19 @@ test("a stale listing is answered at once and refreshed in the background, once"
     const old = await w.stored("v1:org:octocat");
     await sleep(1100);
     w.emu.reset();
-    w.emu.faults.latencyMs = 200;
+    // GitHub is slow now (1.5 s): answers that waited for it would take that long at least, so a
+    // loose bound tells them apart even on a busy machine.
+    w.emu.faults.latencyMs = 1500;
     const started = Date.now();
     const stale = await Promise.all([1, 2, 3].map(() => w.get("/v1/orgs/octocat/repos")));
-    assert.ok(Date.now() - started < 200, "nobody waited for GitHub");
+    assert.ok(Date.now() - started < 1000, "nobody waited for GitHub");
     for (const r of stale) {
       assert.equal(r.status, 200);
       assert.equal(r.headers.get("x-cache"), "STALE");
       assert.equal(r.headers.get("cache-control"), "public, max-age=0, stale-while-revalidate=60");
     }
     assert.ok(await until(async () => w.emu.stats.requests >= 1), "the refresh reached GitHub");
-    await sleep(300);
-    assert.ok(await until(async () => (await w.kv.get("v1:org:octocat")) !== old), "the refresh was stored");
+    assert.ok(await until(async () => (await w.kv.get("v1:org:octocat")) !== old, 10_000), "the refresh was stored");
     assert.equal(w.emu.stats.requests, 1, "one refresh for three stale reads");
     const fresh = await w.get("/v1/orgs/octocat/repos");
     assert.equal(fresh.headers.get("x-cache"), "HIT");
