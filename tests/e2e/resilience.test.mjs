@@ -17,11 +17,13 @@ async function until(check, ms = 3000) {
 }
 
 test("a stale listing is answered at once and refreshed in the background, once", async () => {
-  const w = await startWorker({ FRESH_TTL_SECONDS: "1" }, { latencyMs: 200 });
+  // Fresh for 3 s: long enough that the refresh, asked of a 1.5 s GitHub below, is still fresh
+  // when it is read back.
+  const w = await startWorker({ FRESH_TTL_SECONDS: "3" }, { latencyMs: 200 });
   try {
     await w.get("/v1/orgs/octocat/repos");
     const old = await w.stored("v1:org:octocat");
-    await sleep(1100);
+    await sleep(3100);
     w.emu.reset();
     // GitHub is slow now (1.5 s): answers that waited for it would take that long at least, so a
     // loose bound tells them apart even on a busy machine.
