@@ -80,15 +80,6 @@ fn pages(w: &World) -> usize {
         .count()
 }
 
-fn names(r: &Response) -> Vec<String> {
-    json_body(r)["repos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn stored_listing(w: &World, owner: &str) -> Value {
     let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
     serde_json::from_str(&text).unwrap()

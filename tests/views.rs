@@ -114,15 +114,6 @@ fn seeded(listing: &OwnerListing, vars: &[(&'static str, &str)]) -> World {
     w
 }
 
-fn names(r: &forgelens::http::Response) -> Vec<String> {
-    json_body(r)["repos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn bad_parameters_are_refused_before_any_io() {
     let mut w = World::new(&[("acme", 10)]);

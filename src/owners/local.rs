@@ -138,16 +138,21 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         Service::new(self.cfg, self.store, self.transport, self.clock, self.forge)
     }
 
+    /// The object's runtime for directory `d`.
+    fn host<'h>(&'h self, d: &'h LocalDirectory) -> LocalHost<'h, C> {
+        LocalHost {
+            dir: d,
+            clock: self.clock,
+        }
+    }
+
     /// The object's alarm fires (whenever it was armed for): `object::alarm`. Returns how its
     /// drive ended.
     pub async fn alarm(&self, owner: &Owner) -> Drive {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        let host = LocalHost {
-            dir: &d,
-            clock: self.clock,
-        };
+        let host = self.host(&d);
         d.alarm_at.set(None);
         object::alarm(&dir, &host).await
     }
@@ -175,10 +180,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         d.asked.set(d.asked.get() + 1);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        let host = LocalHost {
-            dir: &d,
-            clock: self.clock,
-        };
+        let host = self.host(&d);
         if start {
             d.read_at.set(self.clock.now_ms());
         }
@@ -210,11 +212,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
         if !dir.recently_built(self.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
             // The object arms its alarm for now; it fires at once.
-            let host = LocalHost {
-                dir: &d,
-                clock: self.clock,
-            };
-            host.arm(0).await;
+            self.host(&d).arm(0).await;
             let until = self.clock.now_ms() + BACKGROUND_BUDGET_MS;
             self.alarms_until(owner, until).await;
         }
@@ -233,10 +231,7 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         let d = self.directory(owner);
         let svc = self.service();
         let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
-        let host = LocalHost {
-            dir: &d,
-            clock: self.clock,
-        };
+        let host = self.host(&d);
         object::change(&dir, &host, changes).await
     }
 

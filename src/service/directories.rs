@@ -78,6 +78,8 @@ pub trait Owners {
 pub struct Change {
     pub name: RepoName,
     pub fact: Fact,
+    /// When it was heard. The directory restamps it with its own clock on arrival (what it asks
+    /// GitHub afterwards reflects the change), so this is the directory's time once queued.
     pub at_ms: u64,
 }
 

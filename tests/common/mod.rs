@@ -505,6 +505,16 @@ pub fn json_body(r: &Response) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
+/// The `name`s of a listing answer's `repos`, in order.
+pub fn names(r: &Response) -> Vec<String> {
+    json_body(r)["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 // Not every test crate uses every part of the kit.
 #[allow(unused_imports)]
 pub use forgelens::testkit::{b64, mint, webhook_signature, Rng, ADMIN, ADMIN_TOKEN};
