@@ -3,6 +3,7 @@
 import http from "node:http";
 
 /// Miniflare options for the worker built into `dir` (index.js + index_bg.wasm), with `bindings`.
+/// The emulator answers GraphQL without a token 401, as GitHub does: the worker gets one.
 export const workerOptions = (dir, bindings) => ({
   modules: true,
   scriptPath: `${dir}/index.js`,
@@ -10,7 +11,7 @@ export const workerOptions = (dir, bindings) => ({
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
   kvNamespaces: ["CACHE"],
   durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
-  bindings,
+  bindings: { GITHUB_TOKEN: "ghp_forgelens_bench_token", ...bindings },
   host: "127.0.0.1",
   port: 0,
 });

@@ -32,6 +32,11 @@ else
   emulator=$!
   trap 'kill "$emulator" 2>/dev/null || true' EXIT INT TERM
   args+=(--var "GITHUB_GRAPHQL_URL:http://127.0.0.1:${EMULATOR_PORT}/graphql" --var "PINNED_ORGS:octo-org")
+  # The emulator, like GitHub, answers GraphQL without a token 401; any token will do for it. In
+  # App mode the App's installation tokens are the credential.
+  if [ "${APP:-}" != "1" ]; then
+    args+=(--var "GITHUB_TOKEN:ghp_local_emulator_token")
+  fi
   if [ "${APP:-}" = "1" ]; then
     for _ in $(seq 50); do [ -s .dev-app/app-private-key.pem ] && break; sleep 0.1; done
     # The key goes in as a var of this run only: `wrangler dev` reads secrets from .dev.vars, which

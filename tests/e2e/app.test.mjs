@@ -121,8 +121,8 @@ test("(3) a batch goes out once per installation, each with its own token; the r
   assert.equal(w.emu.stats.tokensIssued, 2);
   assertNoToken(w.emu, res.text);
 
-  // big-org's installation spends its budget; small-org's is untouched.
-  w.emu.app.rates.get(1003).remaining = 0;
+  // big-org's installation spends its last point; small-org's budget is untouched.
+  w.emu.app.rates.get(1003).remaining = 1;
   const spent = await w.get(names(["big-org/repo-0003"]));
   assert.equal(spent.status, 200);
   const fp = createHash("sha256").update("installation:1003").digest("hex").slice(0, 8);

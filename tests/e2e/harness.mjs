@@ -1,13 +1,23 @@
 // Shared end-to-end setup: the built worker (build/index.js + wasm) in Miniflare, talking to the
 // GitHub emulator on loopback. Each test file gets its own KV namespace and emulator.
 import { Miniflare } from "miniflare";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { startEmulator } from "../emulator/server.mjs";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Starts emulator + worker. `bindings` override the defaults below. */
+/**
+ * The token the worker sends upstream unless a test says otherwise: GitHub (and the emulator)
+ * answers 401 to GraphQL without one. In GitHub App mode (`emulatorOpts.app`) the App is the
+ * credential and no token is set; a test passes `GITHUB_TOKEN: undefined` to run without one.
+ */
+export const TOKEN = "ghp_forgelens_e2e_token";
+/** KV key of the rate-limit memory for a token: the first 8 hex of its SHA-256. */
+export const rateKey = (token = TOKEN) => `v1:ratelimit:${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
+
+/** Starts emulator + worker. `bindings` override the defaults below; an `undefined` one is unset. */
 export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpts = {}) {
   if (!existsSync(`${root}/build/index.js`)) {
     throw new Error("build/index.js is missing: run `npm run build` (npm test does it)");
@@ -21,7 +31,13 @@ export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpt
     kvNamespaces: ["CACHE"],
     durableObjects: { OWNERS: { className: "OwnerDirectory", useSQLite: true } },
     // GITHUB_API_URL only matters in GitHub App mode (emulatorOpts.app): the REST base.
-    bindings: { GITHUB_GRAPHQL_URL: emu.url, GITHUB_API_URL: emu.origin, UPSTREAM_TIMEOUT_MS: "5000", ...bindings },
+    bindings: Object.fromEntries(Object.entries({
+      GITHUB_GRAPHQL_URL: emu.url,
+      GITHUB_API_URL: emu.origin,
+      UPSTREAM_TIMEOUT_MS: "5000",
+      ...(emulatorOpts.app ? {} : { GITHUB_TOKEN: TOKEN }),
+      ...bindings,
+    }).filter(([, v]) => v !== undefined)),
     unsafeTriggerHandlers: true,
     ...miniflareOpts,
   });
@@ -54,9 +70,13 @@ export async function startWorker(bindings = {}, emulatorOpts = {}, miniflareOpt
         await new Promise((r) => setTimeout(r, 20));
       }
     },
+    /** Stops both; fails (throws) when the emulator threw while answering this test's requests. */
     async close() {
       await mf.dispose();
       await emu.close();
+      if (emu.thrown.length) {
+        throw new Error(`the GitHub emulator threw ${emu.thrown.length} time(s): ${emu.thrown.map((e) => e?.stack ?? e).join("\n")}`);
+      }
     },
   };
 }

@@ -152,8 +152,8 @@ test("a spent rate limit pauses the build until the reset, then it resumes by al
   // No reserve: the budget is spent by the page, not held back before it (see hardening tests).
   const w = await startWorker({ GITHUB_BUDGET_RESERVE: "0" });
   try {
-    // The second page will say the budget is spent; it resets in 4 s.
-    w.emu.rate.remaining = 1;
+    // The second page will say the budget is spent (its reply leaves 0); it resets in 4 s.
+    w.emu.rate.remaining = 2;
     w.emu.rate.resetAt = new Date(Date.now() + 4000).toISOString().replace(/\.\d+Z$/, "Z");
     const limited = await w.get("/v1/orgs/octo-org/repos?fields=name");
     assert.equal(limited.status, 429);

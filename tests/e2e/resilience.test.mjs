@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { startWorker, fixtureRepos } from "./harness.mjs";
+import { startWorker, fixtureRepos, rateKey } from "./harness.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -99,8 +99,8 @@ test("rate limits: GraphQL RATE_LIMITED and a spent budget stop calls; stale is 
     assert.equal(cached.status, 200, "cached data is still served");
 
     // A reply that spends the last point is used, and then no call is made until resetAt.
-    await w.kv.delete("v1:ratelimit:e3b0c442");
-    w.emu.rate.remaining = 0;
+    await w.kv.delete(rateKey());
+    w.emu.rate.remaining = 1;
     // small-org's directory waits for the GraphQL limit's reset; another (one-page) owner asks.
     const last = await w.get("/v1/orgs/empty-org/repos");
     assert.equal(last.status, 200);

@@ -4,7 +4,7 @@
 // - `generateAppKey()` makes a key pair shaped like the one GitHub hands out (PKCS#1 private key).
 // - `signAppJwt(...)` signs an App JWT (for tests that call the emulator's App endpoints directly).
 // - `verifyAppJwt(authorization, app)` checks an `Authorization: Bearer <JWT>` header: alg RS256,
-//   signature, `iss`, `iat`, `exp` and the 10-minute maximum lifetime.
+//   signature, `iss`, `iat`, `exp` and its 10-minute bound (`exp` ≤ now + 10 min).
 import { generateKeyPairSync, createPublicKey, randomInt, sign, verify } from "node:crypto";
 
 /** The App id the emulator uses when none is given (the CLI's App mode uses it too). */
@@ -15,8 +15,8 @@ export const APP_PERMISSIONS = Object.freeze({ metadata: "read", statuses: "read
 
 /** Leeway for `iat` in the future (clock skew between the worker and GitHub), seconds. */
 export const IAT_SKEW_S = 60;
-/** GitHub's maximum App JWT lifetime (`exp - iat`), seconds. */
-export const MAX_JWT_LIFETIME_S = 600;
+/** How far in the future GitHub accepts an App JWT's `exp`: no more than 10 minutes from now. */
+export const MAX_JWT_AHEAD_S = 600;
 
 const REST_DOCS = "https://docs.github.com/rest";
 
@@ -98,7 +98,8 @@ export function verifyAppJwt(authorization, app, nowS = Date.now() / 1000) {
   const { iat, exp } = claims;
   if (!Number.isFinite(iat) || iat > nowS + IAT_SKEW_S) return fail("iat", JWT_ERRORS.iatFuture);
   if (!Number.isFinite(exp) || exp <= nowS) return fail("expired", JWT_ERRORS.expired);
-  if (exp - iat > MAX_JWT_LIFETIME_S) return fail("too_long", JWT_ERRORS.tooLong);
+  // GitHub bounds `exp` by its own clock, not by `iat`: a backdated `iat` with `exp` now + 10 min is fine.
+  if (exp > Math.floor(nowS) + MAX_JWT_AHEAD_S) return fail("too_long", JWT_ERRORS.tooLong);
   return { ok: true, claims };
 }
 

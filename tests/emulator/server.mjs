@@ -167,7 +167,7 @@ function ownerValue(owner, page, onlyPublic = false) {
  *
  * GitHub App mode (opts.app; `emu.app` holds its state, mutable at run time):
  * - `GET /orgs/{org}/installation`, `GET /users/{user}/installation`: App JWT required (RS256,
- *   verified with publicKeyPem; iss = app id; iat <= now + 60 s; exp > now; exp - iat <= 600),
+ *   verified with publicKeyPem; iss = app id; iat <= now + 60 s; now < exp <= now + 600 s),
  *   else 401. 200 with the installation of an owner of that type that has the App installed, else
  *   404. `app.installations` (Map lowercased login → id; option: object or Map) defaults to every
  *   forge owner but `octocat`, id 1000 + the owner's index in the forge.
@@ -178,12 +178,24 @@ function ownerValue(owner, page, onlyPublic = false) {
  *   `app.installations` → 401 "Bad credentials"; a valid one sees private and internal
  *   repositories of its installation's owner only (others: `repository` null + NOT_FOUND, listings
  *   public only) and spends its own rate limit (`app.rates`: id → { remaining, resetAt }, created
- *   at first use). An App JWT on GraphQL → 401. Any other token, or none, sees everything, as before.
+ *   at first use). An App JWT on GraphQL → 401. Any other token sees everything.
+ *
+ * Refused as GitHub refuses (tests meet what the worker will meet):
+ * - GraphQL without an `Authorization` header: 401 "This endpoint requires you to be authenticated."
+ *   (logged with `auth: "none"`, `authError: "anonymous"`).
+ * - A spent budget: each credential has `{ limit, remaining, resetAt }` (`emu.rate` for tokens,
+ *   `app.rates` per installation; `opts.rateLimit` sets the limit, default 5,000). A request at
+ *   `remaining: 0` before `resetAt` is answered HTTP 200 `{"errors":[{"type":"RATE_LIMITED",…}]}`
+ *   without running the query (`stats.rateLimited`, log `rateLimited: true`); at `resetAt` the
+ *   budget refills. A served query costs 1; its `rateLimit { remaining }` is what is left after
+ *   it. Served and refused GraphQL answers carry `x-ratelimit-{limit,remaining,used,reset,resource}`.
+ * - An exception inside the emulator answers 500 and is kept in `emu.thrown`: the e2e harness
+ *   fails the test that caused it, so the emulator's own bug never passes for a GitHub 5xx.
  */
 export async function startEmulator(opts = {}) {
   const forge = opts.forge ?? demoForge();
   const freshStats = () => ({
-    requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0,
+    requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0, rateLimited: 0,
     installationLookups: 0, tokenRequests: 0, tokensIssued: 0, appAuthFailures: 0, badCredentials: 0,
     log: [],
   });
@@ -200,12 +212,17 @@ export async function startEmulator(opts = {}) {
   const faults = freshFaults();
   // Progress of each armed `failOwnerPage` object: pages seen, the page chosen, failures answered.
   let failState = new WeakMap();
-  const rate = { remaining: 5000, resetAt: new Date(Date.now() + 3600_000).toISOString().replace(/\.\d+Z$/, "Z") };
+  // The token's budget: GitHub's 5,000 points an hour (opts.rateLimit for benchmarks that ask more).
+  const limit = opts.rateLimit ?? 5000;
+  const rate = { limit, remaining: limit, resetAt: rfc3339(Date.now() + 3600_000) };
+  // Exceptions the emulator threw while answering: a harness fails the test when there are any,
+  // so a 500 of the emulator's own making is never taken for GitHub's.
+  const thrown = [];
   // GitHub App mode (opts.app): installations, issued tokens, per-installation rate limits.
   const app = opts.app ? appState(opts.app, forge) : null;
   const rateOf = (installationId) => {
     let r = app.rates.get(installationId);
-    if (!r) app.rates.set(installationId, (r = { remaining: 5000, resetAt: rfc3339(Date.now() + 3600_000) }));
+    if (!r) app.rates.set(installationId, (r = { limit, remaining: limit, resetAt: rfc3339(Date.now() + 3600_000) }));
     return r;
   };
   /** Lowercased login of the owner an installation id belongs to, or null (unknown / uninstalled). */
@@ -222,9 +239,11 @@ export async function startEmulator(opts = {}) {
   }
 
   const rootValue = {
+    // What is left once this query's cost is paid, as GitHub reports it.
     rateLimit: (_args, ctx) => {
       const r = ctx.rate;
-      return { cost: 1, remaining: r.remaining, resetAt: r.resetAt, limit: 5000, used: 5000 - r.remaining, nodeCount: 100 };
+      const remaining = Math.max(0, r.remaining - 1);
+      return { cost: 1, remaining, resetAt: r.resetAt, limit: r.limit, used: r.limit - remaining, nodeCount: 100 };
     },
     repositoryOwner: ({ login }, ctx) => {
       const lower = login.toLowerCase();
@@ -364,7 +383,8 @@ export async function startEmulator(opts = {}) {
    * which GitHub does not accept on GraphQL). `error` (reason) means the request answers 401.
    */
   function graphqlAuth(authorization) {
-    if (authorization == null || authorization === "") return { auth: "none", scope: null, rate, error: null };
+    // GitHub's GraphQL API serves no anonymous caller.
+    if (authorization == null || authorization === "") return { auth: "none", scope: null, rate, error: "anonymous" };
     const value = /^(?:bearer|token)\s+(\S+)\s*$/i.exec(authorization)?.[1] ?? "";
     if (value.startsWith("ghs_")) {
       const t = app?.tokens.get(value);
@@ -420,10 +440,31 @@ export async function startEmulator(opts = {}) {
     if (faults.status || faults.body != null) {
       return answer(res, faults.status ?? 200, faults.body ?? { message: "injected fault" }, faults.headers);
     }
+    if (cred.error === "anonymous") {
+      entry.authError = cred.error;
+      return answer(res, 401, {
+        message: "This endpoint requires you to be authenticated.",
+        documentation_url: "https://docs.github.com/graphql/guides/forming-calls-with-graphql#authenticating-with-graphql",
+      });
+    }
     if (cred.error) {
       stats.badCredentials++;
       entry.authError = cred.error;
       return answer(res, 401, { message: "Bad credentials", documentation_url: "https://docs.github.com/graphql" });
+    }
+    // A budget resets at its resetAt; until then a spent one is refused (HTTP 200, as GitHub's
+    // GraphQL API does), with `x-ratelimit-remaining: 0`, and the refusal costs nothing.
+    const budget = cred.rate;
+    if (Date.now() >= Date.parse(budget.resetAt)) {
+      budget.remaining = budget.limit;
+      budget.resetAt = rfc3339(Date.now() + 3600_000);
+    }
+    if (budget.remaining <= 0) {
+      stats.rateLimited++;
+      entry.rateLimited = true;
+      return answer(res, 200, {
+        errors: [{ type: "RATE_LIMITED", message: "API rate limit exceeded for user ID 1." }],
+      }, rateHeaders(budget));
     }
     let payload;
     try {
@@ -459,7 +500,7 @@ export async function startEmulator(opts = {}) {
       return answer(res, status, failBody);
     }
     stats.ownerPages += ctx.pages;
-    ctx.rate.remaining = Math.max(0, ctx.rate.remaining - 1);
+    budget.remaining = Math.max(0, budget.remaining - 1);
     const body = { data: result.data ?? null };
     if (result.errors?.length) {
       body.errors = result.errors.map((e) => ({
@@ -469,11 +510,27 @@ export async function startEmulator(opts = {}) {
         message: e.message,
       }));
     }
-    answer(res, 200, body);
+    answer(res, 200, body, rateHeaders(budget));
+  }
+
+  /** GitHub's `x-ratelimit-*` headers for a credential's budget. */
+  function rateHeaders(r) {
+    return {
+      "x-ratelimit-limit": String(r.limit),
+      "x-ratelimit-remaining": String(r.remaining),
+      "x-ratelimit-used": String(r.limit - r.remaining),
+      "x-ratelimit-reset": String(Math.floor(Date.parse(r.resetAt) / 1000)),
+      "x-ratelimit-resource": "graphql",
+    };
   }
 
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((e) => answer(res, 500, { message: String(e) }));
+    handle(req, res).catch((e) => {
+      thrown.push(e);
+      console.error("emulator exception:", e);
+      if (!res.headersSent) answer(res, 500, { message: "emulator exception (a bug in the test setup, not GitHub)" });
+      else res.destroy();
+    });
   });
   await new Promise((resolve) => server.listen(opts.port ?? 0, opts.host ?? "127.0.0.1", resolve));
   const { port } = server.address();
@@ -490,6 +547,8 @@ export async function startEmulator(opts = {}) {
     faults,
     forge,
     rate,
+    /** Exceptions the emulator threw while answering (never cleared by `reset()`). */
+    thrown,
     reset() {
       Object.assign(stats, freshStats());
       Object.assign(faults, freshFaults());

@@ -9,7 +9,7 @@
 //! as private; any error other than a per-item `NOT_FOUND` makes the whole reply unusable.
 
 use crate::forge::{BatchAnswer, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
-use crate::json::{self, required, Reader, Seen};
+use crate::json::{self, required, Keys, Reader};
 use crate::model::Repo;
 use crate::time::parse_rfc3339;
 use std::borrow::Cow;
@@ -39,6 +39,14 @@ pub(super) enum GhVisibility {
     Unknown,
 }
 
+#[derive(Clone, Copy)]
+enum Top {
+    Data,
+    Errors,
+}
+
+const TOP_KEYS: [(&str, Top); 2] = [("data", Top::Data), ("errors", Top::Errors)];
+
 /// The top level of a reply: `data` (read by `data` unless null) and `errors`.
 fn read_reply<'a, T>(
     text: &'a str,
@@ -46,52 +54,66 @@ fn read_reply<'a, T>(
 ) -> json::Result<(Option<T>, Vec<GqlError<'a>>)> {
     let mut r = Reader::new(text);
     let (mut read, mut found, mut errors) = (Some(data), None, Vec::new());
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "data" => {
-                seen.once(0, &r)?;
+    let mut keys = Keys::new(&TOP_KEYS);
+    keys.object(&mut r)?;
+    while let Some(key) = keys.next(&mut r)? {
+        match key {
+            Some(Top::Data) => {
                 if let (false, Some(read)) = (r.null()?, read.take()) {
                     found = Some(read(&mut r)?);
                 }
             }
-            "errors" => {
-                seen.once(1, &r)?;
+            Some(Top::Errors) => {
+                let mut error_keys = Keys::new(&ERROR_KEYS);
                 r.array()?;
                 while r.element()? {
-                    errors.push(read_error(&mut r)?);
+                    errors.push(read_error(&mut r, &mut error_keys)?);
                 }
             }
-            _ => r.skip()?,
+            None => r.skip()?,
         }
     }
     r.end()?;
     Ok((found, errors))
 }
 
-fn read_error<'a>(r: &mut Reader<'a>) -> json::Result<GqlError<'a>> {
+#[derive(Clone, Copy)]
+enum ErrorKey {
+    Type,
+    Message,
+}
+
+const ERROR_KEYS: [(&str, ErrorKey); 2] =
+    [("type", ErrorKey::Type), ("message", ErrorKey::Message)];
+
+fn read_error<'a>(r: &mut Reader<'a>, keys: &mut Keys<'_, ErrorKey>) -> json::Result<GqlError<'a>> {
     let mut e = GqlError {
         kind: None,
         message: Cow::Borrowed(""),
     };
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "type" => {
-                seen.once(0, r)?;
-                e.kind = r.opt_str()?;
-            }
-            "message" => {
-                seen.once(1, r)?;
-                e.message = r.str()?;
-            }
-            _ => r.skip()?,
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(ErrorKey::Type) => e.kind = r.opt_str()?,
+            Some(ErrorKey::Message) => e.message = r.str()?,
+            None => r.skip()?,
         }
     }
     Ok(e)
 }
+
+#[derive(Clone, Copy)]
+enum RateKey {
+    Remaining,
+    ResetAt,
+    Limit,
+}
+
+const RATE_KEYS: [(&str, RateKey); 3] = [
+    ("remaining", RateKey::Remaining),
+    ("resetAt", RateKey::ResetAt),
+    ("limit", RateKey::Limit),
+];
 
 fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>> {
     if r.null()? {
@@ -102,26 +124,21 @@ fn read_rate_limit<'a>(r: &mut Reader<'a>) -> json::Result<Option<RateLimit<'a>>
         limit: None,
         reset_at: None,
     };
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "remaining" => {
-                seen.once(0, r)?;
-                rate.remaining = if r.null()? { None } else { Some(r.u64()?) };
-            }
-            "resetAt" => {
-                seen.once(1, r)?;
-                rate.reset_at = r.opt_str()?;
-            }
-            "limit" => {
-                seen.once(2, r)?;
-                rate.limit = if r.null()? { None } else { Some(r.u64()?) };
-            }
-            _ => r.skip()?,
+    let mut keys = Keys::new(&RATE_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(RateKey::Remaining) => rate.remaining = opt_u64(r)?,
+            Some(RateKey::ResetAt) => rate.reset_at = r.opt_str()?,
+            Some(RateKey::Limit) => rate.limit = opt_u64(r)?,
+            None => r.skip()?,
         }
     }
     Ok(Some(rate))
+}
+
+fn opt_u64(r: &mut Reader<'_>) -> json::Result<Option<u64>> {
+    Ok(if r.null()? { None } else { Some(r.u64()?) })
 }
 
 fn rate_info(r: Option<RateLimit<'_>>) -> Option<RateInfo> {
@@ -217,46 +234,58 @@ struct OwnerNode<'a> {
     total: Option<u64>,
 }
 
+#[derive(Clone, Copy)]
+enum OwnerDataKey {
+    RateLimit,
+    RepositoryOwner,
+}
+
+const OWNER_DATA_KEYS: [(&str, OwnerDataKey); 2] = [
+    ("rateLimit", OwnerDataKey::RateLimit),
+    ("repositoryOwner", OwnerDataKey::RepositoryOwner),
+];
+
 fn read_owner_data<'a>(r: &mut Reader<'a>) -> json::Result<OwnerData<'a>> {
     let mut data = OwnerData {
         rate: None,
         owner: None,
     };
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "rateLimit" => {
-                seen.once(0, r)?;
-                data.rate = read_rate_limit(r)?;
-            }
-            "repositoryOwner" => {
-                seen.once(1, r)?;
+    let mut keys = Keys::new(&OWNER_DATA_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(OwnerDataKey::RateLimit) => data.rate = read_rate_limit(r)?,
+            Some(OwnerDataKey::RepositoryOwner) => {
                 if !r.null()? {
                     data.owner = Some(read_owner(r)?);
                 }
             }
-            _ => r.skip()?,
+            None => r.skip()?,
         }
     }
     Ok(data)
 }
 
+#[derive(Clone, Copy)]
+enum OwnerKey {
+    Login,
+    Repositories,
+}
+
+const OWNER_KEYS: [(&str, OwnerKey); 2] = [
+    ("login", OwnerKey::Login),
+    ("repositories", OwnerKey::Repositories),
+];
+
 fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
     let (mut login, mut connection) = (None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "login" => {
-                seen.once(0, r)?;
-                login = Some(r.str()?);
-            }
-            "repositories" => {
-                seen.once(1, r)?;
-                connection = Some(read_connection(r)?);
-            }
-            _ => r.skip()?,
+    let mut keys = Keys::new(&OWNER_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(OwnerKey::Login) => login = Some(r.str()?),
+            Some(OwnerKey::Repositories) => connection = Some(read_connection(r)?),
+            None => r.skip()?,
         }
     }
     let (repos, (has_next_page, end_cursor), total) = required(connection, r)?;
@@ -271,15 +300,27 @@ fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
 
 type Connection<'a> = (Vec<Repo>, (bool, Option<Str<'a>>), Option<u64>);
 
+#[derive(Clone, Copy)]
+enum ConnectionKey {
+    Nodes,
+    PageInfo,
+    TotalCount,
+}
+
+const CONNECTION_KEYS: [(&str, ConnectionKey); 3] = [
+    ("nodes", ConnectionKey::Nodes),
+    ("pageInfo", ConnectionKey::PageInfo),
+    ("totalCount", ConnectionKey::TotalCount),
+];
+
 /// `repositories`: the nodes (null ones dropped), `pageInfo` and `totalCount`.
 fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
     let (mut repos, mut page_info, mut total) = (None, None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "nodes" => {
-                seen.once(0, r)?;
+    let mut keys = Keys::new(&CONNECTION_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(ConnectionKey::Nodes) => {
                 let (mut nodes, mut node) = (Vec::with_capacity(100), NodeReader::new());
                 r.array()?;
                 while r.element()? {
@@ -287,35 +328,34 @@ fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
                 }
                 repos = Some(nodes);
             }
-            "pageInfo" => {
-                seen.once(1, r)?;
-                page_info = Some(read_page_info(r)?);
-            }
-            "totalCount" => {
-                seen.once(2, r)?;
-                total = if r.null()? { None } else { Some(r.u64()?) };
-            }
-            _ => r.skip()?,
+            Some(ConnectionKey::PageInfo) => page_info = Some(read_page_info(r)?),
+            Some(ConnectionKey::TotalCount) => total = opt_u64(r)?,
+            None => r.skip()?,
         }
     }
     Ok((required(repos, r)?, required(page_info, r)?, total))
 }
 
+#[derive(Clone, Copy)]
+enum PageInfoKey {
+    HasNextPage,
+    EndCursor,
+}
+
+const PAGE_INFO_KEYS: [(&str, PageInfoKey); 2] = [
+    ("hasNextPage", PageInfoKey::HasNextPage),
+    ("endCursor", PageInfoKey::EndCursor),
+];
+
 fn read_page_info<'a>(r: &mut Reader<'a>) -> json::Result<(bool, Option<Str<'a>>)> {
     let (mut has_next, mut cursor) = (None, None);
-    let mut seen = Seen::default();
-    r.object()?;
-    while let Some(key) = r.key()? {
-        match &*key {
-            "hasNextPage" => {
-                seen.once(0, r)?;
-                has_next = Some(r.bool()?);
-            }
-            "endCursor" => {
-                seen.once(1, r)?;
-                cursor = r.opt_str()?;
-            }
-            _ => r.skip()?,
+    let mut keys = Keys::new(&PAGE_INFO_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(PageInfoKey::HasNextPage) => has_next = Some(r.bool()?),
+            Some(PageInfoKey::EndCursor) => cursor = r.opt_str()?,
+            None => r.skip()?,
         }
     }
     Ok((required(has_next, r)?, cursor))
