@@ -4,8 +4,10 @@
 // emulator's log, the medians before the owner page reached it and after it answered. Builds
 // nothing: copy a build/ (index.js + index_bg.wasm) aside to compare it with another.
 //
-//   node bench/cold.mjs [--latency 80] [--runs 15] [--n 100] [--gap ms] [dir ...]   (default: build/)
+//   node bench/cold.mjs [--latency 80] [--runs 15] [--n 100] [--gap ms] [--page-ms 0] [dir ...]   (default: build/)
 //
+// --page-ms turns on the per-node cost model (bench/run.mjs's "two cost models"): an owner page of
+// 100 repositories costs that much on top of the latency, a smaller page in proportion.
 // --gap waits between samples; without it one build's write after its answer (100 ms later) may
 // land during the next build's timed view.
 import { Miniflare } from "miniflare";
@@ -29,7 +31,8 @@ const RUNS = Number(opts.runs ?? 15);
 const N = Number(opts.n ?? 100);
 const forge = demoForge();
 forge.owners.set(`bench-${N}`, makeOwner(`bench-${N}`, "Organization", N));
-const emu = await startEmulator({ forge, latencyMs: LATENCY });
+const PAGE_MS = Number(opts["page-ms"] ?? 0);
+const emu = await startEmulator({ forge, latencyMs: LATENCY, pageMs: PAGE_MS, restMs: PAGE_MS / 100 });
 const ADMIN = "bench-admin-token";
 const variants = [];
 for (const dir of dirs) {
@@ -65,7 +68,7 @@ for (const v of variants) {
   const at = (p) => s[Math.min(s.length - 1, Math.floor((s.length * p) / 100))].toFixed(1);
   const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(`  before the page ${med(v.pre)} ms, emulator ${med(v.emu)} ms, after the page ${med(v.post)} ms (medians, Date.now)`);
-  console.log(`${v.dir}: latency ${LATENCY} ms, n ${N}, runs ${s.length}: p50 ${at(50)} ms, p95 ${at(95)}, min ${s[0].toFixed(1)}; upstream calls per view ${[...new Set(v.calls)].join("/")}`);
+  console.log(`${v.dir}: latency ${LATENCY} ms, page ${PAGE_MS} ms, n ${N}, runs ${s.length}: p50 ${at(50)} ms, p95 ${at(95)}, min ${s[0].toFixed(1)}; upstream calls per view ${[...new Set(v.calls)].join("/")}`);
   await v.mf.dispose();
 }
 await emu.close();

@@ -123,9 +123,13 @@ impl ApiError {
 
     /// The error object of DESIGN.md: `{"error":{"code":…,"message":…}}`.
     pub fn body(&self) -> String {
-        crate::json_text(
-            &serde_json::json!({"error": {"code": self.code(), "message": self.message()}}),
-        )
+        let mut out = crate::json::Writer::with_capacity(128);
+        out.raw("{\"error\":{\"code\":");
+        out.str(self.code());
+        out.raw(",\"message\":");
+        out.str(&self.message());
+        out.raw("}}");
+        out.finish()
     }
 }
 

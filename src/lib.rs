@@ -20,6 +20,7 @@
 //! - `shell` (wasm32 only): workers-rs glue: KV, fetch with a deadline, the clock, the entry point.
 
 pub mod auth;
+pub mod base64;
 pub mod cache;
 pub mod config;
 pub mod error;
@@ -40,11 +41,3 @@ pub mod view;
 
 #[cfg(target_arch = "wasm32")]
 mod shell;
-
-/// A JSON value as compact text. Every JSON text is written this way: `Value::to_string` does the
-/// same through `Display`, which compiles two more copies of the serializer (plain and `{:#}`)
-/// into the wasm.
-pub fn json_text(value: &serde_json::Value) -> String {
-    // Writing a `Value` into a `String` cannot fail.
-    serde_json::to_string(value).unwrap_or_default()
-}

@@ -3,7 +3,6 @@
 //! configuration (which checks the key) and the forge (which signs with it) build on it, so
 //! neither imports the other for it.
 
-use base64ct::{Base64, Encoding};
 use std::fmt;
 
 /// A secret value. `Debug` never prints it, so a stray `{:?}` cannot leak it into a log line.
@@ -71,7 +70,7 @@ pub fn key_from_pem(pem: &str) -> Result<AppKey, &'static str> {
         .strip_suffix(end.as_str())
         .ok_or("has no matching END line")?;
     let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = Base64::decode_vec(&b64).map_err(|_| "holds invalid base64")?;
+    let der = crate::base64::decode_std(&b64).ok_or("holds invalid base64")?;
     let inner = der_sequence_body(&der).ok_or("is not DER")?;
     if label == PKCS1_LABEL {
         // RSAPrivateKey starts with its version, INTEGER 0.

@@ -80,7 +80,7 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
                 // `crate::{a, b}` groups are not used in this crate; a name is a module or a
-                // root item (`crate::json_text`), which belongs to `lib`.
+                // root item (`crate::SOMETHING`), which belongs to `lib`.
                 let is_module = Path::new(env!("CARGO_MANIFEST_DIR"))
                     .join("src")
                     .join(&name)

@@ -9,8 +9,15 @@
 )]
 
 use forgelens::cache::keys;
-use forgelens::forge::github::webhook::invalidation;
+use forgelens::forge::github::webhook;
+use forgelens::forge::Invalidation;
 use serde_json::Value;
+
+/// What a delivery with `payload` (written with serde_json) invalidates.
+fn invalidation(event: &str, payload: &Value) -> Invalidation {
+    let text = payload.to_string();
+    webhook::invalidation(event, &forgelens::json::Value::parse(&text).unwrap())
+}
 
 fn payload(name: &str) -> Value {
     let path = format!(

@@ -5,9 +5,9 @@ use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::forge::github::webhook::{self, EVENT_HEADER, SIGNATURE_HEADER};
 use crate::forge::Fact;
+use crate::json::{self, Writer};
 use crate::names::{FullName, Owner};
 use crate::service::{Clock, Service, Transport};
-use serde_json::{json, Value};
 
 /// `POST /v1/webhooks/github`. Checks run in the order DESIGN.md fixes: secret configured, body
 /// size, signature over the raw bytes, then content type, event header and JSON.
@@ -40,11 +40,10 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
         .header(EVENT_HEADER)
         .filter(|e| !e.is_empty())
         .ok_or_else(|| ApiError::InvalidPayload("the X-GitHub-Event header is missing".into()))?;
-    // `from_str`, as every JSON read in the crate (one copy of serde_json's parser in the wasm).
-    let payload: Value = std::str::from_utf8(&req.body)
-        .ok()
-        .and_then(|text| serde_json::from_str(text).ok())
-        .ok_or_else(|| ApiError::InvalidPayload("the body is not JSON".into()))?;
+    let text = std::str::from_utf8(&req.body)
+        .map_err(|_| ApiError::InvalidPayload("the body is not JSON".into()))?;
+    let payload = json::Value::parse(text)
+        .map_err(|_| ApiError::InvalidPayload("the body is not JSON".into()))?;
     // A delivery already applied is answered as it was, changing nothing (GitHub redelivers,
     // and anyone holding a signed body can replay it).
     let remembered = req.header(DELIVERY_HEADER).and_then(keys::delivery);
@@ -60,8 +59,15 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     } else {
         svc.apply_changes(&inv.changes, &dropped).await?;
     }
-    let body = json!({"event": event, "action": inv.action, "invalidated": dropped});
-    let body = crate::json_text(&body);
+    // Keys in the order serde_json's map wrote them before: sorted.
+    let mut body = Writer::with_capacity(128);
+    body.raw("{\"action\":");
+    body.opt_str(inv.action.as_deref());
+    body.raw(",\"event\":");
+    body.str(event);
+    body.byte(b',');
+    write_invalidated(&mut body, &dropped);
+    let body = body.finish();
     // Only once applied: a failed delivery (503) is applied when GitHub redelivers it.
     if let Some(key) = &remembered {
         let _ = svc.store.put(key, &body, Some(DELIVERY_MEMORY_S)).await;
@@ -91,10 +97,7 @@ pub async fn handle_delete_repo_cache<S: Store, T: Transport, C: Clock>(
     let dropped = vec![keys::repo(name), keys::org(&name.owner)];
     svc.apply_changes(&[(name.clone(), Fact::Changed)], &dropped)
         .await?;
-    Ok(respond::no_store(
-        200,
-        crate::json_text(&json!({"invalidated": dropped})),
-    ))
+    Ok(invalidated(&dropped))
 }
 
 async fn purge<S: Store, T: Transport, C: Clock>(
@@ -102,8 +105,20 @@ async fn purge<S: Store, T: Transport, C: Clock>(
     dropped: Vec<String>,
 ) -> Result<Response, ApiError> {
     svc.invalidate(&dropped).await?;
-    Ok(respond::no_store(
-        200,
-        crate::json_text(&json!({"invalidated": dropped})),
-    ))
+    Ok(invalidated(&dropped))
+}
+
+/// `"invalidated":[…]`, the keys a change dropped.
+fn write_invalidated(out: &mut Writer, dropped: &[String]) {
+    out.raw("\"invalidated\":");
+    out.array(dropped, |key, out| out.str(key));
+}
+
+/// 200 `{"invalidated":[…]}`.
+fn invalidated(dropped: &[String]) -> Response {
+    let mut body = Writer::with_capacity(64);
+    body.byte(b'{');
+    write_invalidated(&mut body, dropped);
+    body.byte(b'}');
+    respond::no_store(200, body.finish())
 }

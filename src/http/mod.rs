@@ -16,6 +16,7 @@ use crate::config::{Config, ConfigError, Origins, VARIABLES};
 use crate::error::ApiError;
 use crate::forge::find_header;
 use crate::forge::github::GitHub;
+use crate::json::Writer;
 use crate::names::{FullName, Owner, RepoName};
 use crate::owners::Owners;
 use crate::service::{Admit, AppSigner, Clock, Refresh, Service, Transport};
@@ -273,18 +274,23 @@ fn handle_get_dashboard<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
 
 /// `GET /v1/health`: which variables are set (booleans, never values) and the first invalid one.
 fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
-    let config: serde_json::Map<String, serde_json::Value> = VARIABLES
-        .iter()
-        .map(|name| {
-            let set = ctx.set.iter().any(|(n, s)| n == name && *s);
-            ((*name).to_string(), serde_json::Value::Bool(set))
-        })
-        .collect();
-    let body = serde_json::json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "config": config,
-        "config_error": ctx.config.as_ref().err().map(|e| e.name),
-    });
-    respond::no_store(200, crate::json_text(&body))
+    // Keys sorted, as clients have always had them (serde_json's map sorted them).
+    let mut names: Vec<&str> = VARIABLES.to_vec();
+    names.sort_unstable();
+    let mut out = Writer::with_capacity(768);
+    out.raw("{\"config\":{");
+    for (i, name) in names.iter().enumerate() {
+        if i > 0 {
+            out.byte(b',');
+        }
+        out.str(name);
+        out.byte(b':');
+        out.bool(ctx.set.iter().any(|(n, s)| n == name && *s));
+    }
+    out.raw("},\"config_error\":");
+    out.opt_str(ctx.config.as_ref().err().map(|e| e.name));
+    out.raw(",\"status\":\"ok\",\"version\":");
+    out.str(env!("CARGO_PKG_VERSION"));
+    out.byte(b'}');
+    respond::no_store(200, out.finish())
 }

@@ -5,7 +5,7 @@ use super::{Request, Response};
 use crate::cache::entry::Freshness;
 use crate::config::Origins;
 use crate::error::ApiError;
-use crate::owners::wire::BuildingBody;
+use crate::json::Writer;
 use crate::owners::Progress;
 use crate::service::CacheStatus;
 use sha2::{Digest, Sha256};
@@ -65,11 +65,28 @@ pub fn data(req: &Request, mut answer: DataAnswer) -> Response {
     }
 }
 
+/// The 202 body DESIGN.md fixes, keys in its order.
+fn building_body(owner: &str, p: &Progress) -> String {
+    let mut out = Writer::with_capacity(160);
+    out.raw("{\"status\":\"building\",\"owner\":");
+    out.str(owner);
+    out.raw(",\"repos_fetched\":");
+    out.uint(p.fetched);
+    out.raw(",\"repos_total\":");
+    match p.total {
+        Some(total) => out.uint(total),
+        None => out.raw("null"),
+    }
+    out.raw(",\"started_at\":");
+    out.str(&crate::time::format_rfc3339(p.started_at_ms));
+    out.byte(b'}');
+    out.finish()
+}
+
 /// 202: an owner listing still being built with nothing cached. The body is DESIGN.md's; the
 /// client polls after `Retry-After`.
 pub fn building(owner: &str, progress: &Progress) -> Response {
-    let body = BuildingBody::new(owner, progress);
-    let mut resp = no_store(202, serde_json::to_string(&body).unwrap_or_default());
+    let mut resp = no_store(202, building_body(owner, progress));
     resp.headers.extend([
         (
             "retry-after".to_string(),

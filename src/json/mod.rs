@@ -1,8 +1,9 @@
-//! The JSON of the hot paths, by hand: a strict pull reader that borrows strings from its input
-//! (`Reader`, with `Keys` to match an object's keys), a writer (`Writer`) and `Codec` for stored
-//! types. GitHub pages, stored entries and views are read and written with these instead of
-//! serde's derives, which at `opt-level = "z"` cost three times the CPU (and more wasm);
-//! everything else in the crate keeps serde_json.
+//! The crate's JSON, by hand: a strict pull reader that borrows strings from its input
+//! (`Reader`, with `Keys` to match an object's keys), a tree for texts read by path (`Value`:
+//! webhook deliveries, App REST replies), a writer (`Writer`) and `Codec` for stored types.
+//! serde's derives cost three times the CPU at `opt-level = "z"`, and serde_json's `Value` and
+//! parser about 10 KB of gzipped wasm; serde_json is left to the tests, as the reference these
+//! are checked against.
 //!
 //! The reader accepts what serde_json accepts: no trailing commas, no control characters in
 //! strings, no lone surrogates, no leading zeros, nothing after the value. Values that are read
@@ -32,10 +33,12 @@ mod keys;
 mod read;
 #[cfg(test)]
 pub(crate) mod tests;
+mod tree;
 mod write;
 
 pub use keys::{required, Keys, Seen};
 pub use read::Reader;
+pub use tree::Value;
 pub use write::Writer;
 
 /// A type whose JSON form is written and read by hand (stored entries, checkpointed pages).

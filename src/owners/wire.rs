@@ -3,32 +3,6 @@
 
 use super::{Answer, Progress};
 use crate::error::ApiError;
-use crate::time::format_rfc3339;
-use serde::Serialize;
-
-/// The 202 body DESIGN.md fixes (to clients; between the object and the worker the progress
-/// crosses as one line, see `encode`).
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct BuildingBody {
-    pub status: String,
-    pub owner: String,
-    pub repos_fetched: u64,
-    pub repos_total: Option<u64>,
-    pub started_at: String,
-}
-
-impl BuildingBody {
-    pub fn new(owner: &str, p: &Progress) -> BuildingBody {
-        BuildingBody {
-            status: "building".into(),
-            owner: owner.to_string(),
-            repos_fetched: p.fetched,
-            repos_total: p.total,
-            started_at: format_rfc3339(p.started_at_ms),
-        }
-    }
-}
-
 /// `None` as `-`, else the number.
 fn opt(n: Option<u64>) -> String {
     n.map_or_else(|| "-".to_string(), |n| n.to_string())

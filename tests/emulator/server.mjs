@@ -134,6 +134,9 @@ function ownerValue(owner, page, onlyPublic = false) {
  * - latencyMs (default 0): added to every request, REST included.
  * - pageMs (default 0): cost of one owner-listing page (`repositoryOwner { repositories }`) of
  *   100 repositories; a page of `first` repositories takes `pageMs * first / 100` ms.
+ * - restMs (default 0): cost of one REST `GET /repos/{owner}/{repo}` (one repository), added to
+ *   latencyMs. With `restMs = pageMs / 100` a page of 100 costs what 100 single lookups cost
+ *   (the benchmark's per-node cost model).
  * - maxPageSize (default null = off), maxPageSizeMode (default "502"): an owner page asked with
  *   `first > maxPageSize` fails every time, after its page cost: "502" (HTTP 502), "504" (HTTP 504)
  *   or "timeout-error" (HTTP 200 with `data: null` and GitHub's "Something went wrong …" error).
@@ -202,6 +205,7 @@ export async function startEmulator(opts = {}) {
   const freshFaults = () => ({
     status: null, body: null, latencyMs: opts.latencyMs ?? 0, headers: {},
     pageMs: opts.pageMs ?? 0,
+    restMs: opts.restMs ?? 0,
     maxPageSize: opts.maxPageSize ?? null,
     maxPageSizeMode: opts.maxPageSizeMode ?? "502",
     serverTimeoutMs: opts.serverTimeoutMs ?? null,
@@ -409,7 +413,7 @@ export async function startEmulator(opts = {}) {
     const rest = /^\/repos\/([^/]+)\/([^/?]+)$/.exec(req.url);
     if (req.method === "GET" && rest) {
       stats.rest++;
-      if (faults.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+      await sleep((Number(faults.latencyMs) || 0) + (Number(faults.restMs) || 0));
       const r = findRepo(decodeURIComponent(rest[1]), decodeURIComponent(rest[2]));
       if (!r) return answer(res, 404, { message: "Not Found" });
       return answer(res, 200, {

@@ -7,13 +7,13 @@
 //! `Debug` is redacted.
 
 use super::USER_AGENT;
+use crate::base64::encode_url;
 use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
+use crate::json::Value;
 use crate::names::Owner;
 use crate::secret::Secret;
 pub use crate::secret::{key_from_pem, wrap_pkcs1, AppKey};
 use crate::time::parse_rfc3339;
-use base64ct::{Base64UrlUnpadded, Encoding};
-use serde_json::Value;
 
 /// GitHub refuses App JWTs living longer than 10 minutes; 9 leaves room for clock skew.
 pub const JWT_LIFETIME_S: u64 = 9 * 60;
@@ -34,17 +34,14 @@ pub fn jwt_signing_input(app_id: u64, now_ms: u64) -> String {
     );
     format!(
         "{}.{}",
-        Base64UrlUnpadded::encode_string(header.as_bytes()),
-        Base64UrlUnpadded::encode_string(claims.as_bytes())
+        encode_url(header.as_bytes()),
+        encode_url(claims.as_bytes())
     )
 }
 
 /// The complete JWT from its signing input and RS256 signature.
 pub fn jwt(signing_input: &str, signature: &[u8]) -> Secret {
-    Secret::new(format!(
-        "{signing_input}.{}",
-        Base64UrlUnpadded::encode_string(signature)
-    ))
+    Secret::new(format!("{signing_input}.{}", encode_url(signature)))
 }
 
 /// Where an owner's installation is looked up: organizations first, then users.
@@ -98,13 +95,12 @@ pub fn token_call(api_url: &str, installation: u64, jwt: &Secret) -> HttpCall {
 ///
 /// # Errors
 /// Any other status, or a body without an id.
-// Both replies are read as `Value` (the webhook code has it in the wasm already) rather than with
-// derived structs, which would each add their own deserializer.
+// Both replies are read as a tree (`json::Value`, which webhook deliveries need anyway): only a
+// field or two of each matters.
 pub fn parse_installation(reply: &HttpReply) -> Result<Option<u64>, UpstreamFailure> {
     match reply.status {
         404 => Ok(None),
-        200 => serde_json::from_slice::<Value>(&reply.body)
-            .ok()
+        200 => tree(reply)
             .and_then(|v| v.get("id")?.as_u64())
             .map(Some)
             .ok_or_else(|| UpstreamFailure::Unusable("installation reply without an id".into())),
@@ -112,6 +108,11 @@ pub fn parse_installation(reply: &HttpReply) -> Result<Option<u64>, UpstreamFail
             "installation lookup answered HTTP {s}"
         ))),
     }
+}
+
+/// A reply's JSON body as a tree; `None` when it is not JSON.
+fn tree(reply: &HttpReply) -> Option<Value<'_>> {
+    Value::parse(std::str::from_utf8(&reply.body).ok()?).ok()
 }
 
 /// An installation access token and when it expires.
@@ -133,7 +134,7 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
         )));
     }
     let bad = || UpstreamFailure::Unusable("unusable installation token reply".into());
-    let v: Value = serde_json::from_slice(&reply.body).map_err(|_| bad())?;
+    let v = tree(reply).ok_or_else(bad)?;
     let text = |k: &str| v.get(k).and_then(Value::as_str);
     let token = text("token").ok_or_else(bad)?;
     let expires_at_ms = text("expires_at").and_then(parse_rfc3339).ok_or_else(bad)?;
@@ -151,6 +152,7 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
 mod tests {
     use super::*;
     use crate::secret::{der_len, der_sequence_body};
+    use base64ct::Encoding;
 
     // A real 512-bit RSA key, for tests only (shared with tests/app.rs), and the same key as
     // PKCS#8 (from node:crypto).
@@ -231,8 +233,8 @@ vZOd/90dKw==
     fn jwt_signing_input_claims() {
         let input = jwt_signing_input(12345, 1_700_000_000_999);
         let (h, c) = input.split_once('.').unwrap();
-        let h = Base64UrlUnpadded::decode_vec(h).unwrap();
-        let c = Base64UrlUnpadded::decode_vec(c).unwrap();
+        let h = base64ct::Base64UrlUnpadded::decode_vec(h).unwrap();
+        let c = base64ct::Base64UrlUnpadded::decode_vec(c).unwrap();
         assert_eq!(h, br#"{"alg":"RS256","typ":"JWT"}"#);
         assert_eq!(
             String::from_utf8(c).unwrap(),

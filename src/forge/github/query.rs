@@ -4,8 +4,8 @@
 //! caller-supplied string travels in `variables`. A hostile name can therefore never change what
 //! the query asks.
 
+use crate::json::Writer;
 use crate::names::{FullName, Owner};
-use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
 /// The repository fields the model needs, shared by both queries.
@@ -20,11 +20,17 @@ orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo 
 
 /// The JSON body for one page of `first` (1–100) repositories of an owner listing.
 pub fn owner_page_body(owner: &Owner, cursor: Option<&str>, first: u8) -> String {
-    let body = json!({
-        "query": format!("{OWNER_QUERY} {REPO_FRAGMENT}"),
-        "variables": {"owner": owner.as_str(), "cursor": cursor, "first": first.clamp(1, 100)},
-    });
-    crate::json_text(&body)
+    let mut out = Writer::with_capacity(1024);
+    out.raw("{\"query\":");
+    out.str(&format!("{OWNER_QUERY} {REPO_FRAGMENT}"));
+    out.raw(",\"variables\":{\"cursor\":");
+    out.opt_str(cursor);
+    out.raw(",\"first\":");
+    out.uint(u64::from(first.clamp(1, 100)));
+    out.raw(",\"owner\":");
+    out.str(owner.as_str());
+    out.raw("}}");
+    out.finish()
 }
 
 /// Query text for `count` aliased lookups `rN: repository(owner: $oN, name: $nN)`.
@@ -47,17 +53,32 @@ pub fn batch_query(count: usize) -> String {
 
 /// The JSON body for one batch of names.
 pub fn batch_body(names: &[FullName]) -> String {
-    let mut vars = Map::new();
+    let mut out = Writer::with_capacity(4096 + names.len() * 64);
+    out.raw("{\"query\":");
+    out.str(&batch_query(names.len()));
+    out.raw(",\"variables\":{");
     for (i, n) in names.iter().enumerate() {
-        vars.insert(format!("o{i}"), Value::String(n.owner.as_str().to_string()));
-        vars.insert(format!("n{i}"), Value::String(n.repo.as_str().to_string()));
+        if i > 0 {
+            out.byte(b',');
+        }
+        // Only user input goes here, as JSON strings: never into the query text.
+        out.raw("\"o");
+        out.uint(i as u64);
+        out.raw("\":");
+        out.str(n.owner.as_str());
+        out.raw(",\"n");
+        out.uint(i as u64);
+        out.raw("\":");
+        out.str(n.repo.as_str());
     }
-    crate::json_text(&json!({"query": batch_query(names.len()), "variables": vars}))
+    out.raw("}}");
+    out.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{json, Value};
 
     fn names(list: &[&str]) -> Vec<FullName> {
         list.iter().map(|n| FullName::parse(n).unwrap()).collect()

@@ -5,9 +5,9 @@
 //! parses it.
 
 use crate::forge::{Fact, Invalidation};
+use crate::json::Value;
 use crate::names::{FullName, Owner, RepoName};
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "x-hub-signature-256";
@@ -67,7 +67,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 
 /// The entries `event` (the `X-GitHub-Event` header) with `payload` makes wrong. Events and
 /// actions that change nothing a view shows yield an empty invalidation.
-pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
+pub fn invalidation(event: &str, payload: &Value<'_>) -> Invalidation {
     let action = payload
         .get("action")
         .and_then(Value::as_str)
@@ -164,7 +164,7 @@ pub fn invalidation(event: &str, payload: &Value) -> Invalidation {
 
 /// The account of an `installation` or `installation_repositories` event that changes how its
 /// owner is read: its remembered installation and listing must go.
-fn installation_owner(event: &str, action: Option<&str>, payload: &Value) -> Option<Owner> {
+fn installation_owner(event: &str, action: Option<&str>, payload: &Value<'_>) -> Option<Owner> {
     let relevant = match event {
         "installation" => action.is_some_and(|a| INSTALLATION_ACTIONS.contains(&a)),
         "installation_repositories" => matches!(action, Some("added" | "removed")),
@@ -178,13 +178,19 @@ fn installation_owner(event: &str, action: Option<&str>, payload: &Value) -> Opt
 }
 
 /// `repository.full_name` split and validated; `None` for anything GitHub would not send.
-fn full_name(repo: &Value) -> Option<FullName> {
+fn full_name(repo: &Value<'_>) -> Option<FullName> {
     FullName::parse(repo.get("full_name")?.as_str()?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `invalidation` of a payload written with serde_json's `json!`.
+    fn of(event: &str, payload: &serde_json::Value) -> Invalidation {
+        let text = payload.to_string();
+        invalidation(event, &Value::parse(&text).unwrap())
+    }
 
     #[test]
     fn installation_events() {
@@ -209,7 +215,7 @@ mod tests {
         ];
         let owner = Owner::parse("Octo-Org").unwrap();
         for (event, action, drops) in cases {
-            let inv = invalidation(event, &payload(action));
+            let inv = of(event, &payload(action));
             assert_eq!(inv.action.as_deref(), Some(action));
             if drops {
                 assert_eq!(inv.owners, std::slice::from_ref(&owner), "{event} {action}");
@@ -225,8 +231,7 @@ mod tests {
                 );
             }
         }
-        let keys =
-            crate::cache::keys::invalidated(&invalidation("installation", &payload("deleted")));
+        let keys = crate::cache::keys::invalidated(&of("installation", &payload("deleted")));
         assert_eq!(
             keys,
             [
