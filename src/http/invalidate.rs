@@ -67,6 +67,7 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     body.str(event);
     body.byte(b',');
     write_invalidated(&mut body, &dropped);
+    body.byte(b'}');
     let body = body.finish();
     // Only once applied: a failed delivery (503) is applied when GitHub redelivers it.
     if let Some(key) = &remembered {
