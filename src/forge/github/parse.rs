@@ -2,14 +2,14 @@
 //!
 //! Read with the crate's pull reader (`json`): strings stay borrowed from the reply until the
 //! model takes its copy, and nothing is built that the model does not keep. The shapes are read
-//! as serde's derives read them: keys in any order, unknown keys skipped, a repeated key or a
-//! missing required one spoils the reply.
+//! as serde's derives read them: keys in any order, unknown keys skipped, a repeated key (a batch's
+//! aliases included) or a missing required one spoils the reply.
 //!
 //! Fail-closed rules: an unknown `visibility` or one that disagrees with `isPrivate` is treated
 //! as private; any error other than a per-item `NOT_FOUND` makes the whole reply unusable.
 
 use crate::forge::{BatchAnswer, HttpReply, OwnerPage, RateInfo, UpstreamFailure};
-use crate::json::{self, required, Keys, Reader};
+use crate::json::{self, required, Keys, Reader, Seen};
 use crate::model::Repo;
 use crate::time::parse_rfc3339;
 use std::borrow::Cow;
@@ -391,13 +391,19 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
 /// in reply order.
 type BatchData<'a> = (Option<RateLimit<'a>>, Vec<(usize, Option<Repo>)>);
 
+// Aliases are not a fixed table, so they are matched by their number; a repeated one is refused
+// in `batch`, a repeated `rateLimit` here.
 fn read_batch_data<'a>(r: &mut Reader<'a>) -> json::Result<BatchData<'a>> {
     let (mut rate, mut slots, mut node) = (None, Vec::new(), NodeReader::new());
+    let mut seen = Seen::default();
     r.object()?;
     while let Some(key) = r.key()? {
         let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
         match (&*key, alias) {
-            ("rateLimit", _) => rate = read_rate_limit(r)?,
+            ("rateLimit", _) => {
+                seen.once(0, r)?;
+                rate = read_rate_limit(r)?;
+            }
             (_, Some(i)) => slots.push((i, node.read(r)?)),
             _ => r.skip()?,
         }
@@ -417,7 +423,9 @@ pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFai
     let mut slots: Vec<Option<Option<Repo>>> = (0..count).map(|_| None).collect();
     for (i, repo) in found {
         if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(repo);
+            if slot.replace(repo).is_some() {
+                return Err(UpstreamFailure::Unusable(format!("reply repeats r{i}")));
+            }
         }
     }
     let mut repos = Vec::with_capacity(count);
@@ -716,6 +724,24 @@ mod tests {
             batch(1, &reply(200, &json!({"data": null}))),
             Err(UpstreamFailure::Unusable(_))
         ));
+        // A repeated alias or `rateLimit` is refused, never taken from the first or the last.
+        let one = node("o", "a", "PUBLIC").to_string();
+        let rate = r#"{"remaining":5,"resetAt":"2024-05-01T11:00:00Z"}"#;
+        for text in [
+            format!(r#"{{"data":{{"r0":{one},"r0":null}}}}"#),
+            format!(r#"{{"data":{{"r0":null,"r0":{one}}}}}"#),
+            format!(r#"{{"data":{{"rateLimit":{rate},"r0":{one},"rateLimit":{rate}}}}}"#),
+        ] {
+            let raw = HttpReply {
+                status: 200,
+                headers: vec![],
+                body: text.clone().into_bytes(),
+            };
+            assert!(
+                matches!(batch(1, &raw), Err(UpstreamFailure::Unusable(_))),
+                "{text}"
+            );
+        }
     }
 
     #[test]

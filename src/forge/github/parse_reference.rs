@@ -272,10 +272,18 @@ impl<'de> Deserialize<'de> for BatchData {
                     rate_limit: None,
                     slots: Vec::new(),
                 };
+                let mut seen_rate = false;
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
                     let alias = key.strip_prefix('r').and_then(|n| n.parse::<usize>().ok());
                     match (key.as_ref(), alias) {
-                        ("rateLimit", _) => data.rate_limit = map.next_value()?,
+                        // As a derived struct refuses a repeated field.
+                        ("rateLimit", _) if seen_rate => {
+                            return Err(serde::de::Error::duplicate_field("rateLimit"))
+                        }
+                        ("rateLimit", _) => {
+                            seen_rate = true;
+                            data.rate_limit = map.next_value()?;
+                        }
                         (_, Some(i)) => data.slots.push((i, map.next_value()?)),
                         _ => {
                             map.next_value::<serde::de::IgnoredAny>()?;
@@ -300,7 +308,9 @@ pub fn batch(count: usize, text: &str) -> Result<BatchAnswer, UpstreamFailure> {
     let mut slots: Vec<Option<Option<RepoNode>>> = (0..count).map(|_| None).collect();
     for (i, node) in data.slots {
         if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(node);
+            if slot.replace(node).is_some() {
+                return Err(UpstreamFailure::Unusable(format!("reply repeats r{i}")));
+            }
         }
     }
     let mut repos = Vec::with_capacity(count);
