@@ -16,5 +16,13 @@ if (process.argv.includes("--check")) {
     process.exit(1);
   }
 } else {
-  writeFileSync(target, out);
+  // Written only when it changes: `wrangler dev` watches src/ and runs the build (which runs this)
+  // on every change, so an unconditional write would rebuild forever.
+  let current = null;
+  try {
+    current = readFileSync(target, "utf8");
+  } catch {
+    // Not there yet (a fresh clone before the first build): write it.
+  }
+  if (current !== out) writeFileSync(target, out);
 }
