@@ -10,7 +10,6 @@
 import { Miniflare } from "miniflare";
 import autocannon from "autocannon";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -19,7 +18,7 @@ import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
 import { benchOwners, renderOwners } from "./owners.mjs";
 import { benchLive, renderLive } from "./live.mjs";
 import { benchViews, renderViews } from "./views.mjs";
-import { request, workerOptions } from "./common.mjs";
+import { gzipSize, request, workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const arg = (name, fallback) => {
@@ -33,7 +32,8 @@ if (!Number.isFinite(LATENCY) || LATENCY < 0 || !Number.isFinite(PAGE_MS) || PAG
   throw new Error("--latency must be a number >= 0 and --page-ms a number > 0");
 }
 const SIZES = [10, 100, 1000];
-const SIZE_BUDGET = 250 * 1024;
+// DESIGN.md's 250 KB, as scripts/build.sh enforces it.
+const SIZE_BUDGET = 250_000;
 const log = (...a) => console.error("bench:", ...a);
 // Hand-written reading of the numbers (what was missed and why), kept beside the script.
 const NOTES = readFileSync(new URL("notes.md", import.meta.url), "utf8").trim();
@@ -325,7 +325,7 @@ results.owners.cpu_native = cpuNative.owner_build;
 log("size per dependency (bench/size.mjs)");
 execFileSync("node", [`${root}bench/size.mjs`], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
 const wasm = readFileSync(`${root}build/index_bg.wasm`);
-results.size = { raw: wasm.length, gzip: gzipSync(wasm, { level: 9 }).length, budget_gzip: SIZE_BUDGET };
+results.size = { raw: wasm.length, gzip: gzipSize(wasm), budget_gzip: SIZE_BUDGET };
 
 writeFileSync(`${root}bench/results.json`, JSON.stringify(results, null, 2) + "\n");
 writeFileSync(`${root}BENCHMARKS.md`, render(results));
@@ -424,8 +424,10 @@ function render(r) {
   lines.push(...renderLive(r.live));
   lines.push(...renderViews(r.large_views, r.owners?.cpu_native));
   lines.push("", "## Size", "");
+  lines.push("Bytes of `build/index_bg.wasm`; gzip as `scripts/build.sh` measures it (`gzip -9`).", "");
   lines.push("| wasm raw | wasm gzip | budget (gzip) | |", "|---:|---:|---:|---|");
-  lines.push(`| ${(r.size.raw / 1024).toFixed(0)} KiB | ${(r.size.gzip / 1024).toFixed(0)} KiB | ${(r.size.budget_gzip / 1024).toFixed(0)} KiB | ${r.size.gzip <= r.size.budget_gzip ? "within budget" : "**OVER BUDGET**"} |`);
+  const bytes = (n) => `${n.toLocaleString("en-US")} B`;
+  lines.push(`| ${bytes(r.size.raw)} | ${bytes(r.size.gzip)} | ${bytes(r.size.budget_gzip)} | ${r.size.gzip < r.size.budget_gzip ? "within budget" : "**OVER BUDGET**"} |`);
   lines.push(...renderSizeBreakdown(r.size));
   lines.push("", "## Notes", "");
   lines.push(NOTES);

@@ -26,6 +26,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { gzipSize } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const namedPath = process.argv[2] ?? `${root}target/index_bg.named.wasm`;
@@ -137,7 +138,7 @@ if (m.names.size === 0) {
   console.error(`size.mjs: ${namedPath} has no function names (name section); pass the copy build.sh keeps them in.`);
   process.exit(1);
 }
-const shippedGzip = gzipSync(shipped, { level: 9 }).length;
+const shippedGzip = gzipSize(shipped);
 const fns = m.bodies.map((b, i) => {
   const name = m.names.get(m.imported + i) ?? null;
   return { name, bytes: named.subarray(b.start, b.end), ...attribute(name) };
