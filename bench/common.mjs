@@ -24,14 +24,20 @@ export const workerOptions = (dir, bindings) => ({
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 /// One request; resolves to `{ status, headers, text }` with node's lowercase header object.
-export const request = (url, method = "GET", headers = {}) => new Promise((resolve, reject) => {
+/// A kept-alive socket the server closed just as it was reused fails with ECONNRESET before
+/// anything was sent; such a request is sent once more on a fresh socket (node's documented
+/// pattern, `req.reusedSocket`). Any other failure rejects.
+export const request = (url, method = "GET", headers = {}, retried = false) => new Promise((resolve, reject) => {
   const req = http.request(url, { agent, method, headers }, (res) => {
     const chunks = [];
     res.on("data", (c) => chunks.push(c));
     res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString("utf8") }));
     res.on("error", reject);
   });
-  req.on("error", reject);
+  req.on("error", (e) => {
+    if (!retried && req.reusedSocket && e.code === "ECONNRESET") resolve(request(url, method, headers, true));
+    else reject(e);
+  });
   req.end();
 });
 
