@@ -12,19 +12,12 @@
 // land during the next build's timed view.
 import { Miniflare } from "miniflare";
 import { fileURLToPath } from "node:url";
-import { resolve } from "node:path";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
-import { request, workerOptions } from "./common.mjs";
+import { buildArgs, request, workerOptions } from "./common.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const args = process.argv.slice(2);
-const opts = {};
-const dirs = [];
-for (let i = 0; i < args.length; i++) {
-  if (args[i].startsWith("--")) opts[args[i].slice(2)] = args[++i];
-  else dirs.push(resolve(args[i]));
-}
+const { opts, dirs } = buildArgs(process.argv.slice(2));
 if (!dirs.length) dirs.push(`${root}build`);
 const LATENCY = Number(opts.latency ?? 80);
 const RUNS = Number(opts.runs ?? 15);

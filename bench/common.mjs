@@ -3,6 +3,7 @@
 import http from "node:http";
 import { execFileSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
+import { resolve } from "node:path";
 
 /// Miniflare options for the worker built into `dir` (index.js + index_bg.wasm), with `bindings`.
 /// The emulator answers GraphQL without a token 401, as GitHub does: the worker gets one.
@@ -50,4 +51,16 @@ export function gzipSize(bytes) {
   } catch {
     return gzipSync(bytes, { level: 9 }).length;
   }
+}
+
+/// The command line of the scripts that compare builds: `--name value` options, and the build
+/// directories (index.js + index_bg.wasm) as absolute paths.
+export function buildArgs(args) {
+  const opts = {};
+  const dirs = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith("--")) opts[args[i].slice(2)] = args[++i];
+    else dirs.push(resolve(args[i]));
+  }
+  return { opts, dirs };
 }

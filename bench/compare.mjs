@@ -5,18 +5,11 @@
 //
 //   node bench/compare.mjs [--n 100] [--rounds 1000] OLD_DIR NEW_DIR
 import { Miniflare } from "miniflare";
-import { resolve } from "node:path";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
-import { request, workerOptions } from "./common.mjs";
+import { buildArgs, request, workerOptions } from "./common.mjs";
 
-const args = process.argv.slice(2);
-const opts = {};
-const dirs = [];
-for (let i = 0; i < args.length; i++) {
-  if (args[i].startsWith("--")) opts[args[i].slice(2)] = args[++i];
-  else dirs.push(resolve(args[i]));
-}
+const { opts, dirs } = buildArgs(process.argv.slice(2));
 if (dirs.length !== 2) throw new Error("usage: node bench/compare.mjs [--n 100] [--rounds 1000] OLD_DIR NEW_DIR");
 const N = Number(opts.n ?? 100);
 const ROUNDS = Number(opts.rounds ?? 1000);
