@@ -149,10 +149,7 @@ impl OrgBody<'_> {
         out.raw(",\"fetched_at\":");
         out.str(&self.fetched_at);
         out.raw(",\"revalidated_at\":");
-        match &self.revalidated_at {
-            Some(at) => out.str(at),
-            None => out.raw("null"),
-        }
+        out.opt_str(self.revalidated_at.as_deref());
         if let Some(c) = self.counts {
             out.raw(",\"total\":");
             out.uint(c.total);

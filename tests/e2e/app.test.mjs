@@ -5,9 +5,9 @@
 // numbered behaviour of the issue it shows.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, createHmac } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { createRequire } from "node:module";
-import { startWorker } from "./harness.mjs";
+import { startWorker, rateKey } from "./harness.mjs";
 import { generateAppKey } from "../emulator/app.mjs";
 
 const APP_ID = "12345";
@@ -125,8 +125,7 @@ test("(3) a batch goes out once per installation, each with its own token; the r
   w.emu.app.rates.get(1003).remaining = 1;
   const spent = await w.get(names(["big-org/repo-0003"]));
   assert.equal(spent.status, 200);
-  const fp = createHash("sha256").update("installation:1003").digest("hex").slice(0, 8);
-  assert.ok(await w.kv.get(`v1:ratelimit:${fp}`), "the limit is remembered under the installation");
+  assert.ok(await w.kv.get(rateKey("installation:1003")), "the limit is remembered under the installation");
   w.emu.reset();
   const limited = await w.get(names(["big-org/repo-0004"]));
   // Every name failed the same way, so the whole answer is that failure.

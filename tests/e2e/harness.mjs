@@ -14,7 +14,7 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
  * credential and no token is set; a test passes `GITHUB_TOKEN: undefined` to run without one.
  */
 export const TOKEN = "ghp_forgelens_e2e_token";
-/** KV key of the rate-limit memory for a token: the first 8 hex of its SHA-256. */
+/** KV key of the rate-limit memory for a credential (a token, or `installation:<id>`): the first 8 hex of its SHA-256. */
 export const rateKey = (token = TOKEN) => `v1:ratelimit:${createHash("sha256").update(token).digest("hex").slice(0, 8)}`;
 
 /** Starts emulator + worker. `bindings` override the defaults below; an `undefined` one is unset. */
