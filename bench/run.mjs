@@ -470,7 +470,8 @@ function renderSizeBreakdown(size) {
 /** Cold against the per-repository baseline and against one page's cost, under both models. */
 function renderCostModels(m) {
   const ms = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-  const x = (a, b) => `${(a / b).toFixed(a / b >= 10 ? 0 : 1)}×`;
+  // One decimal always, as the speed-up table: 14.6× must not read as a met 15×.
+  const x = (a, b) => `${(a / b).toFixed(1)}×`;
   const L = [];
   L.push("", `## Cold under two cost models (${m.n} repositories, p50 against p50)`, "");
   L.push(`Flat: every upstream request costs the ${m.latency_ms} ms latency, whatever it asks for (the tables above). Per node: each`);
