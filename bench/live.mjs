@@ -86,7 +86,9 @@ export async function benchLive({ workerOpts, pageMs = 1000, seconds = 60, rates
           const at = Date.now();
           sent.set(token, { at, name: repo.name });
           const branch = repo.defaultBranchRef?.name ?? "main";
-          const payload = { ref: `refs/heads/${branch}`, repository: { full_name: `${OWNER}/${repo.name}`, default_branch: branch } };
+          // `after` (the pushed commit) makes each body unique, as GitHub's are: the worker takes
+          // a body it has already applied (within the hour) for a replay and changes nothing.
+          const payload = { ref: `refs/heads/${branch}`, after: token, repository: { full_name: `${OWNER}/${repo.name}`, default_branch: branch } };
           jobs.push(signedDelivery(hook, payload).then(async (r) => {
             await r.text();
             answered.push({ ms: Date.now() - at, status: r.status });

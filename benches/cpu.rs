@@ -4,8 +4,8 @@
 //! tier and copying its body into the response (a memory HIT). For owners of any size, the owner directory's
 //! work per page (parse one 100-record page, serialize it for the checkpoint) and at the end
 //! (read back 100 checkpointed pages, sort, encode the 10,000-record KV envelope), and a HIT on
-//! that envelope; views of that owner (filter + sort + one page, and the summary). Prints one JSON
-//! object; `npm run bench` reads it.
+//! that envelope; views of that owner (filter + sort + one page, and the summary); `q=` over 20,000
+//! records, realistic and pathological. Prints one JSON object; `npm run bench` reads it.
 
 #![allow(
     clippy::unwrap_used,
@@ -23,7 +23,7 @@ use forgelens::forge::HttpReply;
 use forgelens::http::query;
 use forgelens::json::Codec;
 use forgelens::listing;
-use forgelens::model::{OwnerListing, Repo};
+use forgelens::model::{Ci, CiState, OwnerListing, Repo, RepoFields, Visibility};
 use forgelens::service::sort_by_name;
 use forgelens::view::{project, Access, OrgBody};
 use serde_json::{json, Value};
@@ -107,6 +107,7 @@ fn main() {
             let listing = OwnerListing {
                 login: "bench-org".into(),
                 revalidated_at_ms: None,
+                changed: Default::default(),
                 repos,
             };
             black_box(view(&listing, fields));
@@ -118,6 +119,7 @@ fn main() {
         let listing = OwnerListing {
             login: "bench-org".into(),
             revalidated_at_ms: None,
+            changed: Default::default(),
             repos,
         };
         let stored = entry::encode(0, Some(&listing));
@@ -158,7 +160,7 @@ fn main() {
     }
     println!(
         "{}",
-        json!({"cpu": results, "owner_build": owner_build(fields)})
+        json!({"cpu": results, "owner_build": owner_build(fields), "q_search": q_search()})
     );
 }
 
@@ -188,6 +190,7 @@ fn owner_build(fields: FieldSet) -> Value {
         let listing = OwnerListing {
             login: "bench-org".into(),
             revalidated_at_ms: None,
+            changed: Default::default(),
             repos,
         };
         entry::encode(0, Some(&listing))
@@ -250,4 +253,94 @@ fn owner_build(fields: FieldSet) -> Value {
         "checkpoint_page_bytes": stored[stored.len() / 2].len(),
         "finish_assemble_encode_us": stats(finish), "entry_bytes": envelope.len(),
         "hit_decode_project_serialize_us": stats(hit)})
+}
+
+/// `q=` over 20,000 records, a token caller (every description searched): realistic names and
+/// descriptions, and a pathological owner whose descriptions are 1,000 `a`s searched for 99 `a`s
+/// and a `b` (a naive windowed search compares ~100 bytes at each of 20 million positions).
+fn q_search() -> Value {
+    const N: usize = 20_000;
+    const WHAT: [&str; 8] = [
+        "Terraform modules",
+        "GraphQL API gateway",
+        "Kubernetes operator",
+        "React dashboard",
+        "command-line tool",
+        "Rust library",
+        "Webhook relay",
+        "Data pipeline",
+    ];
+    const FOR: [&str; 5] = [
+        "billing",
+        "Search",
+        "the mobile apps",
+        "Payments",
+        "internal tooling",
+    ];
+    let stats = |(p50, p95, min): (f64, f64, f64)| json!({"p50": p50, "p95": p95, "min": min});
+    let names: Vec<String> = (0..N).map(|i| format!("service-{i:05}")).collect();
+    let realistic: Vec<String> = (0..N)
+        .map(|i| {
+            format!(
+                "{} for {}: builds, deploys and monitors it (owned by Team {}, since {})",
+                WHAT[i % WHAT.len()],
+                FOR[i % FOR.len()],
+                i % 37,
+                2015 + i % 10
+            )
+        })
+        .collect();
+    let long_a = "a".repeat(1000);
+    let records = |desc: &dyn Fn(usize) -> String| -> Vec<Repo> {
+        let mut repos: Vec<Repo> = (0..N)
+            .map(|i| {
+                let d = desc(i);
+                Repo::new(RepoFields {
+                    name: &names[i],
+                    owner: "bench-org",
+                    full_name: &names[i],
+                    url: "https://github.com/bench-org/x",
+                    description: Some(&d),
+                    visibility: if i % 7 == 3 {
+                        Visibility::Private
+                    } else {
+                        Visibility::Public
+                    },
+                    archived: false,
+                    disabled: false,
+                    fork: false,
+                    default_branch: Some("main"),
+                    pushed_at: Some("2026-10-01T12:00:00Z"),
+                    updated_at: Some("2026-11-01T08:30:00Z"),
+                    language: Some("Rust"),
+                    ci: Some(Ci {
+                        state: Some(CiState::Success),
+                        sha: "abc",
+                    }),
+                })
+            })
+            .collect();
+        sort_by_name(&mut repos);
+        repos
+    };
+    let token = Access::Token {
+        all: true,
+        owners: Vec::new(),
+    };
+    let time = |repos: &[Repo], raw: &str, runs: usize| {
+        let params = listing::params::parse(&query::parse(raw)).unwrap().unwrap();
+        let total = listing::select(repos, &params, &token, PrivatePolicy::Redact).total;
+        let m = measure(runs, || {
+            let chosen = listing::select(black_box(repos), &params, &token, PrivatePolicy::Redact);
+            black_box(chosen.total);
+        });
+        json!({"q": raw, "total": total, "us": stats(m)})
+    };
+    let real = records(&|i| realistic[i].clone());
+    let bad = records(&|_| long_a.clone());
+    let pathological_q = format!("q={}b&per_page=100", "a".repeat(99));
+    json!({"repos": N,
+        "realistic_rare": time(&real, "q=webhook%20relay%20for%20payments&per_page=100", 100),
+        "realistic_common": time(&real, "q=OPERATOR&per_page=100", 100),
+        "pathological": time(&bad, &pathological_q, 10)})
 }

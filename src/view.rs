@@ -7,7 +7,7 @@
 use crate::config::PrivatePolicy;
 use crate::fields::{Field, FieldSet};
 use crate::json::Writer;
-use crate::model::{Ci, Repo, Visibility};
+use crate::model::{Ci, Repo, Scope, Visibility};
 
 /// Which owners' private repositories the caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +37,16 @@ pub enum Shown {
     Full,
     Redacted,
     Hidden,
+}
+
+/// What the caller may see of `owner`'s listing as a whole: its scope (rendered views are kept
+/// per scope, and each scope has its own `revalidated_at`).
+pub fn scope(access: &Access, owner: &str, policy: PrivatePolicy) -> Scope {
+    match (access.unlocks(owner), policy) {
+        (true, _) => Scope::All,
+        (false, PrivatePolicy::Hide) => Scope::Public,
+        (false, PrivatePolicy::Redact) => Scope::Redacted,
+    }
 }
 
 pub fn shown(repo: &Repo, access: &Access, policy: PrivatePolicy) -> Shown {

@@ -98,6 +98,11 @@ fn listing(blank: bool, keep: impl Fn(Visibility) -> bool) -> OwnerListing {
         login: "acme".into(),
         repos,
         revalidated_at_ms: Some(T0 + 5_000),
+        changed: forgelens::model::Changed {
+            all: Some(T0 + 5_000),
+            public: Some(T0 + 5_000),
+            redacted: Some(T0 + 5_000),
+        },
     }
 }
 

@@ -163,6 +163,7 @@ mod tests {
             login: "octo".into(),
             repos: Vec::new(),
             revalidated_at_ms: Some(1_700_000_000_456),
+            changed: Default::default(),
         };
         let text = encode(1_700_000_000_123, Some(&listing));
         assert_eq!(peek_revalidated_at(&text), Some(1_700_000_000_456));

@@ -4,6 +4,7 @@
 use crate::forge::Invalidation;
 use crate::names::{FullName, Owner};
 use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
 
 pub const PREFIX: &str = "v1:";
 
@@ -47,12 +48,20 @@ pub fn token(installation: u64) -> String {
     format!("{PREFIX}token:{installation}")
 }
 
-/// `v1:delivery:{id}`: a webhook delivery that was applied, holding its answer (replays get it
-/// and change nothing). `None` for an id GitHub would not send (it sends a GUID).
-pub fn delivery(id: &str) -> Option<String> {
-    let ok =
-        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    ok.then(|| format!("{PREFIX}delivery:{}", id.to_ascii_lowercase()))
+/// `v1:delivery:{SHA-256 of the signed body, 64 lowercase hex}`: a webhook delivery that was
+/// applied, holding its answer. Keyed on what the signature covers, not on `X-GitHub-Delivery`
+/// (unsigned, so anyone could pick it): a replay of a signed body under any id gets the first
+/// answer and changes nothing, and a body sent under an id seen before is still new.
+pub fn delivery(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let mut key = String::with_capacity(PREFIX.len() + "delivery:".len() + 64);
+    key.push_str(PREFIX);
+    key.push_str("delivery:");
+    for b in digest {
+        // Writing to a String cannot fail.
+        let _ = write!(key, "{b:02x}");
+    }
+    key
 }
 
 /// The keys an invalidation drops: repository keys before owner keys (listings, then
@@ -86,25 +95,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn delivery_ids_are_checked_before_they_name_a_key() {
-        let cases = [
-            (
-                "72d3162e-cc78-11e3-81ab-4c9367dc0958",
-                Some("v1:delivery:72d3162e-cc78-11e3-81ab-4c9367dc0958"),
-            ),
-            ("ABC-1", Some("v1:delivery:abc-1")),
-            ("", None),
-            ("a:b", None),
-            ("a b", None),
-            ("é", None),
-        ];
-        for (id, want) in cases {
-            assert_eq!(delivery(id).as_deref(), want, "{id}");
-        }
-        assert_eq!(delivery(&"a".repeat(65)), None);
-    }
-
-    #[test]
     fn key_table() {
         let cases = [
             (org(&Owner::parse("Octo-Org").unwrap()), "v1:org:octo-org"),
@@ -119,6 +109,15 @@ mod tests {
                 "v1:installation:octo-org",
             ),
             (token(1001), "v1:token:1001"),
+            // SHA-256 of the signed body, whatever id it came under.
+            (
+                delivery(b""),
+                "v1:delivery:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+            (
+                delivery(b"abc"),
+                "v1:delivery:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+            ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);

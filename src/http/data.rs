@@ -110,7 +110,13 @@ pub async fn handle_get_org_repos<S: Store, T: Transport, C: Clock>(
             org: &served.value.login,
             repos,
             fetched_at: format_rfc3339(served.fetched_at_ms),
-            revalidated_at: served.value.revalidated_at_ms.map(format_rfc3339),
+            // The last change this caller could see: activity on records hidden from it never
+            // moves it (nor, so, the body or its ETag).
+            revalidated_at: served
+                .value
+                .changed
+                .get(view::scope(access, owner.as_str(), policy))
+                .map(format_rfc3339),
             counts,
         };
         (body.to_json(), counts.map(|c| c.total))
@@ -142,7 +148,8 @@ pub async fn handle_get_org_summary<S: Store, T: Transport, C: Clock>(
     let render = |served: &Served<OwnerListing>| {
         let listing = &served.value;
         let counts = listing::summarize(&listing.repos, access, policy);
-        let revalidated_at = listing.revalidated_at_ms.map(format_rfc3339);
+        let scope = view::scope(access, owner.as_str(), policy);
+        let revalidated_at = listing.changed.get(scope).map(format_rfc3339);
         let body = counts.to_json(
             &listing.login,
             &format_rfc3339(served.fetched_at_ms),

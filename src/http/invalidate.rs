@@ -45,12 +45,12 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     let payload = json::Value::parse(text)
         .map_err(|_| ApiError::InvalidPayload("the body is not JSON".into()))?;
     // A delivery already applied is answered as it was, changing nothing (GitHub redelivers,
-    // and anyone holding a signed body can replay it).
-    let remembered = req.header(DELIVERY_HEADER).and_then(keys::delivery);
-    if let Some(key) = &remembered {
-        if let Ok(Some(body)) = svc.store.get(key).await {
-            return Ok(respond::no_store(200, body));
-        }
+    // and anyone holding a signed body can replay it). Remembered by the SHA-256 of the signed
+    // body, never by `X-GitHub-Delivery`: that id is not signed, so a replay could pick any id,
+    // and a captured body sent first under a genuine delivery's id would swallow it.
+    let remembered = keys::delivery(&req.body);
+    if let Ok(Some(body)) = svc.store.get(&remembered).await {
+        return Ok(respond::no_store(200, body));
     }
     let inv = webhook::invalidation(event, &payload);
     let dropped = keys::invalidated(&inv);
@@ -70,16 +70,15 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     body.byte(b'}');
     let body = body.finish();
     // Only once applied: a failed delivery (503) is applied when GitHub redelivers it.
-    if let Some(key) = &remembered {
-        let _ = svc.store.put(key, &body, Some(DELIVERY_MEMORY_S)).await;
-    }
+    let _ = svc
+        .store
+        .put(&remembered, &body, Some(DELIVERY_MEMORY_S))
+        .await;
     Ok(respond::no_store(200, body))
 }
 
-/// GitHub's id of a delivery, the same on a redelivery.
-const DELIVERY_HEADER: &str = "x-github-delivery";
-/// How long an applied delivery is remembered (DESIGN.md: at least 10 minutes).
-const DELIVERY_MEMORY_S: u64 = 900;
+/// How long an applied delivery is remembered (DESIGN.md: at least 1 hour).
+const DELIVERY_MEMORY_S: u64 = 3600;
 
 /// `DELETE /v1/cache/orgs/{owner}`: drops the owner's listing.
 pub async fn handle_delete_org_cache<S: Store, T: Transport, C: Clock>(

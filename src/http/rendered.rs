@@ -15,11 +15,7 @@ use std::rc::Rc;
 
 /// What the caller may see of the owner's private repositories: the whole of its scope.
 fn scope(access: &Access, owner: &str, policy: PrivatePolicy) -> &'static str {
-    match (access.unlocks(owner), policy) {
-        (true, _) => "all",
-        (false, PrivatePolicy::Hide) => "public",
-        (false, PrivatePolicy::Redact) => "redacted",
-    }
+    crate::view::scope(access, owner, policy).name()
 }
 
 /// The memory key of a view of `entry_key` (an entry of `owner`).

@@ -16,7 +16,7 @@ mod repo;
 mod stored;
 mod text;
 
-pub use listing::OwnerListing;
+pub use listing::{Changed, OwnerListing, Scope};
 pub use names::{CiState, Visibility};
 pub use repo::{Ci, Flags, Repo, RepoFields};
 pub use text::{Text, TextBuf};

@@ -1,7 +1,7 @@
 //! The stored JSON of `Repo` and `OwnerListing`, written and read by hand with `json` (faster and
 //! smaller in the wasm than serde's derives; the tests hold it to `RepoFields`' serde form).
 
-use super::listing::OwnerListing;
+use super::listing::{Changed, OwnerListing};
 use super::names::{CiState, Visibility};
 use super::repo::{Ci, Flags, Repo};
 use super::text::{Text, TextBuf};
@@ -179,6 +179,21 @@ impl json::Codec for OwnerListing {
             out.raw(",\"revalidated_at\":");
             out.str(&crate::time::format_rfc3339(at));
         }
+        let c = self.changed;
+        if c != Changed::default() {
+            // What each scope saw change last (ms): `[all, public, redacted]`.
+            out.raw(",\"changed_at\":[");
+            for (i, at) in [c.all, c.public, c.redacted].into_iter().enumerate() {
+                if i > 0 {
+                    out.byte(b',');
+                }
+                match at {
+                    Some(at) => out.uint(at),
+                    None => out.raw("null"),
+                }
+            }
+            out.byte(b']');
+        }
         out.raw(",\"repos\":");
         self.repos.write_json(out);
         out.byte(b'}');
@@ -186,6 +201,7 @@ impl json::Codec for OwnerListing {
 
     fn read_json(r: &mut Reader<'_>) -> json::Result<OwnerListing> {
         let (mut login, mut repos, mut revalidated_at_ms) = (None, None, None);
+        let mut changed = Changed::default();
         let mut seen = Seen::default();
         r.object()?;
         while let Some(key) = r.key()? {
@@ -203,6 +219,10 @@ impl json::Codec for OwnerListing {
                     let at = crate::time::parse_rfc3339(&r.str()?);
                     revalidated_at_ms = Some(at.ok_or_else(|| r.error())?);
                 }
+                "changed_at" => {
+                    seen.once(3, r)?;
+                    changed = read_changed(r)?;
+                }
                 _ => r.skip()?,
             }
         }
@@ -210,6 +230,28 @@ impl json::Codec for OwnerListing {
             login: required(login, r)?,
             repos: required(repos, r)?,
             revalidated_at_ms,
+            changed,
         })
     }
+}
+
+/// `[all, public, redacted]`, each a number of ms or null: exactly three.
+fn read_changed(r: &mut Reader<'_>) -> json::Result<Changed> {
+    let mut at = [None; 3];
+    r.array()?;
+    for slot in &mut at {
+        if !r.element()? {
+            return Err(r.error());
+        }
+        *slot = if r.null()? { None } else { Some(r.u64()?) };
+    }
+    if r.element()? {
+        return Err(r.error());
+    }
+    let [all, public, redacted] = at;
+    Ok(Changed {
+        all,
+        public,
+        redacted,
+    })
 }

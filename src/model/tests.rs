@@ -80,6 +80,7 @@ fn stored_form_is_the_serde_form() {
         login: "Octo".into(),
         repos: vec![r.clone(), r],
         revalidated_at_ms: None,
+        changed: Default::default(),
     };
     assert_eq!(OwnerListing::from_json(&listing.to_json()), Ok(listing));
 }

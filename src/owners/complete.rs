@@ -26,6 +26,9 @@ pub(super) struct Unwritten {
     /// listing it replaces; `None` for a not-found answer.
     pub(super) keep: Option<(String, String, Vec<String>)>,
     pub(super) meta: Option<String>,
+    /// The stored pages the build's catch-up patched after they were stored: written again, as
+    /// they stand then, with the last page.
+    pub(super) rewritten: Vec<u32>,
 }
 
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
@@ -47,12 +50,14 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 login,
                 repos: Vec::with_capacity(usize::try_from(cp.fetched).unwrap_or(0)),
                 revalidated_at_ms: None,
+                changed: Default::default(),
             },
             rows: Vec::new(),
             started_at_ms: cp.started_at_ms,
             slot: cp.slot,
             pages: cp.pages + 1,
             removed: Vec::new(),
+            facts: Vec::new(),
         };
         for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
             let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
@@ -68,7 +73,13 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
 
     /// Every page has arrived: the listing is answered, kept as the live listing, and written to
     /// KV once by `write_back`. `last` is its last page as stored.
-    pub(super) fn finish(&self, cp: &Checkpoint, done: Live, last: String) -> Drive {
+    pub(super) fn finish(
+        &self,
+        cp: &Checkpoint,
+        done: Live,
+        last: String,
+        rewritten: Vec<u32>,
+    ) -> Drive {
         let cfg = self.svc.cfg;
         let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
         let fresh_until = cp
@@ -96,6 +107,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             u.keep = Some((last_key, last, old));
             // The meta line rides along as the last "page" key pair: see `write_back`.
             u.meta = Some(meta);
+            u.rewritten = rewritten;
         }
         drive
     }
@@ -137,6 +149,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             write,
             keep: None,
             meta: None,
+            rewritten: Vec::new(),
         });
         mem.notify();
         Drive::Done
@@ -158,9 +171,29 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         self.catch_up_unwritten(&mut done);
         match (done.keep, done.meta) {
             (Some((last_key, last, old)), Some(meta)) => {
-                // The build's pages become the live listing's; the replaced listing's go.
-                let _ = self.storage.put(&last_key, &last).await;
-                let _ = self.storage.put(LIVE_KEY, &meta).await;
+                // The build's pages become the live listing's; the replaced listing's go. Pages
+                // the catch-up patched after they were stored are stored again as they stand,
+                // or a later life of the object would load what the build first read.
+                let pages: Vec<(String, String)> = {
+                    let mem = self.mem.borrow();
+                    let same = mem
+                        .live
+                        .as_ref()
+                        .filter(|l| l.started_at_ms == done.started_at_ms);
+                    same.map(|l| {
+                        done.rewritten
+                            .iter()
+                            .filter(|&&i| i + 1 < l.pages)
+                            .map(|&i| (live::page_key(l.slot, i), l.encode_page(i)))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+                };
+                for (key, text) in pages {
+                    let _ = self.put(&key, &text).await;
+                }
+                let _ = self.put(&last_key, &last).await;
+                let _ = self.put(LIVE_KEY, &meta).await;
                 let mut gone = old;
                 gone.push(BUILD_KEY.to_string());
                 gone.push(SINCE_KEY.to_string());
@@ -180,11 +213,13 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             return;
         }
         let key = write.0.clone();
-        let mut dropped = self
+        let stored = self
             .svc
-            .store_fetched(vec![write], done.started_at_ms)
-            .await
-            > 0;
+            .store_fetched_counted(vec![write], done.started_at_ms)
+            .await;
+        // Refused: the alarm writes the listing again (KV may hold an older copy meanwhile).
+        self.mem.borrow_mut().rounds.unpublished = stored.refused > 0;
+        let mut dropped = stored.superseded > 0;
         if !dropped {
             // An invalidation racing the write may have deleted the key just before the write
             // landed. It writes its marker before deleting and tells this directory after: if

@@ -5,6 +5,7 @@
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
+use super::queue::Queue;
 use super::revalidate::live_text;
 use super::{Answer, Progress};
 use crate::cache::Store;
@@ -184,8 +185,10 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         }
     }
 
-    /// The truth changed at `at_ms`: forget completed answers and failures, and restart a build
-    /// in progress from the first page. Returns whether a driver must be woken.
+    /// The truth changed at `at_ms`: forget completed answers and failures, throw the live
+    /// listing away (in memory and in storage: an object that lost its memory since must not
+    /// answer from what an earlier life stored), and restart a build in progress from the first
+    /// page. Returns whether a driver must be woken.
     pub async fn invalidate(&self, at_ms: u64) -> bool {
         let in_progress = {
             let mut mem = self.mem.borrow_mut();
@@ -193,22 +196,24 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.invalidated_at_ms = mem.invalidated_at_ms.max(at_ms);
             mem.recent = None;
             mem.failed = None;
-            mem.live = None;
-            mem.live_text = None;
-            mem.queue.clear();
-            mem.since.clear();
             mem.running
         };
+        // Loads what an earlier life stored when this one has not yet: the live listing found
+        // there goes with the rest below.
         let had_build = in_progress || self.checkpoint().await.is_some();
-        // The restarted build replaces the old one in memory before anything is awaited: a page
-        // in flight that lands while storage is cleared finds the new checkpoint, never resumes
-        // the old one (whose stored pages are being dropped).
+        // The restarted build replaces the old one in memory before anything else is awaited: a
+        // page in flight that lands while storage is cleared finds the new checkpoint, never
+        // resumes the old one (whose stored pages are being dropped).
         // Its answer counts as younger than the invalidation even when the first page goes out
         // within the same millisecond (KV's markers compare these times).
         let restart = had_build.then(|| Checkpoint::new(self.now().max(at_ms.saturating_add(1))));
         // (Slot 0: the live listing is gone with the invalidation.)
         {
             let mut mem = self.mem.borrow_mut();
+            mem.live = None;
+            mem.live_text = None;
+            mem.queue.clear();
+            mem.since.clear();
             mem.checkpoint = restart.clone();
             mem.loaded = true;
         }
@@ -308,11 +313,11 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
                     Err(err) => return self.fail(&cp, err).await,
                 };
                 // What changed while it was built is asked again before anyone is answered.
-                self.catch_up(&mut done).await;
+                let rewritten = self.catch_up(&mut done).await;
                 if self.mem.borrow().generation != generation {
                     continue; // invalidated while the stored pages were read
                 }
-                return self.finish(&cp, done, text);
+                return self.finish(&cp, done, text, rewritten);
             };
             self.mem.borrow_mut().stored = true;
             let key = build::page_key(cp.slot, cp.pages);
@@ -342,6 +347,13 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         Drive::Failed
     }
 
+    /// Stores `value` under `key`: storage then holds something an invalidation must clear
+    /// (a live listing's pages and meta line, the queue, the changes heard during a build).
+    pub(super) async fn put(&self, key: &str, value: &str) -> Result<(), String> {
+        self.mem.borrow_mut().stored = true;
+        self.storage.put(key, value).await
+    }
+
     /// Drops every stored build, when storage may hold one (each write is one the object's
     /// next answer or request waits for).
     pub(super) async fn clear(&self) {
@@ -369,9 +381,11 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let meta = next();
         let queue = next()
             .and_then(|t| live::decode_changes(&t))
+            .map(Queue::from_changes)
             .unwrap_or_default();
         let since = next()
             .and_then(|t| live::decode_changes(&t))
+            .map(Queue::from_changes)
             .unwrap_or_default();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,

@@ -6,9 +6,9 @@
 //! **Merge rule**: where two copies of a record meet (a build page, a revalidation, a narrowing
 //! fact from a delivery), the one asked later wins; a removal is a copy too.
 
-use crate::forge::Fact;
+use crate::forge;
 use crate::json::{Codec, Writer};
-use crate::model::{OwnerListing, Repo, Visibility};
+use crate::model::{Changed, OwnerListing, Repo, Visibility};
 pub use crate::names::cmp_names;
 use crate::names::RepoName;
 pub use crate::service::directories::Change;
@@ -38,14 +38,44 @@ pub struct Live {
     /// Records removed since the build, lowercased, with when: an answer asked before a removal
     /// does not bring the record back (kept in memory until the next build).
     pub removed: Vec<(String, u64)>,
+    /// Narrowing facts younger than `FACT_HOLDS_MS` (by the last answer's ask time).
+    pub facts: Vec<Narrowed>,
 }
 
 /// What one change or answer does to one record.
 #[derive(Debug, Clone)]
 pub enum Patch {
+    /// GitHub's answer: the record as it is.
     Record(Repo),
+    /// GitHub's answer: no such repository for this owner (deleted, or moved away).
+    Missing,
+    /// A delivery's narrowing fact: the repository was made private.
     Private,
+    /// A delivery's narrowing fact: the repository left this owner's listing.
     Removed,
+}
+
+/// How long a narrowing fact holds against GitHub's answers: one asked sooner may come from
+/// before the change (GitHub's API briefly lags it), so it cannot undo the fact.
+pub const FACT_HOLDS_MS: u64 = 5_000;
+
+/// What applying one copy did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The stored page rewritten, if any.
+    pub page: Option<u32>,
+    /// Which scopes' views changed (`Changed::reach`: all, public, redacted).
+    pub reach: [bool; 3],
+    /// An answer not applied because it could predate a narrowing fact: ask again then.
+    pub held_until: Option<u64>,
+}
+
+/// A narrowing fact heard for a name (lowercased): when, and whether it removed the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Narrowed {
+    pub name: String,
+    pub at_ms: u64,
+    pub removed: bool,
 }
 
 impl Live {
@@ -53,15 +83,17 @@ impl Live {
     pub fn meta(&self) -> String {
         let revalidated = self.listing.revalidated_at_ms.unwrap_or(0);
         let (slot, pages, started) = (self.slot, self.pages, self.started_at_ms);
+        let c = self.listing.changed;
+        let [all, public, redacted] = [c.all, c.public, c.redacted].map(|t| t.unwrap_or(0));
         format!(
-            "{slot} {pages} {started} {revalidated} {}",
+            "{slot} {pages} {started} {revalidated} {} {all},{public},{redacted}",
             self.listing.login
         )
     }
 
     /// The listing from its meta line and stored pages (`None`: something is missing).
     pub fn load(meta: &str, pages: &[Option<String>]) -> Option<Live> {
-        let (slot, count, started, revalidated, login) = read_meta(meta)?;
+        let (slot, count, started, revalidated, login, changed) = read_meta(meta)?;
         if pages.len() as u64 != count {
             return None;
         }
@@ -70,12 +102,14 @@ impl Live {
                 login,
                 repos: Vec::new(),
                 revalidated_at_ms: (revalidated > 0).then_some(revalidated),
+                changed,
             },
             rows: Vec::new(),
             started_at_ms: started,
             slot,
             pages: u32::try_from(count).ok()?,
             removed: Vec::new(),
+            facts: Vec::new(),
         };
         for (i, text) in pages.iter().enumerate() {
             let (asked, repos) = decode_page(text.as_deref()?)?;
@@ -119,49 +153,120 @@ impl Live {
             .binary_search_by(|r| cmp_names(r.name(), name))
     }
 
-    /// Applies `copy` of record `name`, asked at `asked_ms`, unless the listing holds a later
-    /// one. Returns the page rewritten, if any.
-    pub fn apply(&mut self, name: &str, copy: Patch, asked_ms: u64) -> Option<u32> {
-        match self.find(name) {
-            Ok(i) => {
-                let row = self.rows.get_mut(i)?;
+    /// Applies `copy` of record `name`, asked (or, for a fact, heard) at `asked_ms`, by the
+    /// merge rule: unless the listing holds a later copy, and unless it is an answer that could
+    /// predate a narrowing fact it would undo (see `FACT_HOLDS_MS`).
+    pub fn apply(&mut self, name: &str, copy: Patch, asked_ms: u64) -> Applied {
+        match copy {
+            Patch::Private | Patch::Removed => self.apply_fact(name, copy, asked_ms),
+            Patch::Record(repo) if cmp_names(repo.name(), name).is_eq() => {
+                self.apply_answer(name, Some(repo), asked_ms)
+            }
+            // Missing, or answered under another name (GitHub follows renames).
+            _ => self.apply_answer(name, None, asked_ms),
+        }
+    }
+
+    /// A narrowing fact heard at `at_ms`: applied unless GitHub was asked about the record long
+    /// enough after it to have answered with the change in (then its answer stands).
+    fn apply_fact(&mut self, name: &str, fact: Patch, at_ms: u64) -> Applied {
+        let removed = matches!(fact, Patch::Removed);
+        let lower = name.to_ascii_lowercase();
+        let mut out = Applied::default();
+        if let Ok(i) = self.find(name) {
+            let (Some(row), Some(repo)) = (self.rows.get_mut(i), self.listing.repos.get_mut(i))
+            else {
+                return out;
+            };
+            if row.0 >= at_ms.saturating_add(FACT_HOLDS_MS) {
+                return out;
+            }
+            row.0 = row.0.max(at_ms);
+            out.page = Some(row.1);
+            if removed {
+                out.reach = Changed::reach(Some(repo), None);
+                self.listing.repos.remove(i);
+                self.rows.remove(i);
+            } else if repo.is_public() {
+                let old = repo.clone();
+                repo.visibility = Visibility::Private;
+                out.reach = Changed::reach(Some(&old), Some(repo));
+            }
+        }
+        if removed {
+            self.removed.retain(|(n, _)| *n != lower);
+            self.removed.push((lower.clone(), at_ms));
+        }
+        self.facts.retain(|f| f.name != lower);
+        self.facts.push(Narrowed {
+            name: lower,
+            at_ms,
+            removed,
+        });
+        out
+    }
+
+    /// GitHub's answer for `name` asked at `asked_ms`: the record, or `None` when it is not
+    /// this owner's.
+    fn apply_answer(&mut self, name: &str, new: Option<Repo>, asked_ms: u64) -> Applied {
+        let mut out = Applied::default();
+        // Facts old enough to have been answered go (the list stays short).
+        self.facts
+            .retain(|f| f.at_ms.saturating_add(FACT_HOLDS_MS) > asked_ms);
+        let widens = new.as_ref().is_some_and(Repo::is_public);
+        let held = self
+            .facts
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name) && (f.removed || widens));
+        if let Some(f) = held {
+            out.held_until = Some(f.at_ms.saturating_add(FACT_HOLDS_MS));
+            return out;
+        }
+        match (self.find(name), new) {
+            (Ok(i), new) => {
+                let Some(row) = self.rows.get_mut(i) else {
+                    return out;
+                };
                 if row.0 > asked_ms {
-                    return None;
+                    return out;
                 }
                 row.0 = asked_ms;
-                let page = row.1;
-                match copy {
-                    Patch::Record(repo) if cmp_names(repo.name(), name).is_eq() => {
-                        *self.listing.repos.get_mut(i)? = repo;
+                out.page = Some(row.1);
+                match new {
+                    Some(repo) => {
+                        let Some(slot) = self.listing.repos.get_mut(i) else {
+                            return out;
+                        };
+                        out.reach = Changed::reach(Some(slot), Some(&repo));
+                        *slot = repo;
                     }
-                    Patch::Private => {
-                        self.listing.repos.get_mut(i)?.visibility = Visibility::Private;
-                    }
-                    // Removed, or answered under another name (GitHub follows renames).
-                    _ => {
-                        self.removed.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-                        self.removed.push((name.to_ascii_lowercase(), asked_ms));
+                    None => {
+                        out.reach = Changed::reach(self.listing.repos.get(i), None);
+                        let lower = name.to_ascii_lowercase();
+                        self.removed.retain(|(n, _)| *n != lower);
+                        self.removed.push((lower, asked_ms));
                         self.listing.repos.remove(i);
                         self.rows.remove(i);
                     }
                 }
-                Some(page)
             }
-            Err(i) => match copy {
-                Patch::Record(repo)
-                    if cmp_names(repo.name(), name).is_eq()
-                        && !self.removed_after(name, asked_ms) =>
-                {
-                    // A new record joins the page of the record before it.
-                    let before = i.checked_sub(1).and_then(|p| self.rows.get(p));
-                    let page = before.map_or(0, |r| r.1);
-                    self.listing.repos.insert(i, repo);
-                    self.rows.insert(i, (asked_ms, page));
-                    Some(page)
-                }
-                _ => None,
-            },
+            (Err(i), Some(repo)) if !self.removed_after(name, asked_ms) => {
+                // A new record joins the page of the record before it.
+                let before = i.checked_sub(1).and_then(|p| self.rows.get(p));
+                let page = before.map_or(0, |r| r.1);
+                out.reach = Changed::reach(None, Some(&repo));
+                self.listing.repos.insert(i, repo);
+                self.rows.insert(i, (asked_ms, page));
+                out.page = Some(page);
+            }
+            _ => {}
         }
+        out
+    }
+
+    /// Marks the scopes `reach`ed by a change at `at_ms` (their `revalidated_at`).
+    pub fn mark(&mut self, reach: [bool; 3], at_ms: u64) {
+        self.listing.changed.mark(reach, at_ms);
     }
 
     fn removed_after(&self, name: &str, asked_ms: u64) -> bool {
@@ -189,13 +294,31 @@ impl Live {
     }
 }
 
-/// The meta line's `(slot, pages, started, revalidated, login)`.
-fn read_meta(meta: &str) -> Option<(u8, u64, u64, u64, String)> {
-    let mut parts = meta.splitn(5, ' ');
+/// The meta line's `(slot, pages, started, revalidated, login, changed)` (a line stored before
+/// scopes had their own times has no `changed`).
+fn read_meta(meta: &str) -> Option<(u8, u64, u64, u64, String, Changed)> {
+    let mut parts = meta.split(' ');
     let mut num = || parts.next()?.parse::<u64>().ok();
     let (slot, count, started, revalidated) = (num()?, num()?, num()?, num()?);
     let login = parts.next()?.to_string();
-    Some((u8::try_from(slot).ok()?, count, started, revalidated, login))
+    let mut changed = Changed::default();
+    if let Some(times) = parts.next() {
+        let t: Vec<Option<u64>> = times
+            .split(',')
+            .map(|t| t.parse::<u64>().ok().map(|t| (t > 0).then_some(t)))
+            .collect::<Option<_>>()?;
+        let [all, public, redacted] = <[Option<u64>; 3]>::try_from(t).ok()?;
+        changed = Changed {
+            all,
+            public,
+            redacted,
+        };
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let slot = u8::try_from(slot).ok()?;
+    Some((slot, count, started, revalidated, login, changed))
 }
 
 /// Which stored pages a meta line names: `(slot, count)`.
@@ -235,7 +358,7 @@ pub fn decode_changes(text: &str) -> Option<Vec<Change>> {
         .filter(|l| !l.is_empty())
         .map(|line| {
             let mut parts = line.splitn(3, ' ');
-            let fact = Fact::from_letter(parts.next()?.chars().next()?)?;
+            let fact = forge::Fact::from_letter(parts.next()?.chars().next()?)?;
             let at_ms = parts.next()?.parse().ok()?;
             let name = RepoName::parse(parts.next()?).ok()?;
             Some(Change { name, fact, at_ms })
@@ -243,26 +366,10 @@ pub fn decode_changes(text: &str) -> Option<Vec<Change>> {
         .collect()
 }
 
-/// Adds `new` to a queue of changes, one entry per name (case-insensitive): a later change of
-/// a name replaces an earlier one, except that a narrowing fact is not forgotten for a `Changed`.
-pub fn enqueue(queue: &mut Vec<Change>, new: &Change) {
-    match queue
-        .iter_mut()
-        .find(|c| c.name.as_str().eq_ignore_ascii_case(new.name.as_str()))
-    {
-        Some(c) => {
-            c.at_ms = c.at_ms.max(new.at_ms);
-            if new.fact != Fact::Changed {
-                c.fact = new.fact;
-            }
-        }
-        None => queue.push(new.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forge::Fact;
     use crate::model::RepoFields;
 
     fn repo(name: &str, visibility: Visibility) -> Repo {
@@ -290,12 +397,14 @@ mod tests {
                 login: "o".into(),
                 repos: Vec::new(),
                 revalidated_at_ms: None,
+                changed: Changed::default(),
             },
             rows: Vec::new(),
             started_at_ms: asked,
             slot: 0,
             pages: 1,
             removed: Vec::new(),
+            facts: Vec::new(),
         };
         let repos = names.iter().map(|n| repo(n, Visibility::Public)).collect();
         live.push_page(0, vec![asked], repos);
@@ -310,11 +419,20 @@ mod tests {
             .collect()
     }
 
+    fn pushed(name: &str, visibility: Visibility, pushed_at: &str) -> Repo {
+        Repo::new(RepoFields {
+            pushed_at: Some(pushed_at),
+            ..repo(name, visibility).fields()
+        })
+    }
+
     #[test]
     fn the_later_copy_wins_and_removals_are_copies() {
-        // (copy, asked at, names after, visibility of "b" after, page rewritten)
-        let public = Visibility::Public;
-        // (name, copy, asked at, names after, b's visibility after, page rewritten)
+        use Visibility::{Internal, Private, Public};
+        const ALL: [bool; 3] = [true; 3];
+        const NONE: [bool; 3] = [false; 3];
+        // The listing holds a, b, c (public), asked at 10 s. (name, copy, at, names after, b's
+        // visibility after, page rewritten, scopes reached)
         type Case<'a> = (
             &'a str,
             Patch,
@@ -322,80 +440,114 @@ mod tests {
             Vec<&'a str>,
             Option<Visibility>,
             Option<u32>,
+            [bool; 3],
         );
+        let abc = || vec!["a", "b", "c"];
         let cases: Vec<Case> = vec![
             (
                 "b",
                 Patch::Private,
-                20,
-                vec!["a", "b", "c"],
-                Some(Visibility::Private),
+                20_000,
+                abc(),
+                Some(Private),
                 Some(0),
+                ALL,
             ),
+            // Heard 4 s before the record was asked: GitHub's answer may predate the fact.
             (
                 "b",
                 Patch::Private,
-                5,
-                vec!["a", "b", "c"],
-                Some(public),
-                None,
+                6_000,
+                abc(),
+                Some(Private),
+                Some(0),
+                ALL,
             ),
-            ("b", Patch::Removed, 20, vec!["a", "c"], None, Some(0)),
+            // Heard 6 s before: long enough for the answer to have the change in.
+            ("b", Patch::Private, 4_000, abc(), Some(Public), None, NONE),
             (
                 "b",
                 Patch::Removed,
-                5,
-                vec!["a", "b", "c"],
-                Some(public),
+                20_000,
+                vec!["a", "c"],
                 None,
+                Some(0),
+                ALL,
             ),
+            ("b", Patch::Removed, 4_000, abc(), Some(Public), None, NONE),
+            (
+                "b",
+                Patch::Missing,
+                20_000,
+                vec!["a", "c"],
+                None,
+                Some(0),
+                ALL,
+            ),
+            ("b", Patch::Missing, 5_000, abc(), Some(Public), None, NONE),
             (
                 "B",
-                Patch::Record(repo("B", Visibility::Internal)),
-                20,
+                Patch::Record(repo("B", Internal)),
+                20_000,
                 vec!["a", "B", "c"],
                 None,
                 Some(0),
+                ALL,
             ),
             (
                 "bb",
-                Patch::Record(repo("bb", public)),
-                20,
+                Patch::Record(repo("bb", Public)),
+                20_000,
                 vec!["a", "b", "bb", "c"],
-                Some(public),
+                Some(Public),
                 Some(0),
+                ALL,
             ),
             // GitHub answered an old name with the renamed repository: the old name goes.
             (
                 "b",
-                Patch::Record(repo("z", public)),
-                20,
+                Patch::Record(repo("z", Public)),
+                20_000,
                 vec!["a", "c"],
                 None,
                 Some(0),
+                ALL,
+            ),
+            // The same record asked again: its ask time moves, nobody sees a change.
+            (
+                "b",
+                Patch::Record(repo("b", Public)),
+                20_000,
+                abc(),
+                Some(Public),
+                Some(0),
+                NONE,
             ),
             (
                 "zz",
-                Patch::Removed,
-                20,
-                vec!["a", "b", "c"],
-                Some(public),
+                Patch::Missing,
+                20_000,
+                abc(),
+                Some(Public),
                 None,
+                NONE,
             ),
             (
                 "zz",
                 Patch::Private,
-                20,
-                vec!["a", "b", "c"],
-                Some(public),
+                20_000,
+                abc(),
+                Some(Public),
                 None,
+                NONE,
             ),
         ];
-        for (name, copy, at, after, b, page) in cases {
-            let mut l = live(&["a", "b", "c"], 10);
+        for (name, copy, at, after, b, page, reach) in cases {
+            let mut l = live(&["a", "b", "c"], 10_000);
+            let applied = l.apply(name, copy.clone(), at);
             assert_eq!(
-                l.apply(name, copy.clone(), at),
-                page,
+                (applied.page, applied.reach),
+                (page, reach),
                 "{name} {copy:?} {at}"
             );
             assert_eq!(names(&l), after, "{name} {copy:?} {at}");
@@ -407,27 +559,101 @@ mod tests {
 
     #[test]
     fn a_removal_outlives_an_older_answer() {
-        let mut l = live(&["a", "b"], 10);
-        l.apply("b", Patch::Removed, 30);
+        let mut l = live(&["a", "b"], 10_000);
+        l.apply("b", Patch::Removed, 30_000);
         // A revalidation asked before the removal lands after it: the record does not return.
-        assert_eq!(
-            l.apply("b", Patch::Record(repo("b", Visibility::Public)), 20),
-            None
-        );
+        let older = l.apply("b", Patch::Record(repo("b", Visibility::Public)), 20_000);
+        assert_eq!(older.page, None);
         assert_eq!(names(&l), ["a"]);
         // Private is a narrowing copy: an older public answer does not undo it.
-        l.apply("a", Patch::Private, 40);
-        assert_eq!(
-            l.apply("a", Patch::Record(repo("a", Visibility::Public)), 35),
-            None
-        );
+        l.apply("a", Patch::Private, 40_000);
+        let older = l.apply("a", Patch::Record(repo("a", Visibility::Public)), 35_000);
+        assert_eq!(older.page, None);
         assert_eq!(l.listing.repos[0].visibility, Visibility::Private);
+    }
+
+    #[test]
+    fn a_narrowing_fact_holds_until_an_answer_asked_5_s_after_it() {
+        let public = |n| Patch::Record(repo(n, Visibility::Public));
+        let mut l = live(&["a", "b"], 10_000);
+        l.apply("b", Patch::Private, 20_000);
+        // GitHub lags the change: an answer asked 2 s after the fact still says public.
+        let lagging = l.apply("b", public("b"), 22_000);
+        assert_eq!(lagging.held_until, Some(25_000), "asked again then");
+        assert_eq!(lagging.page, None);
+        assert_eq!(l.listing.repos[1].visibility, Visibility::Private);
+        // An answer that agrees with the fact is taken at once.
+        let agrees = l.apply("b", Patch::Record(repo("b", Visibility::Internal)), 23_000);
+        assert_eq!((agrees.held_until, agrees.page), (None, Some(0)));
+        // One asked 5 s after the fact decides: it was made public again.
+        let later = l.apply("b", public("b"), 25_000);
+        assert_eq!((later.held_until, later.page), (None, Some(0)));
+        assert_eq!(l.listing.repos[1].visibility, Visibility::Public);
+        // A removal holds the same way, even for a name the listing did not hold.
+        l.apply("a", Patch::Removed, 30_000);
+        l.apply("n", Patch::Removed, 30_000);
+        for name in ["a", "n"] {
+            assert_eq!(l.apply(name, public(name), 31_000).held_until, Some(35_000));
+        }
+        assert_eq!(names(&l), ["b"]);
+        l.apply("a", public("a"), 35_000);
+        assert_eq!(names(&l), ["a", "b"], "created again, as GitHub says");
+        assert!(l.facts.len() <= 1, "facts older than 5 s are forgotten");
+        // GitHub's own answer that a record is missing is not a fact: a later answer stands.
+        l.apply("b", Patch::Missing, 50_000);
+        l.apply("b", public("b"), 50_500);
+        assert_eq!(names(&l), ["a", "b"]);
+    }
+
+    #[test]
+    fn activity_on_a_private_record_reaches_only_the_callers_who_see_it() {
+        use Visibility::{Internal, Private, Public};
+        let mut l = live(&["a"], 10_000);
+        l.apply(
+            "p",
+            Patch::Record(pushed("p", Private, "2026-01-01T00:00:00Z")),
+            11_000,
+        );
+        // (copy of p, scopes reached: all, public (hide mode), redacted)
+        let cases = [
+            (
+                pushed("p", Private, "2026-02-01T00:00:00Z"),
+                [true, false, false],
+            ),
+            (
+                pushed("p", Internal, "2026-02-01T00:00:00Z"),
+                [true, false, true],
+            ),
+            (
+                pushed("p", Public, "2026-02-01T00:00:00Z"),
+                [true, true, true],
+            ),
+            (
+                pushed("p", Public, "2026-03-01T00:00:00Z"),
+                [true, true, true],
+            ),
+            (
+                pushed("p", Private, "2026-03-01T00:00:00Z"),
+                [true, true, true],
+            ),
+        ];
+        for (i, (copy, reach)) in (0u64..).zip(cases) {
+            let applied = l.apply("p", Patch::Record(copy.clone()), 20_000 + i * 10_000);
+            assert_eq!(applied.reach, reach, "{copy:?}");
+        }
+        // The scopes keep their own times.
+        let mut c = Changed::default();
+        c.mark([true, false, false], 5);
+        c.mark([true, true, false], 7);
+        c.mark([false, false, true], 6);
+        assert_eq!((c.all, c.public, c.redacted), (Some(7), Some(7), Some(6)));
     }
 
     #[test]
     fn pages_and_meta_survive_storage() {
         let mut l = live(&["a", "c"], 10);
         l.listing.revalidated_at_ms = Some(99);
+        l.listing.changed.mark([true, false, true], 77);
         l.apply("b", Patch::Record(repo("b", Visibility::Private)), 50);
         let pages = vec![Some(l.encode_page(0))];
         assert!(pages[0].as_deref().unwrap().starts_with("10,50,10\n"));
@@ -435,6 +661,10 @@ mod tests {
         // A page missing, or one too many, is no listing.
         assert_eq!(Live::load(&l.meta(), &[None]), None);
         assert_eq!(Live::load(&l.meta(), &[]), None);
+        // A meta line stored before scopes had their own times still loads.
+        let old = Live::load("0 1 10 99 o", &pages).unwrap();
+        assert_eq!(old.listing.changed, Changed::default());
+        assert_eq!(Live::load("0 1 10 99 o 1,2", &pages), None);
         let build = encode_build_page(7, &l.listing.repos);
         let (asked, repos) = decode_page(&build).unwrap();
         assert_eq!((asked, repos.len()), (vec![7], 3));
@@ -454,16 +684,6 @@ mod tests {
         for bad in ["q 1 a", "c x a", "c 1", "c 1 a/b", "c 1 ..", "c"] {
             assert_eq!(decode_changes(bad), None, "{bad}");
         }
-        let mut queue = Vec::new();
-        for change in [
-            c("a", Fact::Changed, 1),
-            c("A", Fact::Private, 2),
-            c("a", Fact::Changed, 3),
-            c("b", Fact::Changed, 4),
-        ] {
-            enqueue(&mut queue, &change);
-        }
-        assert_eq!(queue, [c("a", Fact::Private, 3), c("b", Fact::Changed, 4)]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::build::Checkpoint;
 use super::complete::Unwritten;
 use super::live::{Change, Live};
+use super::queue::Queue;
 use super::Answer;
 use crate::error::ApiError;
 use std::cell::RefCell;
@@ -47,8 +48,11 @@ pub struct Memory {
     pub(super) live_text: Option<String>,
     /// Changes waiting for GitHub's answer (`revalidate`), and those heard since the build in
     /// progress began (revalidated before its listing is kept).
-    pub(super) queue: Vec<Change>,
-    pub(super) since: Vec<Change>,
+    pub(super) queue: Queue,
+    pub(super) since: Queue,
+    /// Narrowing facts heard in the last `FACT_HOLDS_MS`, listing or not: a build whose pages
+    /// GitHub may have answered from before them applies them too.
+    pub(super) facts: Vec<Change>,
     pub(super) rounds: Rounds,
 }
 
@@ -63,6 +67,9 @@ pub struct Rounds {
     pub last_at_ms: u64,
     /// The last KV write of the listing (at most one per second per key).
     pub published_at_ms: u64,
+    /// KV refused the listing's last write: the copy there lacks changes deliveries were told
+    /// are in, so it is written again (by the alarm) until it lands.
+    pub unpublished: bool,
 }
 
 /// A completed build's answer, kept while it is fresh.

@@ -9,6 +9,8 @@
 //! - `memory`: what a directory keeps between requests, and the events that wake its callers.
 //! - `live`: the complete listing a directory keeps after a build, record by record, and the
 //!   merge rule for changes (pure).
+//! - `queue`: changes waiting for GitHub's answer, one entry per name, with the sequence numbers
+//!   that tell which deliveries an answer covers (pure).
 //! - `revalidate`: repository-level changes patch the live listing (narrowing facts at once,
 //!   then GitHub asked again in coalesced rounds).
 //! - `object`: the Durable Object's control logic over the `Host` seam (alarm, tasks): what
@@ -28,6 +30,7 @@ pub mod live;
 pub mod local;
 pub mod memory;
 pub mod object;
+pub mod queue;
 pub mod revalidate;
 pub mod wire;
 

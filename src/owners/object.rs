@@ -192,8 +192,14 @@ pub async fn retry_queued<S: Store, T: Transport, C: Clock, K: Checkpoints, H: H
     if host.driving() || dir.in_progress().await || !dir.queued() {
         return;
     }
-    if !dir.round().await || dir.queued() {
+    if dir.unpublished() {
+        dir.publish().await;
+    }
+    if !dir.round().await || dir.unpublished() {
         host.arm(RETRY_MS).await;
+    } else if let Some(at) = dir.next_round_at().filter(|_| dir.queued()) {
+        // A backlog drains a round (100 names) a second.
+        host.arm(at.saturating_sub(dir.svc.clock.now_ms())).await;
     }
 }
 

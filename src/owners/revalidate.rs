@@ -4,7 +4,9 @@
 //! arrive (they coalesce), and the patched listing is written to KV once per round.
 
 use super::directory::{changed, Checkpoints, Directory, Memory};
-use super::live::{self, Change, Live, Patch, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
+use super::live::{
+    self, Applied, Change, Live, Patch, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY, SINCE_KEY,
+};
 use crate::cache::{entry, keys, Store};
 use crate::error::ApiError;
 use crate::forge::{Fact, BATCH_MAX};
@@ -21,6 +23,9 @@ pub const ROUND_EVERY_MS: u64 = 1_000;
 pub const CHANGE_WAIT_MS: u64 = 7_000;
 /// When the alarm tries a round again after GitHub failed one.
 pub const RETRY_MS: u64 = 5_000;
+/// Queries a build's catch-up makes (a second apart) before what is still unasked waits in the
+/// queue: a steady stream of deliveries must not keep a build from ever completing.
+pub const CATCH_UP_QUERIES: usize = 5;
 
 /// What a delivery's fact applies before GitHub is asked: only what narrows visibility.
 fn narrowing(fact: Fact) -> Option<Patch> {
@@ -31,16 +36,29 @@ fn narrowing(fact: Fact) -> Option<Patch> {
     }
 }
 
-/// Stored pages a change rewrote, each once (a handful: a `BTreeSet` costs more wasm).
+/// Stored pages a change rewrote, each once (a handful: a `BTreeSet` costs more wasm), and the
+/// scopes whose view it changed.
 #[derive(Default)]
-struct Pages(Vec<u32>);
+struct Pages(Vec<u32>, [bool; 3]);
 
-impl Extend<u32> for Pages {
-    fn extend<I: IntoIterator<Item = u32>>(&mut self, pages: I) {
-        for page in pages {
+impl Pages {
+    /// The pages of `other` too.
+    fn merge(&mut self, other: &Pages) {
+        for &page in &other.0 {
             if !self.0.contains(&page) {
                 self.0.push(page);
             }
+        }
+    }
+
+    fn add(&mut self, applied: Applied) {
+        if let Some(page) = applied.page {
+            if !self.0.contains(&page) {
+                self.0.push(page);
+            }
+        }
+        for (seen, hit) in self.1.iter_mut().zip(applied.reach) {
+            *seen |= hit;
         }
     }
 }
@@ -113,34 +131,46 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let (seq, touched) = {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;
+            // Remembered listing or not: a build that starts within moments may read pages
+            // GitHub answers from before the change (see `catch_up`).
+            mem.facts
+                .retain(|f| f.at_ms.saturating_add(FACT_HOLDS_MS) > now);
+            mem.facts.extend(
+                changes
+                    .iter()
+                    .filter(|c| narrowing(c.fact).is_some())
+                    .cloned(),
+            );
             if mem.live.is_none() && !building {
                 return Told::NoListing;
             }
+            mem.rounds.heard += 1;
+            let seq = mem.rounds.heard;
             let mut touched = Pages::default();
             for c in changes {
                 if building {
-                    live::enqueue(&mut mem.since, c);
+                    mem.since.push(c, seq);
                 }
                 let Some(l) = mem.live.as_mut() else { continue };
-                live::enqueue(&mut mem.queue, c);
+                mem.queue.push(c, seq);
                 if let Some(patch) = narrowing(c.fact) {
-                    touched.extend(l.apply(c.name.as_str(), patch, c.at_ms));
+                    touched.add(l.apply(c.name.as_str(), patch, c.at_ms));
                 }
             }
             if !touched.0.is_empty() {
                 mem.recent = None;
                 mem.live_text = None;
                 if let Some(l) = mem.live.as_mut() {
-                    l.touch(changes.iter().map(|c| c.at_ms).max().unwrap_or(0));
+                    l.touch(now);
+                    l.mark(touched.1, now);
                 }
             }
-            mem.rounds.heard += 1;
-            (mem.rounds.heard, touched)
+            (seq, touched)
         };
         self.store_pages(&touched).await;
         if building {
-            let since = live::encode_changes(&self.mem.borrow().since);
-            let _ = self.storage.put(SINCE_KEY, &since).await;
+            let since = live::encode_changes(&self.mem.borrow().since.changes());
+            let _ = self.put(SINCE_KEY, &since).await;
         }
         if self.mem.borrow().live.is_none() {
             // The build revalidates them before its listing is answered.
@@ -177,14 +207,28 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
     }
 
-    /// Whether changes wait for GitHub (the alarm retries them).
+    /// Whether changes wait for GitHub, or the listing for its KV write (the alarm retries them).
     pub fn queued(&self) -> bool {
         let mem = self.mem.borrow();
-        mem.live.is_some() && !mem.queue.is_empty()
+        mem.live.is_some() && (!mem.queue.is_empty() || mem.rounds.unpublished)
     }
 
-    /// One round: everything queued, asked again (100 names per query), patched into the
-    /// listing, its pages stored and the listing written to KV. Returns whether GitHub answered.
+    /// Whether the listing's last KV write was refused.
+    pub fn unpublished(&self) -> bool {
+        let mem = self.mem.borrow();
+        mem.live.is_some() && mem.rounds.unpublished
+    }
+
+    /// When the next round may start: a second after the last one began, and not before a
+    /// queued name falls due (`None`: nothing is queued).
+    pub fn next_round_at(&self) -> Option<u64> {
+        let mem = self.mem.borrow();
+        let due = mem.queue.next_due_ms()?;
+        Some(due.max(mem.rounds.last_at_ms + ROUND_EVERY_MS))
+    }
+
+    /// One round: up to 100 queued names asked again in one query, patched into the listing,
+    /// its pages stored and the listing written to KV. Returns whether GitHub answered.
     pub async fn round(&self) -> bool {
         {
             let mut mem = self.mem.borrow_mut();
@@ -195,8 +239,10 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
         // However the round ends, its future dropped included, the next one may start.
         let _round = RoundGuard(self.mem);
-        let due = self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS;
         let now = self.now();
+        let due = self
+            .next_round_at()
+            .unwrap_or(self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS);
         if now < due {
             // Deliveries arriving meanwhile join this round.
             self.svc.clock.sleep(due - now).await;
@@ -208,27 +254,31 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     async fn round_now(&self) -> bool {
-        let (generation, top) = {
+        let now = self.now();
+        // What is due now, at most 100 names; the rest waits for the next round, a second later
+        // (a backlog drains at one request per second, and a steady stream of deliveries does
+        // not keep one round, and its write, from ever ending).
+        let (generation, top, names) = {
             let mem = self.mem.borrow();
-            (mem.generation, mem.rounds.heard)
+            (
+                mem.generation,
+                mem.rounds.heard,
+                mem.queue.due(now, BATCH_MAX),
+            )
+        };
+        if names.is_empty() || self.mem.borrow().live.is_none() {
+            self.answered_up_to();
+            return true;
+        }
+        let Some((asked_ms, patches)) = self.ask(&names).await else {
+            // Stored, and retried by the alarm; the deliveries waiting are answered queued.
+            self.store_queue().await;
+            let mut mem = self.mem.borrow_mut();
+            mem.rounds.parked = mem.rounds.parked.max(top);
+            return false;
         };
         let mut touched = Pages::default();
-        let mut ok = true;
-        // What is queued now, 100 names a query; what arrives meanwhile waits for the next round
-        // (a steady stream must not keep one round, and its write, from ever ending).
-        let pending: Vec<_> = {
-            let mem = self.mem.borrow();
-            mem.queue.iter().map(|c| c.name.clone()).collect()
-        };
-        for names in pending.chunks(BATCH_MAX) {
-            if self.mem.borrow().live.is_none() || self.mem.borrow().generation != generation {
-                return true;
-            }
-            let Some((asked_ms, patches)) = self.ask(names).await else {
-                // Parked: stored below, retried by the alarm.
-                ok = false;
-                break;
-            };
+        {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;
             if mem.generation != generation {
@@ -237,27 +287,36 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             let Some(l) = mem.live.as_mut() else {
                 return true;
             };
+            let mut held = Vec::new();
             for (name, patch) in names.iter().zip(patches) {
-                touched.extend(l.apply(name.as_str(), patch, asked_ms));
+                let applied = l.apply(name.as_str(), patch, asked_ms);
+                if let Some(until) = applied.held_until {
+                    held.push((name.clone(), until));
+                }
+                touched.add(applied);
             }
-            l.touch(self.now());
-            mem.queue
-                .retain(|c| c.at_ms > asked_ms || !names.contains(&c.name));
+            let at = self.now();
+            l.touch(at);
+            l.mark(touched.1, at);
+            mem.queue.answered(&names, top, &held);
             mem.recent = None;
             mem.live_text = None;
         }
         self.store_pages(&touched).await;
         self.store_queue().await;
-        if !touched.0.is_empty() || ok {
-            self.publish().await;
-        }
+        self.publish().await;
+        self.answered_up_to();
+        true
+    }
+
+    /// Deliveries up to the oldest change still queued are answered (`Rounds::applied`).
+    fn answered_up_to(&self) {
         let mut mem = self.mem.borrow_mut();
-        if ok {
-            mem.rounds.applied = mem.rounds.applied.max(top);
-        } else {
-            mem.rounds.parked = mem.rounds.parked.max(top);
-        }
-        ok
+        let upto = mem
+            .queue
+            .oldest_seq()
+            .map_or(mem.rounds.heard, |s| s.saturating_sub(1));
+        mem.rounds.applied = mem.rounds.applied.max(upto);
     }
 
     /// GitHub's current records of `names` (at most `BATCH_MAX`) as patches, with when it was
@@ -271,14 +330,15 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             .into_iter()
             .map(|record| match record {
                 Some(r) if r.owner().eq_ignore_ascii_case(owner) => Patch::Record(r),
-                _ => Patch::Removed,
+                _ => Patch::Missing,
             })
             .collect();
         Some((asked_ms, patches))
     }
 
-    /// Writes the patched listing to KV, at most once a second (KV's limit per key).
-    async fn publish(&self) {
+    /// Writes the patched listing to KV, at most once a second (KV's limit per key); a write KV
+    /// refused is left `unpublished` for the alarm to make again.
+    pub(super) async fn publish(&self) {
         let wait = self.mem.borrow().rounds.published_at_ms + ROUND_EVERY_MS;
         let now = self.now();
         if now < wait {
@@ -295,11 +355,12 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let cfg = self.svc.cfg;
         let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);
         let key = keys::org(self.owner);
-        let superseded = self
+        let stored = self
             .svc
-            .store_fetched(vec![(key.clone(), text, ttl)], started)
-            .await
-            > 0;
+            .store_fetched_counted(vec![(key.clone(), text, ttl)], started)
+            .await;
+        self.mem.borrow_mut().rounds.unpublished = stored.refused > 0;
+        let superseded = stored.superseded > 0;
         // An owner-level invalidation heard meanwhile deleted the key just before this write
         // may have landed: take it back (see `write_back`).
         if !superseded && self.mem.borrow().generation != generation {
@@ -311,35 +372,80 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     /// The build's listing, before it is answered: what the deliveries heard while it ran say
-    /// is applied (narrowing facts by the merge rule, then every such name asked again). When
-    /// GitHub fails, the names wait in the queue and the alarm retries them.
-    pub(super) async fn catch_up(&self, done: &mut Live) {
-        let since = std::mem::take(&mut self.mem.borrow_mut().since);
-        if since.is_empty() {
-            return;
-        }
-        for c in &since {
-            if let Some(patch) = narrowing(c.fact) {
-                done.apply(c.name.as_str(), patch, c.at_ms);
-            }
-        }
-        let mut failed = Vec::new();
-        for chunk in since.chunks(BATCH_MAX) {
-            let names: Vec<_> = chunk.iter().map(|c| c.name.clone()).collect();
-            match self.ask(&names).await {
-                Some((asked_ms, patches)) => {
-                    for (name, patch) in names.iter().zip(patches) {
-                        done.apply(name.as_str(), patch, asked_ms);
+    /// is applied — their narrowing facts by the merge rule, then every such name asked again,
+    /// and again for what was heard while that query was out, until nothing heard since the
+    /// build began is left unasked. A name leaves the set only once GitHub answered it; when
+    /// GitHub fails (or after `CATCH_UP_QUERIES`), what is left waits in the queue, its narrowing
+    /// facts applied, and the alarm asks it. Nothing is awaited between the last look at the set
+    /// and the return, so the listing answered holds every narrowing fact heard before it.
+    /// Returns the pages it rewrote: they were stored as the build read them, and are stored
+    /// again as patched once the listing is kept (`write_back`).
+    pub(super) async fn catch_up(&self, done: &mut Live) -> Vec<u32> {
+        let mut queries = 0;
+        let mut rewritten = Pages::default();
+        loop {
+            let now = self.now();
+            let (names, top) = {
+                let mut mem = self.mem.borrow_mut();
+                let mem = &mut *mem;
+                let mut reach = Pages::default();
+                for e in mem.since.entries() {
+                    if let Some(patch) = narrowing(e.change.fact) {
+                        reach.add(done.apply(e.change.name.as_str(), patch, e.change.at_ms));
                     }
-                    done.touch(self.now());
                 }
-                None => failed.extend_from_slice(chunk),
+                // Facts heard just before the build began: its pages may predate them. One
+                // that changed a record is asked again once an answer can confirm it.
+                for f in &mem.facts {
+                    let Some(patch) = narrowing(f.fact) else {
+                        continue;
+                    };
+                    let applied = done.apply(f.name.as_str(), patch, f.at_ms);
+                    if applied.page.is_some() {
+                        let until = f.at_ms.saturating_add(FACT_HOLDS_MS);
+                        mem.queue.push_due(f, mem.rounds.heard, until);
+                    }
+                    reach.add(applied);
+                }
+                done.mark(reach.1, now);
+                rewritten.merge(&reach);
+                (mem.since.due(now, BATCH_MAX), mem.rounds.heard)
+            };
+            if names.is_empty() || queries >= CATCH_UP_QUERIES {
+                break;
             }
+            // Its queries are rounds too: at most one a second for the owner.
+            let due = self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS;
+            if now < due {
+                self.svc.clock.sleep(due - now).await;
+                continue;
+            }
+            queries += 1;
+            self.mem.borrow_mut().rounds.last_at_ms = now;
+            let Some((asked_ms, patches)) = self.ask(&names).await else {
+                break;
+            };
+            let mut held = Vec::new();
+            let mut reach = Pages::default();
+            for (name, patch) in names.iter().zip(patches) {
+                let applied = done.apply(name.as_str(), patch, asked_ms);
+                if let Some(until) = applied.held_until {
+                    held.push((name.clone(), until));
+                }
+                reach.add(applied);
+            }
+            let at = self.now();
+            done.touch(at);
+            done.mark(reach.1, at);
+            rewritten.merge(&reach);
+            // Held answers stay (due later) and move to the queue below with the rest.
+            self.mem.borrow_mut().since.answered(&names, top, &held);
         }
         let mut mem = self.mem.borrow_mut();
-        for c in &failed {
-            live::enqueue(&mut mem.queue, c);
+        for e in mem.since.take() {
+            mem.queue.restore(e);
         }
+        rewritten.0
     }
 
     /// The pages `touched` of the live listing, and its meta line, as they stand.
@@ -359,17 +465,17 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             writes
         };
         for (key, text) in writes {
-            let _ = self.storage.put(&key, &text).await;
+            let _ = self.put(&key, &text).await;
         }
     }
 
     /// The queue as it stands, stored (or dropped when empty) so a later life retries it.
     async fn store_queue(&self) {
-        let text = live::encode_changes(&self.mem.borrow().queue);
+        let text = live::encode_changes(&self.mem.borrow().queue.changes());
         if text.is_empty() {
             self.storage.delete_many(&[QUEUE_KEY.to_string()]).await;
         } else {
-            let _ = self.storage.put(QUEUE_KEY, &text).await;
+            let _ = self.put(QUEUE_KEY, &text).await;
         }
     }
 }

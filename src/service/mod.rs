@@ -254,6 +254,16 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
         writes: Vec<(String, String, Option<u64>)>,
         sent_at: u64,
     ) -> usize {
+        self.store_fetched_counted(writes, sent_at).await.superseded
+    }
+
+    /// `store_fetched`, saying also how many writes KV refused (a live listing's write must
+    /// land: it is tried again).
+    pub(crate) async fn store_fetched_counted(
+        &self,
+        writes: Vec<(String, String, Option<u64>)>,
+        sent_at: u64,
+    ) -> Stored {
         let markers: Vec<String> = writes
             .iter()
             .map(|(k, _, _)| keys::invalidation_marker(k))
@@ -272,10 +282,26 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             .filter(|(_, m)| !invalidated_after(m))
             .map(|((k, t, ttl), _)| self.store.put(k, t, *ttl));
         let started = self.clock.now_ms();
-        futures::future::join_all(allowed).await;
+        let refused = futures::future::join_all(allowed)
+            .await
+            .iter()
+            .filter(|r| r.is_err())
+            .count();
         self.spent(|t| &mut t.kv_ms, started);
-        superseded
+        Stored {
+            superseded,
+            refused,
+        }
     }
+}
+
+/// What became of guarded writes of fetched data.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stored {
+    /// Skipped: an invalidation came after the data was asked.
+    pub superseded: usize,
+    /// Refused by KV (429): dropped.
+    pub refused: usize,
 }
 
 /// The KV writes of fetched records (`None`: not found), `(key, entry text, ttl)`.

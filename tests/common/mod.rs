@@ -135,6 +135,8 @@ pub struct FakeGitHub {
     pub privatized: RefCell<HashSet<String>>,
     /// Transfers GitHub follows: lowercased `owner/name` → (new owner, index there).
     pub moved: RefCell<HashMap<String, (String, usize)>>,
+    /// Pushes since the fixtures were built: lowercased full name → `pushedAt`.
+    pub pushed: RefCell<HashMap<String, String>>,
 }
 
 impl FakeGitHub {
@@ -156,6 +158,7 @@ impl FakeGitHub {
             renames: RefCell::default(),
             privatized: RefCell::default(),
             moved: RefCell::default(),
+            pushed: RefCell::default(),
         }
     }
 
@@ -175,6 +178,9 @@ impl FakeGitHub {
         if self.privatized.borrow().contains(&full) {
             node["visibility"] = json!("PRIVATE");
             node["isPrivate"] = json!(true);
+        }
+        if let Some(at) = self.pushed.borrow().get(&full) {
+            node["pushedAt"] = json!(at);
         }
         node
     }

@@ -54,6 +54,11 @@ test("a long stream of deliveries: every poll is complete, and no listing page i
   assert.equal(polls, 90);
   assert.equal(w.emu.stats.ownerPages, 0, "no listing page during the activity");
   assert.ok(w.emu.stats.batch <= 30, `at most one revalidation per delivery: ${w.emu.stats.batch}`);
+  // Those pushes changed nothing GitHub reports, so nothing anonymous callers see moved; a push
+  // that moves a public repository's pushed_at does.
+  const shown = repos.find((r) => r.visibility === "PUBLIC");
+  record("octo-org", shown.name).pushedAt = "2026-11-30T12:00:00Z";
+  assert.equal((await deliver("push", push(`octo-org/${shown.name}`))).status, 200);
   const body = (await w.get("/v1/orgs/octo-org/repos")).body;
   assert.match(body.revalidated_at, /^\d{4}-\d\d-\d\dT/);
   assert.ok(Date.parse(body.fetched_at) < Date.parse(body.revalidated_at), "fetched_at stays the build's start");
@@ -93,7 +98,10 @@ test("widening facts come from GitHub only: a publicized delivery GitHub disagre
   rec.visibility = "PUBLIC";
   rec.isPrivate = false;
   await new Promise((r) => setTimeout(r, 1_100));
-  assert.equal((await deliver("repository", repoEvent("publicized", `octo-org/${hidden}`))).status, 200);
+  // Another delivery, so another body (the same bytes again would be a replay of the first).
+  const again = repoEvent("publicized", `octo-org/${hidden}`);
+  again.repository.updated_at = new Date().toISOString();
+  assert.equal((await deliver("repository", again)).status, 200);
   assert.ok((await listed("octo-org")).names.includes(hidden), "public once GitHub says so");
 });
 

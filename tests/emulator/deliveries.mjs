@@ -23,7 +23,9 @@ export function sendDeliveries({ forge, url, secret, owner = "octo-org", everyMs
     const branch = repo.defaultBranchRef.name;
     const payload = {
       action: "completed",
-      check_suite: { head_branch: branch, conclusion: state.toLowerCase() },
+      // Ids and times make every delivery's body unique, as GitHub's are: the worker takes a
+      // body it has already applied for a replay.
+      check_suite: { id: randomUUID(), head_branch: branch, conclusion: state.toLowerCase(), updated_at: new Date().toISOString() },
       repository: { full_name: `${o.login}/${repo.name}`, default_branch: branch },
     };
     const body = JSON.stringify(payload);

@@ -193,16 +193,21 @@ fn unexpected(e: json::Error) -> UpstreamFailure {
     UpstreamFailure::Unusable(format!("reply is not the expected JSON: {e}"))
 }
 
-/// Any error other than `NOT_FOUND` spoils the reply; a rate-limit error says so.
-fn check_errors(errors: &[GqlError<'_>]) -> Result<(), UpstreamFailure> {
+/// Any error other than `NOT_FOUND` spoils the reply; a rate-limit error says so, with the reset
+/// GitHub's `x-ratelimit-reset` header gives (it comes with every GraphQL answer).
+fn check_errors(errors: &[GqlError<'_>], reply: &HttpReply) -> Result<(), UpstreamFailure> {
     for e in errors {
         match e.kind.as_deref() {
             Some("NOT_FOUND") => {}
             Some("RATE_LIMITED") => {
+                let reset_at_ms = reply
+                    .header("x-ratelimit-reset")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|s| s.saturating_mul(1000));
                 return Err(UpstreamFailure::RateLimited {
                     retry_after_s: None,
-                    reset_at_ms: None,
-                })
+                    reset_at_ms,
+                });
             }
             // GitHub's wording when a query ran past its 10 s server timeout.
             None if e.message.starts_with("Something went wrong")
@@ -365,7 +370,7 @@ fn read_page_info<'a>(r: &mut Reader<'a>) -> json::Result<(bool, Option<Str<'a>>
 /// `NotFound` for a null owner, otherwise why the reply is unusable.
 pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
     let (data, errors) = read_reply(body(reply)?, read_owner_data).map_err(unexpected)?;
-    check_errors(&errors)?;
+    check_errors(&errors, reply)?;
     let data = data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
     let rate = rate_info(data.rate);
     let owner = data.owner.ok_or(UpstreamFailure::NotFound)?;
@@ -416,7 +421,7 @@ fn read_batch_data<'a>(r: &mut Reader<'a>) -> json::Result<BatchData<'a>> {
 /// type.
 pub fn batch(count: usize, reply: &HttpReply) -> Result<BatchAnswer, UpstreamFailure> {
     let (data, errors) = read_reply(body(reply)?, read_batch_data).map_err(unexpected)?;
-    check_errors(&errors)?;
+    check_errors(&errors, reply)?;
     let (rate, found) =
         data.ok_or_else(|| UpstreamFailure::Unusable("reply has no data".into()))?;
     let rate = rate_info(rate);
@@ -671,6 +676,21 @@ mod tests {
                 reset_at_ms: Some(1_700_000_000_000)
             }
         );
+        // GraphQL's RATE_LIMITED with HTTP 200: the reset is the header's, not a guess of 60 s.
+        let mut r = reply(
+            200,
+            &json!({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]}),
+        );
+        r.headers = vec![("x-ratelimit-reset".into(), "1700000123".into())];
+        for parsed in [owner_page(&r).err(), batch(1, &r).err()] {
+            assert_eq!(
+                parsed,
+                Some(UpstreamFailure::RateLimited {
+                    retry_after_s: None,
+                    reset_at_ms: Some(1_700_000_123_000)
+                })
+            );
+        }
     }
 
     #[test]

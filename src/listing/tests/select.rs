@@ -1,6 +1,6 @@
 //! Filters after visibility, order (nulls last, ties by name), pages.
 
-use super::{fixture, parsed, token};
+use super::{build, fixture, parsed, r, token, R};
 use crate::config::PrivatePolicy;
 use crate::listing::select;
 use crate::model::Visibility::{Private, Public};
@@ -233,6 +233,147 @@ fn pages_table() {
         let (got, total) = names(raw, &anon, PrivatePolicy::Hide);
         assert_eq!(got, expected, "{raw}");
         assert_eq!(total, 6, "{raw}: the total counts every page");
+    }
+}
+
+/// `q`: ASCII letters without case, every other byte as it is, within the name or within the
+/// description (never across the two), and only within the name of a redacted record.
+#[test]
+fn q_table() {
+    let repos = build(vec![
+        R {
+            desc: Some("The GraphQL API gateway for Payments"),
+            ..r("Api-Gateway", Public)
+        },
+        R {
+            desc: Some("Café Überwachung: naïve ÉTÉ"),
+            ..r("cafe-app", Public)
+        },
+        R {
+            desc: Some("abc"),
+            ..r("short", Public)
+        },
+        r("nodesc", Public),
+        R {
+            desc: Some("matches gateway too"),
+            ..r("ghost", Private)
+        },
+    ]);
+    let token = token();
+    let anon = Access::Anonymous;
+    use PrivatePolicy::{Hide, Redact};
+    let hundred = format!("q={}", "x".repeat(100));
+    let cases: Vec<(&str, &Access, PrivatePolicy, Vec<&str>)> = vec![
+        // Case-insensitive, in the name or the description.
+        ("q=gAtEwAy", &token, Hide, vec!["Api-Gateway", "ghost"]),
+        ("q=GATEWAY", &anon, Hide, vec!["Api-Gateway"]),
+        ("q=payments", &token, Hide, vec!["Api-Gateway"]),
+        ("q=API-G", &token, Hide, vec!["Api-Gateway"]),
+        // Across words of a description, and the whole of it.
+        (
+            "q=graphql+api+GATEWAY+for",
+            &token,
+            Hide,
+            vec!["Api-Gateway"],
+        ),
+        (
+            "q=the+graphql+api+gateway+for+payments",
+            &token,
+            Hide,
+            vec!["Api-Gateway"],
+        ),
+        // Never across the name and the description.
+        ("q=gateway+the", &token, Hide, vec![]),
+        ("q=gatewaythe", &token, Hide, vec![]),
+        // No match.
+        ("q=gatewayz", &token, Hide, vec![]),
+        ("q=zzz", &token, Redact, vec![]),
+        // `q` as long as the text, and longer.
+        ("q=ABC", &token, Hide, vec!["short"]),
+        ("q=abcd", &token, Hide, vec![]),
+        ("q=shorter", &token, Hide, vec![]),
+        (&hundred, &token, Hide, vec![]),
+        // Non-ASCII bytes compared as they are: only ASCII letters fold.
+        ("q=café", &token, Hide, vec!["cafe-app"]),
+        ("q=CAFÉ", &token, Hide, vec![]),
+        ("q=überwachung", &token, Hide, vec![]),
+        ("q=ÜBERWACHUNG", &token, Hide, vec!["cafe-app"]),
+        ("q=NAïVE+ÉtÉ", &token, Hide, vec!["cafe-app"]),
+        ("q=NAÏVE", &token, Hide, vec![]),
+        ("q=%C3%A9", &token, Hide, vec!["cafe-app"]),
+        ("q=ete", &token, Hide, vec![]),
+        // A redacted record matches on its name only.
+        ("q=gateway", &anon, Redact, vec!["Api-Gateway"]),
+        ("q=matches", &anon, Redact, vec![]),
+        ("q=matches", &token, Redact, vec!["ghost"]),
+        ("q=GHO", &anon, Redact, vec!["ghost"]),
+        ("q=GHO", &anon, Hide, vec![]),
+    ];
+    for (raw, access, policy, expected) in cases {
+        let s = select(&repos, &parsed(raw), access, policy);
+        let got: Vec<&str> = s.repos.iter().map(|r| r.name()).collect();
+        assert_eq!(got, expected, "{raw} {access:?} {policy:?}");
+        assert_eq!(s.total, expected.len() as u64, "{raw}");
+    }
+}
+
+/// Eight bytes at a time lowercases as `make_ascii_lowercase` does: every byte value, at every
+/// offset within a word, in texts of every length up to a few words.
+#[test]
+fn lower_ascii_is_make_ascii_lowercase() {
+    let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    for start in 0..8 {
+        for len in 1..40 {
+            for window in all.windows(len).skip(start).step_by(8) {
+                let mut got = window.to_vec();
+                crate::listing::select::lower_ascii(&mut got);
+                assert_eq!(got, window.to_ascii_lowercase(), "{window:?}");
+            }
+        }
+    }
+    let mut every = all.clone();
+    crate::listing::select::lower_ascii(&mut every);
+    assert_eq!(every, all.to_ascii_lowercase());
+}
+
+/// A pathological owner: 20,000 descriptions of 1,000 `a`s, searched for 99 `a`s and a `b`
+/// (a naive windowed search compares ~100 bytes at each of 20 million positions; `memmem` is
+/// linear in the text). No timing asserted: only the answers.
+#[test]
+fn q_on_a_pathological_owner() {
+    let names: Vec<String> = (0..20_000).map(|i| format!("repo-{i:05}")).collect();
+    let long = "a".repeat(1000);
+    let repos: Vec<Repo> = names
+        .iter()
+        .map(|n| {
+            Repo::new(RepoFields {
+                name: n,
+                owner: "Acme",
+                full_name: n,
+                url: "u",
+                description: Some(&long),
+                visibility: Public,
+                archived: false,
+                disabled: false,
+                fork: false,
+                default_branch: None,
+                pushed_at: None,
+                updated_at: None,
+                language: None,
+                ci: None,
+            })
+        })
+        .collect();
+    // (query, total, records on the page)
+    let cases = [
+        (format!("q={}b", "a".repeat(99)), 0, 0),
+        (format!("q=b{}", "A".repeat(99)), 0, 0),
+        (format!("q={}", "A".repeat(100)), 20_000, 20_000),
+        (format!("q={}&per_page=10", "a".repeat(99)), 20_000, 10),
+    ];
+    for (raw, total, len) in cases {
+        let s = select(&repos, &parsed(&raw), &token(), PrivatePolicy::Hide);
+        assert_eq!((s.total, s.repos.len()), (total, len), "{raw}");
     }
 }
 

@@ -1,0 +1,327 @@
+//! The third review's findings on owner directories, each driven natively through `http::handle`
+//! and the directories' `Host` double: a privatize heard while a build's catch-up query is out,
+//! an owner-level invalidation after the object lost its memory, `revalidated_at` per caller
+//! scope, one bounded query per revalidation round, and narrowing facts GitHub's lag cannot undo.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use forgelens::forge::github::GitHub;
+use forgelens::forge::HttpReply;
+use forgelens::http::Response;
+use forgelens::names::Owner;
+use futures::executor::block_on;
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+const SECRET: &str = "webhook-secret-for-review-3";
+const READ_SECRET: &str = "read-token-secret-of-at-least-32-bytes!";
+
+fn world(owners: &[(&str, usize)]) -> World {
+    let mut w = World::new(owners);
+    w.vars = vec![
+        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
+        ("READ_TOKEN_SECRET", READ_SECRET.into()),
+        // This isolate's memory would hide what the directory answers.
+        ("MEMORY_TTL_MS", "0".into()),
+    ];
+    w
+}
+
+async fn deliver(w: &World, event: &str, payload: &Value) -> Response {
+    let body = payload.to_string().into_bytes();
+    let signature = webhook_signature(SECRET, &body);
+    let headers = [
+        ("X-GitHub-Event", event),
+        ("X-Hub-Signature-256", signature.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    w.fetch("POST", "/v1/webhooks/github", &headers, &body)
+        .await
+}
+
+fn repo_event(action: &str, full_name: &str) -> Value {
+    json!({"action": action, "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+fn push(full_name: &str) -> Value {
+    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+/// Listing pages GitHub was asked for (not revalidations).
+fn pages(w: &World) -> usize {
+    w.gh.calls
+        .borrow()
+        .iter()
+        .filter(|b| b["variables"].get("owner").is_some())
+        .count()
+}
+
+fn stored_listing(w: &World, owner: &str) -> Value {
+    let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn stored_visibility(w: &World, owner: &str, name: &str) -> Option<String> {
+    let stored = stored_listing(w, owner);
+    let repos = stored["data"]["repos"].as_array().unwrap();
+    repos
+        .iter()
+        .find(|r| r["name"] == name)
+        .map(|r| r["visibility"].as_str().unwrap().to_string())
+}
+
+/// Fires the owner's alarms, each when it is due, until none is due within `within_ms`.
+fn fire_alarms(w: &World, owner: &str, within_ms: u64) {
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse(owner).unwrap();
+    let until = w.clock.0.get() + within_ms;
+    while let Some(at) = owners.alarm_at(&owner).filter(|at| *at <= until) {
+        w.clock.0.set(w.clock.0.get().max(at));
+        block_on(owners.alarm(&owner));
+    }
+}
+
+#[test]
+fn a_privatize_heard_while_the_catch_up_query_is_out_is_not_lost() {
+    let mut w = world(&[("acme", 250)]);
+    // Each page takes 2 s; a caller waits at most 3 s (two pages), then is told to come back.
+    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
+    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    assert_eq!(pages(&w), 2);
+    // A push heard during the (first) build: its completion asks GitHub about it again.
+    assert_eq!(
+        block_on(deliver(&w, "push", &push("acme/r001"))).status,
+        200
+    );
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    let before = w.calls();
+    // The alarm pages on; while its catch-up query (the call after the last page) is out,
+    // r020, read public on the first page, is made private and its delivery answered.
+    let answered = RefCell::new(None);
+    let privatize = async {
+        while w.calls() < before + 2 {
+            YieldNow(false).await;
+        }
+        w.gh.privatized.borrow_mut().insert("acme/r020".into());
+        let r = deliver(&w, "repository", &repo_event("privatized", "acme/r020")).await;
+        *answered.borrow_mut() = Some((r.status, w.calls()));
+    };
+    block_on(futures::future::join(owners.alarm(&owner), privatize));
+    let (status, calls_then) = answered.take().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        calls_then,
+        before + 2,
+        "answered while the catch-up query was out"
+    );
+    assert_eq!(pages(&w), 3, "the build was not restarted");
+    // The build's listing holds the privatize: in KV, and for every kind of read.
+    assert_eq!(
+        stored_visibility(&w, "acme", "r020").as_deref(),
+        Some("private")
+    );
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert_eq!(listing.status, 200);
+    assert!(!names(&listing).contains(&"r020".to_string()));
+    let summary = json_body(&w.get("/v1/orgs/acme/summary"));
+    assert_eq!(summary["total"], 199, "200 public, one made private");
+    assert_eq!(w.get("/v1/repos/acme/r020").status, 404);
+    // And the directory holds nothing unasked.
+    let dirs = w.directories.borrow();
+    let data = dirs["acme"].storage.data.borrow();
+    assert!(!data.contains_key("since") && !data.contains_key("queue"));
+}
+
+#[test]
+fn an_owner_level_invalidation_reaches_a_stored_listing_after_eviction() {
+    let w = world(&[("acme", 5)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert_eq!(pages(&w), 1);
+    let evict = || {
+        let dirs = w.directories.borrow();
+        *dirs["acme"].memory.borrow_mut() = forgelens::owners::directory::Memory::default();
+    };
+    // The object is evicted between invocations (storage kept); then an admin purge.
+    evict();
+    let purge = w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]);
+    assert_eq!(purge.status, 200);
+    let read = w.get("/v1/orgs/acme/repos");
+    assert_eq!((read.status, read.header("x-cache")), (200, Some("MISS")));
+    assert_eq!(
+        pages(&w),
+        2,
+        "rebuilt, not answered from the stored listing"
+    );
+    // The same for an installation event.
+    evict();
+    let payload = json!({"action": "removed", "installation": {"id": 7, "account": {"login": "acme"}},
+        "repositories_removed": [{"full_name": "acme/r001"}]});
+    let r = block_on(deliver(&w, "installation_repositories", &payload));
+    assert_eq!(r.status, 200);
+    let read = w.get("/v1/orgs/acme/repos");
+    assert_eq!((read.status, read.header("x-cache")), (200, Some("MISS")));
+    assert_eq!(pages(&w), 3);
+}
+
+#[test]
+fn activity_on_hidden_records_changes_no_anonymous_body() {
+    for policy in ["hide", "redact"] {
+        let mut w = world(&[("acme", 10)]);
+        w.vars.push(("PRIVATE_REPOS_ANONYMOUS", policy.into()));
+        let token = format!("Bearer {}", read_token(READ_SECRET, &["acme"]));
+        let auth = [("Authorization", token.as_str())];
+        let anonymous = w.get("/v1/orgs/acme/repos");
+        assert_eq!(anonymous.status, 200);
+        let summary = w.get("/v1/orgs/acme/summary");
+        assert_eq!(json_body(&anonymous)["revalidated_at"], Value::Null);
+        // A push to a private repository (r004), and a delivery naming one that does not exist.
+        w.advance(2);
+        w.gh.pushed
+            .borrow_mut()
+            .insert("acme/r004".into(), "2026-05-01T00:00:00Z".into());
+        assert_eq!(
+            block_on(deliver(&w, "push", &push("acme/r004"))).status,
+            200
+        );
+        w.advance(2);
+        assert_eq!(
+            block_on(deliver(&w, "push", &push("acme/nope"))).status,
+            200
+        );
+        let again = w.get("/v1/orgs/acme/repos");
+        assert_eq!(again.body, anonymous.body, "{policy}");
+        assert_eq!(again.header("etag"), anonymous.header("etag"), "{policy}");
+        let etag = anonymous.header("etag").unwrap();
+        let revalidated = w.request("GET", "/v1/orgs/acme/repos", &[("If-None-Match", etag)]);
+        assert_eq!(revalidated.status, 304, "{policy}");
+        assert_eq!(
+            w.get("/v1/orgs/acme/summary").body,
+            summary.body,
+            "{policy}"
+        );
+        // The owner's token sees the change, and when it happened.
+        let private = w.request("GET", "/v1/orgs/acme/repos", &auth);
+        let body = json_body(&private);
+        assert!(body["revalidated_at"].is_string(), "{policy}");
+        let r004 = body["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "r004");
+        assert_eq!(r004.unwrap()["pushed_at"], "2026-05-01T00:00:00Z");
+        // A change to a public record is everyone's to see.
+        w.advance(2);
+        w.gh.pushed
+            .borrow_mut()
+            .insert("acme/r003".into(), "2026-05-02T00:00:00Z".into());
+        block_on(deliver(&w, "push", &push("acme/r003")));
+        let public = json_body(&w.get("/v1/orgs/acme/repos"));
+        assert!(public["revalidated_at"].is_string(), "{policy}");
+        let summary = json_body(&w.get("/v1/orgs/acme/summary"));
+        assert_eq!(summary["revalidated_at"], public["revalidated_at"]);
+    }
+}
+
+#[test]
+fn a_backlog_drains_one_query_of_at_most_100_names_a_second() {
+    let w = world(&[("acme", 300)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // GitHub is down while 250 deliveries arrive: each is answered once durably queued.
+    w.gh.fault.borrow_mut().replace(Ok(HttpReply {
+        status: 502,
+        headers: vec![],
+        body: b"bad gateway".to_vec(),
+    }));
+    let bodies: Vec<Value> = (0..250).map(|i| push(&format!("acme/r{i:03}"))).collect();
+    let all = bodies.iter().map(|b| deliver(&w, "push", b));
+    let answers = block_on(futures::future::join_all(all));
+    assert!(answers.iter().all(|r| r.status == 200));
+    // GitHub recovers; the alarm drains the queue. Each call's time is noted.
+    *w.gh.fault.borrow_mut() = None;
+    let recovered = w.clock.0.get();
+    let before = w.calls();
+    let times = Rc::new(RefCell::new(Vec::new()));
+    {
+        let (times, clock) = (Rc::clone(&times), Rc::clone(&w.clock.0));
+        *w.gh.during_call.borrow_mut() =
+            Some(Box::new(move || times.borrow_mut().push(clock.get())));
+    }
+    fire_alarms(&w, "acme", 60_000);
+    let calls = w.gh.calls.borrow()[before..].to_vec();
+    let times = times.borrow().clone();
+    assert_eq!(calls.len(), 3, "250 names: three queries");
+    for body in &calls {
+        let names = body["variables"].as_object().unwrap().len() / 2;
+        assert!(names <= 100, "at most 100 names a query: {names}");
+    }
+    assert!(times[0] <= recovered + 5_000, "the first retry within 5 s");
+    for pair in times.windows(2) {
+        assert!(
+            pair[1] >= pair[0] + 1_000,
+            "rounds a second apart: {times:?}"
+        );
+    }
+    let dirs = w.directories.borrow();
+    assert!(!dirs["acme"].storage.data.borrow().contains_key("queue"));
+}
+
+#[test]
+fn a_lagging_answer_does_not_undo_a_privatize() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // GitHub made r003 private, but the first query after the delivery is answered from before
+    // the change (GitHub's API lags it by a moment).
+    w.gh.privatized.borrow_mut().insert("acme/r003".into());
+    let lagging = json!({"data": {"rateLimit": {"cost": 1, "remaining": 4000, "limit": 5000,
+        "resetAt": "2026-01-01T00:00:00Z"}, "r0": FakeGitHub::node("acme", 3)}});
+    w.gh.fault_on_call.borrow_mut().insert(
+        w.calls(),
+        Ok(HttpReply {
+            status: 200,
+            headers: vec![],
+            body: lagging.to_string().into_bytes(),
+        }),
+    );
+    let heard = w.clock.0.get();
+    let times = Rc::new(RefCell::new(Vec::new()));
+    {
+        let (times, clock) = (Rc::clone(&times), Rc::clone(&w.clock.0));
+        *w.gh.during_call.borrow_mut() =
+            Some(Box::new(move || times.borrow_mut().push(clock.get())));
+    }
+    let r = block_on(deliver(
+        &w,
+        "repository",
+        &repo_event("privatized", "acme/r003"),
+    ));
+    assert_eq!(r.status, 200);
+    let times = times.borrow().clone();
+    assert_eq!(
+        times.len(),
+        2,
+        "asked again once the answer can confirm the fact"
+    );
+    assert!(times[1] >= heard + 5_000, "{times:?}");
+    assert_eq!(
+        stored_visibility(&w, "acme", "r003").as_deref(),
+        Some("private")
+    );
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert!(!names(&listing).contains(&"r003".to_string()));
+}
