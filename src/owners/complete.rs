@@ -218,7 +218,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             .store_fetched_counted(vec![write], done.started_at_ms)
             .await;
         // Refused: the alarm writes the listing again (KV may hold an older copy meanwhile).
-        self.mem.borrow_mut().rounds.unpublished = stored.refused > 0;
+        self.note_published(stored.refused > 0).await;
         let mut dropped = stored.superseded > 0;
         if !dropped {
             // An invalidation racing the write may have deleted the key just before the write

@@ -4,7 +4,7 @@
 //! Durable Object and natively in tests.
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
-use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY};
+use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
 use super::revalidate::live_text;
 use super::{Answer, Progress};
@@ -354,6 +354,19 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         self.storage.put(key, value).await
     }
 
+    /// Remembers whether KV refused the live listing's last write, in storage too: a later life
+    /// of the object must write it again (the copy in KV lacks changes deliveries were told of).
+    pub(super) async fn note_published(&self, refused: bool) {
+        let was = std::mem::replace(&mut self.mem.borrow_mut().rounds.unpublished, refused);
+        if refused && !was {
+            let _ = self.put(UNPUBLISHED_KEY, "1").await;
+        } else if was && !refused {
+            self.storage
+                .delete_many(&[UNPUBLISHED_KEY.to_string()])
+                .await;
+        }
+    }
+
     /// Drops every stored build, when storage may hold one (each write is one the object's
     /// next answer or request waits for).
     pub(super) async fn clear(&self) {
@@ -374,7 +387,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if self.mem.borrow().loaded {
             return self.mem.borrow().checkpoint.clone();
         }
-        let keys = [BUILD_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY].map(String::from);
+        let keys = [BUILD_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY].map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
         let mut next = || stored.next().flatten();
         let cp = next().and_then(|t| Checkpoint::decode(&t));
@@ -387,6 +400,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             .and_then(|t| live::decode_changes(&t))
             .map(Queue::from_changes)
             .unwrap_or_default();
+        let unpublished = next().is_some();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -400,6 +414,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.live = kept;
             mem.queue = queue;
             mem.since = since;
+            mem.rounds.unpublished = unpublished;
         }
         mem.checkpoint.clone()
     }

@@ -19,6 +19,8 @@ pub const LIVE_KEY: &str = "live";
 pub const QUEUE_KEY: &str = "queue";
 /// Changes heard since the build in progress began: revalidated before its listing is kept.
 pub const SINCE_KEY: &str = "since";
+/// Present when KV refused the live listing's last write (written again by the alarm).
+pub const UNPUBLISHED_KEY: &str = "unpublished";
 
 /// A stored page of slot `slot` (a build writes the slot the live listing does not use).
 pub fn page_key(slot: u8, i: u32) -> String {

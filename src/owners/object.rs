@@ -177,7 +177,8 @@ pub async fn change<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Host>(
     changes: &[Change],
 ) -> Result<Told, ApiError> {
     let told = dir.hear(changes, CHANGE_WAIT_MS).await?;
-    if told == Told::Queued && dir.queued() && !host.driving() {
+    // Changes GitHub did not answer, or a listing KV refused: the alarm tries again.
+    if dir.queued() && !host.driving() {
         host.arm(RETRY_MS).await;
     }
     Ok(told)

@@ -180,7 +180,13 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             {
                 let mem = self.mem.borrow();
                 if mem.rounds.applied >= seq {
-                    return Told::Applied;
+                    // Applied once in a KV write that landed; a refused one is retried by the
+                    // alarm, and the worker drops the older copy meanwhile.
+                    return if mem.rounds.unpublished {
+                        Told::Queued
+                    } else {
+                        Told::Applied
+                    };
                 }
                 if mem.live.is_none() {
                     // An owner-level invalidation threw the listing away: the rebuild after it
@@ -359,7 +365,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             .svc
             .store_fetched_counted(vec![(key.clone(), text, ttl)], started)
             .await;
-        self.mem.borrow_mut().rounds.unpublished = stored.refused > 0;
+        self.note_published(stored.refused > 0).await;
         let superseded = stored.superseded > 0;
         // An owner-level invalidation heard meanwhile deleted the key just before this write
         // may have landed: take it back (see `write_back`).
@@ -385,30 +391,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let mut rewritten = Pages::default();
         loop {
             let now = self.now();
+            rewritten.merge(&self.apply_heard(done, now));
             let (names, top) = {
-                let mut mem = self.mem.borrow_mut();
-                let mem = &mut *mem;
-                let mut reach = Pages::default();
-                for e in mem.since.entries() {
-                    if let Some(patch) = narrowing(e.change.fact) {
-                        reach.add(done.apply(e.change.name.as_str(), patch, e.change.at_ms));
-                    }
-                }
-                // Facts heard just before the build began: its pages may predate them. One
-                // that changed a record is asked again once an answer can confirm it.
-                for f in &mem.facts {
-                    let Some(patch) = narrowing(f.fact) else {
-                        continue;
-                    };
-                    let applied = done.apply(f.name.as_str(), patch, f.at_ms);
-                    if applied.page.is_some() {
-                        let until = f.at_ms.saturating_add(FACT_HOLDS_MS);
-                        mem.queue.push_due(f, mem.rounds.heard, until);
-                    }
-                    reach.add(applied);
-                }
-                done.mark(reach.1, now);
-                rewritten.merge(&reach);
+                let mem = self.mem.borrow();
                 (mem.since.due(now, BATCH_MAX), mem.rounds.heard)
             };
             if names.is_empty() || queries >= CATCH_UP_QUERIES {
@@ -441,11 +426,41 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             // Held answers stay (due later) and move to the queue below with the rest.
             self.mem.borrow_mut().since.answered(&names, top, &held);
         }
+        // What was heard while the last query was out (it may have failed): its narrowing facts
+        // too, with nothing awaited before the listing is answered.
+        rewritten.merge(&self.apply_heard(done, self.now()));
         let mut mem = self.mem.borrow_mut();
         for e in mem.since.take() {
             mem.queue.restore(e);
         }
         rewritten.0
+    }
+
+    /// The narrowing facts heard since the build began, and those heard just before it (its
+    /// pages may predate them: one that changed a record is asked again once an answer can
+    /// confirm it), applied to the build's records by the merge rule.
+    fn apply_heard(&self, done: &mut Live, now: u64) -> Pages {
+        let mut mem = self.mem.borrow_mut();
+        let mem = &mut *mem;
+        let mut reach = Pages::default();
+        for e in mem.since.entries() {
+            if let Some(patch) = narrowing(e.change.fact) {
+                reach.add(done.apply(e.change.name.as_str(), patch, e.change.at_ms));
+            }
+        }
+        for f in &mem.facts {
+            let Some(patch) = narrowing(f.fact) else {
+                continue;
+            };
+            let applied = done.apply(f.name.as_str(), patch, f.at_ms);
+            if applied.page.is_some() {
+                let until = f.at_ms.saturating_add(FACT_HOLDS_MS);
+                mem.queue.push_due(f, mem.rounds.heard, until);
+            }
+            reach.add(applied);
+        }
+        done.mark(reach.1, now);
+        reach
     }
 
     /// The pages `touched` of the live listing, and its meta line, as they stand.

@@ -1,7 +1,7 @@
 //! Invalidation: drop cache entries the moment the truth changed (webhooks, admin purges), and
 //! leave a marker so a refresh already in flight cannot write its older answer back.
 
-use super::directories::Change;
+use super::directories::{Change, Told};
 use super::{Clock, Service, Transport, MARKER_TTL, RETRY_DELAYS_MS};
 use crate::cache::{keys, Store, StoreError};
 use crate::error::ApiError;
@@ -80,8 +80,19 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let told = by_owner
             .iter()
             .map(|(owner, list)| owners.change(owner, list));
-        for outcome in futures::future::join_all(told).await {
-            outcome?;
+        let mut again = Vec::new();
+        for ((owner, _), outcome) in by_owner.iter().zip(futures::future::join_all(told).await) {
+            // Until its directory heard the narrowing fact, a revalidation round could still
+            // write the listing without it (after the drop above). `Applied` means a write with
+            // it has landed since; otherwise the key goes again, now that every later write has
+            // the fact, so no copy from before it outlives the delivery's answer.
+            let org = keys::org(owner);
+            if outcome? != Told::Applied && narrowed.contains(&org) {
+                again.push(org);
+            }
+        }
+        if !again.is_empty() {
+            self.drop_keys(&[], &again).await?;
         }
         Ok(())
     }

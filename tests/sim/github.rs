@@ -1,0 +1,266 @@
+//! GitHub's truth as a model: owners, their repositories and each one's visibility, archived
+//! state and CI, with every past version kept so an answer can lag a change; answering the
+//! worker's GraphQL queries (owner pages by name cursor, aliased repository lookups) after a
+//! seeded latency, or failing as the weather says.
+
+use super::exec::Sched;
+use forgelens::forge::{HttpCall, HttpReply};
+use forgelens::service::Transport;
+use serde_json::{json, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoState {
+    pub name: String,
+    pub visibility: &'static str,
+    pub archived: bool,
+    /// `None`: an empty repository (no default branch, no CI).
+    pub ci: Option<&'static str>,
+    pub pushes: u32,
+}
+
+/// Lowercased owner → lowercased name → state.
+pub type Truth = BTreeMap<String, BTreeMap<String, RepoState>>;
+
+/// A sent call: (time, owner, is a listing page, names asked, sent by a directory).
+pub type Call = (u64, String, bool, usize, bool);
+
+/// How GitHub behaves now: the chance (in 100) that a call fails, and whether answers may lag.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Weather {
+    pub fail_in_100: u32,
+    pub lag_ms: u64,
+}
+
+pub struct SimGitHub<'a> {
+    sched: &'a Sched,
+    /// Versions of the truth with the time each began (the last is now).
+    pub history: RefCell<Vec<(u64, Truth)>>,
+    pub weather: Cell<Weather>,
+    pub calls: RefCell<Vec<Call>>,
+    pub faults: Cell<u64>,
+    pub lagged: Cell<u64>,
+    /// When a spent rate limit resets (GitHub refuses until then).
+    pub limited_until: Cell<u64>,
+}
+
+impl<'a> SimGitHub<'a> {
+    pub fn new(sched: &'a Sched, truth: Truth) -> SimGitHub<'a> {
+        SimGitHub {
+            sched,
+            history: RefCell::new(vec![(sched.now.get(), truth)]),
+            weather: Cell::default(),
+            calls: RefCell::default(),
+            faults: Cell::new(0),
+            lagged: Cell::new(0),
+            limited_until: Cell::new(0),
+        }
+    }
+
+    pub fn truth(&self) -> Truth {
+        self.history
+            .borrow()
+            .last()
+            .map(|v| v.1.clone())
+            .unwrap_or_default()
+    }
+
+    /// Changes the truth now.
+    pub fn change(&self, f: impl FnOnce(&mut Truth)) {
+        let mut next = self.truth();
+        f(&mut next);
+        let mut h = self.history.borrow_mut();
+        h.push((self.sched.now.get(), next));
+        // Only what an answer can still lag to is kept.
+        let keep_from = self.sched.now.get().saturating_sub(10_000);
+        while h.len() > 2 && h.get(1).is_some_and(|v| v.0 <= keep_from) {
+            h.remove(0);
+        }
+    }
+
+    /// The truth as of `at_ms`.
+    fn truth_at(&self, at_ms: u64) -> Truth {
+        let h = self.history.borrow();
+        h.iter()
+            .rev()
+            .find(|v| v.0 <= at_ms)
+            .or_else(|| h.first())
+            .map(|v| v.1.clone())
+            .unwrap_or_default()
+    }
+
+    fn node(owner: &str, r: &RepoState) -> Value {
+        let branch = r.ci.map(|state| {
+            json!({"name": "main", "target": {"oid": format!("sha{}", r.pushes), "statusCheckRollup": {"state": state}}})
+        });
+        json!({"name": r.name, "owner": {"login": owner}, "nameWithOwner": format!("{owner}/{}", r.name),
+            "url": format!("https://github.com/{owner}/{}", r.name), "description": null,
+            "visibility": r.visibility, "isPrivate": r.visibility != "PUBLIC",
+            "isArchived": r.archived, "isDisabled": false, "isFork": false,
+            "pushedAt": format!("2026-01-01T00:00:{:02}Z", r.pushes % 60),
+            "updatedAt": "2026-01-02T00:00:00Z", "primaryLanguage": null,
+            "defaultBranchRef": branch})
+    }
+
+    fn rate(&self) -> Value {
+        let reset = forgelens::time::format_rfc3339(self.sched.now.get() + 3_600_000);
+        json!({"cost": 1, "remaining": 4000, "limit": 5000, "resetAt": reset})
+    }
+
+    fn answer(&self, body: &Value, truth: &Truth) -> Value {
+        let vars = &body["variables"];
+        if let Some(owner) = vars.get("owner").and_then(Value::as_str) {
+            let Some(repos) = truth.get(&owner.to_ascii_lowercase()) else {
+                return json!({"data": {"repositoryOwner": null}, "errors": [{"type": "NOT_FOUND", "path": ["repositoryOwner"]}]});
+            };
+            let first = vars["first"].as_u64().unwrap_or(100) as usize;
+            assert!((1..=100).contains(&first), "GitHub refuses first: {first}");
+            let after = vars["cursor"].as_str().map(str::to_string);
+            let rest: Vec<&RepoState> = repos
+                .iter()
+                .filter(|(k, _)| after.as_ref().is_none_or(|a| k.as_str() > a.as_str()))
+                .map(|(_, r)| r)
+                .collect();
+            let page: Vec<Value> = rest
+                .iter()
+                .take(first)
+                .map(|r| Self::node(owner, r))
+                .collect();
+            let more = rest.len() > first;
+            let cursor = rest
+                .get(first.min(rest.len()).saturating_sub(1))
+                .map_or(String::new(), |r| r.name.to_ascii_lowercase());
+            return json!({"data": {"rateLimit": self.rate(),
+                "repositoryOwner": {"login": owner, "repositories": {"totalCount": repos.len(), "nodes": page,
+                "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
+        }
+        let mut data = serde_json::Map::new();
+        data.insert("rateLimit".into(), self.rate());
+        let mut errors = Vec::new();
+        for i in 0.. {
+            let (Some(o), Some(n)) = (vars.get(format!("o{i}")), vars.get(format!("n{i}"))) else {
+                break;
+            };
+            let (o, n) = (o.as_str().unwrap_or(""), n.as_str().unwrap_or(""));
+            let found = truth
+                .get(&o.to_ascii_lowercase())
+                .and_then(|repos| repos.get(&n.to_ascii_lowercase()));
+            match found {
+                Some(r) => {
+                    data.insert(format!("r{i}"), Self::node(o, r));
+                }
+                None => {
+                    errors.push(json!({"type": "NOT_FOUND", "path": [format!("r{i}")]}));
+                    data.insert(format!("r{i}"), Value::Null);
+                }
+            }
+        }
+        json!({"data": data, "errors": errors})
+    }
+}
+
+impl SimGitHub<'_> {
+    /// GitHub's answer to a spent budget: HTTP 200, `RATE_LIMITED`, the reset in a header.
+    fn spent(&self) -> HttpReply {
+        let reset_s = self.limited_until.get().div_ceil(1000);
+        HttpReply {
+            status: 200,
+            headers: vec![
+                ("x-ratelimit-remaining".into(), "0".into()),
+                ("x-ratelimit-reset".into(), reset_s.to_string()),
+            ],
+            body:
+                json!({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]})
+                    .to_string()
+                    .into_bytes(),
+        }
+    }
+}
+
+fn reply(status: u16, body: &Value) -> HttpReply {
+    HttpReply {
+        status,
+        headers: vec![],
+        body: body.to_string().into_bytes(),
+    }
+}
+
+impl Transport for SimGitHub<'_> {
+    async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String> {
+        self.send_from(call, timeout_ms, false).await
+    }
+}
+
+/// GitHub as the owner directories reach it: the same model, their calls told apart (the
+/// bounded-cost check counts a directory's revalidations, not single and batch reads).
+pub struct FromDirectory<'a>(pub &'a SimGitHub<'a>);
+
+impl Transport for FromDirectory<'_> {
+    async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String> {
+        self.0.send_from(call, timeout_ms, true).await
+    }
+}
+
+impl SimGitHub<'_> {
+    async fn send_from(
+        &self,
+        call: &HttpCall,
+        timeout_ms: u64,
+        directory: bool,
+    ) -> Result<HttpReply, String> {
+        let body: Value = serde_json::from_str(&call.body).map_err(|e| e.to_string())?;
+        let vars = &body["variables"];
+        let page = vars.get("owner").is_some();
+        let owner = vars
+            .get("owner")
+            .or_else(|| vars.get("o0"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let names = vars.as_object().map_or(0, |v| v.len() / 2);
+        self.calls
+            .borrow_mut()
+            .push((self.sched.now.get(), owner, page, names, directory));
+        let weather = self.weather.get();
+        if self.sched.now.get() < self.limited_until.get() {
+            // Still spent (a call sent before the worker heard of the limit): refused again.
+            self.sched.sleep(20).await;
+            return Ok(self.spent());
+        }
+        let latency = 20 + self.sched.below(1_500) as u64;
+        let fails = weather.fail_in_100 > 0 && self.sched.below(100) < weather.fail_in_100 as usize;
+        if fails && self.sched.chance(4) && latency + 10_000 > timeout_ms {
+            self.faults.set(self.faults.get() + 1);
+            self.sched.sleep(timeout_ms).await;
+            return Err(format!("no reply within {timeout_ms} ms"));
+        }
+        self.sched.sleep(latency.min(timeout_ms)).await;
+        if latency >= timeout_ms {
+            return Err(format!("no reply within {timeout_ms} ms"));
+        }
+        if fails {
+            self.faults.set(self.faults.get() + 1);
+            return Ok(match self.sched.below(3) {
+                0 => reply(502, &json!("bad gateway")),
+                1 => reply(
+                    200,
+                    &json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug."}]}),
+                ),
+                _ => {
+                    // A spent budget: refused until the reset.
+                    let reset_s = self.sched.now.get() / 1000 + 5 + self.sched.below(20) as u64;
+                    self.limited_until.set(reset_s * 1000);
+                    self.spent()
+                }
+            });
+        }
+        // The answer reflects the truth when GitHub read it: now, or a moment ago when it lags.
+        let mut at = self.sched.now.get();
+        if weather.lag_ms > 0 && self.sched.chance(3) {
+            at = at.saturating_sub(self.sched.below(weather.lag_ms as usize) as u64);
+            self.lagged.set(self.lagged.get() + 1);
+        }
+        Ok(reply(200, &self.answer(&body, &self.truth_at(at))))
+    }
+}
