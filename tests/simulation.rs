@@ -49,6 +49,8 @@ struct Book {
     delivered: std::collections::HashSet<u64>,
     /// Whether any answer lagged (then only narrowing changes must be in the listing at once).
     violations: Vec<String>,
+    /// Owner-level invalidations answered 2xx: (sent, answered).
+    purged: Vec<(u64, u64)>,
     counts: BTreeMap<&'static str, u64>,
     next_change: u64,
 }
@@ -156,6 +158,31 @@ impl<'a> Run<'a> {
             return;
         }
         let b = body(&r);
+        // An owner-level invalidation answered before this read began throws every copy of the
+        // listing away: what is read was built after it was sent.
+        let fetched = b["fetched_at"]
+            .as_str()
+            .and_then(forgelens::time::parse_rfc3339)
+            .unwrap_or(0);
+        let purge = self
+            .book
+            .borrow()
+            .purged
+            .iter()
+            .filter(|p| p.1 <= started)
+            .map(|p| p.0)
+            .max();
+        if let Some(sent) = purge.filter(|&sent| fetched < sent) {
+            self.violate(
+                "owner-level invalidation",
+                format!(
+                    "a read begun at {} got a listing built at {}, before the invalidation sent at {}",
+                    started - T0,
+                    fetched.saturating_sub(T0),
+                    sent - T0
+                ),
+            );
+        }
         let book = self.book.borrow();
         for repo in b["repos"].as_array().into_iter().flatten() {
             let name = repo["name"].as_str().unwrap_or("").to_ascii_lowercase();
@@ -394,6 +421,7 @@ impl<'a> Run<'a> {
 
     async fn owner_level(&'a self, sp: Spawner<'a>) {
         let faulty = self.faulty();
+        let sent = self.w.sched.now.get();
         let r = if self.w.sched.chance(2) {
             let admin = format!("Bearer {ADMIN_TOKEN}");
             let headers = [("Authorization", admin.as_str())];
@@ -423,6 +451,10 @@ impl<'a> Run<'a> {
                 .await
         };
         self.check_status("owner-level invalidation", &r, faulty || self.faulty());
+        if r.status == 200 {
+            let answered = self.w.sched.now.get();
+            self.book.borrow_mut().purged.push((sent, answered));
+        }
         self.w
             .note(format!("owner-level invalidation -> {}", r.status));
     }

@@ -194,6 +194,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 }
                 let _ = self.put(&last_key, &last).await;
                 let _ = self.put(LIVE_KEY, &meta).await;
+                // What the catch-up left for GitHub to answer (it moved from `since`, which
+                // goes below), so a later life of the object still asks it.
+                self.store_queue().await;
                 let mut gone = old;
                 gone.push(BUILD_KEY.to_string());
                 gone.push(SINCE_KEY.to_string());

@@ -485,7 +485,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     /// The queue as it stands, stored (or dropped when empty) so a later life retries it.
-    async fn store_queue(&self) {
+    pub(super) async fn store_queue(&self) {
         let text = live::encode_changes(&self.mem.borrow().queue.changes());
         if text.is_empty() {
             self.storage.delete_many(&[QUEUE_KEY.to_string()]).await;
