@@ -13,56 +13,15 @@
 mod common;
 
 use common::*;
-use forgelens::http::Response;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const SECRET: &str = "webhook-secret-for-replay-tests";
-
 fn world(owners: &[(&str, usize)]) -> World {
-    let mut w = World::new(owners);
-    w.vars = vec![
-        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
-        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
-        // This isolate's memory would hide what the directory answers.
-        ("MEMORY_TTL_MS", "0".into()),
-    ];
-    w
-}
-
-/// Sends `body` exactly as given (a captured delivery is replayed byte for byte), signed.
-fn send_raw(w: &World, event: &str, body: &[u8], id: Option<&str>) -> Response {
-    let signature = webhook_signature(SECRET, body);
-    let mut headers = vec![
-        ("X-GitHub-Event", event),
-        ("X-Hub-Signature-256", signature.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    if let Some(id) = id {
-        headers.push(("X-GitHub-Delivery", id));
-    }
-    w.send("POST", "/v1/webhooks/github", &headers, body)
-}
-
-fn deliver(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
-    send_raw(w, event, payload.to_string().as_bytes(), id)
+    live_world(owners)
 }
 
 fn privatized(full_name: &str) -> Value {
     json!({"action": "privatized", "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-fn push(full_name: &str) -> Value {
-    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-/// Listing pages GitHub was asked for (not revalidations).
-fn pages(w: &World) -> usize {
-    w.gh.calls
-        .borrow()
-        .iter()
-        .filter(|b| b["variables"].get("owner").is_some())
-        .count()
 }
 
 /// The key an applied delivery of `body` is remembered under, computed here independently.
@@ -114,7 +73,7 @@ fn a_body_replayed_under_fresh_ids_is_applied_once() {
     let w = world(&[("acme", 10)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     let body = push("acme/r003").to_string().into_bytes();
-    let first = send_raw(&w, "push", &body, Some(ID));
+    let first = send_delivery(&w, "push", &body, Some(ID));
     assert_eq!(first.status, 200);
     assert_eq!(
         json_body(&first)["invalidated"],
@@ -129,7 +88,7 @@ fn a_body_replayed_under_fresh_ids_is_applied_once() {
     ];
     for (i, id) in fresh.into_iter().enumerate() {
         w.advance(2);
-        let replay = send_raw(&w, "push", &body, id);
+        let replay = send_delivery(&w, "push", &body, id);
         assert_eq!(replay.status, 200, "replay {i}");
         assert_eq!(replay.body, first.body, "replay {i} answers the same body");
         assert_eq!(
@@ -140,7 +99,7 @@ fn a_body_replayed_under_fresh_ids_is_applied_once() {
     }
     // A body that differs by one byte is another delivery.
     let other = push("acme/r004").to_string().into_bytes();
-    assert_eq!(send_raw(&w, "push", &other, Some(ID)).status, 200);
+    assert_eq!(send_delivery(&w, "push", &other, Some(ID)).status, 200);
     assert_eq!(w.calls(), calls + 1, "the other body asked GitHub");
 }
 
@@ -166,7 +125,7 @@ fn a_replayed_owner_level_delivery_does_not_rebuild_the_listing() {
         assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
         assert_eq!(pages(&w), 3, "{event}");
         let body = payload.to_string().into_bytes();
-        let first = send_raw(&w, event, &body, Some(ID));
+        let first = send_delivery(&w, event, &body, Some(ID));
         assert_eq!(first.status, 200, "{event}");
         assert!(json_body(&first)["invalidated"]
             .as_array()
@@ -177,7 +136,7 @@ fn a_replayed_owner_level_delivery_does_not_rebuild_the_listing() {
         assert_eq!(pages(&w), 6, "{event}: rebuilt once");
         for id in [Some("bbbbbbbb-0000-0000-0000-000000000001"), None] {
             w.advance(5);
-            let replay = send_raw(&w, event, &body, id);
+            let replay = send_delivery(&w, event, &body, id);
             assert_eq!(replay.status, 200, "{event}");
             assert_eq!(replay.body, first.body, "{event}");
             assert!(
@@ -199,9 +158,9 @@ fn an_applied_delivery_is_remembered_by_its_body_for_an_hour_and_a_failed_one_is
     let w = world(&[("acme", 10)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     let ping = br#"{"zen":"Design for failure.","hook_id":1}"#;
-    assert_eq!(send_raw(&w, "ping", ping, None).status, 200);
+    assert_eq!(send_delivery(&w, "ping", ping, None).status, 200);
     let body = push("acme/r001").to_string().into_bytes();
-    assert_eq!(send_raw(&w, "push", &body, Some(ID)).status, 200);
+    assert_eq!(send_delivery(&w, "push", &body, Some(ID)).status, 200);
     {
         let data = w.store.data.borrow();
         for sent in [&ping[..], &body[..]] {
@@ -218,11 +177,14 @@ fn an_applied_delivery_is_remembered_by_its_body_for_an_hour_and_a_failed_one_is
     // A failed delivery: KV refuses the deletes for longer than the retries last.
     let failed = push("acme/r002").to_string().into_bytes();
     w.store.refuse_deletes.set(1_000);
-    assert_eq!(send_raw(&w, "push", &failed, Some("cccc-1")).status, 503);
+    assert_eq!(
+        send_delivery(&w, "push", &failed, Some("cccc-1")).status,
+        503
+    );
     w.store.refuse_deletes.set(0);
     assert!(!w.store.data.borrow().contains_key(&memory_key(&failed)));
     let calls = w.calls();
-    let redelivered = send_raw(&w, "push", &failed, Some("cccc-1"));
+    let redelivered = send_delivery(&w, "push", &failed, Some("cccc-1"));
     assert_eq!(redelivered.status, 200);
     assert_eq!(w.calls(), calls + 1, "the redelivery was applied");
     assert!(w.store.data.borrow().contains_key(&memory_key(&failed)));

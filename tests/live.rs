@@ -14,75 +14,13 @@ mod common;
 use common::*;
 use forgelens::forge::github::GitHub;
 use forgelens::forge::HttpReply;
-use forgelens::http::Response;
 use forgelens::names::Owner;
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::rc::Rc;
 
-const SECRET: &str = "webhook-secret-for-live-tests";
-
 fn world(owners: &[(&str, usize)]) -> World {
-    let mut w = World::new(owners);
-    w.vars = vec![
-        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
-        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
-        // This isolate's memory would hide what the directory answers.
-        ("MEMORY_TTL_MS", "0".into()),
-    ];
-    w
-}
-
-fn signed(event: &str, payload: &Value, id: Option<&str>) -> (Vec<(String, String)>, Vec<u8>) {
-    let body = payload.to_string().into_bytes();
-    let mut headers = vec![
-        ("X-GitHub-Event".to_string(), event.to_string()),
-        (
-            "X-Hub-Signature-256".to_string(),
-            webhook_signature(SECRET, &body),
-        ),
-        ("Content-Type".to_string(), "application/json".to_string()),
-    ];
-    if let Some(id) = id {
-        headers.push(("X-GitHub-Delivery".to_string(), id.to_string()));
-    }
-    (headers, body)
-}
-
-fn deliver(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
-    block_on(deliver_async(w, event, payload, id))
-}
-
-async fn deliver_async(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
-    let (headers, body) = signed(event, payload, id);
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    w.fetch("POST", "/v1/webhooks/github", &headers, &body)
-        .await
-}
-
-fn repo_event(action: &str, full_name: &str) -> Value {
-    json!({"action": action, "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-fn push(full_name: &str) -> Value {
-    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-/// Listing pages GitHub was asked for (not revalidations).
-fn pages(w: &World) -> usize {
-    w.gh.calls
-        .borrow()
-        .iter()
-        .filter(|b| b["variables"].get("owner").is_some())
-        .count()
-}
-
-fn stored_listing(w: &World, owner: &str) -> Value {
-    let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
-    serde_json::from_str(&text).unwrap()
+    live_world(owners)
 }
 
 #[test]

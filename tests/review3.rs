@@ -15,60 +15,18 @@ mod common;
 use common::*;
 use forgelens::forge::github::GitHub;
 use forgelens::forge::HttpReply;
-use forgelens::http::Response;
 use forgelens::names::Owner;
 use futures::executor::block_on;
 use serde_json::{json, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-const SECRET: &str = "webhook-secret-for-review-3";
 const READ_SECRET: &str = "read-token-secret-of-at-least-32-bytes!";
 
 fn world(owners: &[(&str, usize)]) -> World {
-    let mut w = World::new(owners);
-    w.vars = vec![
-        ("GITHUB_WEBHOOK_SECRET", SECRET.into()),
-        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
-        ("READ_TOKEN_SECRET", READ_SECRET.into()),
-        // This isolate's memory would hide what the directory answers.
-        ("MEMORY_TTL_MS", "0".into()),
-    ];
+    let mut w = live_world(owners);
+    w.vars.push(("READ_TOKEN_SECRET", READ_SECRET.into()));
     w
-}
-
-async fn deliver(w: &World, event: &str, payload: &Value) -> Response {
-    let body = payload.to_string().into_bytes();
-    let signature = webhook_signature(SECRET, &body);
-    let headers = [
-        ("X-GitHub-Event", event),
-        ("X-Hub-Signature-256", signature.as_str()),
-        ("Content-Type", "application/json"),
-    ];
-    w.fetch("POST", "/v1/webhooks/github", &headers, &body)
-        .await
-}
-
-fn repo_event(action: &str, full_name: &str) -> Value {
-    json!({"action": action, "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-fn push(full_name: &str) -> Value {
-    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
-}
-
-/// Listing pages GitHub was asked for (not revalidations).
-fn pages(w: &World) -> usize {
-    w.gh.calls
-        .borrow()
-        .iter()
-        .filter(|b| b["variables"].get("owner").is_some())
-        .count()
-}
-
-fn stored_listing(w: &World, owner: &str) -> Value {
-    let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
-    serde_json::from_str(&text).unwrap()
 }
 
 fn stored_visibility(w: &World, owner: &str, name: &str) -> Option<String> {
@@ -103,7 +61,7 @@ fn a_privatize_heard_while_the_catch_up_query_is_out_is_not_lost() {
     assert_eq!(pages(&w), 2);
     // A push heard during the (first) build: its completion asks GitHub about it again.
     assert_eq!(
-        block_on(deliver(&w, "push", &push("acme/r001"))).status,
+        block_on(deliver_async(&w, "push", &push("acme/r001"), None)).status,
         200
     );
     let cfg = w.config();
@@ -119,7 +77,13 @@ fn a_privatize_heard_while_the_catch_up_query_is_out_is_not_lost() {
             YieldNow(false).await;
         }
         w.gh.privatized.borrow_mut().insert("acme/r020".into());
-        let r = deliver(&w, "repository", &repo_event("privatized", "acme/r020")).await;
+        let r = deliver_async(
+            &w,
+            "repository",
+            &repo_event("privatized", "acme/r020"),
+            None,
+        )
+        .await;
         *answered.borrow_mut() = Some((r.status, w.calls()));
     };
     block_on(futures::future::join(owners.alarm(&owner), privatize));
@@ -172,7 +136,12 @@ fn an_owner_level_invalidation_reaches_a_stored_listing_after_eviction() {
     evict();
     let payload = json!({"action": "removed", "installation": {"id": 7, "account": {"login": "acme"}},
         "repositories_removed": [{"full_name": "acme/r001"}]});
-    let r = block_on(deliver(&w, "installation_repositories", &payload));
+    let r = block_on(deliver_async(
+        &w,
+        "installation_repositories",
+        &payload,
+        None,
+    ));
     assert_eq!(r.status, 200);
     let read = w.get("/v1/orgs/acme/repos");
     assert_eq!((read.status, read.header("x-cache")), (200, Some("MISS")));
@@ -196,12 +165,12 @@ fn activity_on_hidden_records_changes_no_anonymous_body() {
             .borrow_mut()
             .insert("acme/r004".into(), "2026-05-01T00:00:00Z".into());
         assert_eq!(
-            block_on(deliver(&w, "push", &push("acme/r004"))).status,
+            block_on(deliver_async(&w, "push", &push("acme/r004"), None)).status,
             200
         );
         w.advance(2);
         assert_eq!(
-            block_on(deliver(&w, "push", &push("acme/nope"))).status,
+            block_on(deliver_async(&w, "push", &push("acme/nope"), None)).status,
             200
         );
         let again = w.get("/v1/orgs/acme/repos");
@@ -230,7 +199,7 @@ fn activity_on_hidden_records_changes_no_anonymous_body() {
         w.gh.pushed
             .borrow_mut()
             .insert("acme/r003".into(), "2026-05-02T00:00:00Z".into());
-        block_on(deliver(&w, "push", &push("acme/r003")));
+        block_on(deliver_async(&w, "push", &push("acme/r003"), None));
         let public = json_body(&w.get("/v1/orgs/acme/repos"));
         assert!(public["revalidated_at"].is_string(), "{policy}");
         let summary = json_body(&w.get("/v1/orgs/acme/summary"));
@@ -249,7 +218,7 @@ fn a_backlog_drains_one_query_of_at_most_100_names_a_second() {
         body: b"bad gateway".to_vec(),
     }));
     let bodies: Vec<Value> = (0..250).map(|i| push(&format!("acme/r{i:03}"))).collect();
-    let all = bodies.iter().map(|b| deliver(&w, "push", b));
+    let all = bodies.iter().map(|b| deliver_async(&w, "push", b, None));
     let answers = block_on(futures::future::join_all(all));
     assert!(answers.iter().all(|r| r.status == 200));
     // GitHub recovers; the alarm drains the queue. Each call's time is noted.
@@ -305,11 +274,12 @@ fn a_lagging_answer_does_not_undo_a_privatize() {
         *w.gh.during_call.borrow_mut() =
             Some(Box::new(move || times.borrow_mut().push(clock.get())));
     }
-    let r = block_on(deliver(
+    let r = deliver(
         &w,
         "repository",
         &repo_event("privatized", "acme/r003"),
-    ));
+        None,
+    );
     assert_eq!(r.status, 200);
     let times = times.borrow().clone();
     assert_eq!(

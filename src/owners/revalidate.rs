@@ -63,6 +63,29 @@ impl Pages {
     }
 }
 
+/// GitHub's answers for `names` (asked at `asked_ms`) applied to `l` by the merge rule at `now`:
+/// the pages and scopes they changed, and the names whose answer is held back (asked again then).
+fn apply_answers(
+    l: &mut Live,
+    names: &[RepoName],
+    patches: Vec<Patch>,
+    asked_ms: u64,
+    now: u64,
+) -> (Pages, Vec<(RepoName, u64)>) {
+    let mut touched = Pages::default();
+    let mut held = Vec::new();
+    for (name, patch) in names.iter().zip(patches) {
+        let applied = l.apply(name.as_str(), patch, asked_ms);
+        if let Some(until) = applied.held_until {
+            held.push((name.clone(), until));
+        }
+        touched.add(applied);
+    }
+    l.touch(now);
+    l.mark(touched.1, now);
+    (touched, held)
+}
+
 /// Clears `rounds.running` and wakes the callers waiting for the round, however it ends.
 struct RoundGuard<'m>(&'m std::cell::RefCell<Memory>);
 
@@ -283,8 +306,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             mem.rounds.parked = mem.rounds.parked.max(top);
             return false;
         };
-        let mut touched = Pages::default();
-        {
+        let touched = {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;
             if mem.generation != generation {
@@ -293,21 +315,12 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             let Some(l) = mem.live.as_mut() else {
                 return true;
             };
-            let mut held = Vec::new();
-            for (name, patch) in names.iter().zip(patches) {
-                let applied = l.apply(name.as_str(), patch, asked_ms);
-                if let Some(until) = applied.held_until {
-                    held.push((name.clone(), until));
-                }
-                touched.add(applied);
-            }
-            let at = self.now();
-            l.touch(at);
-            l.mark(touched.1, at);
+            let (touched, held) = apply_answers(l, &names, patches, asked_ms, self.now());
             mem.queue.answered(&names, top, &held);
             mem.recent = None;
             mem.live_text = None;
-        }
+            touched
+        };
         self.store_pages(&touched).await;
         self.store_queue().await;
         self.publish().await;
@@ -410,18 +423,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             let Some((asked_ms, patches)) = self.ask(&names).await else {
                 break;
             };
-            let mut held = Vec::new();
-            let mut reach = Pages::default();
-            for (name, patch) in names.iter().zip(patches) {
-                let applied = done.apply(name.as_str(), patch, asked_ms);
-                if let Some(until) = applied.held_until {
-                    held.push((name.clone(), until));
-                }
-                reach.add(applied);
-            }
-            let at = self.now();
-            done.touch(at);
-            done.mark(reach.1, at);
+            let (reach, held) = apply_answers(done, &names, patches, asked_ms, self.now());
             rewritten.merge(&reach);
             // Held answers stay (due later) and move to the queue below with the rest.
             self.mem.borrow_mut().since.answered(&names, top, &held);

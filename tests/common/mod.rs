@@ -530,3 +530,70 @@ pub fn read_token(secret: &str, orgs: &[&str]) -> String {
     let claims = json!({"exp": T0 / 1000 + 300, "orgs": orgs}).to_string();
     mint(r#"{"alg":"HS256","typ":"JWT"}"#, &claims, secret)
 }
+
+/// The webhook secret of `live_world`s.
+pub const HOOK_SECRET: &str = "webhook-secret-for-tests";
+
+/// A world that takes signed deliveries (`HOOK_SECRET`) and admin purges, with no memory tier
+/// (this isolate's memory would hide what the owner directories answer).
+pub fn live_world(owners: &[(&str, usize)]) -> World {
+    let mut w = World::new(owners);
+    w.vars = vec![
+        ("GITHUB_WEBHOOK_SECRET", HOOK_SECRET.into()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
+        ("MEMORY_TTL_MS", "0".into()),
+    ];
+    w
+}
+
+/// Posts `body` exactly as given (a captured delivery is replayed byte for byte), signed with
+/// `HOOK_SECRET`, under delivery id `id` when given.
+pub async fn post_delivery(w: &World, event: &str, body: &[u8], id: Option<&str>) -> Response {
+    let signature = webhook_signature(HOOK_SECRET, body);
+    let mut headers = vec![
+        ("X-GitHub-Event", event),
+        ("X-Hub-Signature-256", signature.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    if let Some(id) = id {
+        headers.push(("X-GitHub-Delivery", id));
+    }
+    w.fetch("POST", "/v1/webhooks/github", &headers, body).await
+}
+
+pub fn send_delivery(w: &World, event: &str, body: &[u8], id: Option<&str>) -> Response {
+    block_on(post_delivery(w, event, body, id))
+}
+
+pub async fn deliver_async(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
+    post_delivery(w, event, payload.to_string().as_bytes(), id).await
+}
+
+pub fn deliver(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
+    block_on(deliver_async(w, event, payload, id))
+}
+
+/// A `repository` event's payload.
+pub fn repo_event(action: &str, full_name: &str) -> Value {
+    json!({"action": action, "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+/// A push to the default branch.
+pub fn push(full_name: &str) -> Value {
+    json!({"ref": "refs/heads/main", "repository": {"full_name": full_name, "default_branch": "main"}})
+}
+
+/// Listing pages GitHub was asked for (not revalidations).
+pub fn pages(w: &World) -> usize {
+    w.gh.calls
+        .borrow()
+        .iter()
+        .filter(|b| b["variables"].get("owner").is_some())
+        .count()
+}
+
+/// The owner's listing as stored in KV.
+pub fn stored_listing(w: &World, owner: &str) -> Value {
+    let text = w.store.data.borrow()[&format!("v1:org:{owner}")].0.clone();
+    serde_json::from_str(&text).unwrap()
+}

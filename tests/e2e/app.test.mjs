@@ -7,7 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { createRequire } from "node:module";
-import { startWorker, rateKey } from "./harness.mjs";
+import { startWorker, rateKey, mintReadToken } from "./harness.mjs";
 import { generateAppKey } from "../emulator/app.mjs";
 
 const APP_ID = "12345";
@@ -34,11 +34,7 @@ after(async () => {
 
 const graphql = (emu) => emu.stats.log.filter((e) => e.rest === undefined);
 const nowS = () => Math.floor(Date.now() / 1000);
-const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");
-function readToken(orgs) {
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: nowS() + 300, orgs })}`;
-  return `${input}.${createHmac("sha256", READ_SECRET).update(input).digest("base64url")}`;
-}
+const readToken = (orgs) => mintReadToken(READ_SECRET, orgs);
 /** Every token the emulator issued: none may appear in an answer. */
 function assertNoToken(emu, text) {
   for (const token of emu.app.tokens.keys()) assert.ok(!text.includes(token), "an installation token leaked");

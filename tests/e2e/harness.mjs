@@ -1,7 +1,7 @@
 // Shared end-to-end setup: the built worker (build/index.js + wasm) in Miniflare, talking to the
 // GitHub emulator on loopback. Each test file gets its own KV namespace and emulator.
 import { Miniflare } from "miniflare";
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { startEmulator } from "../emulator/server.mjs";
@@ -89,4 +89,11 @@ export function fixtureRepos(emu, owner) {
 
 export function names(repos) {
   return repos.map((r) => r.name);
+}
+
+/** A read token (HS256) for `orgs`, valid for five minutes, signed with `secret`. */
+export function mintReadToken(secret, orgs) {
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");
+  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: Math.floor(Date.now() / 1000) + 300, orgs })}`;
+  return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
 }

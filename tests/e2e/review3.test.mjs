@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { startWorker, fixtureRepos } from "./harness.mjs";
+import { startWorker, fixtureRepos, mintReadToken } from "./harness.mjs";
 
 const SECRET = "e2e-review3-secret";
 const READ_SECRET = "e2e-review3-read-token-secret-0123456789";
@@ -22,11 +22,7 @@ after(async () => {
   await redact.close();
 });
 
-const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");
-function readToken(orgs) {
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: Math.floor(Date.now() / 1000) + 300, orgs })}`;
-  return `${input}.${createHmac("sha256", READ_SECRET).update(input).digest("base64url")}`;
-}
+const readToken = (orgs) => mintReadToken(READ_SECRET, orgs);
 
 function deliver(w, event, payload) {
   const body = JSON.stringify(payload);
