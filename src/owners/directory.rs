@@ -214,6 +214,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.live_text = None;
             mem.queue.clear();
             mem.since.clear();
+            mem.rounds.unpublished = false;
             mem.checkpoint = restart.clone();
             mem.loaded = true;
         }
