@@ -652,6 +652,57 @@ mod tests {
     }
 
     #[test]
+    fn a_removal_is_remembered_after_its_fact_expires() {
+        let public = |n| Patch::Record(repo(n, Visibility::Public));
+        // Removed by facts (a, then b) and by GitHub's answers (c, then d).
+        let mut l = live(&["a", "b", "c", "d", "e"], 10_000);
+        l.apply("a", Patch::Removed, 30_000);
+        l.apply("b", Patch::Removed, 31_000);
+        l.apply("c", Patch::Missing, 30_000);
+        l.apply("d", Patch::Missing, 31_000);
+        // An answer asked long after lets the facts go...
+        l.apply("e", public("e"), 40_000);
+        assert!(l.facts.is_empty());
+        // ...but answers asked before each removal, arriving late, bring nothing back.
+        for name in ["a", "b", "c", "d"] {
+            assert_eq!(l.apply(name, public(name), 25_000).page, None, "{name}");
+        }
+        assert_eq!(names(&l), ["e"]);
+        // An answer asked at the very moment of a removal is the later copy.
+        assert_eq!(l.apply("d", public("d"), 31_000).page, Some(0));
+        // So is one asked at the moment the record was last asked.
+        assert_eq!(l.apply("e", public("e"), 40_000).page, Some(0));
+    }
+
+    #[test]
+    fn touch_and_mark_version_the_listing() {
+        let mut l = live(&["a"], 10_000);
+        l.touch(5_000);
+        assert_eq!(
+            l.listing.revalidated_at_ms,
+            Some(10_000),
+            "never before the build"
+        );
+        l.touch(20_000);
+        l.touch(20_000);
+        assert_eq!(
+            l.listing.revalidated_at_ms,
+            Some(20_001),
+            "strictly later each time"
+        );
+        l.mark([false, true, false], 21_000);
+        assert_eq!(
+            (l.listing.changed.all, l.listing.changed.public),
+            (None, Some(21_000))
+        );
+        // The meta line names the listing's slot and pages.
+        l.slot = 1;
+        l.pages = 3;
+        assert_eq!(meta_pages(&l.meta()), Some((1, 3)));
+        assert_eq!(meta_pages("x"), None);
+    }
+
+    #[test]
     fn pages_and_meta_survive_storage() {
         let mut l = live(&["a", "c"], 10);
         l.listing.revalidated_at_ms = Some(99);
@@ -666,6 +717,12 @@ mod tests {
         // A meta line stored before scopes had their own times still loads.
         let old = Live::load("0 1 10 99 o", &pages).unwrap();
         assert_eq!(old.listing.changed, Changed::default());
+        assert_eq!(old.listing.revalidated_at_ms, Some(99));
+        let never = Live::load("0 1 10 0 o", &pages).unwrap();
+        assert_eq!(
+            never.listing.revalidated_at_ms, None,
+            "0: never revalidated"
+        );
         assert_eq!(Live::load("0 1 10 99 o 1,2", &pages), None);
         let build = encode_build_page(7, &l.listing.repos);
         let (asked, repos) = decode_page(&build).unwrap();
