@@ -224,7 +224,8 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
             .forgotten
             .borrow_mut()
             .push(keys.len());
-        self.service().drop_keys(keys, &[]).await
+        // Unmarked, as the object drops them (see `shell::directory`).
+        self.service().drop_keys(&[], keys).await
     }
 
     async fn change_now(&self, owner: &Owner, changes: &[Change]) -> Result<Told, ApiError> {
