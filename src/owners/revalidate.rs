@@ -42,20 +42,22 @@ fn narrowing(fact: Fact) -> Option<Patch> {
 struct Pages(Vec<u32>, [bool; 3]);
 
 impl Pages {
+    fn page(&mut self, page: u32) {
+        if !self.0.contains(&page) {
+            self.0.push(page);
+        }
+    }
+
     /// The pages of `other` too.
     fn merge(&mut self, other: &Pages) {
         for &page in &other.0 {
-            if !self.0.contains(&page) {
-                self.0.push(page);
-            }
+            self.page(page);
         }
     }
 
     fn add(&mut self, applied: Applied) {
         if let Some(page) = applied.page {
-            if !self.0.contains(&page) {
-                self.0.push(page);
-            }
+            self.page(page);
         }
         for (seen, hit) in self.1.iter_mut().zip(applied.reach) {
             *seen |= hit;
