@@ -1,12 +1,14 @@
-//! The simulated deployment: one location (KV with expiry and refusals, no memory tier), the owner
-//! directories (the real `owners::object` orchestration over `LocalOwners`' `Host` double) with an
-//! alarm daemon that fires their alarms late or on time, and GitHub's model; requests go through
-//! `http::handle` as the worker's fetch handler sends them. It also keeps what the checks need:
-//! which narrowing deliveries were answered, and when GitHub's truth last widened each name.
+//! The simulated deployment: two locations, each with its own isolate (memory tier) and its view
+//! of KV (one central store with expiry and refusals, what each location read kept for a while),
+//! the owner directories (the real `owners::object` orchestration over `LocalOwners`' `Host`
+//! double, in location 0, in an isolate of their own or sharing location 0's) with an alarm
+//! daemon that fires their alarms late or on time, and GitHub's model; requests go through
+//! `http::handle` as the worker's fetch handler sends them.
 
 use super::exec::{Sched, SimClock, Spawner};
 use super::github::{FromDirectory, SimGitHub};
-use forgelens::cache::{Store, StoreError};
+use super::isolate::Isolates;
+use super::kv::{SimKv, SimStore};
 use forgelens::config::{Config, VARIABLES};
 use forgelens::error::ApiError;
 use forgelens::forge::github::GitHub;
@@ -18,109 +20,20 @@ use forgelens::owners::{Answer, Change, Owners, Told};
 use forgelens::service::{Refresh, Service};
 use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 
-/// KV in one location: values with their expiry, each operation a scheduling point; the weather
-/// refuses some writes and deletes (429) as KV does past one write a second per key.
-pub struct SimStore<'a> {
-    sched: &'a Sched,
-    pub data: RefCell<HashMap<String, (String, Option<u64>)>>,
-    /// The chance (in 100) that a write or delete is refused.
-    pub refuse_in_100: Cell<u32>,
-    pub refused: Cell<u64>,
-}
-
-impl<'a> SimStore<'a> {
-    pub fn new(sched: &'a Sched) -> SimStore<'a> {
-        SimStore {
-            sched,
-            data: RefCell::default(),
-            refuse_in_100: Cell::new(0),
-            refused: Cell::new(0),
-        }
-    }
-
-    async fn op(&self) {
-        self.sched.sleep(self.sched.below(8) as u64).await;
-    }
-
-    fn refuses(&self) -> bool {
-        let r = self.refuse_in_100.get() as usize;
-        let no = r > 0 && self.sched.below(100) < r;
-        if no {
-            self.refused.set(self.refused.get() + 1);
-        }
-        no
-    }
-
-    fn read(&self, key: &str) -> Option<String> {
-        let now = self.sched.now.get();
-        let data = self.data.borrow();
-        let (value, expires) = data.get(key)?;
-        expires.is_none_or(|at| now < at).then(|| value.clone())
-    }
-}
-
-impl Store for SimStore<'_> {
-    async fn get(&self, key: &str) -> Result<Option<String>, StoreError> {
-        self.op().await;
-        Ok(self.read(key))
-    }
-    async fn get_bulk(
-        &self,
-        keys: &[String],
-    ) -> Result<HashMap<String, Option<String>>, StoreError> {
-        assert!(keys.len() <= 100, "get_bulk takes at most 100 keys");
-        self.op().await;
-        Ok(keys.iter().map(|k| (k.clone(), self.read(k))).collect())
-    }
-    async fn put(&self, key: &str, value: &str, ttl: Option<u64>) -> Result<(), StoreError> {
-        self.op().await;
-        assert!(
-            ttl.is_none_or(|t| t >= 60),
-            "KV refuses expirationTtl below 60"
-        );
-        if self.refuses() {
-            return Err(StoreError::TooManyWrites);
-        }
-        let expires = ttl.map(|t| self.sched.now.get() + t * 1000);
-        if std::env::var("SIM_DEBUG_KEY").is_ok_and(|k| k == key) {
-            let probe = std::env::var("SIM_DEBUG_PROBE").unwrap_or_default();
-            let at = value.find(&format!("\"name\":\"{probe}\""));
-            let vis = at
-                .and_then(|i| value[i..].split("\"visibility\":").nth(1))
-                .map(|v| &v[..9]);
-            eprintln!(
-                "{:>8} put {key} {probe}: {vis:?} head {}",
-                self.sched.now.get() - crate::T0,
-                &value[..value.len().min(120)]
-            );
-            if std::env::var("SIM_DEBUG_BT").is_ok() {
-                eprintln!("{}", std::backtrace::Backtrace::force_capture());
-            }
-        }
-        self.data
-            .borrow_mut()
-            .insert(key.to_string(), (value.to_string(), expires));
-        Ok(())
-    }
-    async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.op().await;
-        if self.refuses() {
-            return Err(StoreError::TooManyWrites);
-        }
-        if std::env::var("SIM_DEBUG_KEY").is_ok_and(|k| k == key) {
-            eprintln!("{:>8} delete {key}", self.sched.now.get() - crate::T0);
-        }
-        self.data.borrow_mut().remove(key);
-        Ok(())
-    }
-}
+/// Worker locations.
+pub const LOCATIONS: usize = 2;
 
 pub struct SimWorld<'a> {
     pub sched: &'a Sched,
     pub clock: SimClock<'a>,
-    pub store: SimStore<'a>,
+    pub kv: &'a SimKv<'a>,
+    /// Each location's view of KV; the objects live in location 0.
+    pub stores: [SimStore<'a>; LOCATIONS],
+    /// Isolates 0 and 1 are the locations' workers, 2 the objects' own.
+    pub isolates: Isolates,
+    /// The isolate the objects run in: their own (2), or location 0's worker's.
+    pub object_isolate: usize,
     pub gh: &'a SimGitHub<'a>,
     pub gh_dir: FromDirectory<'a>,
     pub directories: Directories,
@@ -151,10 +64,10 @@ impl Owners for SimOwners<'_, '_> {
         wait_ms: u64,
         start: bool,
     ) -> LocalBoxFuture<'x, Answer> {
-        self.local.listing(owner, wait_ms, start)
+        self.in_object(self.local.listing(owner, wait_ms, start))
     }
     fn refresh<'x>(&'x self, owner: &'x Owner) -> LocalBoxFuture<'x, Result<(), ApiError>> {
-        Box::pin(async move {
+        self.in_object(async move {
             let d = self
                 .local
                 .directories
@@ -163,7 +76,7 @@ impl Owners for SimOwners<'_, '_> {
                 .or_default()
                 .clone();
             let w = self.world;
-            let svc = Service::new(&w.cfg, &w.store, &w.gh_dir, &w.clock, &w.forge);
+            let svc = Service::new(&w.cfg, &w.stores[0], &w.gh_dir, &w.clock, &w.forge);
             let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
             if !dir.recently_built(w.cfg.fresh_ttl * 1000 / 2) && dir.start().await {
                 d.alarm_at.set(Some(w.sched.now.get()));
@@ -176,21 +89,31 @@ impl Owners for SimOwners<'_, '_> {
         owner: &'x Owner,
         keys: &'x [String],
     ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
-        self.local.forget(owner, keys)
+        self.in_object(self.local.forget(owner, keys))
     }
     fn change<'x>(
         &'x self,
         owner: &'x Owner,
         changes: &'x [Change],
     ) -> LocalBoxFuture<'x, Result<Told, ApiError>> {
-        self.local.change(owner, changes)
+        self.in_object(self.local.change(owner, changes))
     }
     fn invalidate<'x>(
         &'x self,
         owner: &'x Owner,
         at_ms: u64,
     ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
-        self.local.invalidate(owner, at_ms)
+        self.in_object(self.local.invalidate(owner, at_ms))
+    }
+}
+
+impl<'w, 'a> SimOwners<'w, 'a> {
+    /// A call into an object runs in the objects' isolate.
+    fn in_object<'x, T: 'x>(
+        &'x self,
+        f: impl std::future::Future<Output = T> + 'x,
+    ) -> LocalBoxFuture<'x, T> {
+        Box::pin(self.world.isolates.run(self.world.object_isolate, f))
     }
 }
 
@@ -204,7 +127,7 @@ impl<'a> SimWorld<'a> {
         SimOwners {
             local: LocalOwners {
                 cfg: &self.cfg,
-                store: &self.store,
+                store: &self.stores[0],
                 transport: &self.gh_dir,
                 clock: &self.clock,
                 forge: &self.forge,
@@ -214,10 +137,13 @@ impl<'a> SimWorld<'a> {
         }
     }
 
-    /// One request through the worker's dispatcher; a deferred refresh becomes a task.
+    /// One request to location `loc` through the worker's dispatcher, in that location's
+    /// isolate; a deferred refresh becomes a task there.
+    #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &'a self,
         sp: Spawner<'a>,
+        loc: usize,
         method: &str,
         path_and_query: &str,
         headers: &[(&str, &str)],
@@ -244,11 +170,11 @@ impl<'a> SimWorld<'a> {
             .map(|n| (*n, self.vars.iter().any(|(k, _)| k == n)))
             .collect();
         let owners = self.owners();
-        let defer = |job: Refresh| self.defer(&sp, job);
+        let defer = |job: Refresh| self.defer(&sp, loc, job);
         let ctx = Ctx {
             config: &config,
             set: &set,
-            store: &self.store,
+            store: &self.stores[loc],
             transport: self.gh,
             clock: &self.clock,
             defer: Some(&defer),
@@ -257,21 +183,47 @@ impl<'a> SimWorld<'a> {
             signer: None,
             assets: &forgelens::http::Embedded,
         };
-        let resp = handle(&req, &ctx).await;
+        let resp = self.isolates.run(loc, handle(&req, &ctx)).await;
         self.busy.set(self.busy.get() - 1);
         self.responses.set(self.responses.get() + 1);
         resp
     }
 
-    fn defer(&'a self, sp: &Spawner<'a>, job: Refresh) {
+    fn defer(&'a self, sp: &Spawner<'a>, loc: usize, job: Refresh) {
         self.busy.set(self.busy.get() + 1);
-        sp.spawn("wait_until", async move {
-            let owners = self.owners();
-            let svc = Service::new(&self.cfg, &self.store, self.gh, &self.clock, &self.forge)
+        sp.spawn(
+            "wait_until",
+            self.isolates.run(loc, async move {
+                let owners = self.owners();
+                let svc = Service::new(
+                    &self.cfg,
+                    &self.stores[loc],
+                    self.gh,
+                    &self.clock,
+                    &self.forge,
+                )
                 .with_owners(&owners);
-            svc.run_refresh(job).await;
-            self.busy.set(self.busy.get() - 1);
-        });
+                svc.run_refresh(job).await;
+                self.busy.set(self.busy.get() - 1);
+            }),
+        );
+    }
+
+    /// The cron's run in location `loc`: pinned owners whose listing is due are rebuilt.
+    pub async fn cron(&'a self, loc: usize) -> Vec<String> {
+        self.busy.set(self.busy.get() + 1);
+        let owners = self.owners();
+        let svc = Service::new(
+            &self.cfg,
+            &self.stores[loc],
+            self.gh,
+            &self.clock,
+            &self.forge,
+        )
+        .with_owners(&owners);
+        let asked = self.isolates.run(loc, svc.refresh_pinned()).await;
+        self.busy.set(self.busy.get() - 1);
+        asked
     }
 
     /// The objects' alarms: each fires when due (late by up to `alarm_late_ms`), one at a time
@@ -299,10 +251,31 @@ impl<'a> SimWorld<'a> {
                 self.alarms_busy.set(true);
                 self.note(format!("alarm {key}"));
                 let owners = self.owners();
-                owners.local.alarm(&owner).await;
+                self.isolates
+                    .run(self.object_isolate, owners.local.alarm(&owner))
+                    .await;
                 self.alarms_busy.set(false);
             }
         }
+    }
+
+    /// Whether `owner`'s object has nothing waiting: no change queued for GitHub, no listing
+    /// waiting for its KV write.
+    pub fn quiet(&self, owner: &str) -> bool {
+        let Some(d) = self.directories.borrow().get(owner).cloned() else {
+            return true;
+        };
+        let Ok(owner) = Owner::parse(owner) else {
+            return true;
+        };
+        let svc = Service::new(
+            &self.cfg,
+            &self.stores[0],
+            &self.gh_dir,
+            &self.clock,
+            &self.forge,
+        );
+        !Directory::new(&svc, &d.storage, &d.memory, &owner).queued()
     }
 
     /// The object of `owner` loses its memory (its storage and alarm stay), when it is idle.

@@ -1,0 +1,284 @@
+//! The simulation's checks beyond what each read checks as it is answered: statuses, the windows
+//! in which another location may lag, no lost change and convergence once faults stop, and
+//! bounded cost.
+
+use super::exec::Spawner;
+use super::github::{RepoState, Weather};
+use super::world::LOCATIONS;
+use crate::{body, token, Run, FRESH_TTL_S, OWNER, T0};
+use forgelens::http::Response;
+use std::collections::BTreeMap;
+
+impl<'a> Run<'a> {
+    /// A status no request may answer: a 500 ever, a 5xx when nothing failed.
+    pub(crate) fn check_status(&self, what: &str, r: &Response, faults_possible: bool) {
+        if r.status == 500 || (r.status >= 500 && !faults_possible) {
+            self.violate(
+                "no 5xx",
+                format!(
+                    "{what} answered {} {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                ),
+            );
+        }
+    }
+
+    pub(crate) fn faulty(&self) -> bool {
+        self.w.gh.weather.get().fail_in_100 > 0
+            || self.w.kv.refuse_in_100.get() > 0
+            || self.w.kv.per_key.get()
+    }
+
+    /// How long another location may still show what a location answered was gone: what it
+    /// read from KV is kept up to the propagation lag, and its memory tier keeps that copy for
+    /// `MEMORY_TTL_MS` more.
+    pub(crate) fn window(&self) -> u64 {
+        self.w.kv.lag_ms.get() + self.w.cfg.memory_ttl_ms
+    }
+
+    /// Whether a read at `loc` begun at `started` must no longer show what was answered at
+    /// `answered` in location `at`.
+    pub(crate) fn bound(&self, loc: usize, started: u64, answered: u64, at: usize) -> bool {
+        if at == loc {
+            answered <= started
+        } else {
+            answered + self.window() <= started
+        }
+    }
+
+    pub(crate) fn location(&self) -> usize {
+        self.w.sched.below(LOCATIONS)
+    }
+
+    /// Faults stop: every delivery answered 2xx is reflected within a few rounds (and the
+    /// other location's lag), and within `FRESH_TTL_SECONDS` + one build, everything GitHub
+    /// holds is, in both locations.
+    pub(crate) async fn settle(&'a self, sp: Spawner<'a>) {
+        let w = self.w;
+        w.gh.weather.set(Weather::default());
+        w.kv.refuse_in_100.set(0);
+        w.kv.per_key.set(false);
+        w.alarm_late_ms.set(0);
+        w.note("faults stop".into());
+        // Delayed deliveries arrive (8 s), replays (20 s), queued rounds retried (5 s), once a
+        // spent rate limit has reset.
+        let limited = w.gh.limited_until.get().saturating_sub(w.sched.now.get());
+        let stopped = w.sched.now.get();
+        let until = stopped + 40_000 + limited + self.window();
+        let mut busy_at = stopped;
+        while w.sched.now.get() < until {
+            if !w.quiet(OWNER) {
+                busy_at = w.sched.now.get();
+            }
+            w.sched.sleep(250).await;
+        }
+        self.book.borrow_mut().quiet_after_ms = busy_at - stopped;
+        let lagged = w.gh.lagged.get() > 0;
+        let loc = self.location();
+        let listing = self.settled_listing(sp.clone(), loc).await;
+        let truth = w.gh.truth();
+        let repos = truth.get(OWNER).cloned().unwrap_or_default();
+        let lost = self.lost_changes(&listing, &repos, lagged);
+        if !lost.is_empty() {
+            if std::env::var("SIM_DEBUG").is_ok() {
+                let dirs = w.directories.borrow();
+                for (k, d) in dirs.iter() {
+                    let data = d.storage.data.borrow();
+                    let keys: Vec<_> = data.keys().collect();
+                    eprintln!(
+                        "dir {k}: alarm {:?} keys {keys:?} queue {:?}",
+                        d.alarm_at.get(),
+                        data.get("queue")
+                    );
+                    eprintln!("memory: {:?}", d.memory.borrow());
+                }
+                for (k, v) in w.kv.data.borrow().iter() {
+                    if !k.starts_with("v1:org") {
+                        eprintln!("kv {k} = {v:?}");
+                    }
+                }
+                for c in w.gh.calls.borrow().iter().rev().take(12) {
+                    eprintln!("call {:?}", (c.0 - T0, &c.1, c.2, c.3));
+                }
+            }
+            self.violate("no lost change", lost.join("; "));
+        }
+        // Convergence: past the fresh time, a read starts the rebuild that catches what no
+        // delivery said; once it is done the listing is GitHub's truth.
+        w.sched.sleep(FRESH_TTL_S * 1000).await;
+        let _ = self.settled_listing(sp.clone(), self.location()).await;
+        w.sched.sleep(120_000).await;
+        for loc in 0..LOCATIONS {
+            let listing = self.settled_listing(sp.clone(), loc).await;
+            self.converged(loc, &listing);
+        }
+    }
+
+    /// Convergence: once faults stopped long enough, `listing` (read at `loc`) is GitHub's truth.
+    pub(crate) fn converged(
+        &self,
+        loc: usize,
+        listing: &BTreeMap<String, (String, bool, Option<String>)>,
+    ) {
+        let w = self.w;
+        let want: BTreeMap<String, (String, bool, Option<String>)> =
+            w.gh.truth()
+                .get(OWNER)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, r)| {
+                    (
+                        k,
+                        (
+                            r.visibility.to_ascii_lowercase(),
+                            r.archived,
+                            r.ci.map(str::to_ascii_lowercase),
+                        ),
+                    )
+                })
+                .collect();
+        if *listing != want {
+            let missing: Vec<_> = want.keys().filter(|k| !listing.contains_key(*k)).collect();
+            let extra: Vec<_> = listing.keys().filter(|k| !want.contains_key(*k)).collect();
+            let differ: Vec<_> = want
+                .iter()
+                .filter(|(k, v)| listing.get(*k).is_some_and(|l| l != *v))
+                .map(|(k, v)| format!("{k}: GitHub {v:?}, listing {:?}", listing[k]))
+                .collect();
+            self.violate(
+                "convergence",
+                format!("at {loc}: missing {missing:?}, extra {extra:?}, differ {differ:?}"),
+            );
+        }
+    }
+
+    /// Names whose last change was delivered (answered 2xx) and is not in `listing`.
+    pub(crate) fn lost_changes(
+        &self,
+        listing: &BTreeMap<String, (String, bool, Option<String>)>,
+        repos: &BTreeMap<String, RepoState>,
+        lagged: bool,
+    ) -> Vec<String> {
+        let book = self.book.borrow();
+        let mut lost = Vec::new();
+        for (name, &(id, _)) in &book.last_change {
+            if !book.delivered.contains(&id) {
+                continue;
+            }
+            let want = repos.get(name);
+            let have = listing.get(name);
+            let want_hidden = want.is_none_or(|r| r.visibility != "PUBLIC");
+            let have_hidden = have.is_none_or(|r| r.0 != "public");
+            // A narrowing is always in at once; a widening only once GitHub's answer had it.
+            let hidden_ok = if lagged {
+                !want_hidden || have_hidden
+            } else {
+                want_hidden == have_hidden
+            };
+            let same = match (want, have) {
+                (Some(r), Some(h)) => {
+                    (
+                        r.visibility.to_ascii_lowercase(),
+                        r.archived,
+                        r.ci.map(str::to_ascii_lowercase),
+                    ) == *h
+                }
+                (None, None) => true,
+                _ => false,
+            };
+            // With answers lagging, GitHub's own answer may be older than the change: only the
+            // narrowing is promised at once.
+            if !hidden_ok || (!lagged && !same) {
+                lost.push(format!("{name}: GitHub {want:?}, listing {have:?}"));
+            }
+        }
+        lost
+    }
+
+    /// The owner's listing as its token sees it, once it answers 200.
+    pub(crate) async fn settled_listing(
+        &'a self,
+        sp: Spawner<'a>,
+        loc: usize,
+    ) -> BTreeMap<String, (String, bool, Option<String>)> {
+        let tok = token();
+        for _ in 0..30 {
+            let r = self
+                .w
+                .fetch(
+                    sp.clone(),
+                    loc,
+                    "GET",
+                    &format!("/v1/orgs/{OWNER}/repos?fields=name,visibility,archived,ci"),
+                    &[("Authorization", tok.as_str())],
+                    b"",
+                )
+                .await;
+            self.check_status("settled listing", &r, false);
+            if r.status == 200 {
+                return body(&r)["repos"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        let ci = r["ci"]["state"].as_str().map(str::to_string);
+                        (
+                            r["name"].as_str().unwrap_or("").to_ascii_lowercase(),
+                            (
+                                r["visibility"].as_str().unwrap_or("").to_string(),
+                                r["archived"].as_bool().unwrap_or(false),
+                                ci,
+                            ),
+                        )
+                    })
+                    .collect();
+            }
+            self.w.sched.sleep(2_000).await;
+        }
+        self.violate(
+            "convergence",
+            "the listing never answered 200 once faults stopped".into(),
+        );
+        BTreeMap::new()
+    }
+
+    /// Bounded cost: revalidations of one owner at most one a second (a round, and a build's
+    /// catch-up beside it), never over 100 names.
+    pub(crate) fn check_cost(&self) {
+        let calls = self.w.gh.calls.borrow();
+        let revalidations: Vec<(u64, usize)> = calls
+            .iter()
+            .filter(|c| c.4 && !c.2 && c.1 == OWNER)
+            .map(|c| (c.0, c.3))
+            .collect();
+        for (i, &(at, names)) in revalidations.iter().enumerate() {
+            if names > 100 {
+                self.violate("bounded cost", format!("a revalidation of {names} names"));
+            }
+            let within = revalidations[i..]
+                .iter()
+                .take_while(|c| c.0 < at + 1_000)
+                .count();
+            if within > 2 {
+                if std::env::var("SIM_DEBUG").is_ok() {
+                    for c in calls
+                        .iter()
+                        .filter(|c| c.0 + 3_000 > at && c.0 < at + 3_000)
+                    {
+                        eprintln!("call {:?}", (c.0 - T0, &c.1, c.2, c.3, c.4));
+                    }
+                }
+                self.violate(
+                    "bounded cost",
+                    format!(
+                        "{within} revalidations of {OWNER} within a second at {}",
+                        at - T0
+                    ),
+                );
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,449 @@
+//! The simulation's operations: reads in either location (checked as they are answered: never
+//! widen, owner-level invalidations), GitHub changes with their signed deliveries, owner-level
+//! invalidations, and the weather.
+
+use super::exec::Spawner;
+use super::github::{RepoState, Weather};
+use crate::{body, node_name, token, Run, ELSEWHERE, OWNER, SECRET, T0};
+use forgelens::testkit::{webhook_signature, ADMIN_TOKEN};
+use serde_json::json;
+
+impl<'a> Run<'a> {
+    /// An anonymous listing: nothing answered narrowed before it began may show.
+    pub(crate) async fn read_anonymous(&'a self, sp: Spawner<'a>) {
+        let started = self.w.sched.now.get();
+        let faulty = self.faulty();
+        let loc = self.location();
+        let r = self
+            .w
+            .fetch(
+                sp,
+                loc,
+                "GET",
+                &format!("/v1/orgs/{OWNER}/repos?fields=name,visibility"),
+                &[],
+                b"",
+            )
+            .await;
+        self.check_status("anonymous listing", &r, faulty || self.faulty());
+        self.w.note(format!(
+            "read anonymous at {loc} -> {} {} ({}) fetched_at {}",
+            r.status,
+            r.header("x-cache").unwrap_or(""),
+            r.header("server-timing").unwrap_or(""),
+            body(&r)["fetched_at"]
+        ));
+        if r.status != 200 {
+            return;
+        }
+        let b = body(&r);
+        // An owner-level invalidation answered before this read began throws every copy of the
+        // listing away: what is read was built after it was sent.
+        let fetched = b["fetched_at"]
+            .as_str()
+            .and_then(forgelens::time::parse_rfc3339)
+            .unwrap_or(0);
+        let purge = self
+            .book
+            .borrow()
+            .purged
+            .iter()
+            .filter(|p| self.bound(loc, started, p.1, p.2))
+            .map(|p| p.0)
+            .max();
+        if let Some(sent) = purge.filter(|&sent| fetched < sent) {
+            self.violate(
+                "owner-level invalidation",
+                format!(
+                    "a read begun at {} got a listing built at {}, before the invalidation sent at {}",
+                    started - T0,
+                    fetched.saturating_sub(T0),
+                    sent - T0
+                ),
+            );
+        }
+        let book = self.book.borrow();
+        for repo in b["repos"].as_array().into_iter().flatten() {
+            let name = repo["name"].as_str().unwrap_or("").to_ascii_lowercase();
+            if repo["visibility"] != "public" {
+                drop(book);
+                self.violate(
+                    "hidden",
+                    format!(
+                        "an anonymous listing shows {name} as {}",
+                        repo["visibility"]
+                    ),
+                );
+                return;
+            }
+            if let Some(&(changed, answered, at)) = book.hidden.get(&name) {
+                let widened = book.widened_at.get(&name).copied().unwrap_or(0);
+                if self.bound(loc, started, answered, at) && widened < changed {
+                    let detail = format!(
+                        "{name} narrowed at {}, its delivery answered at {} in location {at}, shown public to a read begun at {} in location {loc}",
+                        changed - T0,
+                        answered - T0,
+                        started - T0
+                    );
+                    drop(book);
+                    self.violate("never widen", detail);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn read_other(&'a self, sp: Spawner<'a>) {
+        let tok = token();
+        let (path, auth): (String, Vec<(&str, &str)>) = match self.w.sched.below(4) {
+            0 => (format!("/v1/orgs/{OWNER}/summary"), vec![]),
+            1 => (
+                format!("/v1/orgs/{OWNER}/repos"),
+                vec![("Authorization", tok.as_str())],
+            ),
+            2 => (
+                format!("/v1/repos/{OWNER}/{}", node_name(self.w.sched.below(20))),
+                vec![],
+            ),
+            _ => (
+                format!("/v1/repos?names={OWNER}/r001,{OWNER}/r002,{OWNER}/n001"),
+                vec![],
+            ),
+        };
+        let faulty = self.faulty();
+        let loc = self.location();
+        let r = self.w.fetch(sp, loc, "GET", &path, &auth, b"").await;
+        self.check_status(&path, &r, faulty || self.faulty());
+        self.w.note(format!("read {path} at {loc} -> {}", r.status));
+    }
+
+    /// One change in GitHub's truth, and its delivery as the seed says: delivered (perhaps late,
+    /// perhaps twice, perhaps replayed later, to either location), or lost.
+    pub(crate) async fn change(&'a self, sp: Spawner<'a>) {
+        let w = self.w;
+        let truth = w.gh.truth();
+        let repos = truth.get(OWNER).cloned().unwrap_or_default();
+        let pick = w.sched.below(repos.len() + 3);
+        let existing = repos.values().nth(pick).cloned();
+        let kinds: &[&str] = if existing.is_some() {
+            &[
+                "privatize",
+                "publicize",
+                "archive",
+                "unarchive",
+                "ci",
+                "push",
+                "delete",
+                "rename",
+                "transfer out",
+            ]
+        } else {
+            &["create", "transfer in"]
+        };
+        let kind = kinds[w.sched.below(kinds.len())];
+        let name = match &existing {
+            Some(r) => r.name.clone(),
+            None => format!("n{:03}", w.sched.below(30)),
+        };
+        let key = name.to_ascii_lowercase();
+        // A rename's new name.
+        let renamed = format!("m{:03}", w.sched.below(30));
+        if matches!(kind, "create" | "transfer in") && repos.contains_key(&key)
+            || kind == "rename" && repos.contains_key(&renamed)
+        {
+            return;
+        }
+        let now = w.sched.now.get();
+        let (event, action) = match kind {
+            "privatize" => ("repository", Some("privatized")),
+            "publicize" => ("repository", Some("publicized")),
+            "archive" => ("repository", Some("archived")),
+            "unarchive" => ("repository", Some("unarchived")),
+            "delete" => ("repository", Some("deleted")),
+            "create" => ("repository", Some("created")),
+            "rename" => ("repository", Some("renamed")),
+            "transfer out" | "transfer in" => ("repository", Some("transferred")),
+            "ci" => ("check_suite", Some("completed")),
+            _ => ("push", None),
+        };
+        let arriving = if kind == "transfer in" && w.sched.chance(3) {
+            "PRIVATE"
+        } else {
+            "PUBLIC"
+        };
+        // The names whose state changed, and whether each narrowed (hidden or gone now) or
+        // widened (visible to anonymous callers now).
+        let mut touched: Vec<(String, bool, bool)> = Vec::new();
+        w.gh.change(|t| {
+            let repos = t.entry(OWNER.into()).or_default();
+            match kind {
+                "delete" | "transfer out" => {
+                    repos.remove(&key);
+                    touched.push((key.clone(), true, false));
+                }
+                "create" | "transfer in" => {
+                    let visibility = if kind == "create" { "PUBLIC" } else { arriving };
+                    repos.insert(
+                        key.clone(),
+                        RepoState {
+                            name: name.clone(),
+                            visibility,
+                            archived: false,
+                            ci: None,
+                            pushes: 0,
+                        },
+                    );
+                    touched.push((key.clone(), false, visibility == "PUBLIC"));
+                }
+                "rename" => {
+                    if let Some(mut r) = repos.remove(&key) {
+                        let public = r.visibility == "PUBLIC";
+                        r.name = renamed.clone();
+                        repos.insert(renamed.clone(), r);
+                        touched.push((key.clone(), true, false));
+                        touched.push((renamed.clone(), false, public));
+                    }
+                }
+                _ => {
+                    if let Some(r) = repos.get_mut(&key) {
+                        match kind {
+                            "privatize" => r.visibility = "PRIVATE",
+                            "publicize" => r.visibility = "PUBLIC",
+                            "archive" => r.archived = true,
+                            "unarchive" => r.archived = false,
+                            "ci" => {
+                                r.ci = Some(if r.ci == Some("SUCCESS") {
+                                    "FAILURE"
+                                } else {
+                                    "SUCCESS"
+                                });
+                            }
+                            _ => {
+                                r.pushes += 1;
+                                r.ci.get_or_insert("PENDING");
+                            }
+                        }
+                        touched.push((key.clone(), kind == "privatize", kind == "publicize"));
+                    }
+                }
+            }
+        });
+        let id = {
+            let mut book = self.book.borrow_mut();
+            book.next_change += 1;
+            let id = book.next_change;
+            for (k, _, widens) in &touched {
+                book.last_change.insert(k.clone(), (id, now));
+                if *widens {
+                    book.widened_at.insert(k.clone(), now);
+                }
+            }
+            id
+        };
+        self.count(kind);
+        // A genuine delivery's body is its own (GitHub's carry ids and times); a replay is the
+        // same bytes again.
+        let full_name = match kind {
+            "rename" => format!("{OWNER}/{renamed}"),
+            "transfer out" => format!("{ELSEWHERE}/{name}"),
+            _ => format!("{OWNER}/{name}"),
+        };
+        let mut payload = json!({"repository": {"full_name": full_name, "default_branch": "main"},
+            "sender": {"id": id}});
+        if let Some(a) = action {
+            payload["action"] = json!(a);
+        }
+        match kind {
+            "rename" => payload["changes"] = json!({"repository": {"name": {"from": name}}}),
+            "transfer out" => {
+                payload["changes"] = json!({"owner": {"from": {"organization": {"login": OWNER}}}});
+            }
+            "transfer in" => {
+                payload["changes"] = json!({"owner": {"from": {"user": {"login": ELSEWHERE}}}});
+            }
+            _ => {}
+        }
+        if event == "push" {
+            payload["ref"] = json!("refs/heads/main");
+        }
+        if event == "check_suite" {
+            payload["check_suite"] = json!({"head_branch": "main"});
+        }
+        let text = payload.to_string();
+        let how = w.sched.below(100);
+        let (copies, lost) = match how {
+            0..=9 => (0, true),
+            10..=19 => (2, false),
+            _ => (1, false),
+        };
+        w.note(format!(
+            "change #{id} {kind} {name}{}: {}",
+            if kind == "rename" {
+                format!(" to {renamed}")
+            } else {
+                String::new()
+            },
+            if lost {
+                "delivery lost".to_string()
+            } else {
+                format!("{copies} deliveries")
+            }
+        ));
+        if lost {
+            self.count("delivery lost");
+            return;
+        }
+        let narrowed: Vec<String> = touched
+            .iter()
+            .filter(|t| t.1)
+            .map(|t| t.0.clone())
+            .collect();
+        for copy in 0..copies {
+            let delay = if w.sched.chance(4) {
+                w.sched.below(8_000) as u64
+            } else {
+                0
+            };
+            let text = text.clone();
+            let sp2 = sp.clone();
+            let replay_later = w.sched.chance(8);
+            let narrowed = narrowed.clone();
+            let loc = self.location();
+            sp.spawn(format!("delivery #{id}.{copy}"), async move {
+                self.w.sched.sleep(delay).await;
+                let ok = self.deliver(sp2.clone(), loc, event, &text, id).await;
+                if ok {
+                    let answered = self.w.sched.now.get();
+                    let mut book = self.book.borrow_mut();
+                    for key in narrowed {
+                        let widened = book.widened_at.get(&key).copied().unwrap_or(0);
+                        let newer = book.hidden.get(&key).is_none_or(|h| h.0 <= now);
+                        if widened < now && newer {
+                            book.hidden.insert(key, (now, answered, loc));
+                        }
+                    }
+                }
+                if replay_later {
+                    self.w.sched.sleep(self.w.sched.below(20_000) as u64).await;
+                    self.count("replay");
+                    let loc = self.location();
+                    self.deliver(sp2, loc, event, &text, id).await;
+                }
+            });
+        }
+    }
+
+    /// Sends a signed delivery; true when answered 2xx.
+    pub(crate) async fn deliver(
+        &'a self,
+        sp: Spawner<'a>,
+        loc: usize,
+        event: &str,
+        text: &str,
+        id: u64,
+    ) -> bool {
+        let signature = webhook_signature(SECRET, text.as_bytes());
+        let delivery = format!("d-{}", self.w.sched.below(1_000_000));
+        let headers = [
+            ("X-GitHub-Event", event),
+            ("X-Hub-Signature-256", signature.as_str()),
+            ("Content-Type", "application/json"),
+            ("X-GitHub-Delivery", delivery.as_str()),
+        ];
+        let faulty = self.faulty();
+        self.w
+            .note(format!("delivery #{id} ({event}) sent to {loc}"));
+        let r = self
+            .w
+            .fetch(
+                sp,
+                loc,
+                "POST",
+                "/v1/webhooks/github",
+                &headers,
+                text.as_bytes(),
+            )
+            .await;
+        self.check_status("delivery", &r, faulty || self.faulty());
+        self.w
+            .note(format!("delivery #{id} ({event}) -> {}", r.status));
+        let ok = r.status == 200;
+        if ok {
+            self.book.borrow_mut().delivered.insert(id);
+        }
+        ok
+    }
+
+    pub(crate) async fn owner_level(&'a self, sp: Spawner<'a>) {
+        let faulty = self.faulty();
+        let sent = self.w.sched.now.get();
+        let loc = self.location();
+        let r = if self.w.sched.chance(2) {
+            let admin = format!("Bearer {ADMIN_TOKEN}");
+            let headers = [("Authorization", admin.as_str())];
+            self.count("purge");
+            self.w
+                .fetch(
+                    sp,
+                    loc,
+                    "DELETE",
+                    &format!("/v1/cache/orgs/{OWNER}"),
+                    &headers,
+                    b"",
+                )
+                .await
+        } else {
+            self.count("installation event");
+            let payload = json!({"action": "added", "installation": {"id": 7, "account": {"login": OWNER}},
+                "repositories_added": [{"full_name": format!("{OWNER}/r000")}], "sender": {"id": self.w.sched.below(1 << 30)}});
+            let text = payload.to_string();
+            let signature = webhook_signature(SECRET, text.as_bytes());
+            let headers = [
+                ("X-GitHub-Event", "installation_repositories"),
+                ("X-Hub-Signature-256", signature.as_str()),
+                ("Content-Type", "application/json"),
+            ];
+            self.w
+                .fetch(
+                    sp,
+                    loc,
+                    "POST",
+                    "/v1/webhooks/github",
+                    &headers,
+                    text.as_bytes(),
+                )
+                .await
+        };
+        self.check_status("owner-level invalidation", &r, faulty || self.faulty());
+        if r.status == 200 {
+            let answered = self.w.sched.now.get();
+            self.book.borrow_mut().purged.push((sent, answered, loc));
+        }
+        self.w
+            .note(format!("owner-level invalidation at {loc} -> {}", r.status));
+    }
+
+    pub(crate) fn weather(&self) {
+        let w = self.w;
+        let fail = [0, 0, 5, 20, 60][w.sched.below(5)];
+        let lag = if w.sched.chance(4) { 3_000 } else { 0 };
+        let refuse = [0, 0, 0, 10, 40][w.sched.below(5)];
+        w.gh.weather.set(Weather {
+            fail_in_100: fail,
+            lag_ms: lag,
+        });
+        let per_key = w.sched.chance(4);
+        w.kv.refuse_in_100.set(refuse);
+        w.kv.per_key.set(per_key);
+        w.alarm_late_ms.set([0, 0, 2_000, 10_000][w.sched.below(4)]);
+        w.note(format!(
+            "weather: GitHub fails {fail}%, lags {lag} ms; KV refuses {refuse}%{}",
+            if per_key {
+                ", and a key's second write within a second"
+            } else {
+                ""
+            }
+        ));
+        self.count("weather");
+    }
+}
