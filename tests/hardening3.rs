@@ -189,3 +189,43 @@ fn an_applied_delivery_is_remembered_by_its_body_for_an_hour_and_a_failed_one_is
     assert_eq!(w.calls(), calls + 1, "the redelivery was applied");
     assert!(w.store.data.borrow().contains_key(&memory_key(&failed)));
 }
+
+/// GitHub redelivers to any location. A privatize applied in another isolate and redelivered
+/// here is answered as remembered, changing nothing upstream or in KV, but this isolate's memory
+/// drops its copy of the listing at once (found by the simulation, seed 963): what it shows is
+/// no older than its KV, not `MEMORY_TTL_MS` older.
+#[test]
+fn a_delivery_applied_elsewhere_still_clears_this_isolates_memory() {
+    use forgelens::cache::memory::{self, Tier, MAX_BYTES};
+    let mut w = world(&[("acme", 10)]);
+    w.vars.retain(|(k, _)| *k != "MEMORY_TTL_MS");
+    w.vars.push(("MEMORY_TTL_MS", "10000".into()));
+    assert!(names(&w.get("/v1/orgs/acme/repos")).contains(&"r002".to_string()));
+    let kept = w.get("/v1/orgs/acme/repos");
+    assert!(
+        kept.header("server-timing").unwrap_or("").contains("mem"),
+        "this isolate answers from memory"
+    );
+    // Another isolate (a location of its own) is sent the privatize and applies it.
+    let body = privatized("acme/r002").to_string().into_bytes();
+    let mut elsewhere = Tier::new(MAX_BYTES);
+    memory::with(|t| std::mem::swap(t, &mut elsewhere));
+    w.gh.privatized.borrow_mut().insert("acme/r002".into());
+    let first = send_delivery(&w, "repository", &body, Some(ID));
+    assert_eq!(first.status, 200);
+    memory::with(|t| std::mem::swap(t, &mut elsewhere));
+    let calls = w.calls();
+    let again = send_delivery(&w, "repository", &body, Some("another-id"));
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        json_body(&again),
+        json_body(&first),
+        "answered as remembered"
+    );
+    assert_eq!(w.calls(), calls, "GitHub is not asked again");
+    let after = w.get("/v1/orgs/acme/repos");
+    assert!(
+        !names(&after).contains(&"r002".to_string()),
+        "this isolate no longer shows the privatized repository from memory"
+    );
+}

@@ -50,8 +50,8 @@ struct Book {
     /// Per name: the last time GitHub's truth made it visible to anonymous callers (publicized,
     /// created).
     widened_at: HashMap<String, u64>,
-    /// Per name: a narrowing change (time) whose delivery was answered 2xx (time, location).
-    hidden: HashMap<String, (u64, u64, usize)>,
+    /// Per name: its last narrowing change whose delivery was answered 2xx, and where.
+    hidden: HashMap<String, Hidden>,
     /// Changes whose delivery was answered 2xx.
     delivered: std::collections::HashSet<u64>,
     /// Whether any answer lagged (then only narrowing changes must be in the listing at once).
@@ -63,6 +63,14 @@ struct Book {
     /// How long after faults stopped the owner's object still had changes queued for GitHub or
     /// a listing waiting for its KV write (sampled every 250 ms).
     quiet_after_ms: u64,
+}
+
+/// A narrowing change answered 2xx: when it happened, where its delivery was first answered
+/// (applied), and when each other location answered a copy (found remembered there).
+struct Hidden {
+    changed: u64,
+    first: (u64, usize),
+    later: [Option<u64>; sim::world::LOCATIONS],
 }
 
 struct Run<'a> {

@@ -9,6 +9,7 @@
 )]
 
 use forgelens::cache::keys;
+use forgelens::forge::github::payload::Payload;
 use forgelens::forge::github::webhook;
 use forgelens::forge::Invalidation;
 use serde_json::Value;
@@ -16,7 +17,7 @@ use serde_json::Value;
 /// What a delivery with `payload` (written with serde_json) invalidates.
 fn invalidation(event: &str, payload: &Value) -> Invalidation {
     let text = payload.to_string();
-    webhook::invalidation(event, &forgelens::json::Value::parse(&text).unwrap())
+    webhook::invalidation(event, &Payload::read(&text).unwrap())
 }
 
 fn payload(name: &str) -> Value {

@@ -2,8 +2,10 @@
 //! Small on purpose: one algorithm, one key, the claims this worker reads.
 
 use crate::base64;
-use crate::json::{Reader, Seen};
 use hmac::{Hmac, Mac};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use sha2::Sha256;
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -14,21 +16,28 @@ pub const LEEWAY_SECONDS: i64 = 30;
 pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
 
 /// The JOSE header of a read token. `crit` is read only to refuse it: it names extensions the
-/// token requires the verifier to understand, and this one understands none.
+/// token requires the verifier to understand, and this one understands none (`null` counts as
+/// absent). Other members are ignored, a repeated one refuses the token.
+#[derive(Deserialize)]
 struct Header {
     alg: String,
-    crit: bool,
+    #[serde(default)]
+    crit: Option<IgnoredAny>,
 }
 
-/// The claims a read token may carry; others are ignored, a repeated one is refused (as serde's
-/// derives refuse it). Time claims must be JSON numbers (`null` counts as absent) and stay
-/// unconverted text until `timestamp` range-checks them.
-#[derive(Default)]
-pub(super) struct ReadClaims {
-    exp: Option<String>,
-    nbf: Option<String>,
-    iat: Option<String>,
+/// The claims a read token may carry; others are ignored, a repeated one is refused. Time claims
+/// must be JSON numbers (`null` counts as absent) and stay unconverted text until `timestamp`
+/// range-checks them (exactly, on their digits: a float would round at the limits).
+#[derive(Default, Deserialize)]
+pub(super) struct ReadClaims<'a> {
+    #[serde(default, borrow)]
+    exp: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    nbf: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    iat: Option<&'a RawValue>,
     /// Lowercased owner logins, or `["*"]` for all.
+    #[serde(default)]
     pub(super) orgs: Option<Vec<String>>,
 }
 
@@ -36,14 +45,14 @@ pub(super) struct ReadClaims {
 /// exactly `HS256` (no `none`, no key confusion), the HMAC-SHA256 of `header.payload` compared
 /// in constant time, and only then the claims: every time claim within `0..=MAX_TIMESTAMP`,
 /// `exp` required, `nbf` honoured, both with `LEEWAY_SECONDS` of leeway.
-pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims, &'static str> {
+pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<Verified, &'static str> {
     let (signed, signature) = token.rsplit_once('.').ok_or("is malformed")?;
     let (header, payload) = signed.split_once('.').ok_or("is malformed")?;
-    let header = read_header(&decode_segment(header)?).ok_or("is malformed")?;
+    let header: Header = object(&decode_segment(header)?).ok_or("is malformed")?;
     if header.alg != "HS256" {
         return Err("must use alg HS256");
     }
-    if header.crit {
+    if header.crit.is_some() {
         return Err("names critical extensions");
     }
     let signature = base64::decode_url(signature).ok_or("is malformed")?;
@@ -53,14 +62,30 @@ pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims,
     mac.verify_slice(&signature)
         .map_err(|_| "has a bad signature")?;
     // The payload is signed now, so its content is what the token's issuer wrote.
-    let claims = read_claims(&decode_segment(payload)?).ok_or("is malformed")?;
-    timestamp(claims.iat.as_deref())?;
+    let text = decode_segment(payload)?;
+    let claims: ReadClaims<'_> = object(&text).ok_or("is malformed")?;
+    timestamp(claims.iat)?;
     let times = TimeClaims {
-        exp: timestamp(claims.exp.as_deref())?,
-        nbf: timestamp(claims.nbf.as_deref())?,
+        exp: timestamp(claims.exp)?,
+        nbf: timestamp(claims.nbf)?,
     };
     times.check(now_ms)?;
-    Ok(claims)
+    Ok(Verified { orgs: claims.orgs })
+}
+
+/// What a verified token grants.
+pub(super) struct Verified {
+    /// Lowercased owner logins, or `["*"]` for all; `None` when the token names none.
+    pub(super) orgs: Option<Vec<String>>,
+}
+
+/// The JSON object in `json` as `T`; `None` for malformed JSON, another kind of value, a member
+/// of the wrong type or a member given twice.
+fn object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
+    if !json.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str(json).ok()
 }
 
 /// Decodes a base64url segment (unpadded, as JWS requires) into its text. A segment holding a
@@ -68,69 +93,6 @@ pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<ReadClaims,
 fn decode_segment(segment: &str) -> Result<String, &'static str> {
     let bytes = base64::decode_url(segment).ok_or("is malformed")?;
     String::from_utf8(bytes).map_err(|_| "is malformed")
-}
-
-/// The header object: `alg` a string, `crit` anything but `null` (then refused), others ignored,
-/// none twice. Read with the crate's JSON reader, not serde's typed decoding, whose error
-/// messages would bring float formatting into the wasm.
-fn read_header(json: &str) -> Option<Header> {
-    let mut r = Reader::new(json);
-    let (mut alg, mut crit, mut seen) = (None, false, Seen::default());
-    r.object().ok()?;
-    while let Some(key) = r.key().ok()? {
-        match key.as_ref() {
-            "alg" => {
-                seen.once(0, &r).ok()?;
-                alg = Some(r.str().ok()?.into_owned());
-            }
-            "crit" => {
-                seen.once(1, &r).ok()?;
-                crit = !r.null().ok()?;
-                if crit {
-                    r.skip().ok()?;
-                }
-            }
-            _ => r.skip().ok()?,
-        }
-    }
-    r.end().ok()?;
-    Some(Header { alg: alg?, crit })
-}
-
-/// The claims object (see `ReadClaims`).
-fn read_claims(json: &str) -> Option<ReadClaims> {
-    let mut r = Reader::new(json);
-    let (mut claims, mut seen) = (ReadClaims::default(), Seen::default());
-    r.object().ok()?;
-    while let Some(key) = r.key().ok()? {
-        let (slot, n) = match key.as_ref() {
-            "exp" => (&mut claims.exp, 0),
-            "nbf" => (&mut claims.nbf, 1),
-            "iat" => (&mut claims.iat, 2),
-            "orgs" => {
-                seen.once(3, &r).ok()?;
-                if !r.null().ok()? {
-                    let mut orgs = Vec::new();
-                    r.array().ok()?;
-                    while r.element().ok()? {
-                        orgs.push(r.str().ok()?.into_owned());
-                    }
-                    claims.orgs = Some(orgs);
-                }
-                continue;
-            }
-            _ => {
-                r.skip().ok()?;
-                continue;
-            }
-        };
-        seen.once(n, &r).ok()?;
-        if !r.null().ok()? {
-            *slot = Some(r.number_text().ok()?.to_string());
-        }
-    }
-    r.end().ok()?;
-    Some(claims)
 }
 
 /// The time claims of a read token in whole seconds, each within `0..=MAX_TIMESTAMP`.
@@ -162,11 +124,16 @@ impl TimeClaims {
 /// A NumericDate claim in whole seconds. RFC 7519 allows fractions, and PyJWT or a JavaScript
 /// backend may send them, so an in-range fraction is accepted and truncated. `None` (absent or
 /// `null`) stays `None`.
-fn timestamp(value: Option<&str>) -> Result<Option<i64>, &'static str> {
+fn timestamp(value: Option<&RawValue>) -> Result<Option<i64>, &'static str> {
     let Some(value) = value else {
         return Ok(None);
     };
-    whole_seconds(value)
+    let text = value.get();
+    // A JSON number starts with a minus or a digit; anything else (a string) is no time.
+    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    number
+        .then(|| whole_seconds(text))
+        .flatten()
         .map(Some)
         .ok_or("has an exp, nbf or iat that is not a time between 1970 and 9999")
 }

@@ -1,9 +1,11 @@
-//! The crate's JSON, by hand: a strict pull reader that borrows strings from its input
-//! (`Reader`, with `Keys` to match an object's keys), a tree for texts read by path (`Value`:
-//! webhook deliveries, App REST replies), a writer (`Writer`) and `Codec` for stored types.
-//! serde's derives cost three times the CPU at `opt-level = "z"`, and serde_json's `Value` and
-//! parser about 10 KB of gzipped wasm; serde_json is left to the tests, as the reference these
-//! are checked against.
+//! The hot paths' JSON, by hand: a strict pull reader that borrows strings from its input
+//! (`Reader`, with `Keys` to match an object's keys), a writer (`Writer`) and `Codec` for stored
+//! types. These are the texts whose size grows with a listing — GitHub's pages, the stored
+//! envelope and checkpointed pages, rendered views — where serde's derives cost 2.3–3.1× the CPU
+//! at `opt-level = "z"` (BENCHMARKS.md, "JSON: hand-written against serde", keeps the ratios
+//! current; a path under 1.5× moves to serde). Everything else (webhook payloads, App REST
+//! replies, read tokens) is read with serde; serde_json is also the reference these are checked
+//! against in the tests.
 //!
 //! The reader accepts what serde_json accepts: no trailing commas, no control characters in
 //! strings, no lone surrogates, no leading zeros, nothing after the value. Values that are read
@@ -33,12 +35,10 @@ mod keys;
 mod read;
 #[cfg(test)]
 pub(crate) mod tests;
-mod tree;
 mod write;
 
 pub use keys::{required, Keys, Seen};
 pub use read::Reader;
-pub use tree::Value;
 pub use write::Writer;
 
 /// A type whose JSON form is written and read by hand (stored entries, checkpointed pages).

@@ -128,7 +128,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// Drops this isolate's copies of `keys` (and answers rendered from them) at once.
-    pub(super) fn forget(&self, keys: &[String]) {
+    pub(crate) fn forget(&self, keys: &[String]) {
         let now = self.clock.now_ms();
         memory::with(|t| t.forget(keys, now));
     }

@@ -47,6 +47,16 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// Whether a read at `loc` begun at `started` must no longer show a name narrowed as `h`
+    /// says: at once where the delivery was applied; in a location that answered a copy later
+    /// (found remembered there, its memory dropped), once its KV lag has passed; anywhere, once
+    /// the window has passed since it was applied.
+    pub(crate) fn must_hide(&self, loc: usize, started: u64, h: &crate::Hidden) -> bool {
+        let (first, at) = h.first;
+        let copy = h.later[loc].is_some_and(|t| t + self.w.kv.lag_ms.get() <= started);
+        self.bound(loc, started, first, at) || copy
+    }
+
     pub(crate) fn location(&self) -> usize {
         self.w.sched.below(LOCATIONS)
     }

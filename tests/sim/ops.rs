@@ -4,7 +4,8 @@
 
 use super::exec::Spawner;
 use super::github::{RepoState, Weather};
-use crate::{body, node_name, token, Run, ELSEWHERE, OWNER, SECRET, T0};
+use super::world::LOCATIONS;
+use crate::{body, node_name, token, Hidden, Run, ELSEWHERE, OWNER, SECRET, T0};
 use forgelens::testkit::{webhook_signature, ADMIN_TOKEN};
 use serde_json::json;
 
@@ -76,13 +77,15 @@ impl<'a> Run<'a> {
                 );
                 return;
             }
-            if let Some(&(changed, answered, at)) = book.hidden.get(&name) {
+            if let Some(h) = book.hidden.get(&name) {
                 let widened = book.widened_at.get(&name).copied().unwrap_or(0);
-                if self.bound(loc, started, answered, at) && widened < changed {
+                if self.must_hide(loc, started, h) && widened < h.changed {
                     let detail = format!(
-                        "{name} narrowed at {}, its delivery answered at {} in location {at}, shown public to a read begun at {} in location {loc}",
-                        changed - T0,
-                        answered - T0,
+                        "{name} narrowed at {}, its delivery answered at {} in location {} (copies answered in each location at {:?}), shown public to a read begun at {} in location {loc}",
+                        h.changed - T0,
+                        h.first.0 - T0,
+                        h.first.1,
+                        h.later,
                         started - T0
                     );
                     drop(book);
@@ -313,23 +316,47 @@ impl<'a> Run<'a> {
                 self.w.sched.sleep(delay).await;
                 let ok = self.deliver(sp2.clone(), loc, event, &text, id).await;
                 if ok {
-                    let answered = self.w.sched.now.get();
-                    let mut book = self.book.borrow_mut();
-                    for key in narrowed {
-                        let widened = book.widened_at.get(&key).copied().unwrap_or(0);
-                        let newer = book.hidden.get(&key).is_none_or(|h| h.0 <= now);
-                        if widened < now && newer {
-                            book.hidden.insert(key, (now, answered, loc));
-                        }
-                    }
+                    self.answered(&narrowed, now, loc);
                 }
                 if replay_later {
                     self.w.sched.sleep(self.w.sched.below(20_000) as u64).await;
                     self.count("replay");
                     let loc = self.location();
-                    self.deliver(sp2, loc, event, &text, id).await;
+                    if self.deliver(sp2, loc, event, &text, id).await {
+                        self.answered(&narrowed, now, loc);
+                    }
                 }
             });
+        }
+    }
+
+    /// Notes that location `loc` answered 2xx a delivery of the change made at `changed` that
+    /// narrowed `names`: the first answer applied it, a later one in another location found it
+    /// remembered.
+    fn answered(&self, names: &[String], changed: u64, loc: usize) {
+        let answered = self.w.sched.now.get();
+        let mut book = self.book.borrow_mut();
+        for key in names {
+            let widened = book.widened_at.get(key).copied().unwrap_or(0);
+            if widened >= changed {
+                continue;
+            }
+            match book.hidden.get_mut(key) {
+                Some(h) if h.changed == changed => {
+                    if h.first.1 != loc && h.later[loc].is_none() {
+                        h.later[loc] = Some(answered);
+                    }
+                }
+                Some(h) if h.changed > changed => {}
+                _ => {
+                    let h = Hidden {
+                        changed,
+                        first: (answered, loc),
+                        later: [None; LOCATIONS],
+                    };
+                    book.hidden.insert(key.clone(), h);
+                }
+            }
         }
     }
 

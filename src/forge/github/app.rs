@@ -9,11 +9,11 @@
 use super::USER_AGENT;
 use crate::base64::encode_url;
 use crate::forge::{HttpCall, HttpReply, UpstreamFailure};
-use crate::json::Value;
 use crate::names::Owner;
 use crate::secret::Secret;
 pub use crate::secret::{key_from_pem, wrap_pkcs1, AppKey};
 use crate::time::parse_rfc3339;
+use serde::Deserialize;
 
 /// GitHub refuses App JWTs living longer than 10 minutes; 9 leaves room for clock skew.
 pub const JWT_LIFETIME_S: u64 = 9 * 60;
@@ -95,24 +95,21 @@ pub fn token_call(api_url: &str, installation: u64, jwt: &Secret) -> HttpCall {
 ///
 /// # Errors
 /// Any other status, or a body without an id.
-// Both replies are read as a tree (`json::Value`, which webhook deliveries need anyway): only a
-// field or two of each matters.
 pub fn parse_installation(reply: &HttpReply) -> Result<Option<u64>, UpstreamFailure> {
+    /// Of the reply's many fields, the id.
+    #[derive(Deserialize)]
+    struct Installation {
+        id: u64,
+    }
     match reply.status {
         404 => Ok(None),
-        200 => tree(reply)
-            .and_then(|v| v.get("id")?.as_u64())
-            .map(Some)
-            .ok_or_else(|| UpstreamFailure::Unusable("installation reply without an id".into())),
+        200 => serde_json::from_slice::<Installation>(&reply.body)
+            .map(|i| Some(i.id))
+            .map_err(|_| UpstreamFailure::Unusable("installation reply without an id".into())),
         s => Err(UpstreamFailure::Unusable(format!(
             "installation lookup answered HTTP {s}"
         ))),
     }
-}
-
-/// A reply's JSON body as a tree; `None` when it is not JSON.
-fn tree(reply: &HttpReply) -> Option<Value<'_>> {
-    Value::parse(std::str::from_utf8(&reply.body).ok()?).ok()
 }
 
 /// An installation access token and when it expires.
@@ -133,11 +130,16 @@ pub fn parse_token(reply: &HttpReply) -> Result<InstallationToken, UpstreamFailu
             reply.status
         )));
     }
+    /// Of the reply's fields, the token and its expiry.
+    #[derive(Deserialize)]
+    struct Minted {
+        token: String,
+        expires_at: String,
+    }
     let bad = || UpstreamFailure::Unusable("unusable installation token reply".into());
-    let v = tree(reply).ok_or_else(bad)?;
-    let text = |k: &str| v.get(k).and_then(Value::as_str);
-    let token = text("token").ok_or_else(bad)?;
-    let expires_at_ms = text("expires_at").and_then(parse_rfc3339).ok_or_else(bad)?;
+    let minted = serde_json::from_slice::<Minted>(&reply.body).map_err(|_| bad())?;
+    let token = minted.token.as_str();
+    let expires_at_ms = parse_rfc3339(&minted.expires_at).ok_or_else(bad)?;
     // The token goes into a header: a space or newline would let it inject another one.
     if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
         return Err(bad());

@@ -6,6 +6,7 @@ mod node;
 pub mod parse;
 #[cfg(test)]
 mod parse_reference;
+pub mod payload;
 pub mod query;
 pub mod webhook;
 

@@ -4,8 +4,8 @@
 //! **Invariant**: the signature is checked, in constant time, over the raw body before anything
 //! parses it.
 
+use super::payload::{Payload, Repository};
 use crate::forge::{Fact, Invalidation};
-use crate::json::Value;
 use crate::names::{FullName, Owner, RepoName};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -67,56 +67,50 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 
 /// The entries `event` (the `X-GitHub-Event` header) with `payload` makes wrong. Events and
 /// actions that change nothing a view shows yield an empty invalidation.
-pub fn invalidation(event: &str, payload: &Value<'_>) -> Invalidation {
-    let action = payload
-        .get("action")
-        .and_then(Value::as_str)
-        .map(String::from);
+pub fn invalidation(event: &str, payload: &Payload) -> Invalidation {
+    let action = payload.action.as_deref();
     let mut inv = Invalidation {
-        action: action.clone(),
+        action: payload.action.clone(),
         ..Invalidation::default()
     };
-    if let Some(owner) = installation_owner(event, action.as_deref(), payload) {
+    if let Some(owner) = installation_owner(event, action, payload) {
         // The repositories added to or removed from the installation change visibility too.
-        for list in ["repositories_added", "repositories_removed"] {
-            let named = payload.get(list).and_then(Value::as_array);
-            inv.repos
-                .extend(named.into_iter().flatten().filter_map(full_name));
-        }
+        let named = payload
+            .repositories_added
+            .iter()
+            .chain(&payload.repositories_removed);
+        inv.repos.extend(named.filter_map(full_name));
         inv.owners.push(owner.clone());
         inv.installations.push(owner);
         return inv;
     }
-    let Some(repo) = payload.get("repository") else {
+    let Some(repo) = &payload.repository else {
         return inv;
     };
     let Some(current) = full_name(repo) else {
         return inv;
     };
-    let default_branch = repo.get("default_branch").and_then(Value::as_str);
+    let default_branch = repo.default_branch.as_deref();
     let on_default = |branch: Option<&str>| branch.is_some() && branch == default_branch;
-    let action = action.as_deref();
     let relevant = match event {
         "repository" => action.is_some_and(|a| REPOSITORY_ACTIONS.contains(&a)),
         "public" => true,
-        "push" => {
-            let r#ref = payload.get("ref").and_then(Value::as_str);
-            r#ref
-                .and_then(|r| r.strip_prefix("refs/heads/"))
-                .is_some_and(|b| on_default(Some(b)))
-        }
+        "push" => payload
+            .git_ref
+            .as_deref()
+            .and_then(|r| r.strip_prefix("refs/heads/"))
+            .is_some_and(|b| on_default(Some(b))),
         "status" => payload
-            .get("branches")
-            .and_then(Value::as_array)
-            .is_some_and(|bs| {
-                bs.iter()
-                    .any(|b| on_default(b.get("name").and_then(Value::as_str)))
-            }),
+            .branches
+            .iter()
+            .any(|b| on_default(b.name.as_deref())),
         "check_suite" | "workflow_run" => {
-            let head = payload
-                .get(event)
-                .and_then(|o| o.get("head_branch"))
-                .and_then(Value::as_str);
+            let run = if event == "check_suite" {
+                &payload.check_suite
+            } else {
+                &payload.workflow_run
+            };
+            let head = run.as_ref().and_then(|r| r.head_branch.as_deref());
             action == Some("completed") && on_default(head)
         }
         _ => false,
@@ -124,12 +118,13 @@ pub fn invalidation(event: &str, payload: &Value<'_>) -> Invalidation {
     if !relevant {
         return inv;
     }
-    let changes = payload.get("changes");
+    let changes = payload.changes.as_ref();
     // Old names first: a renamed or transferred repository was cached under them.
     if event == "repository" && action == Some("renamed") {
         let old = changes
-            .and_then(|c| c.pointer("/repository/name/from"))
-            .and_then(Value::as_str);
+            .and_then(|c| c.repository.as_ref())
+            .and_then(|r| r.name.as_ref())
+            .and_then(|n| n.from.as_deref());
         if let Some(old) = old.and_then(|n| RepoName::parse(n).ok()) {
             let old = FullName::new(current.owner.clone(), old);
             inv.changes.push((old.clone(), Fact::Removed));
@@ -137,13 +132,13 @@ pub fn invalidation(event: &str, payload: &Value<'_>) -> Invalidation {
         }
     }
     if event == "repository" && action == Some("transferred") {
-        let from = changes.and_then(|c| c.pointer("/owner/from"));
-        let login = from
-            .and_then(|f| {
-                f.pointer("/user/login")
-                    .or_else(|| f.pointer("/organization/login"))
-            })
-            .and_then(Value::as_str);
+        let from = changes
+            .and_then(|c| c.owner.as_ref())
+            .and_then(|o| o.from.as_ref());
+        let login = from.and_then(|f| {
+            let user = f.user.as_ref().and_then(|a| a.login.as_deref());
+            user.or_else(|| f.organization.as_ref().and_then(|a| a.login.as_deref()))
+        });
         if let Some(old_owner) = login.and_then(|l| Owner::parse(l).ok()) {
             let old = FullName::new(old_owner.clone(), current.repo.clone());
             inv.changes.push((old.clone(), Fact::Removed));
@@ -164,7 +159,7 @@ pub fn invalidation(event: &str, payload: &Value<'_>) -> Invalidation {
 
 /// The account of an `installation` or `installation_repositories` event that changes how its
 /// owner is read: its remembered installation and listing must go.
-fn installation_owner(event: &str, action: Option<&str>, payload: &Value<'_>) -> Option<Owner> {
+fn installation_owner(event: &str, action: Option<&str>, payload: &Payload) -> Option<Owner> {
     let relevant = match event {
         "installation" => action.is_some_and(|a| INSTALLATION_ACTIONS.contains(&a)),
         "installation_repositories" => matches!(action, Some("added" | "removed")),
@@ -173,13 +168,13 @@ fn installation_owner(event: &str, action: Option<&str>, payload: &Value<'_>) ->
     if !relevant {
         return None;
     }
-    let login = payload.pointer("/installation/account/login")?.as_str()?;
-    Owner::parse(login).ok()
+    let account = payload.installation.as_ref()?.account.as_ref()?;
+    Owner::parse(account.login.as_deref()?).ok()
 }
 
 /// `repository.full_name` split and validated; `None` for anything GitHub would not send.
-fn full_name(repo: &Value<'_>) -> Option<FullName> {
-    FullName::parse(repo.get("full_name")?.as_str()?).ok()
+fn full_name(repo: &Repository) -> Option<FullName> {
+    FullName::parse(repo.full_name.as_deref()?).ok()
 }
 
 #[cfg(test)]
@@ -189,7 +184,7 @@ mod tests {
     /// `invalidation` of a payload written with serde_json's `json!`.
     fn of(event: &str, payload: &serde_json::Value) -> Invalidation {
         let text = payload.to_string();
-        invalidation(event, &Value::parse(&text).unwrap())
+        invalidation(event, &Payload::read(&text).unwrap())
     }
 
     #[test]
