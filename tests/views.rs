@@ -135,7 +135,8 @@ fn bad_parameters_are_refused_before_any_io() {
         ("/v1/orgs/acme/repos?direction=up", "direction"),
         ("/v1/orgs/acme/repos?per_page=1001", "per_page"),
         ("/v1/orgs/acme/repos?per_page=10&page=0", "page"),
-        ("/v1/orgs/acme/repos?page=2", "page"),
+        ("/v1/orgs/acme/repos?page=0", "page"),
+        ("/v1/orgs/acme/repos?page=4294967296", "page"),
         ("/v1/orgs/acme/summary?ci=failure", "ci"),
         ("/v1/orgs/acme/summary?fields=name", "fields"),
     ];
@@ -148,11 +149,14 @@ fn bad_parameters_are_refused_before_any_io() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(param), "{path}: {message}");
     }
-    let q101 = format!("/v1/orgs/acme/repos?q={}", "x".repeat(101));
-    assert_eq!(
-        json_body(&w.get(&q101))["error"]["code"],
-        "invalid_parameter"
-    );
+    for param in ["q", "language"] {
+        let long = format!("/v1/orgs/acme/repos?{param}={}", "x".repeat(101));
+        assert_eq!(
+            json_body(&w.get(&long))["error"]["code"],
+            "invalid_parameter",
+            "{param}"
+        );
+    }
     assert_eq!(w.calls(), 0, "nothing went upstream");
     assert_eq!(w.store.ops.get(), 0, "nothing was read from KV");
     assert_eq!(
@@ -227,6 +231,27 @@ fn totals_pages_and_links() {
         2,
         "first and last"
     );
+    // `page` alone pages by 100, exactly as `per_page=100` would: body and Link.
+    for page in ["1", "2", "4294967295"] {
+        let alone = get(&format!("page={page}&fields=name"));
+        let explicit = get(&format!("per_page=100&page={page}&fields=name"));
+        assert_eq!(alone.status, 200, "page={page}");
+        let body = json_body(&alone);
+        assert_eq!(
+            (&body["total"], &body["page"], &body["per_page"]),
+            (
+                &json!(28),
+                &json!(page.parse::<u64>().unwrap()),
+                &json!(100)
+            ),
+        );
+        assert_eq!(body, json_body(&explicit), "page={page}");
+        assert_eq!(names(&alone).len(), if page == "1" { 28 } else { 0 });
+        assert_eq!(link(&alone), link(&explicit), "page={page}");
+        assert!(link(&alone)
+            .unwrap()
+            .contains("per_page=100&page=1>; rel=\"first\""));
+    }
     // A filter without per_page: total, no page, no Link.
     let filtered = get("ci=failure&sort=pushed_at");
     let body = json_body(&filtered);

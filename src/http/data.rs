@@ -472,6 +472,80 @@ mod tests {
         }
     }
 
+    /// The query parameters `/v1/openapi.json` describes state the bounds and values this module
+    /// and `listing::params` accept (the end-to-end test `tests/e2e/params.test.mjs` sends what
+    /// each schema admits, and just outside it, to the worker).
+    #[test]
+    fn openapi_parameters_state_the_server_bounds() {
+        use crate::listing::params;
+        use crate::names::{OWNER_MAX_LEN, REPO_MAX_LEN};
+        let doc: serde_json::Value = serde_json::from_str(crate::http::OPENAPI).unwrap();
+        let param = |name: &str| doc["components"]["parameters"][name].clone();
+        let items = |name: &str| {
+            let p = param(name);
+            assert_eq!(
+                (&p["style"], &p["explode"]),
+                (&"form".into(), &false.into()),
+                "{name}"
+            );
+            let schema = &p["schema"];
+            assert_eq!(schema["minItems"], 1, "{name}");
+            let values: Vec<String> = schema["items"]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(schema["maxItems"], values.len(), "{name}");
+            values
+        };
+        assert_eq!(items("fields"), fields::ALLOWED);
+        assert_eq!(
+            param("fields")["schema"]["default"],
+            serde_json::json!(fields::DEFAULT.split(',').collect::<Vec<_>>())
+        );
+        assert_eq!(items("visibility"), params::VISIBILITIES);
+        assert_eq!(items("ci"), params::CI_STATES);
+        let schema = |name: &str| param(name)["schema"].clone();
+        assert_eq!(schema("per_page")["maximum"], params::MAX_PER_PAGE);
+        assert_eq!(schema("page")["maximum"], params::MAX_PAGE);
+        assert_eq!(schema("q")["maxLength"], params::MAX_Q_CHARS);
+        assert_eq!(schema("language")["maxLength"], params::MAX_LANGUAGE_CHARS);
+        assert_eq!(schema("owner")["maxLength"], OWNER_MAX_LEN);
+        assert_eq!(schema("repo")["maxLength"], REPO_MAX_LEN);
+        // The listing documents exactly its parameters (and fields).
+        let listing: Vec<String> = doc["paths"]["/v1/orgs/{owner}/repos"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["$ref"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .filter(|n| !matches!(n.as_str(), "owner" | "ifNoneMatch" | "fields"))
+            .collect();
+        assert_eq!(listing, params::NAMES);
+        // `names`: at most 100 by its pattern, and the longest described batch query, with every
+        // ',' and '/' percent-encoded and the longest fields list, stays within the 8 KiB limit.
+        let names = &doc["paths"]["/v1/repos"]["get"]["parameters"][0]["schema"];
+        let pattern = names["pattern"].as_str().unwrap();
+        assert!(
+            pattern.ends_with(&format!("){{0,{}}}$", BATCH_MAX - 1)),
+            "{pattern}"
+        );
+        let max_chars = usize::try_from(names["maxLength"].as_u64().unwrap()).unwrap();
+        let separators = 2 * BATCH_MAX - 1;
+        let longest_field = fields::ALLOWED.iter().map(|f| f.len()).max().unwrap();
+        let fields_bytes = fields::ALLOWED.len() * (longest_field + 3) - 3;
+        let worst = "names=".len() + max_chars + 2 * separators + "&fields=".len() + fields_bytes;
+        assert!(worst <= query::MAX_QUERY_BYTES, "{worst} bytes");
+    }
+
     /// Repeats in other spellings do not count: 3,000 elements naming 100 repositories pass.
     #[test]
     fn thousands_of_repeats_collapse() {

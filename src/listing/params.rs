@@ -25,8 +25,15 @@ pub const VISIBILITIES: [&str; 3] = ["public", "private", "internal"];
 /// `ci` values, in the order of their bits; `none`: no CI, or CI without a state.
 pub const CI_STATES: [&str; 6] = ["success", "failure", "pending", "error", "expected", "none"];
 pub const MAX_PER_PAGE: u64 = 1000;
+/// The page size of `page` given without `per_page` (DESIGN.md: as if `per_page=100` were given).
+pub const DEFAULT_PER_PAGE: u32 = 100;
+/// Highest `page` (pages are numbered in a `u32`; the API description says so).
+pub const MAX_PAGE: u64 = u32::MAX as u64;
 /// Longest `q`, in characters.
 pub const MAX_Q_CHARS: usize = 100;
+/// Longest `language`, in characters: a bound the API description can state (GitHub's language
+/// names are far shorter), so the query of a described request stays under the 8 KiB limit.
+pub const MAX_LANGUAGE_CHARS: usize = 100;
 
 // One message per parameter, whatever was wrong with it (unknown value, repeated, empty, out of
 // range): each names the parameter and what it takes.
@@ -37,13 +44,14 @@ const FORK_HELP: &str = "fork takes one value: true or false";
 const CI_HELP: &str =
     "ci takes one comma-separated list of: success, failure, pending, error, expected, none";
 const LANGUAGE_HELP: &str =
-    "language takes one non-empty language name, matched exactly (case-insensitive)";
+    "language takes one language name of 1 to 100 characters, matched exactly (case-insensitive)";
 const Q_HELP: &str =
     "q takes one text of 1 to 100 characters, found case-insensitively in names and descriptions";
 const SORT_HELP: &str = "sort takes one value: name, pushed_at or updated_at";
 const DIRECTION_HELP: &str = "direction takes one value: asc or desc";
 const PER_PAGE_HELP: &str = "per_page takes one whole number from 1 to 1000";
-const PAGE_HELP: &str = "page takes one whole number from 1, and needs per_page";
+const PAGE_HELP: &str =
+    "page takes one whole number from 1 to 4294967295 (pages of per_page, or of 100 without it)";
 
 /// The order a view lists its records in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +91,8 @@ pub struct Params {
     pub q: Option<String>,
     pub sort: Sort,
     pub descending: bool,
-    /// `None`: one page holding every match (no `page`, `per_page` or `Link`).
+    /// `None`: one page holding every match (no `page`, `per_page` or `Link`); `page` alone
+    /// sets it to `DEFAULT_PER_PAGE`.
     pub per_page: Option<u32>,
     pub page: u32,
 }
@@ -112,15 +121,11 @@ pub fn parse(pairs: &[(String, String)]) -> Result<Option<Params>, ApiError> {
         Some(v) => bits(v, &CI_STATES, CI_HELP)?,
         None => 0,
     };
-    let language = one(pairs, "language", LANGUAGE_HELP)?.map(str::to_ascii_lowercase);
+    let language = one(pairs, "language", LANGUAGE_HELP)?
+        .map(|v| text(v, MAX_LANGUAGE_CHARS, LANGUAGE_HELP))
+        .transpose()?;
     let q = one(pairs, "q", Q_HELP)?
-        .map(|v| {
-            if v.chars().count() > MAX_Q_CHARS {
-                Err(invalid(Q_HELP))
-            } else {
-                Ok(v.to_ascii_lowercase())
-            }
-        })
+        .map(|v| text(v, MAX_Q_CHARS, Q_HELP))
         .transpose()?;
     let sort = match one(pairs, "sort", SORT_HELP)? {
         None | Some("name") => Sort::Name,
@@ -137,12 +142,16 @@ pub fn parse(pairs: &[(String, String)]) -> Result<Option<Params>, ApiError> {
     let per_page = one(pairs, "per_page", PER_PAGE_HELP)?
         .map(|v| number(v, MAX_PER_PAGE, PER_PAGE_HELP))
         .transpose()?;
-    let page = match (one(pairs, "page", PAGE_HELP)?, per_page) {
-        (None, _) => 1,
-        (Some(v), Some(_)) => number(v, u64::from(u32::MAX), PAGE_HELP)?,
-        // A page of no stated size has no meaning: say so rather than guess a size.
-        (Some(_), None) => return Err(invalid(PAGE_HELP)),
+    let page = one(pairs, "page", PAGE_HELP)?
+        .map(|v| number(v, MAX_PAGE, PAGE_HELP))
+        .transpose()?;
+    // `page` alone pages by 100: the view is exactly the one `per_page=100` would ask for (the
+    // same body, `Link`, normal form and memory key).
+    let per_page = match (per_page, page) {
+        (None, Some(_)) => Some(DEFAULT_PER_PAGE),
+        (per_page, _) => per_page,
     };
+    let page = page.unwrap_or(1);
     Ok(Some(Params {
         visibility,
         archived,
@@ -208,6 +217,14 @@ fn bits(list: &str, allowed: &[&str], help: &str) -> Result<u8, ApiError> {
         out |= 1 << i;
     }
     Ok(out)
+}
+
+/// A text of at most `max` characters (not bytes), ASCII-lowercased.
+fn text(v: &str, max: usize, help: &str) -> Result<String, ApiError> {
+    if v.chars().count() > max {
+        return Err(invalid(help));
+    }
+    Ok(v.to_ascii_lowercase())
 }
 
 fn flag(v: &str, help: &str) -> Result<bool, ApiError> {

@@ -42,6 +42,7 @@ const SCENARIOS = [
   ["/v1/orgs/{owner}/repos", "/v1/orgs/octocat/repos?ci=success,failure,none&sort=pushed_at&per_page=2&page=2", {}],
   ["/v1/orgs/{owner}/repos", "/v1/orgs/octocat/repos?q=project&visibility=public", {}],
   ["/v1/orgs/{owner}/repos", "/v1/orgs/octocat/repos?per_page=0", {}],
+  ["/v1/orgs/{owner}/repos", "/v1/orgs/octocat/repos?page=1", {}],
   ["/v1/orgs/{owner}/summary", "/v1/orgs/octocat/summary", {}],
   ["/v1/orgs/{owner}/summary", "/v1/orgs/octocat/summary?ci=failure", {}],
   ["/v1/orgs/{owner}/summary", "/v1/orgs/octocat/summary", { method: "POST", body: "x" }],

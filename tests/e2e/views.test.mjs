@@ -33,6 +33,9 @@ test("a bad parameter is 400 invalid_parameter naming it and what it takes, befo
     ["per_page=0", "per_page", "1000"],
     ["per_page=1001", "per_page", "1000"],
     ["per_page=10&page=0", "page", ""],
+    ["page=0", "page", "100"],
+    ["page=4294967296", "page", "4294967295"],
+    ["language=" + "x".repeat(101), "language", "100"],
     ["q=" + "x".repeat(101), "q", "100"],
     ["ci=failure&ci=error", "ci", ""],
     ["fork=", "fork", "false"],
@@ -92,6 +95,26 @@ test("filters, order and pages: total, page, per_page and a Link header exposed 
   assert.equal(plain.body.total, undefined);
   assert.equal(plain.headers.get("link"), null);
   assert.equal(plain.body.repos.length, visible("octo-org").length);
+});
+
+test("page alone pages by 100, exactly as per_page=100 would (body, ETag, Link)", async () => {
+  const want = visible("octo-org").map((r) => r.name);
+  assert.ok(want.length > 100, "more than one page of 100");
+  const last = Math.ceil(want.length / 100);
+  for (const page of [1, 2, last + 1]) {
+    const alone = await hide.get(`/v1/orgs/octo-org/repos?page=${page}&fields=name`);
+    assert.equal(alone.status, 200);
+    assert.equal(alone.body.total, want.length);
+    assert.equal(alone.body.page, page);
+    assert.equal(alone.body.per_page, 100);
+    assert.deepEqual(alone.body.repos.map((r) => r.name), want.slice((page - 1) * 100, page * 100));
+    const explicit = await hide.get(`/v1/orgs/octo-org/repos?fields=name&per_page=100&page=${page}`);
+    assert.deepEqual(alone.body, explicit.body);
+    assert.equal(alone.headers.get("etag"), explicit.headers.get("etag"));
+    const link = alone.headers.get("link");
+    assert.equal(link, explicit.headers.get("link"));
+    assert.ok(link.includes(`</v1/orgs/octo-org/repos?fields=name&per_page=100&page=${last}>; rel="last"`), link);
+  }
 });
 
 test("the summary counts what the caller may see: public only anonymously (hide), everything with a token", async () => {

@@ -20,6 +20,7 @@ fn check(raw: &str) -> Result<Option<String>, String> {
 fn parameters_table() {
     let ok = |key: &str| Ok(Some(key.to_string()));
     let q100 = "x".repeat(100);
+    let max = u32::MAX;
     let checks: Vec<(String, Result<Option<String>, &str>)> = vec![
         // Nothing of this feature: the listing as before.
         ("".into(), Ok(None)),
@@ -58,6 +59,13 @@ fn parameters_table() {
         ("language=C%2B%2B".into(), ok("?language=c%2B%2B")),
         ("language=Common+Lisp".into(), ok("?language=common%20lisp")),
         ("language=".into(), Err("language")),
+        (format!("language={q100}"), ok(&format!("?language={q100}"))),
+        (format!("language={q100}x"), Err("language")),
+        // Characters, not bytes.
+        (
+            format!("language={}", "%C3%A9".repeat(100)),
+            ok(&format!("?language={}", "%C3%A9".repeat(100))),
+        ),
         ("language=a&language=b".into(), Err("language")),
         ("q=Hello%20World".into(), ok("?q=hello%20world")),
         (format!("q={q100}"), ok(&format!("?q={q100}"))),
@@ -96,7 +104,21 @@ fn parameters_table() {
         ("per_page=5&page=4294967295".into(), ok("?per_page=5&page=4294967295")),
         ("per_page=5&page=4294967296".into(), Err("page")),
         ("per_page=5&page=1&page=2".into(), Err("page")),
-        ("page=2".into(), Err("page")),
+        // `page` alone pages by 100: the view `per_page=100` asks for, in one normal form.
+        ("page=2".into(), ok("?per_page=100&page=2")),
+        ("page=1".into(), ok("?per_page=100&page=1")),
+        ("page=001".into(), ok("?per_page=100&page=1")),
+        (format!("page={max}"), ok(&format!("?per_page=100&page={max}"))),
+        ("page=3&sort=pushed_at".into(), ok("?sort=pushed_at&per_page=100&page=3")),
+        ("page=0".into(), Err("page")),
+        ("page=".into(), Err("page")),
+        ("page".into(), Err("page")),
+        ("page=-1".into(), Err("page")),
+        ("page=1.5".into(), Err("page")),
+        ("page=1e3".into(), Err("page")),
+        (format!("page={}", u64::from(max) + 1), Err("page")),
+        ("page=99999999999999999999999".into(), Err("page")),
+        ("page=1&page=1".into(), Err("page")),
         // Everything at once, in another order: one normal form.
         (
             "page=3&per_page=10&direction=asc&sort=pushed_at&q=API&language=Go&ci=none,failure&fork=false&archived=true&visibility=private,public".into(),
@@ -118,7 +140,7 @@ fn parameters_table() {
 /// Each message names its parameter and every allowed value.
 #[test]
 fn messages_name_allowed_values() {
-    let cases: [(&str, &[&str]); 8] = [
+    let cases: [(&str, &[&str]); 10] = [
         ("visibility=x", &params::VISIBILITIES),
         ("ci=x", &params::CI_STATES),
         ("archived=x", &["true", "false"]),
@@ -126,7 +148,9 @@ fn messages_name_allowed_values() {
         ("sort=x", &["name", "pushed_at", "updated_at"]),
         ("direction=x", &["asc", "desc"]),
         ("per_page=x", &["1", "1000"]),
-        ("per_page=1&page=x", &["1", "per_page"]),
+        ("per_page=1&page=x", &["1", "4294967295", "per_page", "100"]),
+        ("page=0", &["1", "4294967295", "per_page", "100"]),
+        ("language=", &["1", "100", "language"]),
     ];
     for (raw, words) in cases {
         let message = check(raw).unwrap_err();
@@ -197,4 +221,35 @@ fn link_table() {
         r(&[("first", 1), ("prev", 1), ("next", 3), ("last", 5)])
     );
     assert_eq!(parsed("ci=failure").link("Acme", fields, 9), None);
+}
+
+/// `page` alone is the view `per_page=100` asks for: the same parameters, so the same records,
+/// body, `Link`, normal form and memory key.
+#[test]
+fn page_alone_pages_by_100() {
+    let fields = FieldSet::default_set();
+    for (alone, explicit) in [
+        ("page=1", "per_page=100&page=1"),
+        ("page=2", "page=02&per_page=100"),
+        ("page=3&ci=failure", "ci=failure&page=3&per_page=100"),
+        ("page=4294967295", "per_page=100&page=4294967295"),
+    ] {
+        let (a, b) = (parsed(alone), parsed(explicit));
+        assert_eq!(a, b, "{alone}");
+        assert_eq!(a.per_page, Some(params::DEFAULT_PER_PAGE), "{alone}");
+        for total in [0, 99, 100, 101, 250] {
+            assert_eq!(
+                a.link("Acme", fields, total),
+                b.link("Acme", fields, total),
+                "{alone}, {total} records"
+            );
+        }
+    }
+    let link = parsed("page=2").link("Acme", fields, 250).unwrap();
+    assert_eq!(
+        rels(&link, "per_page=100"),
+        [("first", 1), ("prev", 1), ("next", 3), ("last", 3)]
+            .map(|(r, p)| (r.to_string(), p))
+            .to_vec()
+    );
 }
