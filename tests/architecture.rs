@@ -154,6 +154,133 @@ fn modules_form_layers_without_cycles() {
     }
 }
 
+/// File → the files (not `mod.rs`/`lib.rs`, which only declare and re-export) its production
+/// code imports from: `super::name` for a sibling `name.rs`, and `crate::a::b` for `a/b.rs`.
+fn file_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let sources = production_sources();
+    let files: BTreeSet<String> = sources
+        .iter()
+        .map(|(rel, _)| rel.clone())
+        .filter(|rel| !rel.ends_with("mod.rs") && rel != "lib.rs")
+        .collect();
+    let ident = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (rel, text) in &sources {
+        if !files.contains(rel) {
+            continue;
+        }
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        let deps = graph.entry(rel.clone()).or_default();
+        let mut add = |path: String| {
+            if files.contains(&path) && path != *rel {
+                deps.insert(path);
+            }
+        };
+        for line in code_lines(text) {
+            for (i, _) in line.match_indices("super::") {
+                let rest = &line[i + "super::".len()..];
+                let sibling = |name: &str| {
+                    if dir.is_empty() {
+                        format!("{name}.rs")
+                    } else {
+                        format!("{dir}/{name}.rs")
+                    }
+                };
+                if let Some(group) = rest.strip_prefix('{') {
+                    // `super::{a::X, b::{self, Y}, Z}`: the names followed by `::`.
+                    let group = group.split('}').next().unwrap_or("");
+                    for part in group.split(',') {
+                        let name = ident(part.trim_start());
+                        if part.trim_start()[name.len()..].starts_with("::") {
+                            add(sibling(&name));
+                        }
+                    }
+                } else {
+                    let name = ident(rest);
+                    if rest[name.len()..].starts_with("::") {
+                        add(sibling(&name));
+                    }
+                }
+            }
+            for (i, _) in line.match_indices("crate::") {
+                let mut path = String::new();
+                for seg in line[i + "crate::".len()..].split("::") {
+                    let name = ident(seg);
+                    if name.is_empty() {
+                        break;
+                    }
+                    path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}/{name}")
+                    };
+                    add(format!("{path}.rs"));
+                    // The path ended inside this segment (`Name;`, `Name,`, `{`).
+                    if name.len() != seg.len() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// No two files import from each other, directly or through others: a concept's file can be
+/// read knowing only the files below it.
+#[test]
+fn files_import_without_cycles() {
+    let graph = file_dependencies();
+    assert!(
+        graph
+            .get("owners/revalidate.rs")
+            .is_some_and(|d| d.contains("owners/directory.rs")),
+        "the graph sees `use super::directory::…`: {:?}",
+        graph.get("owners/revalidate.rs")
+    );
+    // Depth-first search for a back edge; the path to it is the cycle.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(node) {
+            Some(2) => return None,
+            Some(1) => {
+                let from = path.iter().position(|p| p == node).unwrap_or(0);
+                let mut cycle = path[from..].to_vec();
+                cycle.push(node.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(node.to_string(), 1);
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, state, path) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        state.insert(node.to_string(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for node in graph.keys() {
+        let cycle = visit(node, &graph, &mut state, &mut Vec::new());
+        assert!(
+            cycle.is_none(),
+            "an import cycle between files: {:?}",
+            cycle.unwrap_or_default().join(" -> ")
+        );
+    }
+}
+
 #[test]
 fn only_the_shell_names_javascript() {
     for (rel, text) in production_sources() {

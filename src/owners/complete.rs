@@ -6,30 +6,13 @@
 use super::build::{self, Checkpoint, BUILD_KEY};
 use super::directory::{Checkpoints, Directory, Drive, Recent};
 use super::live::{self, Live, LIVE_KEY, SINCE_KEY};
-use super::revalidate::live_text;
+use super::memory::Unwritten;
 use super::Answer;
 use crate::cache::entry::{self, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::model::{OwnerListing, Repo};
 use crate::service::{Clock, Transport};
-
-/// What a completed build still has to do once its answer is out.
-#[derive(Debug)]
-pub(super) struct Unwritten {
-    /// The generation it completed under: an invalidation since makes its answer obsolete.
-    pub(super) generation: u64,
-    pub(super) started_at_ms: u64,
-    /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
-    pub(super) write: Option<(String, String, Option<u64>)>,
-    /// The completed listing's last page (its other pages are stored) and the page keys of the
-    /// listing it replaces; `None` for a not-found answer.
-    pub(super) keep: Option<(String, String, Vec<String>)>,
-    pub(super) meta: Option<String>,
-    /// The stored pages the build's catch-up patched after they were stored: written again, as
-    /// they stand then, with the last page.
-    pub(super) rewritten: Vec<u32>,
-}
 
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
     /// The whole listing: the stored pages, then `last` (asked at `asked_ms`). A stored page
@@ -261,7 +244,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         if !same || done.keep.is_none() {
             return;
         }
-        let text = live_text(&mut mem);
+        let text = mem.live_envelope();
         let Some(l) = mem.live.as_ref() else { return };
         if let Some((_, last, _)) = done.keep.as_mut() {
             *last = l.encode_page(l.pages.saturating_sub(1));

@@ -6,7 +6,6 @@
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
-use super::revalidate::live_text;
 use super::{Answer, Progress};
 use crate::cache::Store;
 use crate::error::ApiError;
@@ -96,7 +95,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.recent = None;
         }
         if mem.live.is_some() {
-            return Some(Answer::Kept(live_text(&mut mem)));
+            return Some(Answer::Kept(mem.live_envelope()));
         }
         match &mem.failed {
             Some((err, until)) if now < *until => {

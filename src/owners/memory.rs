@@ -3,14 +3,31 @@
 //! queue, and the events that wake waiting callers.
 
 use super::build::Checkpoint;
-use super::complete::Unwritten;
 use super::live::{Change, Live};
 use super::queue::Queue;
 use super::Answer;
+use crate::cache::entry;
 use crate::error::ApiError;
 use std::cell::RefCell;
 use std::future::Future;
 use std::task::{Poll, Waker};
+
+/// What a completed build still has to do once its answer is out.
+#[derive(Debug)]
+pub(super) struct Unwritten {
+    /// The generation it completed under: an invalidation since makes its answer obsolete.
+    pub(super) generation: u64,
+    pub(super) started_at_ms: u64,
+    /// `(key, value, ttl)`; `None` when nothing is written (a pinned owner's not-found).
+    pub(super) write: Option<(String, String, Option<u64>)>,
+    /// The completed listing's last page (its other pages are stored) and the page keys of the
+    /// listing it replaces; `None` for a not-found answer.
+    pub(super) keep: Option<(String, String, Vec<String>)>,
+    pub(super) meta: Option<String>,
+    /// The stored pages the build's catch-up patched after they were stored: written again, as
+    /// they stand then, with the last page.
+    pub(super) rewritten: Vec<u32>,
+}
 
 /// What the object keeps between requests while it lives (all requests and alarms share it).
 #[derive(Debug, Default)]
@@ -159,5 +176,15 @@ mod tests {
         assert!(waiting.as_mut().poll(&mut cx).is_ready());
         // A caller who looked before the change is not left waiting for the one after it.
         assert!(pin!(changed(&mem, seen)).poll(&mut cx).is_ready());
+    }
+}
+
+impl Memory {
+    /// The live listing's envelope, made once per change.
+    pub(super) fn live_envelope(&mut self) -> String {
+        if let (None, Some(l)) = (&self.live_text, &self.live) {
+            self.live_text = Some(entry::encode(l.started_at_ms, Some(&l.listing)));
+        }
+        self.live_text.clone().unwrap_or_default()
     }
 }

@@ -7,7 +7,7 @@ use super::directory::{changed, Checkpoints, Directory, Memory};
 use super::live::{
     self, Applied, Change, Live, Patch, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY, SINCE_KEY,
 };
-use crate::cache::{entry, keys, Store};
+use crate::cache::{keys, Store};
 use crate::error::ApiError;
 use crate::forge::{Fact, BATCH_MAX};
 use crate::names::RepoName;
@@ -97,14 +97,6 @@ impl Drop for RoundGuard<'_> {
         mem.rounds.running = false;
         mem.notify();
     }
-}
-
-/// The live listing's envelope, made once per change.
-pub(super) fn live_text(mem: &mut Memory) -> String {
-    if let (None, Some(l)) = (&mem.live_text, &mem.live) {
-        mem.live_text = Some(entry::encode(l.started_at_ms, Some(&l.listing)));
-    }
-    mem.live_text.clone().unwrap_or_default()
 }
 
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
@@ -371,7 +363,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 return;
             };
             mem.rounds.published_at_ms = self.now();
-            (live_text(&mut mem), started, mem.generation)
+            (mem.live_envelope(), started, mem.generation)
         };
         let cfg = self.svc.cfg;
         let ttl = (!cfg.is_pinned(self.owner)).then_some(cfg.stale_ttl);

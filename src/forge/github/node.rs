@@ -1,10 +1,19 @@
 //! The repository node of GitHub's replies, read into the model: the fields the query asks for
 //! (`query.rs`) in GitHub's order, text into one `TextBuf`, visibility fail-closed.
 
-use super::parse::GhVisibility;
 use crate::json::{self, required, Keys, Reader};
 use crate::model::{CiState, Flags, Repo, Text, TextBuf, Visibility};
 use crate::time::{format_rfc3339, is_rfc3339, parse_rfc3339};
+
+/// GitHub's `RepositoryVisibility`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum GhVisibility {
+    Public,
+    Private,
+    Internal,
+    /// A value GitHub may add later: treated as private (fail closed).
+    Unknown,
+}
 
 /// An object of which only key `name` matters, read with `read` (`None` when it is absent);
 /// other keys are skipped. Keys are matched as raw bytes first (see `Keys`).

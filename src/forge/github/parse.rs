@@ -29,16 +29,6 @@ struct RateLimit<'a> {
     reset_at: Option<Str<'a>>,
 }
 
-/// GitHub's `RepositoryVisibility`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum GhVisibility {
-    Public,
-    Private,
-    Internal,
-    /// A value GitHub may add later: treated as private (fail closed).
-    Unknown,
-}
-
 #[derive(Clone, Copy)]
 enum Top {
     Data,
