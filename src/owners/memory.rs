@@ -143,6 +143,16 @@ pub fn changed(mem: &RefCell<Memory>, seen: u64) -> impl Future<Output = ()> + '
     })
 }
 
+impl Memory {
+    /// The live listing's envelope, made once per change.
+    pub(super) fn live_envelope(&mut self) -> String {
+        if let (None, Some(l)) = (&self.live_text, &self.live) {
+            self.live_text = Some(entry::encode(l.started_at_ms, Some(&l.listing)));
+        }
+        self.live_text.clone().unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,15 +186,5 @@ mod tests {
         assert!(waiting.as_mut().poll(&mut cx).is_ready());
         // A caller who looked before the change is not left waiting for the one after it.
         assert!(pin!(changed(&mem, seen)).poll(&mut cx).is_ready());
-    }
-}
-
-impl Memory {
-    /// The live listing's envelope, made once per change.
-    pub(super) fn live_envelope(&mut self) -> String {
-        if let (None, Some(l)) = (&self.live_text, &self.live) {
-            self.live_text = Some(entry::encode(l.started_at_ms, Some(&l.listing)));
-        }
-        self.live_text.clone().unwrap_or_default()
     }
 }
