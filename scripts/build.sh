@@ -4,6 +4,18 @@
 # GitHub, which is not reachable everywhere, so both are handed to it explicitly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Up to date when no input is newer than the shipped wasm: `wrangler dev` (4.86, pinned for
+# Node 20) runs this command again the moment its watcher has scanned src/, and again on every
+# change there; the second run must neither redo a minute of work nor race the first on build/.
+# FORCE_BUILD=1 builds anyway.
+# build/.built is written last, so a build that failed (the budget below) is never up to date.
+stamp=build/.built
+if [ "${FORCE_BUILD:-}" != "1" ] && [ -f "$stamp" ] && [ -s build/index_bg.wasm ] &&
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/assets.mjs -newer "$stamp" -print -quit)" ]; then
+  echo "build: up to date ($(gzip -9 -c < build/index_bg.wasm | wc -c) bytes gzip)"
+  exit 0
+fi
+rm -f "$stamp"
 bash scripts/setup.sh
 export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
@@ -22,10 +34,11 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
 raw=$(wc -c < build/index_bg.wasm)
 gz=$(gzip -9 -c < build/index_bg.wasm | wc -c)
 echo "wasm: ${raw} bytes raw, ${gz} bytes gzip"
-# DESIGN.md's budget: the release wasm stays under 250 KB gzip. Over it, the build fails, so a
+# DESIGN.md's budget: the release wasm stays under 300 KB gzip. Over it, the build fails, so a
 # change that grows it past the budget cannot land unnoticed (`node bench/size.mjs` says where).
-budget=250000
+budget=300000
 if [ "$gz" -ge "$budget" ]; then
   echo "wasm is ${gz} bytes gzip, over the ${budget}-byte budget (see node bench/size.mjs)" >&2
   exit 1
 fi
+touch "$stamp"
