@@ -371,3 +371,39 @@ fn callers_of_one_isolate_share_one_wait_on_the_directory() {
     );
     assert!(answers.iter().all(|r| r.header("x-cache") == Some("MISS")));
 }
+
+/// An owner GitHub does not know is answered 404 and remembered for a minute: in KV (so every
+/// location answers it without GitHub), and for a pinned owner, whose listing the directory never
+/// replaces with nothing, in the directory's own memory.
+#[test]
+fn a_missing_owner_is_remembered_for_a_minute() {
+    let w = World::new(&[("acme", 5)]);
+    assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
+    assert_eq!(w.calls(), 1);
+    let kept = w.store.data.borrow().get("v1:org:ghost").cloned();
+    let (text, ttl) = kept.expect("the not-found answer is stored");
+    assert_eq!(ttl, Some(60), "for a minute");
+    assert!(text.contains("null"), "as a not-found entry: {text}");
+    w.advance(30);
+    assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
+    assert_eq!(w.calls(), 1, "answered from KV");
+
+    let mut w = World::new(&[("acme", 5)]);
+    w.vars = vec![("PINNED_ORGS", "ghost".into())];
+    assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
+    assert_eq!(w.calls(), 1);
+    assert!(
+        !w.store.data.borrow().contains_key("v1:org:ghost"),
+        "a pinned owner's KV entry is never replaced with a not-found answer"
+    );
+    w.advance(30);
+    assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
+    assert_eq!(
+        w.calls(),
+        1,
+        "the directory remembers the answer for a minute"
+    );
+    w.advance(31);
+    assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
+    assert_eq!(w.calls(), 2, "and asks again after it");
+}
