@@ -407,3 +407,20 @@ fn a_missing_owner_is_remembered_for_a_minute() {
     assert_eq!(w.get("/v1/orgs/ghost/repos").status, 404);
     assert_eq!(w.calls(), 2, "and asks again after it");
 }
+
+/// A caller who waited for a build gets its answer even when the answer is no longer fresh by
+/// the time it completes (a build slower than `FRESH_TTL_SECONDS`): it asked before the build
+/// began, so the build's answer is the one it waited for, not a 202 at its deadline.
+#[test]
+fn a_waiting_caller_gets_the_build_it_waited_for_even_when_it_outlived_the_fresh_time() {
+    let mut w = slow_world(250, "9000", 800);
+    w.vars.push(("FRESH_TTL_SECONDS", "1".into()));
+    let r = w.get("/v1/orgs/acme/repos?fields=name&per_page=1000");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(names(&r).len(), 200, "the 200 public ones of 250");
+    assert_eq!(
+        w.calls(),
+        3,
+        "three pages of 100, 2.4 s: longer than the 1 s fresh time"
+    );
+}
