@@ -29,6 +29,7 @@ pub mod forge;
 pub mod http;
 pub mod json;
 pub mod listing;
+pub mod log;
 pub mod model;
 pub mod names;
 pub mod owners;

@@ -207,6 +207,15 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             auth::admin(authorization, cfg)?;
             invalidate::handle_delete_repo_cache(svc, &name).await
         }
+        Route::OrgStatus { owner } => {
+            // Admin only, and checked before the allow-list, so only the admin learns which
+            // owners are served.
+            let owner = Owner::parse(owner)?;
+            auth::admin(authorization, cfg)?;
+            let owner = served(cfg, owner)?;
+            let body = svc.owners()?.status(&owner).await?;
+            Ok(respond::no_store(200, body))
+        }
         Route::OrgRepos { owner } => {
             let (fields, params) = data::parse_listing_query(&req.query)?;
             let owner = served(cfg, Owner::parse(owner)?)?;

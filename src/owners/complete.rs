@@ -5,6 +5,7 @@
 
 use super::build::{self, Checkpoint, BUILD_KEY};
 use super::directory::{Checkpoints, Directory, Drive, Recent};
+use super::drift;
 use super::live::{self, Live, LIVE_KEY, SINCE_KEY};
 use super::memory::Unwritten;
 use super::Answer;
@@ -74,6 +75,17 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let last_key = build::page_key(done.slot, done.pages - 1);
         let old = {
             let mut mem = self.mem.borrow_mut();
+            let mem = &mut *mem;
+            if let Some(was) = &mem.live {
+                let found = drift::measure(&was.listing, &done.listing, &mem.heard_in_build);
+                let now = self.svc.clock.now_ms();
+                mem.drift.record(now, found);
+                mem.drift_unstored = true;
+                if !found.is_zero() {
+                    drift::log(self.owner.as_str(), &found);
+                }
+            }
+            mem.heard_in_build.clear();
             let old = mem
                 .live
                 .as_ref()
@@ -141,6 +153,19 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// What a completed build left for after its answer: the stored build is dropped and the
     /// listing written to KV once, unless an invalidation heard since made it obsolete (the
     /// invalidation dropped the stored build itself). Nothing when nothing is left.
+    /// The drift log, when a rebuild changed it (a later life of the object reports it too).
+    async fn store_drift(&self) {
+        let text = {
+            let mut mem = self.mem.borrow_mut();
+            if !mem.drift_unstored {
+                return;
+            }
+            mem.drift_unstored = false;
+            serde_json::to_string(&mem.drift).unwrap_or_default()
+        };
+        let _ = self.put(drift::DRIFT_KEY, &text).await;
+    }
+
     pub async fn write_back(&self) {
         let Some(done) = self.mem.borrow_mut().unwritten.take() else {
             return;
@@ -180,6 +205,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 // What the catch-up left for GitHub to answer (it moved from `since`, which
                 // goes below), so a later life of the object still asks it.
                 self.store_queue().await;
+                self.store_drift().await;
                 let mut gone = old;
                 gone.push(BUILD_KEY.to_string());
                 gone.push(SINCE_KEY.to_string());

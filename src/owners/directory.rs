@@ -4,6 +4,7 @@
 //! Durable Object and natively in tests.
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
+use super::drift::{DriftLog, DRIFT_KEY};
 use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
 use super::{Answer, Progress};
@@ -163,6 +164,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             let after = self.mem.borrow().invalidated_at_ms.saturating_add(1);
             let mut cp = Checkpoint::new(self.now().max(after));
             cp.slot = self.free_slot();
+            self.mem.borrow_mut().heard_in_build.clear();
             if store {
                 self.save(&cp).await;
             } else {
@@ -387,7 +389,15 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if self.mem.borrow().loaded {
             return self.mem.borrow().checkpoint.clone();
         }
-        let keys = [BUILD_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY].map(String::from);
+        let keys = [
+            BUILD_KEY,
+            LIVE_KEY,
+            QUEUE_KEY,
+            SINCE_KEY,
+            UNPUBLISHED_KEY,
+            DRIFT_KEY,
+        ]
+        .map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
         let mut next = || stored.next().flatten();
         let cp = next().and_then(|t| Checkpoint::decode(&t));
@@ -401,6 +411,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             .map(Queue::from_changes)
             .unwrap_or_default();
         let unpublished = next().is_some();
+        let drift: DriftLog = next()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -415,6 +428,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.queue = queue;
             mem.since = since;
             mem.rounds.unpublished = unpublished;
+            if mem.drift.last_rebuild_at_ms.is_none() {
+                mem.drift = drift;
+            }
         }
         mem.checkpoint.clone()
     }

@@ -5,6 +5,7 @@
 
 use super::directory::{Checkpoints, Directory, Drive, Memory};
 use super::object::{self, Host};
+use super::status::status_json;
 use super::{Answer, Change, Owners, Told};
 use crate::cache::Store;
 use crate::config::Config;
@@ -236,6 +237,13 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         object::change(&dir, &host, changes).await
     }
 
+    async fn status_now(&self, owner: &Owner) -> Result<String, ApiError> {
+        let d = self.directory(owner);
+        let svc = self.service();
+        let dir = Directory::new(&svc, &d.storage, &d.memory, owner);
+        Ok(status_json(&dir.report().await))
+    }
+
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
@@ -280,5 +288,8 @@ impl<S: Store, T: Transport, C: Clock> Owners for LocalOwners<'_, S, T, C> {
         at_ms: u64,
     ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
         Box::pin(self.invalidate_now(owner, at_ms))
+    }
+    fn status<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<String, ApiError>> {
+        Box::pin(self.status_now(owner))
     }
 }

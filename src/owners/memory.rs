@@ -3,12 +3,14 @@
 //! queue, and the events that wake waiting callers.
 
 use super::build::Checkpoint;
+use super::drift::DriftLog;
 use super::live::{Change, Live};
 use super::queue::Queue;
 use super::Answer;
 use crate::cache::entry;
 use crate::error::ApiError;
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::future::Future;
 use std::task::{Poll, Waker};
 
@@ -71,6 +73,13 @@ pub struct Memory {
     /// GitHub may have answered from before them applies them too.
     pub(super) facts: Vec<Change>,
     pub(super) rounds: Rounds,
+    /// Names (lowercased) heard of since the build in progress began: a difference the build
+    /// finds in them is explained, not drift.
+    pub(super) heard_in_build: HashSet<String>,
+    /// What rebuilds found that the live listing they replaced did not show (`drift`), and
+    /// whether that changed since it was last stored.
+    pub(super) drift: DriftLog,
+    pub(super) drift_unstored: bool,
 }
 
 /// Where revalidation rounds stand: changes are numbered as heard; a caller waits until its
@@ -87,6 +96,8 @@ pub struct Rounds {
     /// KV refused the listing's last write: the copy there lacks changes deliveries were told
     /// are in, so it is written again (by the alarm) until it lands.
     pub unpublished: bool,
+    /// Rounds GitHub failed since the last one it answered.
+    pub failed: u64,
 }
 
 /// A completed build's answer, kept while it is fresh.

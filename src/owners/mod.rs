@@ -26,12 +26,14 @@
 pub mod build;
 pub mod complete;
 pub mod directory;
+pub mod drift;
 pub mod live;
 pub mod local;
 pub mod memory;
 pub mod object;
 pub mod queue;
 pub mod revalidate;
+pub mod status;
 pub mod wire;
 
 pub use crate::service::directories::{Answer, Change, Owners, Progress, Told};

@@ -148,6 +148,11 @@ impl Queue {
         }
     }
 
+    /// When the oldest change waiting was heard (`None`: none waits).
+    pub fn oldest_at_ms(&self) -> Option<u64> {
+        self.entries.iter().map(|e| e.change.at_ms).min()
+    }
+
     /// The oldest sequence number not yet answered (`None`: everything heard is answered).
     pub fn oldest_seq(&self) -> Option<u64> {
         self.entries.iter().map(|e| e.first_seq).min()

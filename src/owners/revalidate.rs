@@ -167,6 +167,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             for c in changes {
                 if building {
                     mem.since.push(c, seq);
+                    mem.heard_in_build
+                        .insert(c.name.as_str().to_ascii_lowercase());
                 }
                 let Some(l) = mem.live.as_mut() else { continue };
                 mem.queue.push(c, seq);
@@ -298,8 +300,10 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             self.store_queue().await;
             let mut mem = self.mem.borrow_mut();
             mem.rounds.parked = mem.rounds.parked.max(top);
+            mem.rounds.failed += 1;
             return false;
         };
+        self.mem.borrow_mut().rounds.failed = 0;
         let touched = {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;

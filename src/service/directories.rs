@@ -71,6 +71,9 @@ pub trait Owners {
         owner: &'a Owner,
         at_ms: u64,
     ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+    /// The owner's status as its directory knows it, as JSON (`owners::status`); never starts a
+    /// build.
+    fn status<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<String, ApiError>>;
 }
 
 /// One change heard in a delivery (or an admin purge), with when it was heard.

@@ -162,7 +162,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         })
     }
 
-    pub(super) fn owners(&self) -> Result<&dyn Owners, ApiError> {
+    pub(crate) fn owners(&self) -> Result<&dyn Owners, ApiError> {
         self.owners.ok_or(ApiError::ConfigInvalid(ConfigError {
             name: OWNERS_BINDING,
             reason: "is not bound to the OwnerDirectory Durable Object",

@@ -23,6 +23,7 @@ use crate::names::Owner;
 use crate::owners::build::{self, READ_KEY};
 use crate::owners::directory::{Checkpoints, Directory, Memory};
 use crate::owners::object::{self, Host};
+use crate::owners::status::status_json;
 use crate::owners::{live, wire, Told};
 use crate::service::{Clock, Service, KEYS_PER_INVOCATION};
 use futures::future::LocalBoxFuture;
@@ -260,6 +261,7 @@ impl DurableObject for OwnerDirectory {
                 }
                 Response::empty().map(|r| r.with_status(204))
             }
+            "/status" => Response::ok(status_json(&dir.report().await)),
             _ => Response::error("no such operation", 404),
         }
     }

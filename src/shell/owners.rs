@@ -143,4 +143,21 @@ impl Owners for DoOwners {
             self.tell(owner, "invalidate", &args, None).await
         })
     }
+    fn status<'a>(
+        &'a self,
+        owner: &'a Owner,
+    ) -> LocalBoxFuture<'a, std::result::Result<String, crate::error::ApiError>> {
+        Box::pin(async move {
+            match self.ask(owner, "status", &[], None).await {
+                Ok((200, body)) => Ok(body),
+                other => {
+                    console_error!(
+                        "owner directory {owner} refused status: {:?}",
+                        other.map(|(s, _)| s)
+                    );
+                    Err(crate::error::ApiError::StoreUnavailable)
+                }
+            }
+        })
+    }
 }

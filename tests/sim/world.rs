@@ -105,6 +105,9 @@ impl Owners for SimOwners<'_, '_> {
     ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
         self.in_object(self.local.invalidate(owner, at_ms))
     }
+    fn status<'x>(&'x self, owner: &'x Owner) -> LocalBoxFuture<'x, Result<String, ApiError>> {
+        self.in_object(self.local.status(owner))
+    }
 }
 
 impl<'w, 'a> SimOwners<'w, 'a> {

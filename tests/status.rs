@@ -1,0 +1,119 @@
+//! `GET /v1/orgs/{owner}/status` natively: its auth and refusals, what it reports of a listing,
+//! that asking never starts a build, and drift read off a rebuild (narrowed and added here, every
+//! kind and the changes heard during a rebuild in `owners::drift`'s table, and a control rebuild
+//! that finds none).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn status(w: &World, owner: &str, token: Option<&str>) -> (u16, Value) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| vec![("Authorization", a)])
+        .unwrap_or_default();
+    let r = w.request("GET", &format!("/v1/orgs/{owner}/status"), &headers);
+    (r.status, json_body(&r))
+}
+
+#[test]
+fn refusals_come_in_order_and_asking_starts_nothing() {
+    let mut w = World::new(&[("acme", 10)]);
+    let (code, body) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (503, json!("not_configured"))
+    );
+    w.vars = vec![
+        ("ADMIN_TOKEN", ADMIN_TOKEN.into()),
+        ("ALLOWED_OWNERS", "acme".into()),
+    ];
+    let (code, body) = status(&w, "acme", None);
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (401, json!("unauthorized"))
+    );
+    let (code, _) = status(&w, "acme", Some("not-the-admin-token"));
+    assert_eq!(code, 401);
+    let (code, body) = status(&w, "-bad-", Some(ADMIN_TOKEN));
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (400, json!("invalid_name"))
+    );
+    // The allow-list is checked after the token: only the admin learns what is served.
+    let (code, _) = status(&w, "other", None);
+    assert_eq!(code, 401);
+    let (code, body) = status(&w, "other", Some(ADMIN_TOKEN));
+    assert_eq!(
+        (code, body["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+
+    let (code, body) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(code, 200);
+    assert_eq!(body["listing"], "none");
+    assert_eq!(body["build"], Value::Null);
+    assert_eq!(w.calls(), 0, "asking never starts a build");
+    let r = w.request(
+        "GET",
+        "/v1/orgs/acme/status",
+        &[("Authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(!String::from_utf8_lossy(&r.body).contains(ADMIN_TOKEN));
+}
+
+#[test]
+fn a_listing_and_the_drift_each_rebuild_finds() {
+    let mut w = live_world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let (code, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(code, 200);
+    assert_eq!(s["owner"], "acme");
+    assert_eq!(s["listing"], "ready");
+    assert_eq!(s["records"], 10, "private records counted too");
+    assert!(s["fetched_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(s["pending_changes"], 0);
+    assert_eq!(s["failed_rounds"], 0);
+    assert_eq!(
+        s["subscribers"],
+        json!({"all": 0, "public": 0, "redacted": 0})
+    );
+    assert_eq!(
+        s["drift"]["last_rebuild_at"],
+        Value::Null,
+        "a first build replaces no listing"
+    );
+
+    // GitHub changes with no delivery: r001 made private, a repository created.
+    w.gh.privatized.borrow_mut().insert("acme/r001".into());
+    w.gh.owners.insert("acme".into(), 11);
+    let rebuild = |w: &World| {
+        w.advance(301);
+        assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+        assert!(w.run_deferred() > 0, "the stale listing is refreshed");
+    };
+    rebuild(&w);
+    let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    let zero = json!({"narrowed": 0, "widened": 0, "state": 0, "added": 0});
+    let found = json!({"narrowed": 1, "widened": 0, "state": 0, "added": 1});
+    assert_eq!(s["records"], 11);
+    assert!(s["drift"]["last_rebuild_at"].is_string());
+    assert_eq!(s["drift"]["last"], found, "{s}");
+    assert_eq!(s["drift"]["last_24h"], found);
+
+    // A control rebuild finds nothing; the day's sum keeps the first.
+    rebuild(&w);
+    let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(s["drift"]["last"], zero);
+    assert_eq!(s["drift"]["last_24h"], found);
+}
