@@ -48,6 +48,8 @@ impl Clock for JsClock {
 fn start() {
     // Logs a panic's message; the runtime then answers that one request with a plain 500.
     console_error_panic_hook::set_once();
+    // The core's log lines (one JSON object each) go to Workers Logs.
+    crate::log::set_sink(|line| worker::console_log!("{line}"));
 }
 
 /// What a request needs from `env` that does not change while the isolate lives: the parsed
