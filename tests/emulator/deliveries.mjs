@@ -3,15 +3,19 @@
 // `check_suite` delivery GitHub would, so a newcomer can watch a listing stay live: the dashboard's
 // "updated … ago" moves while "built … ago" does not, and no listing page is asked again.
 import { createHmac, randomUUID } from "node:crypto";
+import { forgeIds } from "./hooks.mjs";
 
 const STATES = ["SUCCESS", "FAILURE", "PENDING", "SUCCESS", "ERROR"];
 
 /**
- * Starts sending: `forge` is the emulator's data, `url` the worker's webhook route, `secret` its
- * GITHUB_WEBHOOK_SECRET. Returns a function that stops it.
+ * Starts sending. Either `emit` (the emulator's `hooks.emit`: the event goes to every hook it
+ * concerns, with GitHub's headers, and each attempt is recorded in the hook's deliveries), or `url`
+ * (the worker's webhook route) and `secret` (its GITHUB_WEBHOOK_SECRET) to POST it there directly,
+ * outside any hook. `forge` is the emulator's data. Returns a function that stops it.
  */
-export function sendDeliveries({ forge, url, secret, owner = "octo-org", everyMs = 5000, log = console.log }) {
+export function sendDeliveries({ forge, url, secret, emit, owner = "octo-org", everyMs = 5000, log = console.log }) {
   let n = 0;
+  const ids = emit ? forgeIds(forge) : null;
   const tick = async () => {
     const o = forge.owners.get(owner.toLowerCase());
     const withCi = o?.repos.filter((r) => r.defaultBranchRef) ?? [];
@@ -28,6 +32,25 @@ export function sendDeliveries({ forge, url, secret, owner = "octo-org", everyMs
       check_suite: { id: randomUUID(), head_branch: branch, conclusion: state.toLowerCase(), updated_at: new Date().toISOString() },
       repository: { full_name: `${o.login}/${repo.name}`, default_branch: branch },
     };
+    if (emit) {
+      // Through the emulator's hooks: the ids GitHub's payloads carry, so the hook's deliveries
+      // list names the repository (and, for the App's hook, the installation).
+      Object.assign(payload.repository, {
+        id: ids.repoId(repo), name: repo.name, private: repo.isPrivate,
+        owner: { login: o.login, id: ids.ownerId(o.login), type: o.__typename },
+      });
+      if (o.__typename === "Organization") payload.organization = { login: o.login, id: ids.ownerId(o.login) };
+      try {
+        const { deliveries } = await emit({ event: "check_suite", payload });
+        if (deliveries.length === 0) log(`delivery: ${o.login}/${repo.name} CI ${state.toLowerCase()}: no hook concerns ${o.login}`);
+        for (const d of deliveries) {
+          log(`delivery: ${o.login}/${repo.name} CI ${state.toLowerCase()} → hook ${d.hook_id}: ${d.status_code || d.status} (delivery ${d.id})`);
+        }
+      } catch (e) {
+        log(`delivery: could not send (${e.message})`);
+      }
+      return;
+    }
     const body = JSON.stringify(payload);
     const signature = "sha256=" + createHmac("sha256", secret).update(body).digest("hex");
     try {

@@ -8,11 +8,52 @@
 // page sizes and checkpointed builds: `maxPageSize` fails every page larger than N, `failOwnerPage`
 // fails one chosen page a given number of times, `serverTimeoutMs` answers GitHub's timeout error for
 // a page that would take longer. See `startEmulator` for the exact semantics.
+//
+// It also plays GitHub's webhooks (tests/emulator/hooks.mjs): hooks that deliver signed events to the
+// worker, every attempt recorded, and GitHub's deliveries API to list and redeliver them. USAGE below
+// lists the standalone flags and the `/_emulator/…` control routes.
 import http from "node:http";
 import { schema as githubSchema } from "@octokit/graphql-schema";
 import { buildSchema, parse, validate, execute, GraphQLError } from "graphql";
 import { demoForge } from "./fixtures.mjs";
 import { appState, verifyAppJwt, newInstallationToken, rfc3339, generateAppKey, DEFAULT_APP_ID } from "./app.mjs";
+import { createHooks, DEFAULT_HOOK_TIMEOUT_MS } from "./hooks.mjs";
+
+/** Flags and control routes of the standalone emulator (`--help` prints this). */
+export const USAGE = `usage: node tests/emulator/server.mjs [port] [options]
+  --port N                 port (default 8788, EMULATOR_PORT)
+  --page-ms MS             cost of one 100-repository owner page (default 1000, EMULATOR_PAGE_MS; 0: none)
+  --app-key-out DIR        GitHub App mode: writes a fresh App key (DIR/app-private-key.pem, PKCS#1) and DIR/app-id
+  --deliver-to URL         the worker's webhook route (e.g. http://127.0.0.1:8787/v1/webhooks/github): it gets
+                           a hook (the App's in App mode, else octo-org's organization hook) and the live demo
+  --deliver-secret S       the hooks' secret (the worker's GITHUB_WEBHOOK_SECRET); needed with --deliver-to
+  --deliver-every MS       live demo: turn an octo-org CI state and send its check_suite every MS ms to every
+                           hook it concerns (default 5000; 0: no live demo, hooks only)
+  --deliver-hook T[@ID]    a hook to --deliver-to instead of the default, repeatable: T is app,
+                           organization:<login> or repository:<owner>/<repo>; ID its hook id (default: 7001, …)
+  --hook-timeout-ms MS     a delivery not answered within MS fails (default 10000, GitHub's)
+
+GitHub's webhook deliveries API (newest first; per_page 1-100, default 30; cursor from the Link header):
+  GET  /app/hook/deliveries[?per_page=N&cursor=C&status=success|failure&redelivery=true|false]   App JWT
+  GET  /orgs/{org}/hooks/{hook_id}/deliveries[?…]          a token (Authorization: Bearer|token …)
+  GET  /repos/{owner}/{repo}/hooks/{hook_id}/deliveries[?…]
+  GET  …/deliveries/{delivery_id}                           one delivery with its request and response
+  POST …/deliveries/{delivery_id}/attempts                  202 {}, then sent again (same guid, new id)
+
+Control routes (JSON bodies; answers JSON):
+  GET    /_emulator/stats                      request counts (GraphQL, App, deliveries API) and hooks
+  GET    /_emulator/hooks                      every hook (id, target, url, faults, calls; no secret)
+  POST   /_emulator/hooks                      {"id"?, "target", "url", "secret"?, "events"?} add (201) or update (200)
+  GET    /_emulator/hooks/{id}                 one hook;  DELETE removes it
+  GET    /_emulator/hooks/{id}/deliveries      its deliveries, newest first, with request and response
+  POST   /_emulator/hooks/{id}/send            {"event", "action"?, "payload", "guid"?}: deliver now; answers the delivery
+  POST   /_emulator/events                     {"event", "action"?, "payload"}: deliver to every hook it concerns
+                                               (one guid); answers {"guid", "deliveries": [...]}
+  POST   /_emulator/hooks/{id}/fail-next       {"count"?: 1}: the next deliveries fail unsent ("failed to connect to host")
+  POST   /_emulator/hooks/{id}/faults          any of {"unreachable": bool, "failNext": N, "deny": 401|403|404|null,
+                                               "failLists": N, "failAttempts": N, "errorStatus": 5xx,
+                                               "rateLimitS": S, "retryAfterS": S}; DELETE clears them
+  e.g. curl -X POST http://127.0.0.1:8788/_emulator/hooks/7001/fail-next`;
 
 let schemaCache;
 function schema() {
@@ -126,7 +167,7 @@ function ownerValue(owner, page, onlyPublic = false) {
 }
 
 /**
- * Starts the emulator. Returns { url, origin, port, stats, faults, forge, rate, app, reset(), close() }.
+ * Starts the emulator. Returns { url, origin, port, stats, faults, forge, rate, app, hooks, reset(), close() }.
  * `url` is the GraphQL endpoint, `origin` the REST base (GITHUB_API_URL).
  *
  * Options (each also settable at run time on `faults`, and restored by `reset()`):
@@ -151,6 +192,9 @@ function ownerValue(owner, page, onlyPublic = false) {
  * - app (default null = off): GitHub App mode, `{ id = 12345, publicKeyPem, installations?,
  *   tokenTtlS = 3600 }` (see "GitHub App mode" below). `appStatus`/`appBody` on `faults` (run time
  *   only) answer every App REST request with that status/body before its JWT is checked.
+ * - hooks (default []): webhooks to configure at start, `[{ id?, target, url, secret?, events? }]`;
+ *   hookTimeoutMs (default 10,000, GitHub's): a delivery not answered within it fails. See
+ *   "Webhooks" below.
  * Precedence: `status`/`body` (every GraphQL request, before parsing), then failOwnerPage, then
  * maxPageSize, then serverTimeoutMs. Injected owner-page failures do not spend rate limit.
  *
@@ -183,6 +227,21 @@ function ownerValue(owner, page, onlyPublic = false) {
  *   public only) and spends its own rate limit (`app.rates`: id → { remaining, resetAt }, created
  *   at first use). An App JWT on GraphQL → 401. Any other token sees everything.
  *
+ * Webhooks (`emu.hooks`, tests/emulator/hooks.mjs has the details): the emulator keeps hooks — the
+ * App's (App mode), organizations', repositories' — sends them signed deliveries with GitHub's
+ * headers, records every attempt with GitHub's delivery fields, and serves GitHub's deliveries API:
+ * `GET /app/hook/deliveries` (App JWT), `GET /orgs/{org}/hooks/{id}/deliveries`,
+ * `GET /repos/{owner}/{repo}/hooks/{id}/deliveries` (a token), `GET …/deliveries/{delivery_id}`,
+ * `POST …/deliveries/{delivery_id}/attempts` (202, then sent again: same guid, new id). In process:
+ * `emu.hooks.add(spec)`, `.send(hookId, { event, action?, payload })` and `.emit({ event, payload })`
+ * (resolve to the record(s)), `.idle()` (redeliveries under way are done), `.get(id).faults`,
+ * `.timeoutMs`, `.backdate(id, s)`. Over HTTP: the `/_emulator/…` routes in the CLI usage below.
+ * stats adds deliveryLists, deliveryGets, redeliveryRequests (deliveries API calls, refused ones
+ * included), deliveriesSent (delivery attempts recorded) and log entries `{ rest: "hook_deliveries"
+ * | "hook_delivery" | "hook_attempts", kind, hook, delivery?, per_page?, cursor?, count?, auth,
+ * status, fault?, rateLimited? }`. `reset()` clears the hooks' faults and call counts, not the hooks
+ * or their deliveries (`emu.hooks.clear()` forgets those).
+ *
  * Refused as GitHub refuses (tests meet what the worker will meet):
  * - GraphQL without an `Authorization` header: 401 "This endpoint requires you to be authenticated."
  *   (logged with `auth: "none"`, `authError: "anonymous"`).
@@ -200,6 +259,7 @@ export async function startEmulator(opts = {}) {
   const freshStats = () => ({
     requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0, rateLimited: 0,
     installationLookups: 0, tokenRequests: 0, tokensIssued: 0, appAuthFailures: 0, badCredentials: 0,
+    deliveryLists: 0, deliveryGets: 0, redeliveryRequests: 0, deliveriesSent: 0,
     log: [],
   });
   const freshFaults = () => ({
@@ -229,6 +289,9 @@ export async function startEmulator(opts = {}) {
     if (!r) app.rates.set(installationId, (r = { limit, remaining: limit, resetAt: rfc3339(Date.now() + 3600_000) }));
     return r;
   };
+  // Webhooks: hooks, their deliveries, and GitHub's deliveries API (tests/emulator/hooks.mjs).
+  const hooks = createHooks({ forge, app, stats, faults, thrown, timeoutMs: opts.hookTimeoutMs ?? DEFAULT_HOOK_TIMEOUT_MS });
+  for (const spec of opts.hooks ?? []) hooks.add(spec);
   /** Lowercased login of the owner an installation id belongs to, or null (unknown / uninstalled). */
   const installationOwner = (id) => {
     for (const [login, iid] of app?.installations ?? []) if (iid === id) return login;
@@ -407,6 +470,7 @@ export async function startEmulator(opts = {}) {
     const chunks = [];
     for await (const c of req) chunks.push(c);
     const path = req.url.split("?")[0];
+    if (await hooks.handle(req, res, path, Buffer.concat(chunks))) return;
     if (app && (await handleApp(req, res, path))) return;
     // REST-style `GET /repos/{owner}/{repo}`: the per-repository baseline the benchmark compares
     // against (one call per repository, as dashboards without forgelens do).
@@ -547,6 +611,8 @@ export async function startEmulator(opts = {}) {
     port,
     /** App mode state (null without opts.app): id, installations, tokenTtlS, tokens, rates, permissions. */
     app,
+    /** Webhooks: hooks, deliveries, and the deliveries API (see "Webhooks" above). */
+    hooks,
     stats,
     faults,
     forge,
@@ -557,16 +623,21 @@ export async function startEmulator(opts = {}) {
       Object.assign(stats, freshStats());
       Object.assign(faults, freshFaults());
       failState = new WeakMap();
+      hooks.resetFaults();
     },
-    close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); }),
+    async close() {
+      await hooks.close();
+      await new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); });
+    },
   };
 }
 
-// `node tests/emulator/server.mjs [port] [--port N] [--page-ms MS]` runs it on its own (the dev
-// command does this). Standalone, owner pages cost what they cost on GitHub: 1000 ms per 100
-// repositories by default (EMULATOR_PAGE_MS or --page-ms; --page-ms 0 turns it off).
+// `node tests/emulator/server.mjs [port] [--port N] [--page-ms MS] …` runs it on its own (the dev
+// command does this; USAGE at the top lists every flag and control route). Standalone, owner pages
+// cost what they cost on GitHub: 1000 ms per 100 repositories by default (EMULATOR_PAGE_MS or
+// --page-ms; --page-ms 0 turns it off).
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop())) {
-  const usage = "usage: node tests/emulator/server.mjs [port] [--port N] [--page-ms MS] [--app-key-out DIR] [--deliver-to URL --deliver-secret S [--deliver-every MS]]";
+  const usage = USAGE;
   const number = (name, v) => {
     const n = Number(v);
     if (v === undefined || v === "" || !Number.isFinite(n) || n < 0) {
@@ -578,7 +649,8 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
   let port = process.env.EMULATOR_PORT ?? "8788";
   let pageMs = process.env.EMULATOR_PAGE_MS ?? "1000";
   let appKeyOut = null;
-  const deliver = { url: null, secret: null, everyMs: "5000" };
+  let hookTimeoutMs = String(DEFAULT_HOOK_TIMEOUT_MS);
+  const deliver = { url: null, secret: null, everyMs: "5000", hooks: [] };
   const args = process.argv.slice(2);
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
@@ -593,10 +665,19 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
     else if (flag === "--deliver-to") deliver.url = inline ?? args[++i];
     else if (flag === "--deliver-secret") deliver.secret = inline ?? args[++i];
     else if (flag === "--deliver-every") deliver.everyMs = inline ?? args[++i];
+    else if (flag === "--deliver-hook") {
+      const v = inline ?? args[++i];
+      const m = /^(app|organization:[^@\s]+|repository:[^@\s]+)(?:@(\d+))?$/.exec(v ?? "");
+      if (!m) { console.error(`--deliver-hook: expected app, organization:<login> or repository:<owner>/<repo>, optionally @<hook id>; got ${v ?? "nothing"}\n${usage}`); process.exit(2); }
+      deliver.hooks.push({ target: m[1], id: m[2] == null ? undefined : Number(m[2]) });
+    }
+    else if (flag === "--hook-timeout-ms") hookTimeoutMs = inline ?? args[++i];
     else if (flag === "--help" || flag === "-h") { console.log(usage); process.exit(0); }
     else if (/^\d+$/.test(a)) port = a;
     else { console.error(`unknown argument ${a}\n${usage}`); process.exit(2); }
   }
+  if (deliver.url && !deliver.secret) { console.error(`--deliver-to needs --deliver-secret\n${usage}`); process.exit(2); }
+  if (!deliver.url && deliver.hooks.length) { console.error(`--deliver-hook needs --deliver-to (the hook's URL) and --deliver-secret\n${usage}`); process.exit(2); }
   let app;
   if (appKeyOut != null) {
     // App mode: a fresh key pair per run; the worker gets the private key and the id from files.
@@ -608,20 +689,48 @@ if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()
     writeFileSync(join(appKeyOut, "app-id"), `${DEFAULT_APP_ID}\n`);
     app = { id: DEFAULT_APP_ID, publicKeyPem: key.publicKeyPem };
   }
-  const emu = await startEmulator({ port: number("port", port), pageMs: number("--page-ms", pageMs), app });
+  // --deliver-to: the worker's webhook route gets a hook (the App's in App mode, else octo-org's
+  // organization hook, unless --deliver-hook names others), all with --deliver-secret.
+  const everyMs = number("--deliver-every", deliver.everyMs);
+  if (deliver.url && deliver.hooks.length === 0) deliver.hooks.push({ target: app ? "app" : "organization:octo-org" });
+  let emu;
+  try {
+    emu = await startEmulator({
+      port: number("port", port),
+      pageMs: number("--page-ms", pageMs),
+      app,
+      hookTimeoutMs: number("--hook-timeout-ms", hookTimeoutMs),
+      hooks: deliver.hooks.map((h) => ({ ...h, url: deliver.url, secret: deliver.secret })),
+    });
+  } catch (e) {
+    if (e.status == null) throw e;
+    console.error(`--deliver-hook: ${e.message}\n${usage}`);
+    process.exit(2);
+  }
   const orgs = [...emu.forge.owners.values()].map((o) => `${o.login} (${o.repos.length})`).join(", ");
   console.log(`GitHub emulator listening on ${emu.url}`);
   console.log(`demo owners: ${orgs}`);
   console.log(`owner listing pages cost ${emu.faults.pageMs} ms per 100 repositories (--page-ms)`);
-  if (deliver.url) {
-    if (!deliver.secret) { console.error(`--deliver-to needs --deliver-secret\n${usage}`); process.exit(2); }
-    const { sendDeliveries } = await import("./deliveries.mjs");
-    sendDeliveries({ forge: emu.forge, url: deliver.url, secret: deliver.secret, everyMs: number("--deliver-every", deliver.everyMs) });
-    console.log(`live demo: a signed check_suite delivery for an octo-org repository every ${deliver.everyMs} ms to ${deliver.url}`);
-  }
   if (emu.app) {
     const installed = [...emu.app.installations.keys()].join(", ");
     console.log(`GitHub App mode on: app id ${emu.app.id}, REST base ${emu.origin}, installed on: ${installed}`);
     console.log(`App private key (PKCS#1) and id written to ${appKeyOut}/app-private-key.pem and ${appKeyOut}/app-id`);
+  }
+  for (const h of emu.hooks.hooks.values()) {
+    const list = h.type === "app" ? "/app/hook/deliveries (App JWT)"
+      : h.type === "organization" ? `/orgs/${h.org}/hooks/${h.id}/deliveries (any token)`
+      : `/repos/${h.owner}/${h.repo}/hooks/${h.id}/deliveries (any token)`;
+    console.log(`webhook ${h.id} (${h.target}) delivers to ${h.url}; its deliveries: ${emu.origin}${list}`);
+  }
+  if (deliver.url) {
+    const first = [...emu.hooks.hooks.values()][0];
+    console.log(`make its next delivery fail (the worker unreachable): curl -X POST ${emu.origin}/_emulator/hooks/${first.id}/fail-next`);
+    if (everyMs > 0) {
+      const { sendDeliveries } = await import("./deliveries.mjs");
+      sendDeliveries({ forge: emu.forge, emit: emu.hooks.emit, everyMs });
+      console.log(`live demo: a signed check_suite delivery for an octo-org repository every ${everyMs} ms to every hook it concerns`);
+    } else {
+      console.log(`send one: curl -X POST ${emu.origin}/_emulator/hooks/${first.id}/send -d '{"event":"ping","payload":{"zen":"Keep it logically awesome."}}'`);
+    }
   }
 }
