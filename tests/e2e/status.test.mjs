@@ -1,0 +1,77 @@
+// GET /v1/orgs/{owner}/status in the built worker: the admin token first (503 unset, 401), a bad
+// name 400, nothing secret in the answer, asking never starts a build, and the drift a rebuild
+// finds (a repository GitHub made private with no delivery) against a control rebuild that
+// finds none.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, TOKEN } from "./harness.mjs";
+
+const ADMIN = "e2e-status-admin-token";
+let w;
+let bare;
+before(async () => {
+  w = await startWorker({ ADMIN_TOKEN: ADMIN, MEMORY_TTL_MS: "0", FRESH_TTL_SECONDS: "2" });
+  bare = await startWorker({});
+});
+after(async () => {
+  await w.close();
+  await bare.close();
+});
+
+const admin = { headers: { Authorization: `Bearer ${ADMIN}` } };
+const status = (owner, opts = admin) => w.get(`/v1/orgs/${owner}/status`, opts);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test("refusals, and asking starts nothing", async () => {
+  const unset = await bare.get("/v1/orgs/small-org/status", admin);
+  assert.equal(unset.status, 503);
+  assert.equal(unset.body.error.code, "not_configured");
+  assert.equal((await status("small-org", {})).status, 401);
+  assert.equal((await status("small-org", { headers: { Authorization: "Bearer nope" } })).status, 401);
+  const bad = await status("-bad-");
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.code, "invalid_name");
+  w.emu.reset();
+  const none = await status("octocat");
+  assert.equal(none.status, 200);
+  assert.equal(none.headers.get("cache-control"), "no-store");
+  assert.equal(none.body.listing, "none");
+  assert.equal(none.body.build, null);
+  assert.equal(w.emu.stats.requests, 0, "GitHub was not asked");
+  assert.ok(!none.text.includes(ADMIN) && !none.text.includes(TOKEN), "no secret in the answer");
+});
+
+test("a rebuild's drift, and a control rebuild's none", async () => {
+  const first = await w.get("/v1/orgs/small-org/repos");
+  assert.equal(first.status, 200);
+  let s = (await status("small-org")).body;
+  assert.equal(s.listing, "ready");
+  assert.equal(s.owner, "small-org");
+  assert.ok(s.records >= first.body.repos.length, "private records counted too");
+  assert.equal(s.drift.last_rebuild_at, null);
+  for (const key of ["fetched_at", "revalidated_at", "pending_changes", "oldest_pending_at", "failed_rounds", "next_retry_at", "subscribers"]) {
+    assert.ok(key in s, key);
+  }
+  // GitHub makes a public repository private; no delivery says so.
+  const shown = w.emu.forge.owners.get("small-org").repos.find((r) => r.visibility === "PUBLIC");
+  shown.visibility = "PRIVATE";
+  shown.isPrivate = true;
+  const rebuilt = async (after) => {
+    await sleep(2_500);
+    assert.equal((await w.get("/v1/orgs/small-org/repos")).status, 200, "stale, refreshed in the background");
+    for (let i = 0; i < 50; i++) {
+      const now = (await status("small-org")).body;
+      if (now.drift.last_rebuild_at && now.drift.last_rebuild_at !== after) return now;
+      await sleep(200);
+    }
+    assert.fail("no rebuild completed");
+  };
+  s = await rebuilt(null);
+  assert.deepEqual(s.drift.last, { narrowed: 1, widened: 0, state: 0, added: 0 });
+  assert.deepEqual(s.drift.last_24h, s.drift.last);
+  const anonymous = await w.get("/v1/orgs/small-org/repos");
+  assert.ok(!anonymous.body.repos.some((r) => r.name === shown.name), "and the listing no longer shows it");
+  s = await rebuilt(s.drift.last_rebuild_at);
+  assert.deepEqual(s.drift.last, { narrowed: 0, widened: 0, state: 0, added: 0 });
+  assert.deepEqual(s.drift.last_24h, { narrowed: 1, widened: 0, state: 0, added: 0 });
+});
