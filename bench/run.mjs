@@ -34,8 +34,8 @@ if (!Number.isFinite(LATENCY) || LATENCY < 0 || !Number.isFinite(PAGE_MS) || PAG
   throw new Error("--latency must be a number >= 0 and --page-ms a number > 0");
 }
 const SIZES = [10, 100, 1000];
-// DESIGN.md's 250 KB, as scripts/build.sh enforces it.
-const SIZE_BUDGET = 250_000;
+// DESIGN.md's 300 KB, as scripts/build.sh enforces it.
+const SIZE_BUDGET = 300_000;
 const log = (...a) => console.error("bench:", ...a);
 // Hand-written reading of the numbers (what was missed and why), kept beside the script.
 const NOTES = readFileSync(new URL("notes.md", import.meta.url), "utf8").trim();
