@@ -5,7 +5,11 @@
 //! work per page (parse one 100-record page, serialize it for the checkpoint) and at the end
 //! (read back 100 checkpointed pages, sort, encode the 10,000-record KV envelope), and a HIT on
 //! that envelope; views of that owner (filter + sort + one page, and the summary); `q=` over 20,000
-//! records, realistic and pathological. Prints one JSON object; `npm run bench` reads it.
+//! records, realistic and pathological; and the hot paths' JSON against serde's derives on the same
+//! fixtures (`json_vs_serde`). Prints one JSON object; `npm run bench` reads it.
+//!
+//! `cargo bench --bench cpu -- json` runs only the JSON comparison and prints its table in
+//! markdown before the JSON line (`node bench/run.mjs --json-only` puts it in BENCHMARKS.md).
 
 #![allow(
     clippy::unwrap_used,
@@ -29,6 +33,11 @@ use forgelens::view::{project, Access, OrgBody};
 use serde_json::{json, Value};
 use std::hint::black_box;
 use std::time::Instant;
+
+mod json_vs_serde;
+
+/// Rounds of the interleaved JSON comparison (each a batch of ~15 ms per side).
+const JSON_ROUNDS: usize = 15;
 
 fn node(i: usize) -> Value {
     json!({"name": format!("repo-{i:04}"), "owner": {"login": "bench-org"}, "nameWithOwner": format!("bench-org/repo-{i:04}"),
@@ -89,6 +98,17 @@ fn measure(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 }
 
 fn main() {
+    // `cargo bench` passes `--bench`; any other word is a filter.
+    let json_only = std::env::args().skip(1).any(|a| a == "json");
+    if json_only {
+        let rows = json_vs_serde::compare(pages, JSON_ROUNDS);
+        print!("{}", json_vs_serde::to_markdown(&rows));
+        println!(
+            "{}",
+            json!({"json_vs_serde": json_vs_serde::to_json(&rows)})
+        );
+        return;
+    }
     let fields = FieldSet::default_set();
     let mut results = Vec::new();
     for n in [100usize, 1000, 10_000] {
@@ -158,9 +178,11 @@ fn main() {
             "hit_memory_lookup_copy_us": {"p50": mem_p50, "p95": mem_p95, "min": mem_min},
             "stored_bytes": stored.len(), "view_bytes": view_bytes, "runs": runs}));
     }
+    let json_rows = json_vs_serde::compare(pages, JSON_ROUNDS);
     println!(
         "{}",
-        json!({"cpu": results, "owner_build": owner_build(fields), "q_search": q_search()})
+        json!({"cpu": results, "owner_build": owner_build(fields), "q_search": q_search(),
+            "json_vs_serde": json_vs_serde::to_json(&json_rows)})
     );
 }
 

@@ -4,7 +4,6 @@
 use crate::forge::Invalidation;
 use crate::names::{FullName, Owner};
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
 
 pub const PREFIX: &str = "v1:";
 
@@ -33,7 +32,7 @@ pub fn repo_owner(key: &str) -> Option<Owner> {
 /// `v1:ratelimit:{first 8 hex of SHA-256 of the token}`; the empty string stands for "no token".
 pub fn ratelimit(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
-    let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(digest.get(..4).unwrap_or_default());
     format!("{PREFIX}ratelimit:{hex}")
 }
 
@@ -53,15 +52,7 @@ pub fn token(installation: u64) -> String {
 /// (unsigned, so anyone could pick it): a replay of a signed body under any id gets the first
 /// answer and changes nothing, and a body sent under an id seen before is still new.
 pub fn delivery(body: &[u8]) -> String {
-    let digest = Sha256::digest(body);
-    let mut key = String::with_capacity(PREFIX.len() + "delivery:".len() + 64);
-    key.push_str(PREFIX);
-    key.push_str("delivery:");
-    for b in digest {
-        // Writing to a String cannot fail.
-        let _ = write!(key, "{b:02x}");
-    }
-    key
+    format!("{PREFIX}delivery:{}", hex::encode(Sha256::digest(body)))
 }
 
 /// The keys an invalidation drops: repository keys before owner keys (listings, then

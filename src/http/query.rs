@@ -25,15 +25,12 @@ pub fn from_url(url: &str) -> &str {
     before_fragment.split_once('?').map_or("", |(_, q)| q)
 }
 
-/// Every `key=value` pair in order; a key without `=` has an empty value.
+/// Every `key=value` pair in order; a key without `=` has an empty value. As
+/// `application/x-www-form-urlencoded` reads it (`form_urlencoded`): `+` is a space, a malformed
+/// escape is kept literally (and then fails name validation), invalid UTF-8 becomes U+FFFD.
 pub fn parse(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -44,33 +41,6 @@ pub fn values<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
         .filter(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
         .collect()
-}
-
-/// Percent-decoding; a malformed escape is kept literally (and then fails name validation).
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            _ => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

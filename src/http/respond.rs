@@ -178,8 +178,7 @@ pub fn cors(resp: &mut Response, origins: &Origins, origin: Option<&str>) {
 /// A strong validator: the first 128 bits of the body's SHA-256.
 pub fn etag(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{}\"", hex::encode(digest.get(..16).unwrap_or_default()))
 }
 
 /// `If-None-Match` uses weak comparison: `W/` prefixes are ignored, `*` matches anything.

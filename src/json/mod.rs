@@ -1,9 +1,9 @@
 //! The hot paths' JSON, by hand: a strict pull reader that borrows strings from its input
 //! (`Reader`, with `Keys` to match an object's keys), a writer (`Writer`) and `Codec` for stored
 //! types. These are the texts whose size grows with a listing — GitHub's pages, the stored
-//! envelope and checkpointed pages, rendered views — where serde's derives cost 2.3–3.1× the CPU
-//! at `opt-level = "z"` (BENCHMARKS.md, "JSON: hand-written against serde", keeps the ratios
-//! current; a path under 1.5× moves to serde). Everything else (webhook payloads, App REST
+//! envelope and checkpointed pages, rendered views — where serde's derives cost 2.7–3.5× the CPU
+//! at `opt-level = "z"` (BENCHMARKS.md, "JSON: hand-written against serde", measured by
+//! `cargo bench --bench cpu -- json`, keeps the ratios current; a path under 1.5× moves to serde). Everything else (webhook payloads, App REST
 //! replies, read tokens) is read with serde; serde_json is also the reference these are checked
 //! against in the tests.
 //!

@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use crate::fields::FieldSet;
 use crate::json::Writer;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// Every listing parameter, in the order the normal form writes them.
 pub const NAMES: [&str; 10] = [
@@ -374,16 +375,16 @@ fn write_bits(out: &mut Writer, sep: &mut Sep, key: &str, bits: u8, names: &[&st
     }
 }
 
+/// RFC 3986's unreserved characters: everything else is percent-encoded (a space is `%20`).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes all but RFC 3986's unreserved characters (a space is `%20`, not `+`).
 fn encode(s: &str, out: &mut Writer) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.byte(b);
-        } else {
-            out.byte(b'%');
-            out.byte(HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0'));
-            out.byte(HEX.get(usize::from(b & 0xf)).copied().unwrap_or(b'0'));
-        }
+    for piece in utf8_percent_encode(s, UNRESERVED) {
+        out.raw(piece);
     }
 }

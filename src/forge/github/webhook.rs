@@ -55,14 +55,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() != 64 {
         return None;
     }
-    let digit = |c: u8| (c as char).to_digit(16);
-    hex.as_bytes()
-        .chunks(2)
-        .map(|pair| match pair {
-            [hi, lo] => Some(u8::try_from(digit(*hi)? * 16 + digit(*lo)?).ok()?),
-            _ => None,
-        })
-        .collect()
+    hex::decode(hex).ok()
 }
 
 /// The entries `event` (the `X-GitHub-Event` header) with `payload` makes wrong. Events and
