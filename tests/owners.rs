@@ -424,3 +424,25 @@ fn a_waiting_caller_gets_the_build_it_waited_for_even_when_it_outlived_the_fresh
         "three pages of 100, 2.4 s: longer than the 1 s fresh time"
     );
 }
+
+/// KV refuses a build's one write of the listing: the callers are answered all the same, and the
+/// object's alarm writes the listing again once KV takes writes, so other locations and later
+/// lives of the object read it from KV rather than rebuilding.
+#[test]
+fn a_refused_write_of_a_built_listing_is_made_again_by_the_alarm() {
+    let w = live_world(&[("acme", 10)]);
+    w.store.reject_writes.set(true);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert!(!w.store.data.borrow().contains_key("v1:org:acme"));
+    w.store.reject_writes.set(false);
+    w.advance(6);
+    let mut tries = 0;
+    while !w.store.data.borrow().contains_key("v1:org:acme") && tries < 5 {
+        alarm(&w, "acme");
+        w.advance(5);
+        tries += 1;
+    }
+    let stored = stored_listing(&w, "acme");
+    assert_eq!(stored["data"]["repos"].as_array().unwrap().len(), 10);
+    assert_eq!(w.calls(), 1, "written again from memory, not rebuilt");
+}
