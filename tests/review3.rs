@@ -295,3 +295,66 @@ fn a_lagging_answer_does_not_undo_a_privatize() {
     let listing = w.get("/v1/orgs/acme/repos");
     assert!(!names(&listing).contains(&"r003".to_string()));
 }
+
+/// A privatize heard in the 100 ms between a build's answer and its write-back (the object
+/// answers its callers first, then writes): what the write-back stores, in KV and in the
+/// object's storage, is the listing as it stands then, never the build's first copy.
+#[test]
+fn a_privatize_heard_between_a_builds_answer_and_its_write_back_is_written() {
+    let w = world(&[("acme", 10)]);
+    let done = RefCell::new(None);
+    let read = async {
+        let r = w.fetch("GET", "/v1/orgs/acme/repos", &[], b"").await;
+        *done.borrow_mut() = Some(r.status);
+    };
+    let privatize = async {
+        // Until the build has answered its caller; its write-back waits 100 ms after.
+        loop {
+            let answered = w
+                .directories
+                .borrow()
+                .get("acme")
+                .is_some_and(|d| d.memory.borrow().completions() > 0);
+            if answered {
+                break;
+            }
+            YieldNow(false).await;
+        }
+        assert!(
+            !w.store.data.borrow().contains_key("v1:org:acme"),
+            "not written yet"
+        );
+        w.gh.privatized.borrow_mut().insert("acme/r002".into());
+        let r = deliver_async(
+            &w,
+            "repository",
+            &repo_event("privatized", "acme/r002"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    };
+    block_on(futures::future::join(read, privatize));
+    assert_eq!(done.take(), Some(200));
+    assert_eq!(
+        stored_visibility(&w, "acme", "r002").as_deref(),
+        Some("private"),
+        "KV holds the listing with the privatize"
+    );
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert!(!names(&listing).contains(&"r002".to_string()));
+    // The object's stored page too: a later life of the object loads it.
+    let dirs = w.directories.borrow();
+    let data = dirs["acme"].storage.data.borrow();
+    let r002: Vec<_> = data
+        .values()
+        .filter_map(|text| forgelens::owners::live::decode_page(text))
+        .flat_map(|(_, repos)| repos)
+        .filter(|r| r.name() == "r002")
+        .collect();
+    assert!(!r002.is_empty(), "a stored page holds r002");
+    assert!(
+        r002.iter().all(|r| !r.is_public()),
+        "every stored copy of r002 is private: {r002:?}"
+    );
+}
