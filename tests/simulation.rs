@@ -256,13 +256,20 @@ fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.parse().ok())
 }
 
+/// Seeds past CI's range that found real bugs (TESTING.md, "What it found"): always run too.
+const REGRESSION_SEEDS: &[u64] = &[963, 1057];
+
 /// Runs the seeds `SIM_SEED` (one) or `SIM_SEEDS` (how many, from 1), panicking on the first
 /// violation with its seed and trace.
 fn explore(default_seeds: u64) {
     let steps = env("SIM_STEPS").unwrap_or(60) as usize;
     let seeds: Vec<u64> = match env("SIM_SEED") {
         Some(seed) => vec![seed],
-        None => (1..=env("SIM_SEEDS").unwrap_or(default_seeds)).collect(),
+        None => {
+            let n = env("SIM_SEEDS").unwrap_or(default_seeds);
+            let extra = REGRESSION_SEEDS.iter().filter(|&&s| s > n);
+            (1..=n).chain(extra.copied()).collect()
+        }
     };
     let started = std::time::Instant::now();
     let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();

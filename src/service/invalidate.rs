@@ -94,6 +94,10 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         if !again.is_empty() {
             self.drop_keys(&[], &again).await?;
         }
+        // While the directories were told, a read here may have taken into this isolate's
+        // memory a copy a revalidation round wrote before its directory heard the fact (KV has
+        // the one with it by now, or no copy): memory lets it go again, as it did at the start.
+        self.forget(keys);
         Ok(())
     }
 
