@@ -9,7 +9,7 @@
 //! limits, late alarms), and checks DESIGN.md's correctness invariants as it goes and once faults
 //! stop (`sim/ops.rs` the operations, `sim/checks.rs` the checks).
 //!
-//! `SIM_SEEDS=n` runs n seeds (default: enough for about a minute in CI), `SIM_SEED=s` replays one
+//! `SIM_SEEDS=n` runs seeds 1 to n (`SIM_FROM=k`: k to n) (default: enough for about a minute in CI), `SIM_SEED=s` replays one
 //! seed exactly, `SIM_STEPS=k` sets the operations per seed. A failure prints the seed, the
 //! invariant and the trace of the steps that led to it.
 
@@ -268,7 +268,8 @@ fn explore(default_seeds: u64) {
         None => {
             let n = env("SIM_SEEDS").unwrap_or(default_seeds);
             let extra = REGRESSION_SEEDS.iter().filter(|&&s| s > n);
-            (1..=n).chain(extra.copied()).collect()
+            let from = env("SIM_FROM").unwrap_or(1);
+            (from..=n).chain(extra.copied()).collect()
         }
     };
     let started = std::time::Instant::now();

@@ -43,6 +43,19 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let (now, rest) = ordered.split_at(here);
         self.drop_keys(now, &[]).await?;
         self.tell_directories(keys).await?;
+        // A directory's listing write (a revalidation round publishing) can land between the
+        // delete above and the directory hearing of it, when KV refused the marker that would
+        // have stopped it. Once the directory heard, nothing it writes is older: the owner's
+        // listing goes again (unmarked), and this isolate's memory with it.
+        let listings: Vec<String> = now
+            .iter()
+            .filter(|k| self.owners.is_some() && keys::org_owner(k).is_some())
+            .cloned()
+            .collect();
+        if !listings.is_empty() {
+            self.drop_keys(&[], &listings).await?;
+            self.forget(&listings);
+        }
         self.drop_elsewhere(rest).await
     }
 
