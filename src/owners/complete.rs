@@ -150,9 +150,6 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         Drive::Done
     }
 
-    /// What a completed build left for after its answer: the stored build is dropped and the
-    /// listing written to KV once, unless an invalidation heard since made it obsolete (the
-    /// invalidation dropped the stored build itself). Nothing when nothing is left.
     /// The drift log, when a rebuild changed it (a later life of the object reports it too).
     async fn store_drift(&self) {
         let text = {
@@ -166,6 +163,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let _ = self.put(drift::DRIFT_KEY, &text).await;
     }
 
+    /// What a completed build left for after its answer: the stored build is dropped and the
+    /// listing written to KV once, unless an invalidation heard since made it obsolete (the
+    /// invalidation dropped the stored build itself). Nothing when nothing is left.
     pub async fn write_back(&self) {
         let Some(done) = self.mem.borrow_mut().unwritten.take() else {
             return;

@@ -192,41 +192,41 @@ impl<'a> SimWorld<'a> {
         resp
     }
 
-    fn defer(&'a self, sp: &Spawner<'a>, loc: usize, job: Refresh) {
+    /// The background work of location `loc` (a deferred refresh, the cron): `f` with that
+    /// location's service, in its isolate, counted busy from now until it is done.
+    fn in_background<R>(
+        &'a self,
+        loc: usize,
+        f: impl AsyncFnOnce(&Service<'_, SimStore<'a>, SimGitHub<'a>, SimClock<'a>>) -> R + 'a,
+    ) -> impl std::future::Future<Output = R> + 'a {
         self.busy.set(self.busy.get() + 1);
+        async move {
+            let owners = self.owners();
+            let svc = Service::new(
+                &self.cfg,
+                &self.stores[loc],
+                self.gh,
+                &self.clock,
+                &self.forge,
+            )
+            .with_owners(&owners);
+            let out = self.isolates.run(loc, f(&svc)).await;
+            self.busy.set(self.busy.get() - 1);
+            out
+        }
+    }
+
+    fn defer(&'a self, sp: &Spawner<'a>, loc: usize, job: Refresh) {
         sp.spawn(
             "wait_until",
-            self.isolates.run(loc, async move {
-                let owners = self.owners();
-                let svc = Service::new(
-                    &self.cfg,
-                    &self.stores[loc],
-                    self.gh,
-                    &self.clock,
-                    &self.forge,
-                )
-                .with_owners(&owners);
-                svc.run_refresh(job).await;
-                self.busy.set(self.busy.get() - 1);
-            }),
+            self.in_background(loc, async move |svc| svc.run_refresh(job).await),
         );
     }
 
     /// The cron's run in location `loc`: pinned owners whose listing is due are rebuilt.
     pub async fn cron(&'a self, loc: usize) -> Vec<String> {
-        self.busy.set(self.busy.get() + 1);
-        let owners = self.owners();
-        let svc = Service::new(
-            &self.cfg,
-            &self.stores[loc],
-            self.gh,
-            &self.clock,
-            &self.forge,
-        )
-        .with_owners(&owners);
-        let asked = self.isolates.run(loc, svc.refresh_pinned()).await;
-        self.busy.set(self.busy.get() - 1);
-        asked
+        self.in_background(loc, async |svc| svc.refresh_pinned().await)
+            .await
     }
 
     /// The objects' alarms: each fires when due (late by up to `alarm_late_ms`), one at a time
