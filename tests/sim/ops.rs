@@ -6,6 +6,7 @@ use super::exec::Spawner;
 use super::github::{RepoState, Weather};
 use super::world::LOCATIONS;
 use crate::{body, node_name, token, Hidden, Run, ELSEWHERE, OWNER, SECRET, T0};
+use forgelens::http::Response;
 use forgelens::testkit::{webhook_signature, ADMIN_TOKEN};
 use serde_json::json;
 
@@ -361,6 +362,29 @@ impl<'a> Run<'a> {
     }
 
     /// Sends a signed delivery; true when answered 2xx.
+    /// `text` signed and posted to location `loc`'s webhook route as GitHub sends it (with
+    /// `X-GitHub-Delivery` when given).
+    async fn post_signed(
+        &'a self,
+        sp: Spawner<'a>,
+        loc: usize,
+        event: &str,
+        text: &str,
+        delivery: Option<&str>,
+    ) -> Response {
+        let signature = webhook_signature(SECRET, text.as_bytes());
+        let mut headers = vec![
+            ("X-GitHub-Event", event),
+            ("X-Hub-Signature-256", signature.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        if let Some(d) = delivery {
+            headers.push(("X-GitHub-Delivery", d));
+        }
+        let (path, body) = ("/v1/webhooks/github", text.as_bytes());
+        self.w.fetch(sp, loc, "POST", path, &headers, body).await
+    }
+
     pub(crate) async fn deliver(
         &'a self,
         sp: Spawner<'a>,
@@ -369,27 +393,12 @@ impl<'a> Run<'a> {
         text: &str,
         id: u64,
     ) -> bool {
-        let signature = webhook_signature(SECRET, text.as_bytes());
         let delivery = format!("d-{}", self.w.sched.below(1_000_000));
-        let headers = [
-            ("X-GitHub-Event", event),
-            ("X-Hub-Signature-256", signature.as_str()),
-            ("Content-Type", "application/json"),
-            ("X-GitHub-Delivery", delivery.as_str()),
-        ];
         let faulty = self.faulty();
         self.w
             .note(format!("delivery #{id} ({event}) sent to {loc}"));
         let r = self
-            .w
-            .fetch(
-                sp,
-                loc,
-                "POST",
-                "/v1/webhooks/github",
-                &headers,
-                text.as_bytes(),
-            )
+            .post_signed(sp, loc, event, text, Some(&delivery))
             .await;
         self.check_status("delivery", &r, faulty || self.faulty());
         self.w
@@ -424,21 +433,7 @@ impl<'a> Run<'a> {
             let payload = json!({"action": "added", "installation": {"id": 7, "account": {"login": OWNER}},
                 "repositories_added": [{"full_name": format!("{OWNER}/r000")}], "sender": {"id": self.w.sched.below(1 << 30)}});
             let text = payload.to_string();
-            let signature = webhook_signature(SECRET, text.as_bytes());
-            let headers = [
-                ("X-GitHub-Event", "installation_repositories"),
-                ("X-Hub-Signature-256", signature.as_str()),
-                ("Content-Type", "application/json"),
-            ];
-            self.w
-                .fetch(
-                    sp,
-                    loc,
-                    "POST",
-                    "/v1/webhooks/github",
-                    &headers,
-                    text.as_bytes(),
-                )
+            self.post_signed(sp, loc, "installation_repositories", &text, None)
                 .await
         };
         self.check_status("owner-level invalidation", &r, faulty || self.faulty());
