@@ -67,6 +67,18 @@ import http from "node:http";
 import https from "node:https";
 import { verifyAppJwt, rfc3339 } from "./app.mjs";
 
+/** GitHub's `x-ratelimit-*` headers for a credential's budget `r` of API `resource` (`core`
+ * for REST, `graphql`). */
+export function rateHeaders(r, resource) {
+  return {
+    "x-ratelimit-limit": String(r.limit),
+    "x-ratelimit-remaining": String(r.remaining),
+    "x-ratelimit-used": String(r.limit - r.remaining),
+    "x-ratelimit-reset": String(Math.floor(Date.parse(r.resetAt) / 1000)),
+    "x-ratelimit-resource": resource,
+  };
+}
+
 /** GitHub's delivery timeout: no answer within 10 s is a failed delivery. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 /** How long GitHub keeps deliveries (and lets them be redelivered). */
@@ -491,15 +503,6 @@ export function createHooks(ctx) {
     return r;
   }
 
-  function rateHeaders(r) {
-    return {
-      "x-ratelimit-limit": String(r.limit),
-      "x-ratelimit-remaining": String(r.remaining),
-      "x-ratelimit-used": String(r.limit - r.remaining),
-      "x-ratelimit-reset": String(Math.floor(Date.parse(r.resetAt) / 1000)),
-      "x-ratelimit-resource": "core",
-    };
-  }
 
   /** Who a deliveries API call is: { auth, key, error: [status, body] | null }. */
   function restAuth(kind, authorization) {
@@ -587,11 +590,11 @@ export function createHooks(ctx) {
     const budget = budgetOf(who.key);
     if (budget.remaining <= 0) {
       entry.rateLimited = true;
-      return reply(403, { message: "API rate limit exceeded for this credential.", documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api" }, rateHeaders(budget));
+      return reply(403, { message: "API rate limit exceeded for this credential.", documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api" }, rateHeaders(budget, "core"));
     }
     budget.remaining--;
     const hook = hookOf(route);
-    if (!hook) return reply(404, notFound, rateHeaders(budget));
+    if (!hook) return reply(404, notFound, rateHeaders(budget, "core"));
     entry.hook = hook.id;
     hook.calls[route.op]++;
     const f = hook.faults;
@@ -599,7 +602,7 @@ export function createHooks(ctx) {
     if (f.rateLimitedUntilMs != null && now < f.rateLimitedUntilMs) {
       entry.rateLimited = true;
       return reply(403, { message: "API rate limit exceeded for this credential.", documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api" }, {
-        ...rateHeaders(budget),
+        ...rateHeaders(budget, "core"),
         "x-ratelimit-remaining": "0",
         "x-ratelimit-used": String(budget.limit),
         "x-ratelimit-reset": String(Math.ceil(f.rateLimitedUntilMs / 1000)),
@@ -608,7 +611,7 @@ export function createHooks(ctx) {
     if (f.retryAfterUntilMs != null && now < f.retryAfterUntilMs) {
       entry.rateLimited = true;
       return reply(403, { message: "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.", documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits" }, {
-        ...rateHeaders(budget),
+        ...rateHeaders(budget, "core"),
         "retry-after": String(Math.ceil((f.retryAfterUntilMs - now) / 1000)),
       });
     }
@@ -616,7 +619,7 @@ export function createHooks(ctx) {
       entry.fault = "deny";
       const message = f.deny === 404 ? "Not Found" : f.deny === 401 ? "Bad credentials"
         : hook.type === "repository" ? "Must have admin rights to Repository." : hook.type === "organization" ? "Must be an organization owner." : "Resource not accessible by integration";
-      return reply(f.deny, { message, documentation_url: REST_DOCS }, rateHeaders(budget));
+      return reply(f.deny, { message, documentation_url: REST_DOCS }, rateHeaders(budget, "core"));
     }
     if ((route.op === "list" && f.failLists > 0) || (route.op === "attempts" && f.failAttempts > 0)) {
       if (route.op === "list") f.failLists--;
@@ -626,10 +629,10 @@ export function createHooks(ctx) {
     }
     if (route.op === "list") return list(req, hook, budget, entry, reply);
     const record = live(hook).find((d) => d.id === Number(route.delivery));
-    if (!record) return reply(404, notFound, rateHeaders(budget));
-    if (route.op === "get") return reply(200, full(record), rateHeaders(budget));
+    if (!record) return reply(404, notFound, rateHeaders(budget, "core"));
+    if (route.op === "get") return reply(200, full(record), rateHeaders(budget, "core"));
     api.redeliver(hook, record).catch((e) => thrown.push(e));
-    return reply(202, {}, rateHeaders(budget));
+    return reply(202, {}, rateHeaders(budget, "core"));
   }
 
   function list(req, hook, budget, entry, reply) {
@@ -643,7 +646,7 @@ export function createHooks(ctx) {
     let below = Infinity;
     if (q.has("cursor")) {
       const m = /^v1_(\d+)$/.exec(q.get("cursor"));
-      if (!m) return reply(400, { message: "Invalid cursor", documentation_url: REST_DOCS }, rateHeaders(budget));
+      if (!m) return reply(400, { message: "Invalid cursor", documentation_url: REST_DOCS }, rateHeaders(budget, "core"));
       below = Number(m[1]);
     }
     let all = live(hook).filter((d) => d.id < below).sort((a, b) => b.id - a.id);
@@ -653,7 +656,7 @@ export function createHooks(ctx) {
     const rd = q.get("redelivery");
     if (rd === "true" || rd === "false") all = all.filter((d) => d.redelivery === (rd === "true"));
     const page = all.slice(0, perPage);
-    const headers = rateHeaders(budget);
+    const headers = rateHeaders(budget, "core");
     if (all.length > perPage) {
       const next = new URLSearchParams(q);
       next.set("per_page", String(perPage));

@@ -17,7 +17,7 @@ import { schema as githubSchema } from "@octokit/graphql-schema";
 import { buildSchema, parse, validate, execute, GraphQLError } from "graphql";
 import { demoForge } from "./fixtures.mjs";
 import { appState, verifyAppJwt, newInstallationToken, rfc3339, generateAppKey, DEFAULT_APP_ID } from "./app.mjs";
-import { createHooks, DEFAULT_HOOK_TIMEOUT_MS } from "./hooks.mjs";
+import { createHooks, DEFAULT_HOOK_TIMEOUT_MS, rateHeaders } from "./hooks.mjs";
 
 /** Flags and control routes of the standalone emulator (`--help` prints this). */
 export const USAGE = `usage: node tests/emulator/server.mjs [port] [options]
@@ -532,7 +532,7 @@ export async function startEmulator(opts = {}) {
       entry.rateLimited = true;
       return answer(res, 200, {
         errors: [{ type: "RATE_LIMITED", message: "API rate limit exceeded for user ID 1." }],
-      }, rateHeaders(budget));
+      }, rateHeaders(budget, "graphql"));
     }
     let payload;
     try {
@@ -578,19 +578,9 @@ export async function startEmulator(opts = {}) {
         message: e.message,
       }));
     }
-    answer(res, 200, body, rateHeaders(budget));
+    answer(res, 200, body, rateHeaders(budget, "graphql"));
   }
 
-  /** GitHub's `x-ratelimit-*` headers for a credential's budget. */
-  function rateHeaders(r) {
-    return {
-      "x-ratelimit-limit": String(r.limit),
-      "x-ratelimit-remaining": String(r.remaining),
-      "x-ratelimit-used": String(r.limit - r.remaining),
-      "x-ratelimit-reset": String(Math.floor(Date.parse(r.resetAt) / 1000)),
-      "x-ratelimit-resource": "graphql",
-    };
-  }
 
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e) => {
