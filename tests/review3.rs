@@ -358,3 +358,49 @@ fn a_privatize_heard_between_a_builds_answer_and_its_write_back_is_written() {
         "every stored copy of r002 is private: {r002:?}"
     );
 }
+
+/// Found by the simulation (seed 1805): a privatize heard while the owner's object had neither a
+/// listing nor a build kept its narrowing fact in memory only. The object was evicted, and a
+/// build started within GitHub's lag read the repository back as public and listed it.
+#[test]
+fn a_narrowing_fact_heard_with_no_listing_outlives_an_eviction() {
+    let w = world(&[("acme", 10)]);
+    // GitHub's delivery says r003 is private; its API still answers from before the change.
+    let r = deliver(
+        &w,
+        "repository",
+        &repo_event("privatized", "acme/r003"),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert!(
+        w.directories.borrow()["acme"]
+            .storage
+            .data
+            .borrow()
+            .contains_key("facts"),
+        "the fact is stored with the object's state"
+    );
+    // The object is evicted between invocations (storage kept).
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    w.clock.0.set(w.clock.0.get() + 1_000);
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert_eq!(listing.status, 200);
+    assert!(
+        !names(&listing).contains(&"r003".to_string()),
+        "a lagging build does not widen what the delivery narrowed"
+    );
+    assert_eq!(
+        stored_visibility(&w, "acme", "r003").as_deref(),
+        Some("private")
+    );
+    // GitHub catches up; the name asked again once an answer can confirm the fact stays private.
+    w.gh.privatized.borrow_mut().insert("acme/r003".into());
+    fire_alarms(&w, "acme", 10_000);
+    assert_eq!(
+        stored_visibility(&w, "acme", "r003").as_deref(),
+        Some("private")
+    );
+    assert!(!names(&w.get("/v1/orgs/acme/repos")).contains(&"r003".to_string()));
+}

@@ -129,12 +129,23 @@ impl<'a> Run<'a> {
     pub(crate) fn violate(&self, invariant: &str, detail: String) {
         let line = format!("{invariant}: {detail}");
         self.w.note(format!("VIOLATION {line}"));
+        if std::env::var("SIM_DEBUG_MEMORY").is_ok() {
+            for (owner, d) in self.w.directories.borrow().iter() {
+                eprintln!("object {owner} at violation: {:?}", d.memory.borrow());
+            }
+        }
         self.book.borrow_mut().violations.push(line);
     }
 
     async fn scenario(&'a self, sp: Spawner<'a>) {
         let w = self.w;
-        w.note("start".into());
+        w.note(format!(
+            "start: MEMORY_TTL_MS {}, KV lag {} ms, UPSTREAM_TIMEOUT_MS {}, objects in isolate {}",
+            w.cfg.memory_ttl_ms,
+            w.kv.lag_ms.get(),
+            w.cfg.upstream_timeout_ms,
+            w.object_isolate
+        ));
         for _ in 0..self.steps {
             w.sched.sleep(w.sched.below(2_500) as u64).await;
             let roll = w.sched.below(100);
@@ -213,6 +224,8 @@ fn run_seed(seed: u64, steps: usize) -> Outcome {
         busy: Cell::new(0),
         alarms_busy: Cell::new(false),
         stop_alarms: Cell::new(false),
+        evicted_at: RefCell::default(),
+        failures_answered_until: Cell::new(0),
         alarm_late_ms: Cell::new(0),
         trace: RefCell::default(),
         responses: Cell::new(0),
@@ -257,7 +270,7 @@ fn env(name: &str) -> Option<u64> {
 }
 
 /// Seeds past CI's range that found real bugs (TESTING.md, "What it found"): always run too.
-const REGRESSION_SEEDS: &[u64] = &[963, 1057];
+const REGRESSION_SEEDS: &[u64] = &[963, 1057, 1805, 3499, 3819, 5930, 7315];
 
 /// Runs the seeds `SIM_SEED` (one) or `SIM_SEEDS` (how many, from 1), panicking on the first
 /// violation with its seed and trace.

@@ -166,6 +166,12 @@ impl Tier {
         {
             return;
         }
+        // A view rendered from a kept entry lives no longer than that copy: re-rendering it on
+        // a hit must not stretch what the isolate remembers past `MEMORY_TTL_MS`.
+        let expires_at_ms = key
+            .split_once('|')
+            .and_then(|(entry, _)| self.slots.get(entry))
+            .map_or(expires_at_ms, |src| expires_at_ms.min(src.expires_at_ms));
         self.remove(key);
         if let Some((entry, _)) = key.split_once('|') {
             let rendered = self.rendered.entry(entry.to_string()).or_default();
@@ -399,6 +405,26 @@ mod tests {
         assert!(t.get("v1:repo:o/unrelated", 1_001).is_none());
         t.put("v1:repo:o/unrelated", rendered("new"), 1_001, 10_000, 10);
         assert!(t.get("v1:repo:o/unrelated", 1_002).is_some());
+    }
+
+    #[test]
+    fn a_view_rendered_from_a_kept_entry_expires_with_it() {
+        let mut t = Tier::new(10_000);
+        let entry = "v1:org:acme";
+        t.put(entry, rendered("entry"), 100, 2_000, 10);
+        // Rendered on a hit at 1,900 with the tier's lifetime from then.
+        let view = rendered_key(entry, 7, "anon");
+        t.put(&view, rendered("anon"), 100, 11_900, 10);
+        assert!(t.get(&view, 1_999).is_some());
+        assert!(
+            t.get(&view, 2_000).is_none(),
+            "gone with the entry it came from"
+        );
+        // Once the entry is gone (a read finds it expired, then renders from KV or the object's
+        // answer), a view is kept for the lifetime it is given.
+        assert!(t.get(entry, 2_100).is_none());
+        t.put(&view, rendered("anon"), 2_100, 12_100, 10);
+        assert!(t.get(&view, 12_099).is_some());
     }
 
     #[test]

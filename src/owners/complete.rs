@@ -238,7 +238,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             // either shows now, the write is taken back.
             let heard = self.mem.borrow().generation != done.generation;
             if heard || self.svc.invalidated_since(&key, done.started_at_ms).await {
-                let _ = self.svc.store.delete(&key).await;
+                self.take_back(&key).await;
                 dropped = true;
             }
         }
@@ -281,6 +281,18 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
     }
 
+    /// Deletes a listing write an invalidation overtook, retried as an invalidation's deletes
+    /// are (a refused take-back would leave the older listing in KV until its TTL).
+    pub(super) async fn take_back(&self, key: &str) {
+        if self.svc.drop_keys(&[], &[key.to_string()]).await.is_err() {
+            crate::log::line(
+                "error",
+                "listing write overtaken by an invalidation could not be taken back",
+                serde_json::json!({"owner": self.owner.as_str()}),
+            );
+        }
+    }
+
     /// The live listing is older than an invalidation it was not told of (KV refused its write):
     /// it is not kept, and the next read builds again.
     pub(super) async fn abandon_live(&self) {
@@ -288,6 +300,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             let mut mem = self.mem.borrow_mut();
             mem.live_text = None;
             mem.queue.clear();
+            // The build's answer is that listing too: callers are no longer answered from it.
+            mem.recent = None;
             mem.live.take().is_some()
         };
         if had && self.mem.borrow().checkpoint.is_none() {

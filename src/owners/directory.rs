@@ -5,7 +5,7 @@
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::drift::{DriftLog, DRIFT_KEY};
-use super::live::{self, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
+use super::live::{self, FACTS_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
 use super::{Answer, Progress};
 use crate::cache::Store;
@@ -220,6 +220,10 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.loaded = true;
         }
         self.clear().await;
+        if !self.mem.borrow().facts.is_empty() {
+            // They outlive the listing: a rebuild within GitHub's lag still needs them.
+            self.store_facts().await;
+        }
         if let Some(cp) = restart {
             // Unless a driver has moved the restarted build on meanwhile (it saved it itself).
             let untouched = self.mem.borrow().checkpoint.as_ref() == Some(&cp);
@@ -396,6 +400,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             SINCE_KEY,
             UNPUBLISHED_KEY,
             DRIFT_KEY,
+            FACTS_KEY,
         ]
         .map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
@@ -414,6 +419,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let drift: DriftLog = next()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
+        let facts = next()
+            .and_then(|t| live::decode_changes(&t))
+            .unwrap_or_default();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -431,6 +439,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             if mem.drift.last_rebuild_at_ms.is_none() {
                 mem.drift = drift;
             }
+            // Expired ones are pruned where facts are used.
+            mem.facts.extend(facts);
         }
         mem.checkpoint.clone()
     }

@@ -19,6 +19,9 @@ pub const LIVE_KEY: &str = "live";
 pub const QUEUE_KEY: &str = "queue";
 /// Changes heard since the build in progress began: revalidated before its listing is kept.
 pub const SINCE_KEY: &str = "since";
+/// Narrowing facts heard in the last `FACT_HOLDS_MS`: a later life of the object still holds a
+/// build that starts within GitHub's lag to them.
+pub const FACTS_KEY: &str = "facts";
 /// Present when KV refused the live listing's last write (written again by the alarm).
 pub const UNPUBLISHED_KEY: &str = "unpublished";
 

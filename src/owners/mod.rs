@@ -5,6 +5,7 @@
 //!
 //! - `build`: the checkpoint and the pure decisions made on it.
 //! - `directory`: the build driver over the `Checkpoints` seam and the read path's `Service`.
+//! - `catch_up`: a build's listing takes in the changes heard while it paged.
 //! - `complete`: how a build ends: assembled, answered, written back once.
 //! - `memory`: what a directory keeps between requests, and the events that wake its callers.
 //! - `live`: the complete listing a directory keeps after a build, record by record, and the
@@ -24,6 +25,7 @@
 //! before its listing is answered.
 
 pub mod build;
+pub mod catch_up;
 pub mod complete;
 pub mod directory;
 pub mod drift;

@@ -5,7 +5,7 @@
 
 use super::directory::{changed, Checkpoints, Directory, Memory};
 use super::live::{
-    self, Applied, Change, Live, Patch, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY, SINCE_KEY,
+    self, Applied, Change, Live, Patch, FACTS_KEY, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY, SINCE_KEY,
 };
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
@@ -28,7 +28,7 @@ pub const RETRY_MS: u64 = 5_000;
 pub const CATCH_UP_QUERIES: usize = 5;
 
 /// What a delivery's fact applies before GitHub is asked: only what narrows visibility.
-fn narrowing(fact: Fact) -> Option<Patch> {
+pub(super) fn narrowing(fact: Fact) -> Option<Patch> {
     match fact {
         Fact::Private => Some(Patch::Private),
         Fact::Removed => Some(Patch::Removed),
@@ -39,23 +39,23 @@ fn narrowing(fact: Fact) -> Option<Patch> {
 /// Stored pages a change rewrote, each once (a handful: a `BTreeSet` costs more wasm), and the
 /// scopes whose view it changed.
 #[derive(Default)]
-struct Pages(Vec<u32>, [bool; 3]);
+pub(super) struct Pages(pub(super) Vec<u32>, pub(super) [bool; 3]);
 
 impl Pages {
-    fn page(&mut self, page: u32) {
+    pub(super) fn page(&mut self, page: u32) {
         if !self.0.contains(&page) {
             self.0.push(page);
         }
     }
 
     /// The pages of `other` too.
-    fn merge(&mut self, other: &Pages) {
+    pub(super) fn merge(&mut self, other: &Pages) {
         for &page in &other.0 {
             self.page(page);
         }
     }
 
-    fn add(&mut self, applied: Applied) {
+    pub(super) fn add(&mut self, applied: Applied) {
         if let Some(page) = applied.page {
             self.page(page);
         }
@@ -67,7 +67,7 @@ impl Pages {
 
 /// GitHub's answers for `names` (asked at `asked_ms`) applied to `l` by the merge rule at `now`:
 /// the pages and scopes they changed, and the names whose answer is held back (asked again then).
-fn apply_answers(
+pub(super) fn apply_answers(
     l: &mut Live,
     names: &[RepoName],
     patches: Vec<Patch>,
@@ -132,7 +132,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// Hears `changes` (heard at their `at_ms`) and waits up to `wait_ms` until they are in the
     /// listing. Narrowing facts are in it before anything is awaited.
     pub async fn change(&self, changes: &[Change], wait_ms: u64) -> Told {
-        let building = self.in_progress().await;
+        // Loads what an earlier life stored (its facts among it) before they are stored again.
+        self.in_progress().await;
         // Heard now, by this directory's clock: what it asks GitHub after this moment reflects
         // the change, whatever the clock of the worker that received the delivery said.
         let now = self.now();
@@ -145,9 +146,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             .collect();
         let changes = changes.as_slice();
         let deadline = now.saturating_add(wait_ms);
-        let (seq, touched) = {
+        let narrowed = changes.iter().any(|c| narrowing(c.fact).is_some());
+        {
             let mut mem = self.mem.borrow_mut();
-            let mem = &mut *mem;
             // Remembered listing or not: a build that starts within moments may read pages
             // GitHub answers from before the change (see `catch_up`).
             mem.facts
@@ -158,7 +159,20 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                     .filter(|c| narrowing(c.fact).is_some())
                     .cloned(),
             );
+        }
+        if narrowed {
+            // Stored before the delivery is answered: an object evicted after it and woken by a
+            // build within GitHub's lag still holds that build's pages to them.
+            self.store_facts().await;
+        }
+        let building = self.in_progress().await;
+        let (seq, touched) = {
+            let mut mem = self.mem.borrow_mut();
+            let mem = &mut *mem;
             if mem.live.is_none() && !building {
+                // The worker drops the owner's KV listing; nothing answered from before the
+                // change may outlive it here either.
+                mem.recent = None;
                 return Told::NoListing;
             }
             mem.rounds.heard += 1;
@@ -264,12 +278,16 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
         // However the round ends, its future dropped included, the next one may start.
         let _round = RoundGuard(self.mem);
-        let now = self.now();
-        let due = self
-            .next_round_at()
-            .unwrap_or(self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS);
-        if now < due {
-            // Deliveries arriving meanwhile join this round.
+        loop {
+            let now = self.now();
+            let due = self
+                .next_round_at()
+                .unwrap_or(self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS);
+            if now >= due {
+                break;
+            }
+            // Deliveries arriving meanwhile join this round. A build's catch-up query may go out
+            // meanwhile (it is a round too): the due time is looked at again on waking.
             self.svc.clock.sleep(due - now).await;
         }
         // Rounds start a second apart (not a second after the last one ended), so a steady
@@ -339,7 +357,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// GitHub's current records of `names` (at most `BATCH_MAX`) as patches, with when it was
     /// asked; `None` when it failed. A repository found under another owner (transferred:
     /// GitHub follows the old name) is not this owner's.
-    async fn ask(&self, names: &[RepoName]) -> Option<(u64, Vec<Patch>)> {
+    pub(super) async fn ask(&self, names: &[RepoName]) -> Option<(u64, Vec<Patch>)> {
         let asked_ms = self.now();
         let records = self.svc.owner_records(self.owner, names).await.ok()?;
         let owner = self.owner.as_str();
@@ -381,86 +399,11 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         // An owner-level invalidation heard meanwhile deleted the key just before this write
         // may have landed: take it back (see `write_back`).
         if !superseded && self.mem.borrow().generation != generation {
-            let _ = self.svc.store.delete(&key).await;
+            self.take_back(&key).await;
         }
         if superseded && self.mem.borrow().generation == generation {
             self.abandon_live().await;
         }
-    }
-
-    /// The build's listing, before it is answered: what the deliveries heard while it ran say
-    /// is applied — their narrowing facts by the merge rule, then every such name asked again,
-    /// and again for what was heard while that query was out, until nothing heard since the
-    /// build began is left unasked. A name leaves the set only once GitHub answered it; when
-    /// GitHub fails (or after `CATCH_UP_QUERIES`), what is left waits in the queue, its narrowing
-    /// facts applied, and the alarm asks it. Nothing is awaited between the last look at the set
-    /// and the return, so the listing answered holds every narrowing fact heard before it.
-    /// Returns the pages it rewrote: they were stored as the build read them, and are stored
-    /// again as patched once the listing is kept (`write_back`).
-    pub(super) async fn catch_up(&self, done: &mut Live) -> Vec<u32> {
-        let mut queries = 0;
-        let mut rewritten = Pages::default();
-        loop {
-            let now = self.now();
-            rewritten.merge(&self.apply_heard(done, now));
-            let (names, top) = {
-                let mem = self.mem.borrow();
-                (mem.since.due(now, BATCH_MAX), mem.rounds.heard)
-            };
-            if names.is_empty() || queries >= CATCH_UP_QUERIES {
-                break;
-            }
-            // Its queries are rounds too: at most one a second for the owner.
-            let due = self.mem.borrow().rounds.last_at_ms + ROUND_EVERY_MS;
-            if now < due {
-                self.svc.clock.sleep(due - now).await;
-                continue;
-            }
-            queries += 1;
-            self.mem.borrow_mut().rounds.last_at_ms = now;
-            let Some((asked_ms, patches)) = self.ask(&names).await else {
-                break;
-            };
-            let (reach, held) = apply_answers(done, &names, patches, asked_ms, self.now());
-            rewritten.merge(&reach);
-            // Held answers stay (due later) and move to the queue below with the rest.
-            self.mem.borrow_mut().since.answered(&names, top, &held);
-        }
-        // What was heard while the last query was out (it may have failed): its narrowing facts
-        // too, with nothing awaited before the listing is answered.
-        rewritten.merge(&self.apply_heard(done, self.now()));
-        let mut mem = self.mem.borrow_mut();
-        for e in mem.since.take() {
-            mem.queue.restore(e);
-        }
-        rewritten.0
-    }
-
-    /// The narrowing facts heard since the build began, and those heard just before it (its
-    /// pages may predate them: one that changed a record is asked again once an answer can
-    /// confirm it), applied to the build's records by the merge rule.
-    fn apply_heard(&self, done: &mut Live, now: u64) -> Pages {
-        let mut mem = self.mem.borrow_mut();
-        let mem = &mut *mem;
-        let mut reach = Pages::default();
-        for e in mem.since.entries() {
-            if let Some(patch) = narrowing(e.change.fact) {
-                reach.add(done.apply(e.change.name.as_str(), patch, e.change.at_ms));
-            }
-        }
-        for f in &mem.facts {
-            let Some(patch) = narrowing(f.fact) else {
-                continue;
-            };
-            let applied = done.apply(f.name.as_str(), patch, f.at_ms);
-            if applied.page.is_some() {
-                let until = f.at_ms.saturating_add(FACT_HOLDS_MS);
-                mem.queue.push_due(f, mem.rounds.heard, until);
-            }
-            reach.add(applied);
-        }
-        done.mark(reach.1, now);
-        reach
     }
 
     /// The pages `touched` of the live listing, and its meta line, as they stand.
@@ -481,6 +424,26 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         };
         for (key, text) in writes {
             let _ = self.put(&key, &text).await;
+        }
+    }
+
+    /// The narrowing facts still holding, stored (or dropped when none is) for a later life.
+    pub(super) async fn store_facts(&self) {
+        let now = self.now();
+        let text = {
+            let mem = self.mem.borrow();
+            let holding: Vec<Change> = mem
+                .facts
+                .iter()
+                .filter(|f| f.at_ms.saturating_add(FACT_HOLDS_MS) > now)
+                .cloned()
+                .collect();
+            live::encode_changes(&holding)
+        };
+        if text.is_empty() {
+            self.storage.delete_many(&[FACTS_KEY.to_string()]).await;
+        } else {
+            let _ = self.put(FACTS_KEY, &text).await;
         }
     }
 

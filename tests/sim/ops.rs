@@ -447,6 +447,7 @@ impl<'a> Run<'a> {
 
     pub(crate) fn weather(&self) {
         let w = self.w;
+        self.faults_end();
         let fail = [0, 0, 5, 20, 60][w.sched.below(5)];
         let lag = if w.sched.chance(4) { 3_000 } else { 0 };
         let refuse = [0, 0, 0, 10, 40][w.sched.below(5)];

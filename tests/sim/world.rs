@@ -43,6 +43,10 @@ pub struct SimWorld<'a> {
     /// Requests and background jobs under way (an object is evicted only when none is).
     pub busy: Cell<usize>,
     pub alarms_busy: Cell<bool>,
+    /// When the owner's object was evicted (a new life does not know when the last round was).
+    pub evicted_at: RefCell<Vec<u64>>,
+    /// Until when a failure met under faults that have since ended may still be answered.
+    pub failures_answered_until: Cell<u64>,
     pub stop_alarms: Cell<bool>,
     /// Late alarms: up to this many ms after they were due.
     pub alarm_late_ms: Cell<u64>,
@@ -291,6 +295,7 @@ impl<'a> SimWorld<'a> {
             return false;
         };
         *d.memory.borrow_mut() = forgelens::owners::directory::Memory::default();
+        self.evicted_at.borrow_mut().push(self.sched.now.get());
         true
     }
 
