@@ -270,7 +270,7 @@ fn env(name: &str) -> Option<u64> {
 }
 
 /// Seeds past CI's range that found real bugs (TESTING.md, "What it found"): always run too.
-const REGRESSION_SEEDS: &[u64] = &[963, 1057, 1805, 3499, 3819, 5930, 7315];
+const REGRESSION_SEEDS: &[u64] = &[963, 1057, 1805, 3499, 3819, 5930, 7315, 8901];
 
 /// Runs the seeds `SIM_SEED` (one) or `SIM_SEEDS` (how many, from 1), panicking on the first
 /// violation with its seed and trace.

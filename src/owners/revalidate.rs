@@ -212,6 +212,12 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         loop {
             {
                 let mem = self.mem.borrow();
+                if mem.live.is_none() {
+                    // An owner-level invalidation threw the listing away: the rebuild after it
+                    // asks GitHub afresh. No write with the change landed (a round finding no
+                    // listing counts its changes answered): the worker drops its copy again.
+                    return Told::Queued;
+                }
                 if mem.rounds.applied >= seq {
                     // Applied once in a KV write that landed; a refused one is retried by the
                     // alarm, and the worker drops the older copy meanwhile.
@@ -220,11 +226,6 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                     } else {
                         Told::Applied
                     };
-                }
-                if mem.live.is_none() {
-                    // An owner-level invalidation threw the listing away: the rebuild after it
-                    // asks GitHub afresh.
-                    return Told::Queued;
                 }
                 if mem.rounds.parked >= seq {
                     return Told::Queued;
