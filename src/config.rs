@@ -49,6 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "GITHUB_BUDGET_RESERVE",
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
+    "DELIVERY_RECOVERY",
 ];
 
 /// What anonymous callers see of private and internal repositories.
@@ -88,6 +89,8 @@ pub struct AppConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub graphql_url: String,
+    /// `GITHUB_API_URL`: the REST base (App calls, webhook deliveries).
+    pub api_url: String,
     /// With an App, each owner is read with its installation's token.
     pub app: Option<AppConfig>,
     pub github_token: Option<Secret>,
@@ -106,6 +109,8 @@ pub struct Config {
     pub budget_reserve: u64,
     pub allowed_origins: Origins,
     pub private_policy: PrivatePolicy,
+    /// `DELIVERY_RECOVERY`: the cron has deliveries GitHub failed to make sent again.
+    pub delivery_recovery: bool,
 }
 
 /// A variable that is set but unusable. Only the name is kept: values may be secrets.
@@ -143,7 +148,11 @@ impl Config {
                     .map_err(|_| invalid("GITHUB_APP_ID", "must be a whole number"))?;
                 let key =
                     app_key(&pem).map_err(|reason| invalid("GITHUB_APP_PRIVATE_KEY", reason))?;
-                Some(AppConfig { id, key, api_url })
+                Some(AppConfig {
+                    id,
+                    key,
+                    api_url: api_url.clone(),
+                })
             }
             (Some(_), None) => {
                 return Err(invalid(
@@ -234,8 +243,14 @@ impl Config {
             Some("redact") => PrivatePolicy::Redact,
             Some(_) => return Err(invalid("PRIVATE_REPOS_ANONYMOUS", "must be hide or redact")),
         };
+        let delivery_recovery = match get("DELIVERY_RECOVERY").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => return Err(invalid("DELIVERY_RECOVERY", "must be on or off")),
+        };
         Ok(Config {
             graphql_url,
+            api_url,
             app,
             github_token: secret("GITHUB_TOKEN"),
             webhook_secret: secret("GITHUB_WEBHOOK_SECRET"),
@@ -250,6 +265,7 @@ impl Config {
             budget_reserve,
             allowed_origins,
             private_policy,
+            delivery_recovery,
         })
     }
 
@@ -366,6 +382,8 @@ mod tests {
             (&[("ALLOWED_OWNERS", "acme,*")], "ALLOWED_OWNERS"),
             (&[("ALLOWED_OWNERS", ",")], "ALLOWED_OWNERS"),
             (&[("GITHUB_BUDGET_RESERVE", "91")], "GITHUB_BUDGET_RESERVE"),
+            (&[("DELIVERY_RECOVERY", "yes")], "DELIVERY_RECOVERY"),
+            (&[("DELIVERY_RECOVERY", "ON")], "DELIVERY_RECOVERY"),
             (&[("GITHUB_BUDGET_RESERVE", "20%")], "GITHUB_BUDGET_RESERVE"),
             (
                 &[("PRIVATE_REPOS_ANONYMOUS", "show")],

@@ -33,6 +33,7 @@ pub mod log;
 pub mod model;
 pub mod names;
 pub mod owners;
+pub mod recovery;
 pub mod secret;
 pub mod service;
 #[cfg(any(test, feature = "testkit"))]

@@ -47,6 +47,21 @@ pub fn token(installation: u64) -> String {
     format!("{PREFIX}token:{installation}")
 }
 
+/// `v1:hook:{id}`: an organization or repository hook a signed delivery came from (30 days),
+/// holding `organization:<login>` or `repository:<owner>/<repo>`; `v1:hook:app` holds the App
+/// hook's id.
+pub fn hook(id: &str) -> String {
+    format!("{PREFIX}hook:{id}")
+}
+
+/// `v1:hooks`: the ids of the hooks learned, comma-separated (KV cannot be listed cheaply).
+pub const HOOKS: &str = "v1:hooks";
+
+/// `v1:recovery:{hook id or app}`: a hook's delivery recovery state.
+pub fn recovery(hook: &str) -> String {
+    format!("{PREFIX}recovery:{hook}")
+}
+
 /// `v1:delivery:{SHA-256 of the signed body, 64 lowercase hex}`: a webhook delivery that was
 /// applied, holding its answer. Keyed on what the signature covers, not on `X-GitHub-Delivery`
 /// (unsigned, so anyone could pick it): a replay of a signed body under any id gets the first

@@ -73,6 +73,13 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
     write_invalidated(&mut body, &dropped);
     body.byte(b'}');
     let body = body.finish();
+    // The hook it came from is read by delivery recovery from now on (signed, so genuine).
+    svc.learn_hook(
+        req.header("x-github-hook-id"),
+        req.header("x-github-hook-installation-target-type"),
+        &payload,
+    )
+    .await;
     // Only once applied: a failed delivery (503) is applied when GitHub redelivers it.
     let _ = svc
         .store

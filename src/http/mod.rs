@@ -9,6 +9,7 @@ pub mod query;
 mod rendered;
 pub mod respond;
 pub mod route;
+mod status;
 
 use crate::auth;
 use crate::cache::Store;
@@ -207,6 +208,11 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             auth::admin(authorization, cfg)?;
             invalidate::handle_delete_repo_cache(svc, &name).await
         }
+        Route::Status => {
+            auth::admin(authorization, cfg)?;
+            let body = status::deployment(svc, &config_flags(ctx)).await;
+            Ok(respond::no_store(200, body))
+        }
         Route::OrgStatus { owner } => {
             // Admin only, and checked before the allow-list, so only the admin learns which
             // owners are served.
@@ -282,12 +288,12 @@ fn handle_get_dashboard<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
 }
 
 /// `GET /v1/health`: which variables are set (booleans, never values) and the first invalid one.
-fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
-    // Keys sorted, as clients have always had them (serde_json's map sorted them).
+/// Which variables are set, keys sorted: `{"NAME":true,…}` (`/v1/health`, `/v1/status`).
+fn config_flags<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> String {
     let mut names: Vec<&str> = VARIABLES.to_vec();
     names.sort_unstable();
-    let mut out = Writer::with_capacity(768);
-    out.raw("{\"config\":{");
+    let mut out = Writer::with_capacity(640);
+    out.byte(b'{');
     for (i, name) in names.iter().enumerate() {
         if i > 0 {
             out.byte(b',');
@@ -296,7 +302,16 @@ fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
         out.byte(b':');
         out.bool(ctx.set.iter().any(|(n, s)| n == name && *s));
     }
-    out.raw("},\"config_error\":");
+    out.byte(b'}');
+    out.finish()
+}
+
+fn handle_get_health<S, T, C>(ctx: &Ctx<'_, S, T, C>) -> Response {
+    // Keys sorted, as clients have always had them (serde_json's map sorted them).
+    let mut out = Writer::with_capacity(768);
+    out.raw("{\"config\":");
+    out.raw(&config_flags(ctx));
+    out.raw(",\"config_error\":");
     out.opt_str(ctx.config.as_ref().err().map(|e| e.name));
     out.raw(",\"status\":\"ok\",\"version\":");
     out.str(env!("CARGO_PKG_VERSION"));

@@ -7,6 +7,7 @@ pub enum Route<'a> {
     Dashboard,
     OpenApi,
     Health,
+    Status,
     OrgRepos { owner: &'a str },
     OrgSummary { owner: &'a str },
     OrgStatus { owner: &'a str },
@@ -34,6 +35,7 @@ impl Route<'_> {
             Route::Dashboard => "/",
             Route::OpenApi => "/v1/openapi.json",
             Route::Health => "/v1/health",
+            Route::Status => "/v1/status",
             Route::OrgRepos { .. } => "/v1/orgs/{owner}/repos",
             Route::OrgSummary { .. } => "/v1/orgs/{owner}/summary",
             Route::OrgStatus { .. } => "/v1/orgs/{owner}/status",
@@ -64,6 +66,7 @@ pub fn match_route(path: &str) -> Option<Route<'_>> {
     }
     match segs.as_slice() {
         ["v1", "health"] => Some(Route::Health),
+        ["v1", "status"] => Some(Route::Status),
         ["v1", "openapi.json"] => Some(Route::OpenApi),
         ["v1", "orgs", owner, "repos"] => Some(Route::OrgRepos { owner }),
         ["v1", "orgs", owner, "summary"] => Some(Route::OrgSummary { owner }),
@@ -85,6 +88,7 @@ mod tests {
     fn route_table() {
         let cases: &[(&str, Option<Route>)] = &[
             ("/v1/health", Some(Route::Health)),
+            ("/v1/status", Some(Route::Status)),
             (
                 "/v1/orgs/octo/repos",
                 Some(Route::OrgRepos { owner: "octo" }),
@@ -152,6 +156,7 @@ mod tests {
         "/",
         "/v1/openapi.json",
         "/v1/health",
+        "/v1/status",
         "/v1/orgs/o/repos",
         "/v1/orgs/o/summary",
         "/v1/orgs/o/status",

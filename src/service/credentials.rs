@@ -287,7 +287,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     }
 
     /// The isolate's App JWT, signed by the shell when there is none usable for another minute.
-    async fn app_jwt(&self, app: &AppConfig) -> Result<Secret, UpstreamFailure> {
+    pub(super) async fn app_jwt(&self, app: &AppConfig) -> Result<Secret, UpstreamFailure> {
         let now = self.clock.now_ms();
         let kept = JWT.with(|j| {
             j.borrow()

@@ -25,6 +25,7 @@ mod gate;
 mod invalidate;
 mod memo;
 mod owner;
+pub mod recover;
 mod refresh;
 
 pub use batch::{BatchItem, BatchServed, Item, Shown, Source};

@@ -217,6 +217,9 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         refreshed.len(),
         refreshed.join(", ")
     );
+    // Deliveries GitHub failed to make, sent again (each hook's outcome is logged as it ends).
+    let hooks = svc.recover().await;
+    console_log!("cron read the deliveries of {} hook(s)", hooks.len());
 }
 
 /// A variable or secret: both are plain string properties of `env` (what `Env::secret` and

@@ -51,7 +51,7 @@ pub enum OwnerKind {
     User,
 }
 
-fn rest_call(method: &'static str, url: String, jwt: &Secret) -> HttpCall {
+pub(crate) fn rest_call(method: &'static str, url: String, credential: &Secret) -> HttpCall {
     HttpCall {
         method,
         url,
@@ -59,7 +59,10 @@ fn rest_call(method: &'static str, url: String, jwt: &Secret) -> HttpCall {
             ("accept".into(), "application/vnd.github+json".into()),
             ("user-agent".into(), USER_AGENT.into()),
             ("x-github-api-version".into(), API_VERSION.into()),
-            ("authorization".into(), format!("Bearer {}", jwt.expose())),
+            (
+                "authorization".into(),
+                format!("Bearer {}", credential.expose()),
+            ),
         ],
         body: String::new(),
     }

@@ -2,6 +2,7 @@
 //! the auth and `User-Agent` headers, and GitHub App authentication (`app`).
 
 pub mod app;
+pub mod deliveries;
 mod node;
 pub mod parse;
 #[cfg(test)]

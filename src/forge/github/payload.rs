@@ -16,6 +16,9 @@ pub struct Payload {
     pub repository: Option<Repository>,
     #[serde(deserialize_with = "lax")]
     pub installation: Option<Installation>,
+    /// An organization hook's organization.
+    #[serde(deserialize_with = "lax")]
+    pub organization: Option<Account>,
     #[serde(deserialize_with = "lax_list")]
     pub repositories_added: Vec<Repository>,
     #[serde(deserialize_with = "lax_list")]

@@ -35,6 +35,20 @@ const INSTALLATION_ACTIONS: &[&str] = &[
     "new_permissions_accepted",
 ];
 
+/// Whether a delivery of `event` with `action` is one forgelens acts on (the Webhooks table and
+/// installation events; branch conditions are not known from a deliveries list, so a push or a
+/// completed check on any branch counts: redelivering one that changes nothing is harmless).
+pub fn acted_on(event: &str, action: Option<&str>) -> bool {
+    match event {
+        "repository" => action.is_some_and(|a| REPOSITORY_ACTIONS.contains(&a)),
+        "public" | "push" | "status" => true,
+        "check_suite" | "workflow_run" => action == Some("completed"),
+        "installation" => action.is_some_and(|a| INSTALLATION_ACTIONS.contains(&a)),
+        "installation_repositories" => matches!(action, Some("added" | "removed")),
+        _ => false,
+    }
+}
+
 /// Whether `header` is `sha256=<hex HMAC-SHA256 of body under secret>`.
 pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
     let Some(hex) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
