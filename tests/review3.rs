@@ -38,6 +38,12 @@ fn stored_visibility(w: &World, owner: &str, name: &str) -> Option<String> {
         .map(|r| r["visibility"].as_str().unwrap().to_string())
 }
 
+/// A signed `privatized` delivery for `full_name`, answered 200.
+fn privatize(w: &World, full_name: &str) {
+    let r = deliver(w, "repository", &repo_event("privatized", full_name), None);
+    assert_eq!(r.status, 200);
+}
+
 /// Fires the owner's alarms, each when it is due, until none is due within `within_ms`.
 fn fire_alarms(w: &World, owner: &str, within_ms: u64) {
     let cfg = w.config();
@@ -274,13 +280,7 @@ fn a_lagging_answer_does_not_undo_a_privatize() {
         *w.gh.during_call.borrow_mut() =
             Some(Box::new(move || times.borrow_mut().push(clock.get())));
     }
-    let r = deliver(
-        &w,
-        "repository",
-        &repo_event("privatized", "acme/r003"),
-        None,
-    );
-    assert_eq!(r.status, 200);
+    privatize(&w, "acme/r003");
     let times = times.borrow().clone();
     assert_eq!(
         times.len(),
@@ -366,13 +366,7 @@ fn a_privatize_heard_between_a_builds_answer_and_its_write_back_is_written() {
 fn a_narrowing_fact_heard_with_no_listing_outlives_an_eviction() {
     let w = world(&[("acme", 10)]);
     // GitHub's delivery says r003 is private; its API still answers from before the change.
-    let r = deliver(
-        &w,
-        "repository",
-        &repo_event("privatized", "acme/r003"),
-        None,
-    );
-    assert_eq!(r.status, 200);
+    privatize(&w, "acme/r003");
     assert!(
         w.directories.borrow()["acme"]
             .storage
@@ -381,22 +375,28 @@ fn a_narrowing_fact_heard_with_no_listing_outlives_an_eviction() {
             .contains_key("facts"),
         "the fact is stored with the object's state"
     );
+    // A second privatize a moment later: the first fact still holds beside it (5 s).
+    w.clock.0.set(w.clock.0.get() + 500);
+    privatize(&w, "acme/r005");
     // The object is evicted between invocations (storage kept).
     *w.directories.borrow()["acme"].memory.borrow_mut() =
         forgelens::owners::directory::Memory::default();
     w.clock.0.set(w.clock.0.get() + 1_000);
     let listing = w.get("/v1/orgs/acme/repos");
     assert_eq!(listing.status, 200);
-    assert!(
-        !names(&listing).contains(&"r003".to_string()),
-        "a lagging build does not widen what the delivery narrowed"
-    );
+    for name in ["r003", "r005"] {
+        assert!(
+            !names(&listing).contains(&name.to_string()),
+            "a lagging build does not widen what a delivery narrowed ({name})"
+        );
+    }
     assert_eq!(
         stored_visibility(&w, "acme", "r003").as_deref(),
         Some("private")
     );
-    // GitHub catches up; the name asked again once an answer can confirm the fact stays private.
+    // GitHub catches up; the names asked again once an answer can confirm the facts stay private.
     w.gh.privatized.borrow_mut().insert("acme/r003".into());
+    w.gh.privatized.borrow_mut().insert("acme/r005".into());
     fire_alarms(&w, "acme", 10_000);
     assert_eq!(
         stored_visibility(&w, "acme", "r003").as_deref(),
