@@ -38,7 +38,7 @@ test("a privatize GitHub failed to deliver is redelivered by the cron and leaves
     event: "push",
     payload: { ref: "refs/heads/topic", repository: { full_name: `octo-org/${name}`, default_branch: "main" }, organization: { login: "octo-org" } },
   });
-  assert.equal(ok.status_code, 200);
+  assert.equal(ok.statusCode, 200);
   assert.equal(await w.kv.get("v1:hook:42"), "organization:octo-org");
   // GitHub makes it private; its delivery fails (the worker was unreachable).
   const rec = record("octo-org", name);
@@ -50,14 +50,14 @@ test("a privatize GitHub failed to deliver is redelivered by the cron and leaves
     action: "privatized",
     payload: { action: "privatized", repository: { full_name: `octo-org/${name}`, default_branch: "main" }, organization: { login: "octo-org" } },
   });
-  assert.equal(lost.status_code, 0, "not delivered");
+  assert.equal(lost.statusCode, 0, "not delivered");
   assert.ok((await listedNames("octo-org")).includes(name), "the cache never heard");
   // The cron finds it and has it sent again; the redelivery arrives through the normal route.
   await cron();
   await w.emu.hooks.idle();
   const attempts = w.emu.hooks.get(42).deliveries.filter((d) => d.guid === lost.guid);
   assert.equal(attempts.length, 2, "redelivered once");
-  assert.ok(attempts.at(-1).redelivery && attempts.at(-1).status_code === 200);
+  assert.ok(attempts.at(-1).redelivery && attempts.at(-1).statusCode === 200);
   assert.ok(!(await listedNames("octo-org")).includes(name), "gone from the anonymous listing");
   // A second run finds nothing new and asks nothing again.
   await cron();
@@ -80,7 +80,7 @@ test("a privatize GitHub failed to deliver is redelivered by the cron and leaves
 
 test("a hook the token may not read is left alone beside one it may", async () => {
   const ping = { event: "push", payload: { ref: "refs/heads/x", repository: { full_name: "small-org/tool-0001", default_branch: "main" }, organization: { login: "small-org" } } };
-  assert.equal((await w.emu.hooks.send(77, ping)).status_code, 200);
+  assert.equal((await w.emu.hooks.send(77, ping)).statusCode, 200);
   w.emu.hooks.setFaults(w.emu.hooks.get(77), { deny: 403 });
   await cron();
   const status = await w.get("/v1/status", admin);
@@ -103,7 +103,7 @@ test("with DELIVERY_RECOVERY=off the cron reads no deliveries", async () => {
       off.emu.hooks.setFaults(off.emu.hooks.get(42), { failNext: 1 });
       return off.emu.hooks.send(42, { event: "public", payload: { repository: { full_name: "octo-org/repo-0001" }, organization: { login: "octo-org" } } });
     })();
-    assert.equal((await off.emu.hooks.send(42, { event: "push", payload: { ref: "refs/heads/y", repository: { full_name: "octo-org/repo-0001", default_branch: "main" }, organization: { login: "octo-org" } } })).status_code, 200);
+    assert.equal((await off.emu.hooks.send(42, { event: "push", payload: { ref: "refs/heads/y", repository: { full_name: "octo-org/repo-0001", default_branch: "main" }, organization: { login: "octo-org" } } })).statusCode, 200);
     const worker = await off.mf.getWorker();
     await worker.scheduled({ cron: "*/5 * * * *", scheduledTime: new Date() });
     await off.emu.hooks.idle();
