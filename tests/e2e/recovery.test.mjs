@@ -1,10 +1,12 @@
 // Delivery recovery in the built worker against the emulator's deliveries API: a hook is learned
 // from a signed delivery, a privatize GitHub failed to deliver is found by the cron and sent again,
 // the listing drops the repository, and `/v1/status` says so without a secret. A hook the token may
-// not read is left alone beside one it may; with DELIVERY_RECOVERY=off nothing is read.
+// not read is left alone beside one it may; with DELIVERY_RECOVERY=off nothing is read. In App mode the
+// App's own hook is read with the App JWT.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker, fixtureRepos, TOKEN } from "./harness.mjs";
+import { generateAppKey } from "../emulator/app.mjs";
 
 const SECRET = "org-hook-secret";
 let w;
@@ -112,5 +114,45 @@ test("with DELIVERY_RECOVERY=off the cron reads no deliveries", async () => {
     assert.equal(status.body.recovery.enabled, false);
   } finally {
     await off.close();
+  }
+});
+
+test("in App mode the App's hook is read with the App JWT and its failed delivery sent again", async () => {
+  const key = generateAppKey();
+  const app = await startWorker(
+    { GITHUB_APP_ID: "12345", GITHUB_APP_PRIVATE_KEY: key.privateKeyPkcs1Pem, GITHUB_WEBHOOK_SECRET: SECRET, ADMIN_TOKEN: "admin" },
+    { app: { id: 12345, publicKeyPem: key.publicKeyPem, installations: { "octo-org": 1001 } }, hookTimeoutMs: 3_000 },
+  );
+  try {
+    const url = new URL("/v1/webhooks/github", app.url).href;
+    const hook = app.emu.hooks.add({ target: "app", url, secret: SECRET });
+    const name = fixtureRepos(app.emu, "octo-org").find((r) => r.visibility === "PUBLIC").name;
+    const names = async () => (await app.get("/v1/orgs/octo-org/repos?fields=name")).body.repos.map((r) => r.name);
+    assert.ok((await names()).includes(name));
+    const rec = app.emu.forge.owners.get("octo-org").repos.find((r) => r.name === name);
+    rec.visibility = "PRIVATE";
+    rec.isPrivate = true;
+    app.emu.hooks.setFaults(hook, { failNext: 1 });
+    const lost = await app.emu.hooks.send(hook.id, {
+      event: "repository",
+      action: "privatized",
+      payload: { action: "privatized", repository: { full_name: `octo-org/${name}`, default_branch: "main" } },
+    });
+    assert.equal(lost.statusCode, 0);
+    const worker = await app.mf.getWorker();
+    await worker.scheduled({ cron: "*/5 * * * *", scheduledTime: new Date() });
+    await app.emu.hooks.idle();
+    const attempts = hook.deliveries.filter((d) => d.guid === lost.guid);
+    assert.equal(attempts.length, 2, "redelivered once");
+    assert.equal(attempts.at(-1).statusCode, 200);
+    assert.ok(!(await names()).includes(name));
+    const status = (await app.get("/v1/status", { headers: { Authorization: "Bearer admin" } })).body;
+    const appHook = status.recovery.hooks.find((h) => h.target === "app");
+    assert.equal(appHook.permitted, true);
+    assert.equal(appHook.redelivered, 1);
+    assert.equal(appHook.failed_found, 1);
+    assert.ok(!JSON.stringify(status).includes("PRIVATE KEY"));
+  } finally {
+    await app.close();
   }
 });
