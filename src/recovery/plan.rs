@@ -4,7 +4,6 @@
 
 use crate::forge::github::deliveries::Delivery;
 use crate::forge::github::webhook::acted_on;
-use serde::{Deserialize, Serialize};
 
 /// The first run looks back this far (as GitHub's own script does); older failures are left to
 /// the rebuild.
@@ -22,24 +21,19 @@ pub const NOT_PERMITTED_MS: u64 = 3_600_000;
 /// Guids remembered per hook (tried, or waiting for a later run's redelivery budget).
 pub const MAX_REMEMBERED: usize = 500;
 
-/// What forgelens keeps per hook between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What forgelens keeps per hook between runs (stored as lines, not serde: see `encode`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookState {
     /// The high-water mark: `delivered_at` of the newest delivery covered.
-    #[serde(default)]
     pub checked_until_ms: Option<u64>,
     /// A run stopped at the page cap before reaching the mark: where the next goes on.
-    #[serde(default)]
     pub resume: Option<Resume>,
-    #[serde(default)]
     pub tries: Vec<Try>,
-    #[serde(default)]
     pub not_permitted_until_ms: Option<u64>,
-    #[serde(default)]
     pub last_run: Option<LastRun>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {
     pub cursor: String,
     /// The newest delivery the interrupted scan read: the mark once the gap below it is covered.
@@ -47,7 +41,7 @@ pub struct Resume {
 }
 
 /// A guid asked again (or waiting to be).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Try {
     pub guid: String,
     /// The newest attempt's id (what `…/attempts` is asked with).
@@ -59,13 +53,98 @@ pub struct Try {
 }
 
 /// The last run's counts, as `/v1/status` reports them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LastRun {
     pub at_ms: u64,
     pub failed_found: u32,
     pub redelivered: u32,
     pub gave_up: u32,
     pub permitted: bool,
+}
+
+impl HookState {
+    /// One line per part (`mark`, `resume`, `denied`, `run`, `try`); text that cannot hold in a
+    /// line (a cursor or guid with a line break) is left out. Hand-written rather than serde's
+    /// derives, which cost the wasm several KB for four small structs.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(m) = self.checked_until_ms {
+            out.push(format!("mark {m}"));
+        }
+        if let Some(r) = self.resume.as_ref().filter(|r| !r.cursor.contains('\n')) {
+            out.push(format!("resume {} {}", r.newest_ms, r.cursor));
+        }
+        if let Some(u) = self.not_permitted_until_ms {
+            out.push(format!("denied {u}"));
+        }
+        if let Some(r) = &self.last_run {
+            out.push(format!(
+                "run {} {} {} {} {}",
+                r.at_ms,
+                r.failed_found,
+                r.redelivered,
+                r.gave_up,
+                u8::from(r.permitted)
+            ));
+        }
+        for t in self.tries.iter().filter(|t| !t.guid.contains('\n')) {
+            out.push(format!(
+                "try {} {} {} {} {}",
+                t.id,
+                t.count,
+                t.first_ms,
+                u8::from(t.pending),
+                t.guid
+            ));
+        }
+        out.join("\n")
+    }
+
+    /// `None` when any line does not read (the text is ours: a surprise is refused whole).
+    pub fn decode(text: &str) -> Option<HookState> {
+        let mut state = HookState::default();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let (kind, rest) = line.split_once(' ')?;
+            let mut words = rest.splitn(5, ' ');
+            let mut num = || words.next()?.parse::<u64>().ok();
+            match kind {
+                "mark" => state.checked_until_ms = Some(num()?),
+                "denied" => state.not_permitted_until_ms = Some(num()?),
+                "resume" => {
+                    let (newest, cursor) = rest.split_once(' ')?;
+                    state.resume = Some(Resume {
+                        cursor: cursor.to_string(),
+                        newest_ms: newest.parse().ok()?,
+                    });
+                }
+                "run" => {
+                    let at_ms = num()?;
+                    let mut count = || u32::try_from(num()?).ok();
+                    let (failed_found, redelivered, gave_up) = (count()?, count()?, count()?);
+                    state.last_run = Some(LastRun {
+                        at_ms,
+                        failed_found,
+                        redelivered,
+                        gave_up,
+                        permitted: words.next()? == "1",
+                    });
+                }
+                "try" => {
+                    let (id, count, first_ms) = (num()?, num()?, num()?);
+                    let pending = words.next()? == "1";
+                    state.tries.push(Try {
+                        guid: words.next()?.to_string(),
+                        id,
+                        count: u8::try_from(count).ok()?,
+                        first_ms,
+                        pending,
+                    });
+                }
+                _ => return None,
+            }
+        }
+        Some(state)
+    }
 }
 
 /// One guid's attempts as read in this run.
@@ -367,28 +446,39 @@ mod tests {
     }
 
     #[test]
-    fn state_survives_its_stored_json() {
+    fn state_survives_its_stored_text() {
         let state = HookState {
             checked_until_ms: Some(5),
             resume: Some(Resume {
-                cursor: "c".into(),
+                cursor: "v1 c+/= with spaces".into(),
                 newest_ms: 9,
             }),
             tries: vec![Try {
-                guid: "g".into(),
+                guid: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
                 id: 20_000_000_001,
                 count: 1,
                 first_ms: 3,
                 pending: true,
             }],
-            not_permitted_until_ms: None,
-            last_run: Some(LastRun::default()),
+            not_permitted_until_ms: Some(7),
+            last_run: Some(LastRun {
+                at_ms: 11,
+                failed_found: 2,
+                redelivered: 1,
+                gave_up: 0,
+                permitted: true,
+            }),
         };
-        let text = serde_json::to_string(&state).unwrap();
-        assert_eq!(serde_json::from_str::<HookState>(&text).unwrap(), state);
-        assert_eq!(
-            serde_json::from_str::<HookState>("{}").unwrap(),
-            HookState::default()
-        );
+        assert_eq!(HookState::decode(&state.encode()), Some(state));
+        assert_eq!(HookState::decode(""), Some(HookState::default()));
+        for bad in [
+            "mark x",
+            "what 1",
+            "try 1 2 3 1",
+            "run 1 2 3",
+            "try 1 300 3 1 g",
+        ] {
+            assert_eq!(HookState::decode(bad), None, "{bad}");
+        }
     }
 }

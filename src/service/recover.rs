@@ -123,8 +123,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
 
     async fn hook_state(&self, target: &HookTarget) -> HookState {
         let text = self.store.get(&state_key(target)).await.ok().flatten();
-        text.and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default()
+        text.and_then(|t| HookState::decode(&t)).unwrap_or_default()
     }
 
     /// One cron run's recovery over every hook (nothing with `DELIVERY_RECOVERY=off`).
@@ -136,7 +135,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         for target in self.hooks().await {
             let mut state = self.hook_state(&target).await;
             self.recover_hook(&target, &mut state).await;
-            let text = serde_json::to_string(&state).unwrap_or_default();
+            let text = state.encode();
             let _ = self
                 .store
                 .put(&state_key(&target), &text, Some(HOOK_TTL_S))
