@@ -37,7 +37,12 @@ pub async fn deployment<S: Store, T: Transport, C: Clock>(
         out.str(key.rsplit(':').next().unwrap_or_default());
         // Only a spent (or low) budget is remembered today: how much is left is not kept.
         out.raw(",\"remaining\":null,\"limit\":null,\"reset_at\":");
-        out.opt_str(limit.as_ref().map(|l| format_rfc3339(l.until_ms)).as_deref());
+        out.opt_str(
+            limit
+                .as_ref()
+                .map(|l| format_rfc3339(l.until_ms))
+                .as_deref(),
+        );
         out.raw(",\"spent\":");
         out.bool(limit.is_some_and(|l| !l.low));
         out.byte(b'}');
