@@ -323,3 +323,84 @@ fn owner_level_changes_still_rebuild() {
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     assert_eq!((pages(&w), w.calls()), (2, calls + 1));
 }
+
+/// Rebuilds of an owner whose object holds a live listing store their pages beside it (the
+/// other of two slots), so the replaced listing's pages can be dropped without touching the
+/// new one's: after three rebuilds in a row, a new life of the object still loads the listing
+/// it stored instead of building again.
+#[test]
+fn rebuilds_beside_a_live_listing_leave_it_loadable_after_an_eviction() {
+    let mut w = world(&[("acme", 250)]);
+    w.vars.push(("PINNED_ORGS", "acme".into()));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    for rebuild in 1..=3 {
+        // Past half the fresh time the cron rebuilds the pinned owner, its listing kept meanwhile.
+        w.advance(150);
+        let owners = w.owners(&cfg, &forge);
+        let svc = forgelens::service::Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge)
+            .with_owners(&owners);
+        assert_eq!(block_on(svc.refresh_pinned()), ["acme"]);
+        assert_eq!(pages(&w), 3 * (rebuild + 1), "rebuild {rebuild} paged");
+    }
+    // A new life of the object, KV lagging: the stored listing is whole and answered for free.
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!(poll.status, 200);
+    assert_eq!(names(&poll).len(), 200);
+    assert_eq!(pages(&w), 12, "no rebuild after the eviction");
+}
+
+/// A round whose KV write an invalidation overtook (one this object was not told of) drops the
+/// live listing, but not a rebuild's stored progress: a later life of the object resumes that
+/// rebuild where it stopped instead of paging the owner from the start.
+#[test]
+fn a_listing_abandoned_during_a_rebuild_keeps_the_rebuilds_progress() {
+    let mut w = world(&[("acme", 250)]);
+    w.vars.push(("PINNED_ORGS", "acme".into()));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let built_at = w.clock.0.get();
+    w.advance(150);
+    // The cron's rebuild reads its first page; GitHub refuses the second, budget spent.
+    let calls = w.calls();
+    let reset_s = w.clock.0.get() / 1000 + 120;
+    w.gh.fault_on_call.borrow_mut().insert(
+        calls + 1,
+        Ok(HttpReply {
+            status: 403,
+            headers: vec![
+                ("x-ratelimit-remaining".into(), "0".into()),
+                ("x-ratelimit-reset".into(), reset_s.to_string()),
+            ],
+            body: b"{}".to_vec(),
+        }),
+    );
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let svc = forgelens::service::Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge)
+        .with_owners(&owners);
+    block_on(svc.refresh_pinned());
+    // Another location purged the listing and its note to this object was lost: the marker
+    // is newer than the live listing, older than the rebuild.
+    w.store.data.borrow_mut().insert(
+        "v1:inval:org:acme".into(),
+        (forgelens::time::format_rfc3339(built_at + 100_000), None),
+    );
+    // It deleted the listing from KV. After the reset, a delivery's round asks GitHub and
+    // publishes the listing: KV refuses the write, overtaken, and the listing is abandoned.
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    w.advance(121);
+    assert_eq!(deliver(&w, "push", &push("acme/r001"), None).status, 200);
+    assert!(!w.store.data.borrow().contains_key("v1:org:acme"));
+    // A new life of the object resumes the rebuild: it does not load the abandoned listing.
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    let before = pages(&w);
+    let poll = w.get("/v1/orgs/acme/repos");
+    assert_eq!(poll.status, 200);
+    assert_eq!(pages(&w) - before, 2, "resumed at the page GitHub failed");
+}

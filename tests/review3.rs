@@ -57,6 +57,32 @@ fn fire_alarms(w: &World, owner: &str, within_ms: u64) {
     }
 }
 
+/// Resolves once `owner`'s build has answered its callers (its write-back waits 100 ms after).
+async fn build_answered(w: &World, owner: &str) {
+    loop {
+        let answered = w
+            .directories
+            .borrow()
+            .get(owner)
+            .is_some_and(|d| d.memory.borrow().completions() > 0);
+        if answered {
+            return;
+        }
+        YieldNow(false).await;
+    }
+}
+
+/// Every copy of `name` in the owner's object storage (its pages, as a later life loads them).
+fn stored_copies(w: &World, owner: &str, name: &str) -> Vec<forgelens::model::Repo> {
+    let dirs = w.directories.borrow();
+    let data = dirs[owner].storage.data.borrow();
+    data.values()
+        .filter_map(|text| forgelens::owners::live::decode_page(text))
+        .flat_map(|(_, repos)| repos)
+        .filter(|r| r.name() == name)
+        .collect()
+}
+
 #[test]
 fn a_privatize_heard_while_the_catch_up_query_is_out_is_not_lost() {
     let mut w = world(&[("acme", 250)]);
@@ -309,17 +335,7 @@ fn a_privatize_heard_between_a_builds_answer_and_its_write_back_is_written() {
     };
     let privatize = async {
         // Until the build has answered its caller; its write-back waits 100 ms after.
-        loop {
-            let answered = w
-                .directories
-                .borrow()
-                .get("acme")
-                .is_some_and(|d| d.memory.borrow().completions() > 0);
-            if answered {
-                break;
-            }
-            YieldNow(false).await;
-        }
+        build_answered(&w, "acme").await;
         assert!(
             !w.store.data.borrow().contains_key("v1:org:acme"),
             "not written yet"
@@ -344,14 +360,7 @@ fn a_privatize_heard_between_a_builds_answer_and_its_write_back_is_written() {
     let listing = w.get("/v1/orgs/acme/repos");
     assert!(!names(&listing).contains(&"r002".to_string()));
     // The object's stored page too: a later life of the object loads it.
-    let dirs = w.directories.borrow();
-    let data = dirs["acme"].storage.data.borrow();
-    let r002: Vec<_> = data
-        .values()
-        .filter_map(|text| forgelens::owners::live::decode_page(text))
-        .flat_map(|(_, repos)| repos)
-        .filter(|r| r.name() == "r002")
-        .collect();
+    let r002 = stored_copies(&w, "acme", "r002");
     assert!(!r002.is_empty(), "a stored page holds r002");
     assert!(
         r002.iter().all(|r| !r.is_public()),
@@ -403,4 +412,78 @@ fn a_narrowing_fact_heard_with_no_listing_outlives_an_eviction() {
         Some("private")
     );
     assert!(!names(&w.get("/v1/orgs/acme/repos")).contains(&"r003".to_string()));
+}
+
+/// A privatize heard between a build's answer and its write-back, while GitHub fails the round
+/// that would ask it again: the write-back stores the page as it stands (patched), not the
+/// build's first copy, so a later life of the object does not load the repository as public.
+#[test]
+fn a_write_back_stores_a_page_patched_after_the_builds_answer() {
+    let w = world(&[("acme", 10)]);
+    let read = async {
+        assert_eq!(
+            w.fetch("GET", "/v1/orgs/acme/repos", &[], b"").await.status,
+            200
+        );
+    };
+    let privatize = async {
+        build_answered(&w, "acme").await;
+        // GitHub fails from here on: no round rewrites the page after the write-back.
+        w.gh.fault.borrow_mut().replace(Ok(HttpReply {
+            status: 502,
+            headers: vec![],
+            body: b"bad gateway".to_vec(),
+        }));
+        let event = repo_event("privatized", "acme/r002");
+        assert_eq!(
+            deliver_async(&w, "repository", &event, None).await.status,
+            200
+        );
+    };
+    block_on(futures::future::join(read, privatize));
+    let r002 = stored_copies(&w, "acme", "r002");
+    assert!(!r002.is_empty(), "a stored page holds r002");
+    assert!(
+        r002.iter().all(|r| !r.is_public()),
+        "every stored copy of r002 is private: {r002:?}"
+    );
+    // The object is evicted (storage kept): the listing it loads does not show r002.
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    w.store.data.borrow_mut().clear();
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert_eq!(listing.status, 200);
+    assert!(!names(&listing).contains(&"r002".to_string()));
+}
+
+/// A narrowing fact heard just before a build began holds that build's pages asked within the
+/// fact's 5 s, even when another delivery arrives after those 5 s and before the build ends:
+/// the build's catch-up still applies it to the pages GitHub answered from before the change.
+#[test]
+fn a_fact_holds_a_builds_early_pages_past_its_five_seconds() {
+    let mut w = world(&[("acme", 250)]);
+    // Each page takes 2 s; a caller waits at most 3 s, then is told to come back.
+    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
+    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    // The delivery says r003 is private; GitHub's API still answers from before the change.
+    privatize(&w, "acme/r003");
+    let heard = w.clock.0.get();
+    w.clock.0.set(heard + 1_000);
+    // The build reads r003's page (public) a second after the fact, then a second page.
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    w.gh.privatized.borrow_mut().insert("acme/r003".into());
+    // Past the fact's 5 s, an unrelated push is heard while the build is still under way.
+    w.clock.0.set(w.clock.0.get().max(heard + 5_000));
+    assert_eq!(deliver(&w, "push", &push("acme/r200"), None).status, 200);
+    fire_alarms(&w, "acme", 60_000);
+    let listing = w.get("/v1/orgs/acme/repos");
+    assert_eq!(listing.status, 200);
+    assert!(
+        !names(&listing).contains(&"r003".to_string()),
+        "a page GitHub answered within the fact's lag does not widen it"
+    );
+    assert_eq!(
+        stored_visibility(&w, "acme", "r003").as_deref(),
+        Some("private")
+    );
 }

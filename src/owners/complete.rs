@@ -151,7 +151,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     /// The drift log, when a rebuild changed it (a later life of the object reports it too).
-    async fn store_drift(&self) {
+    pub(super) async fn store_drift(&self) {
         let text = {
             let mut mem = self.mem.borrow_mut();
             if !mem.drift_unstored {
@@ -294,18 +294,29 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     /// The live listing is older than an invalidation it was not told of (KV refused its write):
-    /// it is not kept, and the next read builds again.
+    /// it is not kept, and the next read builds again. A rebuild under way keeps its stored
+    /// progress; only the listing's own keys go, so a later life resumes the rebuild rather
+    /// than load the abandoned listing.
     pub(super) async fn abandon_live(&self) {
-        let had = {
+        let (had, building) = {
             let mut mem = self.mem.borrow_mut();
             mem.live_text = None;
             mem.queue.clear();
             // The build's answer is that listing too: callers are no longer answered from it.
             mem.recent = None;
-            mem.live.take().is_some()
+            let had = mem.live.take();
+            (had, mem.checkpoint.is_some())
         };
-        if had && self.mem.borrow().checkpoint.is_none() {
+        let Some(had) = had else { return };
+        if building {
+            let mut gone: Vec<String> = (0..had.pages)
+                .map(|i| live::page_key(had.slot, i))
+                .collect();
+            gone.push(LIVE_KEY.to_string());
+            self.storage.delete_many(&gone).await;
+        } else {
             self.clear().await;
+            self.store_kept().await;
         }
     }
 }

@@ -150,9 +150,15 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         {
             let mut mem = self.mem.borrow_mut();
             // Remembered listing or not: a build that starts within moments may read pages
-            // GitHub answers from before the change (see `catch_up`).
+            // GitHub answers from before the change (see `catch_up`). A fact goes once no page
+            // of the build under way can have been asked within its hold, not 5 s after it was
+            // heard: the build's catch-up applies it to pages it read long before it ends.
+            let horizon = mem
+                .checkpoint
+                .as_ref()
+                .map_or(now, |cp| cp.started_at_ms.min(now));
             mem.facts
-                .retain(|f| f.at_ms.saturating_add(FACT_HOLDS_MS) > now);
+                .retain(|f| f.at_ms.saturating_add(FACT_HOLDS_MS) > horizon);
             mem.facts.extend(
                 changes
                     .iter()

@@ -482,10 +482,11 @@ impl World {
             .deferred
             .take()
             .into_iter()
-            .partition(|j| matches!(j, Refresh::Store { .. }));
+            .partition(|j| matches!(j, Refresh::Store { .. } | Refresh::Delivered { .. }));
         *self.deferred.borrow_mut() = refreshes;
         if !writes.is_empty() {
-            let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
+            let svc =
+                Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge).with_owners(&owners);
             for job in writes {
                 svc.run_refresh(job).await;
             }
