@@ -151,7 +151,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     }
 
     /// The drift log, when a rebuild changed it (a later life of the object reports it too).
-    pub(super) async fn store_drift(&self) {
+    async fn store_drift(&self) {
         let text = {
             let mut mem = self.mem.borrow_mut();
             if !mem.drift_unstored {

@@ -7,7 +7,6 @@ use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::drift::{DriftLog, DRIFT_KEY};
 use super::live::{self, FACTS_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
-use super::tally::{Tally, TALLY_KEY};
 use super::{Answer, Progress};
 use crate::cache::Store;
 use crate::error::ApiError;
@@ -381,19 +380,10 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
     }
 
     /// What outlives storage cleared by an owner-level invalidation or an abandoned listing:
-    /// narrowing facts (a rebuild within GitHub's lag still needs them), the drift log and the
-    /// delivery tally (the status of a later life reports them).
+    /// narrowing facts (a rebuild within GitHub's lag still needs them).
     pub(super) async fn store_kept(&self) {
         if !self.mem.borrow().facts.is_empty() {
             self.store_facts().await;
-        }
-        let drift = self.mem.borrow().drift.last_rebuild_at_ms.is_some();
-        if drift {
-            self.mem.borrow_mut().drift_unstored = true;
-            self.store_drift().await;
-        }
-        if !self.mem.borrow().deliveries.is_empty() {
-            self.store_tally().await;
         }
     }
 
@@ -416,7 +406,6 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             UNPUBLISHED_KEY,
             DRIFT_KEY,
             FACTS_KEY,
-            TALLY_KEY,
         ]
         .map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
@@ -438,7 +427,6 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let facts = next()
             .and_then(|t| live::decode_changes(&t))
             .unwrap_or_default();
-        let tally = next().map(|t| Tally::decode(&t)).unwrap_or_default();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -458,9 +446,6 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             }
             // Expired ones are pruned where facts are used.
             mem.facts.extend(facts);
-            if mem.deliveries.is_empty() {
-                mem.deliveries = tally;
-            }
         }
         mem.checkpoint.clone()
     }

@@ -27,15 +27,6 @@ pub struct OwnerStatus {
     pub next_retry_at: Option<String>,
     pub drift: DriftStatus,
     pub subscribers: Subscribers,
-    pub deliveries_24h: Deliveries,
-}
-
-/// Deliveries the worker applied for this owner, and those it answered as replays (the same
-/// signed body again), over the last 24 hours counted by the hour.
-#[derive(Debug, Default, Serialize)]
-pub struct Deliveries {
-    pub applied: u32,
-    pub replayed: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -111,10 +102,6 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 last_24h: mem.drift.last_24h(now),
             },
             subscribers: Subscribers::default(),
-            deliveries_24h: {
-                let (applied, replayed) = mem.deliveries.last_24h(now);
-                Deliveries { applied, replayed }
-            },
         }
     }
 }

@@ -482,11 +482,10 @@ impl World {
             .deferred
             .take()
             .into_iter()
-            .partition(|j| matches!(j, Refresh::Store { .. } | Refresh::Delivered { .. }));
+            .partition(|j| matches!(j, Refresh::Store { .. }));
         *self.deferred.borrow_mut() = refreshes;
         if !writes.is_empty() {
-            let svc =
-                Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge).with_owners(&owners);
+            let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
             for job in writes {
                 svc.run_refresh(job).await;
             }

@@ -109,13 +109,6 @@ impl Owners for SimOwners<'_, '_> {
     ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
         self.in_object(self.local.invalidate(owner, at_ms))
     }
-    fn delivered<'x>(
-        &'x self,
-        owner: &'x Owner,
-        replayed: bool,
-    ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
-        self.in_object(self.local.delivered(owner, replayed))
-    }
     fn status<'x>(&'x self, owner: &'x Owner) -> LocalBoxFuture<'x, Result<String, ApiError>> {
         self.in_object(self.local.status(owner))
     }
