@@ -27,8 +27,12 @@ worker-build --release
 # and bench/size.mjs; kept out of build/, which is what deploys). Keeping names (-g) changes what
 # -Oz may merge, so the shipped file is optimised on its own; -Oz without -g also drops the name
 # section worker-build keeps.
+# --low-memory-unused lets binaryen fold `ptr + constant` into a load's or store's offset: the two
+# differ only when the add would wrap past 4 GiB into the first KiB of memory, which no valid Rust
+# pointer does (memory is far below 4 GiB). It saves about 2.5 KB gzip.
 FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
-  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling)
+  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling
+  --low-memory-unused)
 "$WASM_OPT_BIN" -Oz --converge -g "${FEATURES[@]}" build/index_bg.wasm -o target/index_bg.named.wasm
 "$WASM_OPT_BIN" -Oz --converge "${FEATURES[@]}" build/index_bg.wasm -o build/index_bg.wasm
 raw=$(wc -c < build/index_bg.wasm)

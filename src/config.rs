@@ -26,6 +26,8 @@ pub const MAX_BUDGET_RESERVE: u64 = 90;
 pub const CACHE_BINDING: &str = "CACHE";
 pub const OWNERS_BINDING: &str = "OWNERS";
 pub const LIMITER_BINDING: &str = "UPSTREAM_LIMITER";
+/// The optional Workers Analytics Engine dataset: one data point per answered request.
+pub const ANALYTICS_BINDING: &str = "ANALYTICS";
 
 /// The variables reported by `/v1/health`, in the order DESIGN.md lists them.
 pub const VARIABLES: &[&str] = &[
@@ -50,6 +52,7 @@ pub const VARIABLES: &[&str] = &[
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
     "DELIVERY_RECOVERY",
+    ANALYTICS_BINDING,
 ];
 
 /// What anonymous callers see of private and internal repositories.

@@ -487,3 +487,47 @@ fn a_fact_holds_a_builds_early_pages_past_its_five_seconds() {
         Some("private")
     );
 }
+
+#[test]
+fn deliveries_heard_during_every_catch_up_query_do_not_hold_the_listing_back() {
+    let mut w = world(&[("acme", 250)]);
+    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
+    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
+    assert_eq!(pages(&w), 2);
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = Owner::parse("acme").unwrap();
+    let before = w.calls();
+    // The alarm reads the last page, then catches up. A push arrives while each of its calls is
+    // out, so every catch-up query leaves a name heard since: a storm that never lets up.
+    let answered_at = RefCell::new(None);
+    let storm = async {
+        for i in 1..=12 {
+            while w.calls() < before + i && answered_at.borrow().is_none() {
+                YieldNow(false).await;
+            }
+            if answered_at.borrow().is_some() {
+                return;
+            }
+            let r = deliver_async(&w, "push", &push(&format!("acme/r{i:03}")), None).await;
+            assert_eq!(r.status, 200);
+        }
+    };
+    let watch = async {
+        build_answered(&w, "acme").await;
+        *answered_at.borrow_mut() = Some(w.calls());
+    };
+    block_on(futures::future::join3(owners.alarm(&owner), storm, watch));
+    // The listing is answered after at most five catch-up queries (one a second), not when
+    // the storm ends; what is left waits in the queue for the alarm's rounds.
+    let answered_at = answered_at.take().unwrap();
+    assert_eq!(answered_at, before + 1 + 5);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    fire_alarms(&w, "acme", 60_000);
+    assert!(w.calls() > answered_at, "the rest is asked by the rounds");
+    let dirs = w.directories.borrow();
+    let data = dirs["acme"].storage.data.borrow();
+    assert!(!data.contains_key("since") && !data.contains_key("queue"));
+}

@@ -117,3 +117,43 @@ fn a_listing_and_the_drift_each_rebuild_finds() {
     assert_eq!(s["drift"]["last"], zero);
     assert_eq!(s["drift"]["last_24h"], found);
 }
+
+#[test]
+fn deliveries_applied_and_replayed_are_counted_for_a_day() {
+    let w = live_world(&[("acme", 10), ("zeta", 5)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let privatized = repo_event("privatized", "acme/r003");
+    assert_eq!(deliver(&w, "repository", &privatized, None).status, 200);
+    assert_eq!(deliver(&w, "push", &push("acme/r004"), None).status, 200);
+    // GitHub redelivers the first (under another id): answered as before, counted as a replay.
+    assert_eq!(
+        deliver(&w, "repository", &privatized, Some("another-id")).status,
+        200
+    );
+    let counted =
+        |w: &World, owner: &str| status(w, owner, Some(ADMIN_TOKEN)).1["deliveries_24h"].clone();
+    assert_eq!(counted(&w, "acme"), json!({"applied": 2, "replayed": 1}));
+    assert_eq!(
+        counted(&w, "zeta"),
+        json!({"applied": 0, "replayed": 0}),
+        "another owner's deliveries are not its own"
+    );
+    // The object is evicted (storage kept): a new life reports the same counts.
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    assert_eq!(counted(&w, "acme"), json!({"applied": 2, "replayed": 1}));
+    // An owner-level invalidation clears the object's storage; the counts outlive it.
+    let admin = format!("Bearer {ADMIN_TOKEN}");
+    let purge = w.request(
+        "DELETE",
+        "/v1/cache/orgs/acme",
+        &[("Authorization", &admin)],
+    );
+    assert_eq!(purge.status, 200);
+    *w.directories.borrow()["acme"].memory.borrow_mut() =
+        forgelens::owners::directory::Memory::default();
+    assert_eq!(counted(&w, "acme"), json!({"applied": 2, "replayed": 1}));
+    // A day later they are gone.
+    w.advance(24 * 3600);
+    assert_eq!(counted(&w, "acme"), json!({"applied": 0, "replayed": 0}));
+}

@@ -56,6 +56,7 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
         // Applied elsewhere (GitHub redelivers to any location): this isolate's memory still
         // drops its copies, which costs no I/O, so what it shows is no older than its KV.
         svc.forget(&dropped);
+        svc.note_delivered(&dropped, true);
         return Ok(respond::no_store(200, body));
     }
     if inv.changes.is_empty() || !inv.installations.is_empty() {
@@ -85,6 +86,7 @@ pub async fn handle_post_webhook<S: Store, T: Transport, C: Clock>(
         .store
         .put(&remembered, &body, Some(DELIVERY_MEMORY_S))
         .await;
+    svc.note_delivered(&dropped, false);
     Ok(respond::no_store(200, body))
 }
 

@@ -10,6 +10,7 @@ mod rendered;
 pub mod respond;
 pub mod route;
 mod status;
+pub mod usage;
 
 use crate::auth;
 use crate::cache::Store;
@@ -20,9 +21,10 @@ use crate::forge::github::GitHub;
 use crate::json::Writer;
 use crate::names::{FullName, Owner, RepoName};
 use crate::owners::Owners;
-use crate::service::{Admit, AppSigner, Clock, Refresh, Service, Transport};
+use crate::service::{Admit, AppSigner, Clock, Refresh, Service, Transport, Usage};
 use route::Route;
 use std::borrow::Cow;
+use std::cell::Cell;
 
 /// The OpenAPI 3.1 description served at `/v1/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
@@ -104,6 +106,8 @@ pub struct Ctx<'a, S, T, C> {
     pub signer: Option<&'a dyn AppSigner>,
     /// The OpenAPI description and the dashboard.
     pub assets: &'a dyn Assets,
+    /// Writes the request's data point (`ANALYTICS`); `None` when unbound.
+    pub record: Option<&'a dyn Fn(&usage::DataPoint)>,
 }
 
 /// Answers one request. Never fails: every error becomes its JSON answer.
@@ -116,7 +120,10 @@ pub async fn handle<S: Store, T: Transport, C: Clock>(
         .as_ref()
         .map(|c| c.allowed_origins.clone())
         .unwrap_or(Origins::Any);
-    let mut resp = match dispatch(req, ctx).await {
+    let started = ctx.clock.now_ms();
+    let used = Cell::new(Usage::default());
+    let route = route::match_route(&req.path);
+    let mut resp = match dispatch(req, ctx, route.clone(), &used).await {
         Ok(resp) => resp,
         Err(err) => respond::error(&err),
     };
@@ -126,14 +133,27 @@ pub async fn handle<S: Store, T: Transport, C: Clock>(
     if req.method == "HEAD" {
         resp.body.clear();
     }
+    if let Some(record) = ctx.record {
+        let ms = ctx.clock.now_ms().saturating_sub(started);
+        let event = req.header("x-github-event");
+        record(&usage::data_point(
+            route.as_ref(),
+            &resp,
+            event,
+            used.get(),
+            ms,
+        ));
+    }
     resp
 }
 
 async fn dispatch<S: Store, T: Transport, C: Clock>(
     req: &Request,
     ctx: &Ctx<'_, S, T, C>,
+    route: Option<Route<'_>>,
+    used: &Cell<Usage>,
 ) -> Result<Response, ApiError> {
-    let route = route::match_route(&req.path).ok_or(ApiError::NoRoute)?;
+    let route = route.ok_or(ApiError::NoRoute)?;
     if req.method == "OPTIONS" && route.allows("OPTIONS") {
         return Ok(respond::preflight(route.methods()));
     }
@@ -184,6 +204,7 @@ async fn dispatch<S: Store, T: Transport, C: Clock>(
     if let Some(timing) = respond::server_timing(&svc.timing()) {
         resp.headers.push(("server-timing".into(), timing));
     }
+    used.set(svc.usage());
     Ok(resp)
 }
 

@@ -28,6 +28,19 @@ impl Route<'_> {
         }
     }
 
+    /// The owner the path names, as given (not yet validated).
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            Route::OrgRepos { owner }
+            | Route::OrgSummary { owner }
+            | Route::OrgStatus { owner }
+            | Route::Repo { owner, .. }
+            | Route::PurgeOrg { owner }
+            | Route::PurgeRepo { owner, .. } => Some(*owner),
+            _ => None,
+        }
+    }
+
     /// The path template `/v1/openapi.json` documents this route under. The match is
     /// exhaustive, so a new route cannot compile without one; a test checks the document has it.
     pub fn template(&self) -> &'static str {

@@ -7,6 +7,7 @@ use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::drift::{DriftLog, DRIFT_KEY};
 use super::live::{self, FACTS_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
+use super::tally::{Tally, TALLY_KEY};
 use super::{Answer, Progress};
 use crate::cache::Store;
 use crate::error::ApiError;
@@ -380,10 +381,15 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
     }
 
     /// What outlives storage cleared by an owner-level invalidation or an abandoned listing:
-    /// narrowing facts (a rebuild within GitHub's lag still needs them).
+    /// narrowing facts (a rebuild within GitHub's lag still needs them) and the delivery tally
+    /// (the status of a later life reports it). The drift log is not stored again: a later life
+    /// reports the drift of rebuilds after the invalidation only.
     pub(super) async fn store_kept(&self) {
         if !self.mem.borrow().facts.is_empty() {
             self.store_facts().await;
+        }
+        if !self.mem.borrow().deliveries.is_empty() {
+            self.store_tally().await;
         }
     }
 
@@ -406,6 +412,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             UNPUBLISHED_KEY,
             DRIFT_KEY,
             FACTS_KEY,
+            TALLY_KEY,
         ]
         .map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
@@ -427,6 +434,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let facts = next()
             .and_then(|t| live::decode_changes(&t))
             .unwrap_or_default();
+        let tally = next().map(|t| Tally::decode(&t)).unwrap_or_default();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -446,6 +454,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             }
             // Expired ones are pruned where facts are used.
             mem.facts.extend(facts);
+            if mem.deliveries.is_empty() {
+                mem.deliveries = tally;
+            }
         }
         mem.checkpoint.clone()
     }

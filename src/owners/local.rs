@@ -244,6 +244,15 @@ impl<S: Store, T: Transport, C: Clock> LocalOwners<'_, S, T, C> {
         Ok(status_json(&dir.report().await))
     }
 
+    async fn delivered_now(&self, owner: &Owner, replayed: bool) -> Result<(), ApiError> {
+        let d = self.directory(owner);
+        let svc = self.service();
+        Directory::new(&svc, &d.storage, &d.memory, owner)
+            .delivered(replayed)
+            .await;
+        Ok(())
+    }
+
     async fn invalidate_now(&self, owner: &Owner, at_ms: u64) -> Result<(), ApiError> {
         let d = self.directory(owner);
         let svc = self.service();
@@ -288,6 +297,13 @@ impl<S: Store, T: Transport, C: Clock> Owners for LocalOwners<'_, S, T, C> {
         at_ms: u64,
     ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
         Box::pin(self.invalidate_now(owner, at_ms))
+    }
+    fn delivered<'a>(
+        &'a self,
+        owner: &'a Owner,
+        replayed: bool,
+    ) -> LocalBoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(self.delivered_now(owner, replayed))
     }
     fn status<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<String, ApiError>> {
         Box::pin(self.status_now(owner))

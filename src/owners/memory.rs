@@ -6,6 +6,7 @@ use super::build::Checkpoint;
 use super::drift::DriftLog;
 use super::live::{Change, Live};
 use super::queue::Queue;
+use super::tally::Tally;
 use super::Answer;
 use crate::cache::entry;
 use crate::error::ApiError;
@@ -80,6 +81,8 @@ pub struct Memory {
     /// whether that changed since it was last stored.
     pub(super) drift: DriftLog,
     pub(super) drift_unstored: bool,
+    /// Deliveries the worker applied or answered as replays, by the hour (`tally`).
+    pub(super) deliveries: Tally,
 }
 
 /// Where revalidation rounds stand: changes are numbered as heard; a caller waits until its

@@ -16,6 +16,7 @@
 //!   then GitHub asked again in coalesced rounds).
 //! - `object`: the Durable Object's control logic over the `Host` seam (alarm, tasks): what
 //!   follows a drive, the callers' wait, deliveries' changes, what an alarm does.
+//! - `status`, `tally`: the owner's status route, and the deliveries it counts by the hour.
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
 //!
@@ -36,6 +37,7 @@ pub mod object;
 pub mod queue;
 pub mod revalidate;
 pub mod status;
+pub mod tally;
 pub mod wire;
 
 pub use crate::service::directories::{Answer, Change, Owners, Progress, Told};

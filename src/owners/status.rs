@@ -4,6 +4,7 @@
 
 use super::directory::{Checkpoints, Directory};
 use super::drift::Drift;
+use super::tally::TALLY_KEY;
 use crate::cache::Store;
 use crate::service::{Clock, Transport};
 use crate::time::format_rfc3339;
@@ -27,6 +28,15 @@ pub struct OwnerStatus {
     pub next_retry_at: Option<String>,
     pub drift: DriftStatus,
     pub subscribers: Subscribers,
+    pub deliveries_24h: Deliveries,
+}
+
+/// Deliveries the worker applied for this owner, and those it answered as replays (the same
+/// signed body again), over the last 24 hours counted by the hour.
+#[derive(Debug, Default, Serialize)]
+pub struct Deliveries {
+    pub applied: u32,
+    pub replayed: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,6 +112,26 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 last_24h: mem.drift.last_24h(now),
             },
             subscribers: Subscribers::default(),
+            deliveries_24h: {
+                let (applied, replayed) = mem.deliveries.last_24h(now);
+                Deliveries { applied, replayed }
+            },
         }
+    }
+}
+impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
+    /// Counts a delivery the worker applied for this owner, or answered as a replay, and stores
+    /// the count (a later life of the object reports it too).
+    pub async fn delivered(&self, replayed: bool) {
+        // Loads what an earlier life stored before it is stored again.
+        self.checkpoint().await;
+        let now = self.now();
+        self.mem.borrow_mut().deliveries.note(now, replayed);
+        self.store_tally().await;
+    }
+
+    pub(super) async fn store_tally(&self) {
+        let text = self.mem.borrow().deliveries.encode();
+        let _ = self.put(TALLY_KEY, &text).await;
     }
 }

@@ -330,6 +330,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 "request deadline reached".into(),
             ));
         }
+        self.asked_upstream(false);
         let reply = self.transport.send(&call, left).await;
         self.spent(|t| &mut t.upstream_ms, now);
         let reply = reply.map_err(UpstreamFailure::Unavailable)?;

@@ -71,6 +71,13 @@ pub trait Owners {
         owner: &'a Owner,
         at_ms: u64,
     ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
+    /// Counts a delivery applied for the owner, or answered as a replay (`deliveries_24h` of its
+    /// status). Told after the delivery's answer: a lost count costs nothing but the count.
+    fn delivered<'a>(
+        &'a self,
+        owner: &'a Owner,
+        replayed: bool,
+    ) -> LocalBoxFuture<'a, Result<(), ApiError>>;
     /// The owner's status as its directory knows it, as JSON (`owners::status`); never starts a
     /// build.
     fn status<'a>(&'a self, owner: &'a Owner) -> LocalBoxFuture<'a, Result<String, ApiError>>;

@@ -83,6 +83,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             admitted: Cell::new(None),
             lookups: Cell::new(self.lookups.get()),
             timing: Cell::default(),
+            usage: Cell::default(),
             ..*self
         }
     }
@@ -108,6 +109,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 "request deadline reached".into(),
             ));
         }
+        self.asked_upstream(true);
         let reply = self.transport.send(&build(self.forge), left).await;
         self.spent(|t| &mut t.upstream_ms, now);
         let reply = reply.map_err(UpstreamFailure::Unavailable)?;

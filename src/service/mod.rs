@@ -84,6 +84,14 @@ pub struct Timing {
     pub upstream_ms: Option<u64>,
 }
 
+/// What this request asked of GitHub: every upstream request, and the GraphQL ones' points (each
+/// asks at most 100 nodes and no nested connection, which GitHub prices at 1 point).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub upstream: u32,
+    pub points: u32,
+}
+
 /// Where an answer came from, ordered weakest last so a batch can report `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CacheStatus {
@@ -139,6 +147,7 @@ pub struct Service<'a, S, T, C> {
     /// Installations this request looked up by REST (see `credentials::MAX_LOOKUPS`).
     lookups: Cell<u8>,
     timing: Cell<Timing>,
+    usage: Cell<Usage>,
 }
 
 impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
@@ -166,6 +175,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             admitted: Cell::new(None),
             lookups: Cell::new(0),
             timing: Cell::default(),
+            usage: Cell::default(),
         }
     }
 
@@ -190,6 +200,19 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
     /// Where this request's time went so far.
     pub fn timing(&self) -> Timing {
         self.timing.get()
+    }
+
+    /// What this service asked of GitHub so far.
+    pub fn usage(&self) -> Usage {
+        self.usage.get()
+    }
+
+    /// Counts one upstream request (`graphql`: one that costs GitHub points).
+    fn asked_upstream(&self, graphql: bool) {
+        let mut u = self.usage.get();
+        u.upstream = u.upstream.saturating_add(1);
+        u.points = u.points.saturating_add(u32::from(graphql));
+        self.usage.set(u);
     }
 
     /// Adds `since_ms` until now to one backend's total.

@@ -19,6 +19,12 @@ pub enum Refresh {
         records: Vec<(String, Option<Repo>, Option<u64>)>,
         sent_at: u64,
     },
+    /// A delivery applied for these owners, or answered as a replay: each owner's directory
+    /// counts it (`deliveries_24h`), after the answer.
+    Delivered {
+        owners: Vec<Owner>,
+        replayed: bool,
+    },
 }
 
 impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
@@ -27,7 +33,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let Some(defer) = self.defer else { return };
         let now = self.clock.now_ms();
         let job = match job {
-            store @ Refresh::Store { .. } => Some(store),
+            job @ (Refresh::Store { .. } | Refresh::Delivered { .. }) => Some(job),
             Refresh::Owner(owner) => {
                 flight::claim_refresh(&keys::org(&owner), now).then_some(Refresh::Owner(owner))
             }
@@ -66,6 +72,30 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 let writes = super::encode_records(records, *sent_at);
                 self.store_fetched(writes, *sent_at).await;
             }
+            Refresh::Delivered { owners, replayed } => {
+                if let Ok(directories) = self.owners() {
+                    // One after another: a delivery names one or two owners.
+                    for owner in owners {
+                        let _ = directories.delivered(owner, *replayed).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Has the directories of the served owners among `dropped` (the keys a delivery dropped)
+    /// count the delivery, after the answer.
+    pub fn note_delivered(&self, dropped: &[String], replayed: bool) {
+        if self.owners.is_none() {
+            return;
+        }
+        let owners: Vec<Owner> = dropped
+            .iter()
+            .filter_map(|k| keys::org_owner(k))
+            .filter(|o| self.cfg.serves(o))
+            .collect();
+        if !owners.is_empty() {
+            self.schedule(Refresh::Delivered { owners, replayed });
         }
     }
 }

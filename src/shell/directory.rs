@@ -261,6 +261,10 @@ impl DurableObject for OwnerDirectory {
                 }
                 Response::empty().map(|r| r.with_status(204))
             }
+            "/delivered" => {
+                dir.delivered(param("replayed") == "1").await;
+                Response::empty().map(|r| r.with_status(204))
+            }
             "/status" => Response::ok(status_json(&dir.report().await)),
             _ => Response::error("no such operation", 404),
         }

@@ -28,7 +28,7 @@ use worker::{
 };
 
 /// The KV binding name fixed by DESIGN.md.
-use crate::config::CACHE_BINDING;
+use crate::config::{ANALYTICS_BINDING, CACHE_BINDING};
 
 pub(crate) struct JsClock;
 
@@ -63,6 +63,8 @@ pub(crate) struct Settings {
     store: kv::Kv,
     limiter: Option<worker::js_sys::Object>,
     owners: Option<owners::DoOwners>,
+    /// The `ANALYTICS` dataset, called through `Reflect` as the limiter is.
+    analytics: Option<worker::js_sys::Object>,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ pub(crate) fn settings(env: &Env) -> Rc<Settings> {
     let store = kv::Kv::bound(env, CACHE_BINDING);
     let limiter = limiter::binding(env);
     let directories = owners::DoOwners::bound(env);
+    let analytics = limiter::bound(env, ANALYTICS_BINDING);
     let lookup = |name: &str| lookup(env, name);
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
@@ -112,6 +115,8 @@ pub(crate) fn settings(env: &Env) -> Rc<Settings> {
                 limiter.is_some()
             } else if *name == owners::OWNERS_BINDING {
                 directories.is_some()
+            } else if *name == ANALYTICS_BINDING {
+                analytics.is_some()
             } else {
                 lookup(name).is_some_and(|v| !v.is_empty())
             };
@@ -125,6 +130,7 @@ pub(crate) fn settings(env: &Env) -> Rc<Settings> {
         store,
         limiter,
         owners: directories,
+        analytics,
     });
     SETTINGS.set(Some(fresh.clone()));
     fresh
@@ -156,6 +162,12 @@ async fn answer(
         .map(|b| limiter::ClientLimiter::for_client(b, core_req.header("cf-connecting-ip")));
     let deferred: RefCell<Vec<Refresh>> = RefCell::new(Vec::new());
     let defer = |job: Refresh| deferred.borrow_mut().push(job);
+    let record = |p: &http::usage::DataPoint| {
+        if let Some(dataset) = &settings.analytics {
+            // A refused data point costs the answer nothing.
+            let _ = write_data_point(dataset, &p.json());
+        }
+    };
     let core_ctx = Ctx {
         config: &settings.config,
         set: &settings.set,
@@ -169,6 +181,10 @@ async fn answer(
         owners: settings.owners.as_ref().map(|d| d as &dyn Owners),
         signer: Some(&signer::WebCryptoSigner),
         assets: &assets::JsAssets,
+        record: settings
+            .analytics
+            .as_ref()
+            .map(|_| &record as &dyn Fn(&http::usage::DataPoint)),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {
@@ -176,6 +192,18 @@ async fn answer(
         ctx.wait_until(async move { run_refresh(env, job).await });
     }
     edge::response(&resp).map(JsValue::from)
+}
+
+/// `dataset.writeDataPoint(point)`, the point given as JSON text.
+fn write_data_point(
+    dataset: &worker::js_sys::Object,
+    point: &str,
+) -> std::result::Result<(), JsValue> {
+    use worker::js_sys::{Function, Reflect, JSON};
+    use worker::wasm_bindgen::JsCast;
+    let write: Function = Reflect::get(dataset, &"writeDataPoint".into())?.dyn_into()?;
+    write.call1(dataset, &JSON::parse(point)?)?;
+    Ok(())
 }
 
 /// A stale entry's refresh, after the response. It owns everything it touches: `wait_until`

@@ -143,6 +143,16 @@ impl Owners for DoOwners {
             self.tell(owner, "invalidate", &args, None).await
         })
     }
+    fn delivered<'a>(
+        &'a self,
+        owner: &'a Owner,
+        replayed: bool,
+    ) -> LocalBoxFuture<'a, std::result::Result<(), crate::error::ApiError>> {
+        Box::pin(async move {
+            let args = [("replayed", u64::from(replayed))];
+            self.tell(owner, "delivered", &args, None).await
+        })
+    }
     fn status<'a>(
         &'a self,
         owner: &'a Owner,

@@ -319,6 +319,8 @@ pub struct World {
     pub vars: Vec<(&'static str, String)>,
     /// Refreshes handed to "wait_until", run by `run_deferred`.
     pub deferred: RefCell<Vec<Refresh>>,
+    /// The Analytics Engine data points requests wrote (`ANALYTICS`).
+    pub points: RefCell<Vec<forgelens::http::usage::DataPoint>>,
     /// The client's `UPSTREAM_LIMITER` budget, when one is bound.
     pub limiter: Option<Budget>,
     /// The owner directories (the Durable Objects' state), driven inline.
@@ -359,6 +361,7 @@ impl World {
             clock: ManualClock(Rc::new(Cell::new(T0))),
             vars: vec![],
             deferred: RefCell::new(Vec::new()),
+            points: RefCell::default(),
             limiter: None,
             directories: Directories::default(),
         }
@@ -474,6 +477,7 @@ impl World {
             owners: Some(&owners as &dyn Owners),
             signer: None,
             assets: &forgelens::http::Embedded,
+            record: Some(&|p| self.points.borrow_mut().push(p.clone())),
         };
         let resp = handle(&req, &ctx).await;
         // The runtime finishes `wait_until` writes right after the response; refreshes are left
@@ -482,10 +486,11 @@ impl World {
             .deferred
             .take()
             .into_iter()
-            .partition(|j| matches!(j, Refresh::Store { .. }));
+            .partition(|j| matches!(j, Refresh::Store { .. } | Refresh::Delivered { .. }));
         *self.deferred.borrow_mut() = refreshes;
         if !writes.is_empty() {
-            let svc = Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge);
+            let svc =
+                Service::new(&cfg, &self.store, &self.gh, &self.clock, &forge).with_owners(&owners);
             for job in writes {
                 svc.run_refresh(job).await;
             }

@@ -156,3 +156,46 @@ test("in App mode the App's hook is read with the App JWT and its failed deliver
     await app.close();
   }
 });
+
+test("bounds over several runs: 10 list pages and 20 redeliveries a run, and the next run goes on where the last stopped", async () => {
+  const url = new URL("/v1/webhooks/github", w.url).href;
+  const hook = w.emu.hooks.add({ id: 91, target: "organization:octo-org", url, secret: SECRET });
+  const push = (ref) => ({
+    event: "push",
+    payload: { ref, repository: { full_name: "octo-org/repo-0001", default_branch: "main" }, organization: { login: "octo-org" } },
+  });
+  assert.equal((await w.emu.hooks.send(91, push("refs/heads/learn"))).statusCode, 200, "the hook is learned");
+  // The worker is unreachable for a while: 25 pushes it acts on fail, then 1,000 stars it does not.
+  w.emu.hooks.setFaults(hook, { unreachable: true });
+  const lost = [];
+  for (let i = 0; i < 25; i++) lost.push((await w.emu.hooks.send(91, push(`refs/heads/topic-${i}`))).guid);
+  for (let i = 0; i < 1000; i++) {
+    await w.emu.hooks.send(91, { event: "star", payload: { action: "created", repository: { full_name: "octo-org/repo-0001" }, organization: { login: "octo-org" } } });
+  }
+  w.emu.hooks.setFaults(hook, { unreachable: false });
+  const sentAgain = () => new Set(hook.deliveries.filter((d) => d.redelivery).map((d) => d.guid));
+  const run = async () => {
+    const before = { ...hook.calls };
+    await cron();
+    await w.emu.hooks.idle();
+    return { lists: hook.calls.list - before.list, attempts: hook.calls.attempts - before.attempts };
+  };
+  // Run 1 reads its 10 pages of stars, stops at the cap, and redelivers nothing.
+  assert.deepEqual(await run(), { lists: 10, attempts: 0 });
+  // Run 2 goes on below where run 1 stopped, finds the 25 pushes, and redelivers 20 of them.
+  const second = await run();
+  assert.equal(second.attempts, 20);
+  assert.ok(second.lists <= 10);
+  assert.equal(sentAgain().size, 20);
+  // Run 3 redelivers the other 5; each lost push has then been sent again exactly once.
+  assert.equal((await run()).attempts, 5);
+  assert.deepEqual([...sentAgain()].sort(), [...lost].sort());
+  for (const guid of lost) assert.equal(hook.deliveries.filter((d) => d.guid === guid).length, 2);
+  // Run 4 has nothing to do: only what arrived since (the redeliveries, all answered 200) is read.
+  const fourth = await run();
+  assert.equal(fourth.attempts, 0);
+  assert.ok(fourth.lists <= 1, `read ${fourth.lists} pages`);
+  const status = (await w.get("/v1/status", admin)).body.recovery.hooks.find((h) => h.hook_id === 91);
+  assert.equal(status.permitted, true);
+  assert.equal(status.redelivered, 0, "the last run's counts");
+});

@@ -4,6 +4,7 @@
 // finds none.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { startWorker, TOKEN } from "./harness.mjs";
 
 const ADMIN = "e2e-status-admin-token";
@@ -49,7 +50,7 @@ test("a rebuild's drift, and a control rebuild's none", async () => {
   assert.equal(s.owner, "small-org");
   assert.ok(s.records >= first.body.repos.length, "private records counted too");
   assert.equal(s.drift.last_rebuild_at, null);
-  for (const key of ["fetched_at", "revalidated_at", "pending_changes", "oldest_pending_at", "failed_rounds", "next_retry_at", "subscribers"]) {
+  for (const key of ["fetched_at", "revalidated_at", "pending_changes", "oldest_pending_at", "failed_rounds", "next_retry_at", "subscribers", "deliveries_24h"]) {
     assert.ok(key in s, key);
   }
   // GitHub makes a public repository private; no delivery says so.
@@ -81,4 +82,38 @@ test("a rebuild's drift, and a control rebuild's none", async () => {
   s = await rebuilt(s.drift.last_rebuild_at);
   assert.deepEqual(s.drift.last, { narrowed: 0, widened: 0, state: 0, added: 0 });
   assert.deepEqual(s.drift.last_24h, { narrowed: 1, widened: 0, state: 0, added: 0 });
+});
+
+test("deliveries applied and replayed are counted, with an Analytics Engine dataset bound", async () => {
+  const SECRET = "e2e-status-hook-secret";
+  const a = await startWorker(
+    { ADMIN_TOKEN: ADMIN, GITHUB_WEBHOOK_SECRET: SECRET, MEMORY_TTL_MS: "0" },
+    {},
+    { analyticsEngineDatasets: { ANALYTICS: { dataset: "forgelens" } } },
+  );
+  try {
+    const health = await a.get("/v1/health");
+    assert.equal(health.body.config.ANALYTICS, true, "the binding is reported");
+    assert.equal((await a.get("/v1/orgs/small-org/repos")).status, 200, "data points written, answers unchanged");
+    const name = a.emu.forge.owners.get("small-org").repos[0].name;
+    const body = JSON.stringify({ ref: "refs/heads/main", repository: { full_name: `small-org/${name}`, default_branch: "main" } });
+    const signature = "sha256=" + createHmac("sha256", SECRET).update(body).digest("hex");
+    const deliver = (id) => a.get("/v1/webhooks/github", {
+      method: "POST",
+      headers: { "X-GitHub-Event": "push", "Content-Type": "application/json", "X-GitHub-Delivery": id, "X-Hub-Signature-256": signature },
+      body,
+    });
+    assert.equal((await deliver("d-1")).status, 200);
+    assert.equal((await deliver("d-2")).status, 200, "the same signed body again: a replay");
+    // Counted after the answers, by the owner's object.
+    let counted;
+    for (let i = 0; i < 40; i++) {
+      counted = (await a.get("/v1/orgs/small-org/status", admin)).body.deliveries_24h;
+      if (counted.applied + counted.replayed === 2) break;
+      await sleep(100);
+    }
+    assert.deepEqual(counted, { applied: 1, replayed: 1 });
+  } finally {
+    await a.close();
+  }
 });

@@ -109,6 +109,13 @@ impl Owners for SimOwners<'_, '_> {
     ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
         self.in_object(self.local.invalidate(owner, at_ms))
     }
+    fn delivered<'x>(
+        &'x self,
+        owner: &'x Owner,
+        replayed: bool,
+    ) -> LocalBoxFuture<'x, Result<(), ApiError>> {
+        self.in_object(self.local.delivered(owner, replayed))
+    }
     fn status<'x>(&'x self, owner: &'x Owner) -> LocalBoxFuture<'x, Result<String, ApiError>> {
         self.in_object(self.local.status(owner))
     }
@@ -189,6 +196,7 @@ impl<'a> SimWorld<'a> {
             owners: Some(&owners as &dyn Owners),
             signer: None,
             assets: &forgelens::http::Embedded,
+            record: None,
         };
         let resp = self.isolates.run(loc, handle(&req, &ctx)).await;
         self.busy.set(self.busy.get() - 1);

@@ -3,7 +3,12 @@
 //! list element of the wrong shape, so a payload GitHub would never send changes nothing it does
 //! not name properly rather than failing the delivery.
 
-use serde::de::IgnoredAny;
+use core::fmt;
+use core::marker::PhantomData;
+use serde::de::value::{
+    BorrowedStrDeserializer, MapAccessDeserializer, SeqAccessDeserializer, StrDeserializer,
+};
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 /// A delivery's payload: only what the mapping needs.
@@ -141,33 +146,95 @@ impl Payload {
     }
 }
 
-/// A value of type `T`, or anything else.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Lax<T> {
-    Is(T),
-    Not(IgnoredAny),
+/// A value read as `T` when it is `T`'s kind of JSON, else `None`, without buffering it: serde's
+/// `untagged` would copy every value into its `Content` tree first and try `T` on the copy, which
+/// cost about 10 KB of wasm for a choice the value's first byte already makes. A string is offered
+/// to `T` as a string, an object as the object itself, a list as the list when `T` is one (what `T`
+/// leaves unread is skipped); anything else, or a value `T` refuses, is `None`. (serde's derives
+/// would read a struct from a list too, field by field: a payload never says that.)
+struct LaxVisitor<T> {
+    list: bool,
+    read: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for LaxVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+        Ok(T::deserialize(StrDeserializer::<E>::new(v)).ok())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Option<T>, E> {
+        Ok(T::deserialize(BorrowedStrDeserializer::<E>::new(v)).ok())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<T>, A::Error> {
+        let read = if self.list {
+            T::deserialize(SeqAccessDeserializer::new(&mut seq)).ok()
+        } else {
+            None
+        };
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(read)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
+        // `T` refuses an object before reading any of it, or (a key given twice) between a key
+        // and its value; in the second case skipping the rest fails, and so does the payload.
+        let read = T::deserialize(MapAccessDeserializer::new(&mut map)).ok();
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(read)
+    }
 }
 
 /// `T`, or `None` when the value is of another type.
 fn lax<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    Ok(match Lax::<T>::deserialize(d)? {
-        Lax::Is(v) => Some(v),
-        Lax::Not(_) => None,
+    d.deserialize_any(LaxVisitor {
+        list: false,
+        read: PhantomData,
     })
+}
+
+/// One element of a lenient list.
+struct Lax<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lax<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        lax(d).map(Lax)
+    }
 }
 
 /// The elements of a list that are `T`; empty when the value is not a list.
 fn lax_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    let list: Option<Vec<Lax<T>>> = lax(d)?;
-    Ok(list
-        .into_iter()
-        .flatten()
-        .filter_map(|e| match e {
-            Lax::Is(v) => Some(v),
-            Lax::Not(_) => None,
-        })
-        .collect())
+    let list: Option<Vec<Lax<T>>> = d.deserialize_any(LaxVisitor {
+        list: true,
+        read: PhantomData,
+    })?;
+    Ok(list.into_iter().flatten().filter_map(|e| e.0).collect())
 }
 
 #[cfg(test)]
@@ -210,6 +277,32 @@ mod tests {
             ),
             (
                 r#"{"repositories_added":{"full_name":"o/a"}}"#,
+                None,
+                None,
+                0,
+            ),
+            // An object or list where a string belongs is skipped whole, and what follows read.
+            (
+                r#"{"action":{"a":[1,{"b":"c"}]},"repository":{"full_name":"o/r"}}"#,
+                None,
+                Some("o/r"),
+                0,
+            ),
+            (
+                r#"{"repository":{"full_name":{"x":1},"default_branch":"main"},"action":"x"}"#,
+                Some("x"),
+                None,
+                0,
+            ),
+            (
+                r#"{"repository":[{"full_name":"o/r"}],"repositories_added":[["o/a"],{"full_name":"o/b"}]}"#,
+                None,
+                None,
+                1,
+            ),
+            // A key given twice names nothing, wherever it is.
+            (
+                r#"{"action":"privatized","repository":{"full_name":"o/r","full_name":"o/s"}}"#,
                 None,
                 None,
                 0,
