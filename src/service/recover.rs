@@ -24,6 +24,13 @@ thread_local! {
     static LEARNED: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Swaps this isolate's memory of the hooks it learned with `other`: the simulation runs two
+/// locations' isolates on one thread, each with its own.
+#[cfg(feature = "testkit")]
+pub fn swap_learned(other: &mut Vec<(u64, u64)>) {
+    LEARNED.with(|l| std::mem::swap(&mut *l.borrow_mut(), other));
+}
+
 /// One hook's outcome of a run, for the log and `/v1/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HookReport {
@@ -79,7 +86,15 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             if !ids.contains(&id) && ids.len() < MAX_HOOKS {
                 ids.push(id);
                 let text: Vec<String> = ids.iter().map(u64::to_string).collect();
-                let _ = self.store.put(keys::HOOKS, &text.join(","), None).await;
+                // Not marked learned unless listed: the next delivery tries again.
+                if self
+                    .store
+                    .put(keys::HOOKS, &text.join(","), None)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
         }
         LEARNED.with(|l| {

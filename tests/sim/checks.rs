@@ -133,6 +133,28 @@ impl<'a> Run<'a> {
             }
             self.violate("no lost change", lost.join("; "));
         }
+        // Recovery: one cron run (or a few, 20 redeliveries each) has GitHub send again what
+        // it failed to deliver; once those are answered and a round has asked GitHub, both
+        // locations show GitHub's truth without waiting for a rebuild (invariant 3) — when the
+        // worker could learn the hook at all (every delivery lost: it never heard of it).
+        // With answers that lagged, GitHub's own answer to a round may have been older than a
+        // widening, which then waits for the rebuild: only what "no lost change" promises holds.
+        if self.recover(sp.clone()).await {
+            w.sched.sleep(10_000 + self.window()).await;
+            for loc in 0..LOCATIONS {
+                let listing = self.settled_listing(sp.clone(), loc).await;
+                if !lagged {
+                    self.converged(loc, &listing);
+                    continue;
+                }
+                let truth = w.gh.truth();
+                let repos = truth.get(OWNER).cloned().unwrap_or_default();
+                let lost = self.lost_changes(&listing, &repos, lagged);
+                if !lost.is_empty() {
+                    self.violate("no lost change after recovery", lost.join("; "));
+                }
+            }
+        }
         // Convergence: past the fresh time, a read starts the rebuild that catches what no
         // delivery said; once it is done the listing is GitHub's truth.
         w.sched.sleep(FRESH_TTL_S * 1000).await;

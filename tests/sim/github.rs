@@ -1,7 +1,8 @@
 //! GitHub's truth as a model: owners, their repositories and each one's visibility, archived
 //! state and CI, with every past version kept so an answer can lag a change; answering the
 //! worker's GraphQL queries (owner pages by name cursor, aliased repository lookups) after a
-//! seeded latency, or failing as the weather says.
+//! seeded latency, or failing as the weather says. And the organization hook's deliveries API
+//! (list, newest first, with `Link` cursors; attempts), so delivery recovery runs against it.
 
 use super::exec::Sched;
 use forgelens::forge::{HttpCall, HttpReply};
@@ -26,6 +27,24 @@ pub type Truth = BTreeMap<String, BTreeMap<String, RepoState>>;
 /// A sent call: (time, owner, is a listing page, names asked, sent by a directory).
 pub type Call = (u64, String, bool, usize, bool);
 
+/// One delivery GitHub made, or failed to make, to the owner's organization hook.
+#[derive(Debug, Clone)]
+pub struct HookDelivery {
+    pub id: u64,
+    pub guid: String,
+    pub at_ms: u64,
+    /// The worker's answer; 0 when it never arrived (lost).
+    pub status: u16,
+    pub redelivery: bool,
+    pub event: &'static str,
+    pub action: Option<&'static str>,
+    pub text: String,
+    /// The simulation's change it carries: its id, when it was made, the names it narrowed.
+    pub change: u64,
+    pub changed_at: u64,
+    pub narrowed: Vec<String>,
+}
+
 /// How GitHub behaves now: the chance (in 100) that a call fails, and whether answers may lag.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Weather {
@@ -43,6 +62,10 @@ pub struct SimGitHub<'a> {
     pub lagged: Cell<u64>,
     /// When a spent rate limit resets (GitHub refuses until then).
     pub limited_until: Cell<u64>,
+    /// The organization hook's deliveries, oldest first.
+    pub hook: RefCell<Vec<HookDelivery>>,
+    /// Deliveries the worker asked GitHub to send again (`POST …/attempts`), not yet sent.
+    pub redeliver: RefCell<Vec<u64>>,
 }
 
 impl<'a> SimGitHub<'a> {
@@ -55,7 +78,55 @@ impl<'a> SimGitHub<'a> {
             faults: Cell::new(0),
             lagged: Cell::new(0),
             limited_until: Cell::new(0),
+            hook: RefCell::default(),
+            redeliver: RefCell::default(),
         }
+    }
+
+    /// Records a delivery to the hook (its `id` is the next one).
+    pub fn record(&self, mut d: HookDelivery) {
+        let mut hook = self.hook.borrow_mut();
+        d.id = hook.len() as u64 + 1;
+        hook.push(d);
+    }
+
+    /// The hook's deliveries API, or `None` for a GraphQL call. No weather: recovery runs once
+    /// faults have stopped.
+    fn deliveries_api(&self, call: &HttpCall) -> Option<HttpReply> {
+        let (path, query) = call.url.split_once('?').unwrap_or((call.url.as_str(), ""));
+        let tail = path.split_once("/hooks/")?.1;
+        if call.method == "POST" {
+            let id: u64 = tail.split('/').nth(2)?.parse().ok()?;
+            let known = self.hook.borrow().iter().any(|d| d.id == id);
+            if !known {
+                return Some(reply(404, &json!({"message": "Not Found"})));
+            }
+            self.redeliver.borrow_mut().push(id);
+            return Some(reply(202, &json!({})));
+        }
+        let from: usize = form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "cursor")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let hook = self.hook.borrow();
+        let newest_first: Vec<Value> = hook
+            .iter()
+            .rev()
+            .skip(from)
+            .take(100)
+            .map(|d| {
+                json!({"id": d.id, "guid": d.guid, "redelivery": d.redelivery,
+                    "delivered_at": forgelens::time::format_rfc3339(d.at_ms),
+                    "status_code": d.status, "event": d.event, "action": d.action})
+            })
+            .collect();
+        let mut r = reply(200, &Value::Array(newest_first));
+        if from + 100 < hook.len() {
+            let next = format!("{path}?per_page=100&cursor={}", from + 100);
+            r.headers
+                .push(("link".into(), format!("<{next}>; rel=\"next\"")));
+        }
+        Some(r)
     }
 
     pub fn truth(&self) -> Truth {
@@ -209,6 +280,10 @@ impl SimGitHub<'_> {
         timeout_ms: u64,
         directory: bool,
     ) -> Result<HttpReply, String> {
+        if let Some(reply) = self.deliveries_api(call) {
+            self.sched.sleep(20 + self.sched.below(200) as u64).await;
+            return Ok(reply);
+        }
         let body: Value = serde_json::from_str(&call.body).map_err(|e| e.to_string())?;
         let vars = &body["variables"];
         let page = vars.get("owner").is_some();

@@ -1,9 +1,11 @@
 //! Isolates: each location's worker, and the owners' objects, keep their own in-memory tier
 //! (`cache::memory`), which the worker's code reaches through a thread-local. A future running in
 //! an isolate has that isolate's tier swapped in while it is polled, and out again after, so two
-//! locations interleaved on one thread never see each other's memory.
+//! locations interleaved on one thread never see each other's memory. So is each isolate's memory
+//! of the webhook hooks it learned.
 
 use forgelens::cache::memory::{self, Tier, MAX_BYTES};
+use forgelens::service::recover::swap_learned;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -11,6 +13,7 @@ use std::task::{Context, Poll};
 
 pub struct Isolates {
     tiers: Vec<RefCell<Tier>>,
+    learned: Vec<RefCell<Vec<(u64, u64)>>>,
     /// The isolate whose tier is in the thread-local now (`usize::MAX`: none).
     current: Cell<usize>,
 }
@@ -21,6 +24,7 @@ impl Isolates {
             tiers: (0..count)
                 .map(|_| RefCell::new(Tier::new(MAX_BYTES)))
                 .collect(),
+            learned: (0..count).map(|_| RefCell::default()).collect(),
             current: Cell::new(usize::MAX),
         }
     }
@@ -36,6 +40,7 @@ impl Isolates {
 
     fn swap(&self, id: usize) {
         memory::with(|t| std::mem::swap(t, &mut self.tiers[id].borrow_mut()));
+        swap_learned(&mut self.learned[id].borrow_mut());
     }
 }
 

@@ -1,11 +1,15 @@
 //! The simulation's operations: reads in either location (checked as they are answered: never
 //! widen, owner-level invalidations), GitHub changes with their signed deliveries, owner-level
-//! invalidations, and the weather.
+//! invalidations, the weather, and delivery recovery (a cron run that has GitHub send again
+//! the deliveries that never got a 2xx answer).
 
 use super::exec::Spawner;
-use super::github::{RepoState, Weather};
+use super::github::{HookDelivery, RepoState, Weather};
 use super::world::LOCATIONS;
 use crate::{body, node_name, token, Hidden, Run, ELSEWHERE, OWNER, SECRET, T0};
+
+/// The owner's organization hook, as `X-GitHub-Hook-ID` names it.
+const HOOK_ID: &str = "7";
 use forgelens::http::Response;
 use forgelens::testkit::{webhook_signature, ADMIN_TOKEN};
 use serde_json::json;
@@ -252,8 +256,9 @@ impl<'a> Run<'a> {
             "transfer out" => format!("{ELSEWHERE}/{name}"),
             _ => format!("{OWNER}/{name}"),
         };
+        // Sent by the owner's organization hook, which the worker learns from each delivery.
         let mut payload = json!({"repository": {"full_name": full_name, "default_branch": "main"},
-            "sender": {"id": id}});
+            "organization": {"login": OWNER}, "sender": {"id": id}});
         if let Some(a) = action {
             payload["action"] = json!(a);
         }
@@ -293,39 +298,50 @@ impl<'a> Run<'a> {
                 format!("{copies} deliveries")
             }
         ));
-        if lost {
-            self.count("delivery lost");
-            return;
-        }
         let narrowed: Vec<String> = touched
             .iter()
             .filter(|t| t.1)
             .map(|t| t.0.clone())
             .collect();
+        let carried = HookDelivery {
+            id: 0,
+            guid: String::new(),
+            at_ms: now,
+            status: 0,
+            redelivery: false,
+            event,
+            action,
+            text: text.clone(),
+            change: id,
+            changed_at: now,
+            narrowed: narrowed.clone(),
+        };
+        if lost {
+            self.count("delivery lost");
+            w.gh.record(HookDelivery {
+                guid: format!("d-{}", w.sched.below(1_000_000)),
+                ..carried
+            });
+            return;
+        }
         for copy in 0..copies {
             let delay = if w.sched.chance(4) {
                 w.sched.below(8_000) as u64
             } else {
                 0
             };
-            let text = text.clone();
             let sp2 = sp.clone();
             let replay_later = w.sched.chance(8);
-            let narrowed = narrowed.clone();
+            let carried = carried.clone();
             let loc = self.location();
             sp.spawn(format!("delivery #{id}.{copy}"), async move {
                 self.w.sched.sleep(delay).await;
-                let ok = self.deliver(sp2.clone(), loc, event, &text, id).await;
-                if ok {
-                    self.answered(&narrowed, now, loc);
-                }
+                self.deliver(sp2.clone(), loc, &carried).await;
                 if replay_later {
                     self.w.sched.sleep(self.w.sched.below(20_000) as u64).await;
                     self.count("replay");
                     let loc = self.location();
-                    if self.deliver(sp2, loc, event, &text, id).await {
-                        self.answered(&narrowed, now, loc);
-                    }
+                    self.deliver(sp2, loc, &carried).await;
                 }
             });
         }
@@ -379,35 +395,106 @@ impl<'a> Run<'a> {
             ("Content-Type", "application/json"),
         ];
         if let Some(d) = delivery {
+            // GitHub names the delivery and the hook that sent it (the owner's organization hook).
             headers.push(("X-GitHub-Delivery", d));
+            headers.push(("X-GitHub-Hook-ID", HOOK_ID));
+            headers.push(("X-GitHub-Hook-Installation-Target-Type", "organization"));
         }
         let (path, body) = ("/v1/webhooks/github", text.as_bytes());
         self.w.fetch(sp, loc, "POST", path, &headers, body).await
     }
 
-    pub(crate) async fn deliver(
-        &'a self,
-        sp: Spawner<'a>,
-        loc: usize,
-        event: &str,
-        text: &str,
-        id: u64,
-    ) -> bool {
-        let delivery = format!("d-{}", self.w.sched.below(1_000_000));
+    /// Sends `d` (a new delivery, or GitHub sending `d` again when it is a redelivery) to
+    /// location `loc`, records it in the hook's deliveries, and notes a 2xx answer.
+    pub(crate) async fn deliver(&'a self, sp: Spawner<'a>, loc: usize, d: &HookDelivery) {
+        let guid = if d.redelivery {
+            d.guid.clone()
+        } else {
+            format!("d-{}", self.w.sched.below(1_000_000))
+        };
+        let (id, event) = (d.change, d.event);
         let faulty = self.faulty();
         self.w
             .note(format!("delivery #{id} ({event}) sent to {loc}"));
-        let r = self
-            .post_signed(sp, loc, event, text, Some(&delivery))
-            .await;
+        let at_ms = self.w.sched.now.get();
+        let r = self.post_signed(sp, loc, event, &d.text, Some(&guid)).await;
         self.check_status("delivery", &r, faulty || self.faulty());
         self.w
             .note(format!("delivery #{id} ({event}) -> {}", r.status));
-        let ok = r.status == 200;
-        if ok {
+        self.w.gh.record(HookDelivery {
+            guid,
+            at_ms,
+            status: r.status,
+            ..d.clone()
+        });
+        if r.status == 200 {
             self.book.borrow_mut().delivered.insert(id);
+            self.answered(&d.narrowed, d.changed_at, loc);
         }
-        ok
+    }
+
+    /// Delivery recovery once faults have stopped: cron runs, each in either location, until
+    /// one asks nothing again. Each run reads the hook's deliveries and has GitHub send again
+    /// every one never answered 2xx (at most 20 a run); GitHub sends each at once. Returns
+    /// whether the worker knew the hook (it learns it from a delivery that arrived).
+    pub(crate) async fn recover(&'a self, sp: Spawner<'a>) -> bool {
+        let w = self.w;
+        let failed: Vec<String> = {
+            let hook = w.gh.hook.borrow();
+            let mut failed: Vec<String> = hook
+                .iter()
+                .filter(|d| {
+                    !hook
+                        .iter()
+                        .any(|e| e.guid == d.guid && (200..300).contains(&e.status))
+                })
+                .map(|d| d.guid.clone())
+                .collect();
+            failed.dedup();
+            failed
+        };
+        let mut hooks = 0;
+        for run in 1..=10 {
+            let loc = self.location();
+            hooks = hooks.max(w.recover(loc).await);
+            let asked = w.gh.redeliver.take();
+            w.note(format!(
+                "recovery run {run} at {loc}: {} redelivered",
+                asked.len()
+            ));
+            if asked.is_empty() {
+                break;
+            }
+            for id in asked {
+                let Some(d) = w.gh.hook.borrow().iter().find(|d| d.id == id).cloned() else {
+                    continue;
+                };
+                self.count("redelivered");
+                let d = HookDelivery {
+                    redelivery: true,
+                    ..d
+                };
+                self.deliver(sp.clone(), self.location(), &d).await;
+            }
+        }
+        if hooks == 0 {
+            return false;
+        }
+        // Every delivery that never got a 2xx answer was sent again, once.
+        let hook = w.gh.hook.borrow();
+        for guid in &failed {
+            let again = hook
+                .iter()
+                .filter(|d| d.redelivery && d.guid == *guid)
+                .count();
+            if again != 1 {
+                self.violate(
+                    "recovery",
+                    format!("delivery {guid}, never answered 2xx, was sent again {again} times"),
+                );
+            }
+        }
+        true
     }
 
     pub(crate) async fn owner_level(&'a self, sp: Spawner<'a>) {

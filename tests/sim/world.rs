@@ -241,6 +241,12 @@ impl<'a> SimWorld<'a> {
             .await
     }
 
+    /// The cron's delivery recovery in location `loc`; the number of hooks it read.
+    pub async fn recover(&'a self, loc: usize) -> usize {
+        self.in_background(loc, async |svc| svc.recover().await.len())
+            .await
+    }
+
     /// The objects' alarms: each fires when due (late by up to `alarm_late_ms`), one at a time
     /// per object, beside whatever requests it is serving.
     pub async fn alarm_daemon(&'a self) {
