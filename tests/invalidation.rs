@@ -492,4 +492,14 @@ fn a_delivery_naming_thousands_of_repositories_is_applied_in_chunks() {
     let in_directories: usize = chunks.iter().sum();
     let own = w.store.ops.get() - ops_before - in_directories;
     assert!(own < 1_000, "the request made {own} KV operations itself");
+    // Its own share, 200 keys, costs a marker and a delete each, once; only the owner's
+    // listing goes a second time (unmarked), with a few reads besides.
+    let share = forgelens::service::KEYS_PER_INVOCATION;
+    assert!(
+        own <= 2 * share + 5,
+        "{own} KV operations for a share of {share} keys"
+    );
+    // The rest goes to the owner's directory in as few invocations as the limit allows.
+    assert_eq!(in_directories, n + 2 - share);
+    assert_eq!(chunks.len(), in_directories.div_ceil(share), "{chunks:?}");
 }

@@ -343,5 +343,5 @@ fn explore(default_seeds: u64) {
 /// CI's share: about a minute on two cores (`npm run simulate` explores further).
 #[test]
 fn the_invariants_hold_under_seeded_interleavings_and_faults() {
-    explore(600);
+    explore(1_500);
 }
