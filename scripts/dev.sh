@@ -9,7 +9,8 @@
 # The deliveries go through an emulated webhook (the App's with APP=1, else octo-org's organization
 # hook) that records every attempt and serves GitHub's deliveries API at GITHUB_API_URL; the
 # emulator prints the hook's id and how to make its next delivery fail
-# (`curl -X POST http://127.0.0.1:8788/_emulator/hooks/<id>/fail-next`).
+# (`curl -X POST http://127.0.0.1:8788/_emulator/hooks/<id>/fail-next`); the admin token is
+# `dev-admin-token` unless .dev.vars sets ADMIN_TOKEN (README, "Delivery recovery").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export WRANGLER_SEND_METRICS=false
@@ -31,6 +32,11 @@ else
     # Live listings demo: the emulator changes a CI state every 5 s and sends the signed delivery.
     emulator_args+=(--deliver-to "http://127.0.0.1:${PORT}/v1/webhooks/github" --deliver-secret dev-webhook-secret)
     args+=(--var "GITHUB_WEBHOOK_SECRET:dev-webhook-secret")
+    # The admin routes (`/v1/status` shows delivery recovery at work) with a local-only token,
+    # unless .dev.vars names one.
+    if ! { [ -f .dev.vars ] && grep -Eq '^ADMIN_TOKEN=.+' .dev.vars; }; then
+      args+=(--var "ADMIN_TOKEN:dev-admin-token")
+    fi
   fi
   node tests/emulator/server.mjs "${emulator_args[@]}" &
   emulator=$!
