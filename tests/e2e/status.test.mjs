@@ -6,6 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { startWorker, TOKEN } from "./harness.mjs";
+import { makeRepo } from "../emulator/fixtures.mjs";
 
 const ADMIN = "e2e-status-admin-token";
 let w;
@@ -82,6 +83,18 @@ test("a rebuild's drift, and a control rebuild's none", async () => {
   s = await rebuilt(s.drift.last_rebuild_at);
   assert.deepEqual(s.drift.last, { narrowed: 0, widened: 0, state: 0, added: 0 });
   assert.deepEqual(s.drift.last_24h, { narrowed: 1, widened: 0, state: 0, added: 0 });
+  // Then, again with no delivery: a private repository made public, a public one archived, and a
+  // new one created. The next rebuild counts one of each kind.
+  const repos = w.emu.forge.owners.get("small-org").repos;
+  const hidden = repos.find((r) => r.visibility === "PRIVATE" && r !== shown);
+  hidden.visibility = "PUBLIC";
+  hidden.isPrivate = false;
+  const archived = repos.find((r) => r.visibility === "PUBLIC" && !r.isArchived && r !== hidden);
+  archived.isArchived = true;
+  repos.push(makeRepo("Small-Org", "Organization", "drift-new", 4));
+  s = await rebuilt(s.drift.last_rebuild_at);
+  assert.deepEqual(s.drift.last, { narrowed: 0, widened: 1, state: 1, added: 1 });
+  assert.deepEqual(s.drift.last_24h, { narrowed: 1, widened: 1, state: 1, added: 1 });
 });
 
 test("deliveries applied and replayed are counted, with an Analytics Engine dataset bound", async () => {
