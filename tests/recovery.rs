@@ -28,6 +28,8 @@ struct Hooks {
     attempts: RefCell<Vec<u64>>,
     lists: RefCell<Vec<String>>,
     status: RefCell<Option<u16>>,
+    /// Answers every call 403 with these headers (GitHub's REST rate limits).
+    limited: RefCell<Option<Vec<(String, String)>>>,
     page_size: usize,
 }
 
@@ -39,6 +41,14 @@ impl Transport for Hooks {
             .find(|(k, _)| k == "authorization")
             .map(|(_, v)| v.clone());
         assert_eq!(auth.as_deref(), Some("Bearer hook-reading-token"));
+        if let Some(headers) = self.limited.borrow().clone() {
+            self.lists.borrow_mut().push(call.url.clone());
+            return Ok(HttpReply {
+                status: 403,
+                headers,
+                body: br#"{"message":"API rate limit exceeded"}"#.to_vec(),
+            });
+        }
         if let Some(status) = *self.status.borrow() {
             return Ok(HttpReply {
                 status,
@@ -213,4 +223,59 @@ fn a_hook_that_may_not_be_read_waits_an_hour_and_recovery_off_reads_nothing() {
     w.clock.0.set(w.clock.0.get() + 600_000);
     assert!(recover(&w, &hooks).is_empty());
     assert!(hooks.lists.borrow().is_empty());
+}
+
+#[test]
+fn a_rest_rate_limit_stops_recovery_until_its_reset() {
+    let w = world();
+    learn(&w);
+    let now = w.clock.0.get();
+    let hooks = Hooks {
+        page_size: 100,
+        ..Hooks::default()
+    };
+    *hooks.deliveries.borrow_mut() = vec![delivery(
+        1,
+        "lost",
+        now - 10_000,
+        0,
+        "repository",
+        "privatized",
+    )];
+    // GitHub's primary limit: 403, nothing left, the reset in ten minutes.
+    let reset_s = now / 1000 + 600;
+    *hooks.limited.borrow_mut() = Some(vec![
+        ("x-ratelimit-remaining".into(), "0".into()),
+        ("x-ratelimit-reset".into(), reset_s.to_string()),
+    ]);
+    recover(&w, &hooks);
+    assert_eq!(hooks.lists.borrow().len(), 1);
+    assert!(hooks.attempts.borrow().is_empty());
+    // Before the reset, a run calls nothing with that credential (and is not "not permitted").
+    *hooks.limited.borrow_mut() = None;
+    w.clock.0.set(now + 300_000);
+    let reports = recover(&w, &hooks);
+    assert_eq!(hooks.lists.borrow().len(), 1, "no call before the reset");
+    assert_eq!(reports[0].state.not_permitted_until_ms, None);
+    // After it, the lost delivery is found and sent again.
+    w.clock.0.set(reset_s * 1000 + 1_000);
+    recover(&w, &hooks);
+    assert_eq!(hooks.lists.borrow().len(), 2);
+    assert_eq!(*hooks.attempts.borrow(), [1]);
+    // A secondary limit (`retry-after`): no call until the wait is over, then the new one is sent.
+    hooks.deliveries.borrow_mut().insert(
+        0,
+        delivery(2, "lost-2", reset_s * 1000, 0, "repository", "privatized"),
+    );
+    *hooks.limited.borrow_mut() = Some(vec![("retry-after".into(), "60".into())]);
+    w.clock.0.set(reset_s * 1000 + 301_000);
+    recover(&w, &hooks);
+    assert_eq!(*hooks.attempts.borrow(), [1]);
+    *hooks.limited.borrow_mut() = None;
+    w.clock.0.set(reset_s * 1000 + 331_000);
+    recover(&w, &hooks);
+    assert_eq!(hooks.lists.borrow().len(), 3, "no call within the 60 s");
+    w.clock.0.set(reset_s * 1000 + 400_000);
+    recover(&w, &hooks);
+    assert_eq!(*hooks.attempts.borrow(), [1, 2]);
 }
