@@ -30,6 +30,7 @@ pub mod catch_up;
 pub mod complete;
 pub mod directory;
 pub mod drift;
+pub mod events;
 pub mod live;
 pub mod local;
 pub mod memory;
