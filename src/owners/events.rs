@@ -250,27 +250,14 @@ pub fn progress(repos_fetched: usize, repos_total: Option<usize>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{RepoFields, Visibility};
+    use crate::model::Visibility;
     use serde_json::Value;
 
+    /// `acme/{name}` (`view`'s test record, described "d"), archived or not.
     fn repo(name: &str, visibility: Visibility, archived: bool) -> Repo {
-        let full = format!("acme/{name}");
-        Repo::new(RepoFields {
-            name,
-            owner: "acme",
-            full_name: &full,
-            url: "https://github.com/acme/x",
-            description: Some("about"),
-            visibility,
-            archived,
-            disabled: false,
-            fork: false,
-            default_branch: Some("main"),
-            pushed_at: None,
-            updated_at: None,
-            language: None,
-            ci: None,
-        })
+        let mut r = crate::view::tests::repo("acme", name, visibility);
+        r.archived = archived;
+        r
     }
 
     fn kinds(feeds: &Feeds, out: &[(Scope, u64)]) -> [&'static str; 3] {
@@ -378,7 +365,7 @@ mod tests {
         assert_eq!(
             text(&feeds, Scope::All, 2),
             serde_json::json!({"type": "upsert", "seq": 2,
-                "repo": {"name": "r", "description": "about", "visibility": "private"}})
+                "repo": {"name": "r", "description": "d", "visibility": "private"}})
         );
         assert_eq!(
             text(&feeds, Scope::Public, 2),
