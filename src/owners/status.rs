@@ -119,6 +119,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
     }
 }
+
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
     /// Counts a delivery the worker applied for this owner, or answered as a replay, and stores
     /// the count (a later life of the object reports it too).
