@@ -44,19 +44,6 @@ fn privatize(w: &World, full_name: &str) {
     assert_eq!(r.status, 200);
 }
 
-/// Fires the owner's alarms, each when it is due, until none is due within `within_ms`.
-fn fire_alarms(w: &World, owner: &str, within_ms: u64) {
-    let cfg = w.config();
-    let forge = GitHub::from_config(&cfg);
-    let owners = w.owners(&cfg, &forge);
-    let owner = Owner::parse(owner).unwrap();
-    let until = w.clock.0.get() + within_ms;
-    while let Some(at) = owners.alarm_at(&owner).filter(|at| *at <= until) {
-        w.clock.0.set(w.clock.0.get().max(at));
-        block_on(owners.alarm(&owner));
-    }
-}
-
 /// Resolves once `owner`'s build has answered its callers (its write-back waits 100 ms after).
 async fn build_answered(w: &World, owner: &str) {
     loop {

@@ -1,7 +1,7 @@
 //! `GET /v1/orgs/{owner}/status` natively: its auth and refusals, what it reports of a listing,
 //! that asking never starts a build, and drift read off a rebuild (narrowed and added here, every
 //! kind and the changes heard during a rebuild in `owners::drift`'s table, and a control rebuild
-//! that finds none).
+//! that finds none), and failed rounds counted until GitHub answers.
 
 #![allow(
     clippy::unwrap_used,
@@ -156,4 +156,35 @@ fn deliveries_applied_and_replayed_are_counted_for_a_day() {
     // A day later they are gone.
     w.advance(24 * 3600);
     assert_eq!(counted(&w, "acme"), json!({"applied": 0, "replayed": 0}));
+}
+
+#[test]
+fn failed_rounds_and_pending_changes_until_github_answers() {
+    let w = live_world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    // GitHub fails every call: a push's round cannot ask, and its change waits.
+    *w.gh.fault.borrow_mut() = Some(Ok(forgelens::forge::HttpReply {
+        status: 502,
+        headers: vec![],
+        body: b"bad gateway".to_vec(),
+    }));
+    assert_eq!(deliver(&w, "push", &push("acme/r001"), None).status, 200);
+    let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(s["pending_changes"], 1);
+    assert_eq!(s["failed_rounds"], 1);
+    assert!(s["next_retry_at"].as_str().unwrap().ends_with('Z'));
+    // The alarm's retry fails too: two failed rounds in a row.
+    let failed = w.calls();
+    fire_alarms(&w, "acme", 6_000);
+    assert!(w.calls() > failed, "retried");
+    let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(s["failed_rounds"], 2);
+    assert_eq!(s["pending_changes"], 1);
+    // GitHub answers again: the next retry empties the queue and the count starts over.
+    *w.gh.fault.borrow_mut() = None;
+    fire_alarms(&w, "acme", 60_000);
+    let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
+    assert_eq!(s["failed_rounds"], 0);
+    assert_eq!(s["pending_changes"], 0);
+    assert_eq!(s["next_retry_at"], Value::Null);
 }

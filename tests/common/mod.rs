@@ -574,6 +574,19 @@ pub async fn deliver_async(w: &World, event: &str, payload: &Value, id: Option<&
     post_delivery(w, event, payload.to_string().as_bytes(), id).await
 }
 
+/// Fires the owner's alarms, each when it is due, until none is due within `within_ms`.
+pub fn fire_alarms(w: &World, owner: &str, within_ms: u64) {
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let owners = w.owners(&cfg, &forge);
+    let owner = forgelens::names::Owner::parse(owner).unwrap();
+    let until = w.clock.0.get() + within_ms;
+    while let Some(at) = owners.alarm_at(&owner).filter(|at| *at <= until) {
+        w.clock.0.set(w.clock.0.get().max(at));
+        block_on(owners.alarm(&owner));
+    }
+}
+
 pub fn deliver(w: &World, event: &str, payload: &Value, id: Option<&str>) -> Response {
     block_on(deliver_async(w, event, payload, id))
 }
