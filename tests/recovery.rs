@@ -1,7 +1,8 @@
 //! Delivery recovery natively: a hook is learned from a signed delivery's headers, and the cron's
 //! `recover` reads its deliveries from a small deliveries API, asks again for the failed ones
 //! (once per guid per run, three times at most, within the run's caps), keeps its high-water
-//! mark, backs off a hook it may not read, and `/v1/status` reports it without a secret.
+//! mark, backs off a hook it may not read and a credential GitHub rate-limits, and `/v1/status`
+//! reports it without a secret.
 
 #![allow(
     clippy::unwrap_used,
