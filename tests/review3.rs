@@ -518,3 +518,110 @@ fn deliveries_heard_during_every_catch_up_query_do_not_hold_the_listing_back() {
     let data = dirs["acme"].storage.data.borrow();
     assert!(!data.contains_key("since") && !data.contains_key("queue"));
 }
+
+#[test]
+fn a_round_whose_write_an_invalidation_refused_lets_its_listing_go() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let built = pages(&w);
+    // An owner-level invalidation elsewhere whose object never heard of it (telling it failed;
+    // GitHub's retry will tell it later): KV holds its marker and no listing.
+    w.clock.0.set(w.clock.0.get() + 1_000);
+    let org = forgelens::cache::keys::org(&Owner::parse("acme").unwrap());
+    let marker = forgelens::cache::keys::invalidation_marker(&org);
+    let at = forgelens::time::format_rfc3339(w.clock.0.get());
+    w.store.data.borrow_mut().insert(marker, (at, Some(3_600)));
+    w.store.data.borrow_mut().remove(&org);
+    w.clock.0.set(w.clock.0.get() + 1_000);
+    // A push: its round asks GitHub, and its write of the listing, built before the
+    // invalidation, is refused by the marker.
+    assert_eq!(deliver(&w, "push", &push("acme/r001"), None).status, 200);
+    assert!(!w.store.data.borrow().contains_key(&org));
+    // The object lets that listing go: the next read is a rebuild, not the old listing.
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    assert!(pages(&w) > built, "rebuilt after the invalidation");
+}
+
+#[test]
+fn a_rounds_write_expires_as_the_builds_does_and_never_for_a_pinned_owner() {
+    for pinned in [false, true] {
+        let mut w = world(&[("acme", 10)]);
+        if pinned {
+            w.vars.push(("PINNED_ORGS", "acme".into()));
+        }
+        assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+        let org = forgelens::cache::keys::org(&Owner::parse("acme").unwrap());
+        let built = w.store.data.borrow()[&org].clone();
+        // r001 made private: the delivery's round writes the patched listing.
+        w.gh.privatized.borrow_mut().insert("acme/r001".into());
+        privatize(&w, "acme/r001");
+        let written = w.store.data.borrow()[&org].clone();
+        assert_ne!(written.0, built.0, "the round wrote the listing");
+        assert_eq!(written.1, built.1, "pinned: {pinned}");
+        assert_eq!(written.1.is_none(), pinned);
+    }
+}
+
+#[test]
+fn the_listings_writes_stay_a_second_apart_when_a_retried_write_meets_a_round() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let org = forgelens::cache::keys::org(&Owner::parse("acme").unwrap());
+    let built = w.store.puts.borrow().len();
+    // r001 made private: its round's write of the listing is refused (left for the alarm).
+    w.gh.privatized.borrow_mut().insert("acme/r001".into());
+    *w.store.refuse_key.borrow_mut() = Some(org.clone());
+    privatize(&w, "acme/r001");
+    // A push GitHub fails to answer: a change waits in the queue too.
+    *w.gh.fault.borrow_mut() = Some(Err("connection reset".into()));
+    assert_eq!(deliver(&w, "push", &push("acme/r002"), None).status, 200);
+    *w.gh.fault.borrow_mut() = None;
+    // The alarm writes the refused listing again, then its round writes the next one: KV
+    // takes one write a second per key, so the second waits.
+    fire_alarms(&w, "acme", 60_000);
+    let times: Vec<u64> = w.store.puts.borrow()[built..]
+        .iter()
+        .filter(|(k, _)| *k == org)
+        .map(|(_, at)| *at)
+        .collect();
+    assert!(times.len() >= 2, "{times:?}");
+    assert!(
+        times.windows(2).all(|t| t[1] >= t[0] + 1_000),
+        "writes of the listing: {times:?}"
+    );
+}
+
+#[test]
+fn a_rounds_write_that_lands_after_an_owner_purge_is_taken_back() {
+    let w = world(&[("acme", 10)]);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let org = forgelens::cache::keys::org(&Owner::parse("acme").unwrap());
+    // A push to r001: its round writes the revalidated listing, and that write is slow to land.
+    // (A narrowing delivery's worker drops the listing once more itself; a push's does not.)
+    *w.store.hold_key.borrow_mut() = Some(org.clone());
+    let event = push("acme/r001");
+    let delivery = deliver_async(&w, "push", &event, None);
+    // Meanwhile an admin purges the owner (its keys go, its object hears of it); then the
+    // write lands, carrying the listing from before the purge.
+    let purge = async {
+        while !w.store.holding.get() {
+            YieldNow(false).await;
+        }
+        let admin = format!("Bearer {ADMIN_TOKEN}");
+        let r = w
+            .fetch(
+                "DELETE",
+                "/v1/cache/orgs/acme",
+                &[("Authorization", &admin)],
+                b"",
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(!w.store.data.borrow().contains_key(&org));
+        w.store.hold_key.take();
+    };
+    let (answered, ()) = block_on(futures::future::join(delivery, purge));
+    assert_eq!(answered.status, 200);
+    // The object took its write back: KV holds no listing from before the purge.
+    assert!(!w.store.data.borrow().contains_key(&org));
+}

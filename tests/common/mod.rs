@@ -41,6 +41,16 @@ pub struct MemStore {
     pub after_next_put: RefCell<Option<(String, String)>>,
     /// Operations made so far (a bulk read is one), against KV's 1,000 per invocation.
     pub ops: Cell<usize>,
+    /// The world's clock, and each write that landed with its time (KV allows one a second
+    /// per key).
+    pub clock: Rc<Cell<u64>>,
+    pub puts: RefCell<Vec<(String, u64)>>,
+    /// A key whose next write KV refuses (its 1 write/s limit, met by another writer).
+    pub refuse_key: RefCell<Option<String>>,
+    /// A key whose writes wait while it is set (a write still on its way); `holding` says one
+    /// is waiting.
+    pub hold_key: RefCell<Option<String>>,
+    pub holding: Cell<bool>,
 }
 
 impl MemStore {
@@ -75,11 +85,23 @@ impl Store for MemStore {
             self.refuse_puts.set(self.refuse_puts.get() - 1);
             return Err(StoreError::TooManyWrites);
         }
+        while self.hold_key.borrow().as_deref() == Some(key) {
+            self.holding.set(true);
+            YieldNow(false).await;
+        }
+        self.holding.set(false);
+        if self.refuse_key.borrow().as_deref() == Some(key) {
+            self.refuse_key.take();
+            return Err(StoreError::TooManyWrites);
+        }
         assert!(
             ttl.is_none_or(|t| t >= 60),
             "KV refuses expirationTtl below 60"
         );
         self.writes.set(self.writes.get() + 1);
+        self.puts
+            .borrow_mut()
+            .push((key.to_string(), self.clock.get()));
         self.data
             .borrow_mut()
             .insert(key.to_string(), (value.to_string(), ttl));
@@ -355,10 +377,14 @@ impl Admit for Budget {
 
 impl World {
     pub fn new(owners: &[(&str, usize)]) -> World {
+        let clock = Rc::new(Cell::new(T0));
         World {
-            store: MemStore::default(),
+            store: MemStore {
+                clock: Rc::clone(&clock),
+                ..MemStore::default()
+            },
             gh: FakeGitHub::new(owners),
-            clock: ManualClock(Rc::new(Cell::new(T0))),
+            clock: ManualClock(clock),
             vars: vec![],
             deferred: RefCell::new(Vec::new()),
             points: RefCell::default(),
