@@ -2,6 +2,8 @@
 //! and the directories' `Host` double: a privatize heard while a build's catch-up query is out,
 //! an owner-level invalidation after the object lost its memory, `revalidated_at` per caller
 //! scope, one bounded query per revalidation round, and narrowing facts GitHub's lag cannot undo.
+//! Also the races a round's write of the listing meets (an invalidation's marker, a purge while
+//! the write is out, KV's one write a second per key), pinned by mutation testing (TESTING.md).
 
 #![allow(
     clippy::unwrap_used,
