@@ -31,6 +31,15 @@ fn world(owners: &[(&str, usize)]) -> World {
     w
 }
 
+/// `acme` with 250 repositories (three pages) whose GitHub takes 2 s a page, and callers who
+/// wait at most 3 s (two pages), then are told to come back.
+fn slow_world() -> World {
+    let mut w = world(&[("acme", 250)]);
+    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
+    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    w
+}
+
 fn stored_visibility(w: &World, owner: &str, name: &str) -> Option<String> {
     let stored = stored_listing(w, owner);
     let repos = stored["data"]["repos"].as_array().unwrap();
@@ -74,10 +83,7 @@ fn stored_copies(w: &World, owner: &str, name: &str) -> Vec<forgelens::model::Re
 
 #[test]
 fn a_privatize_heard_while_the_catch_up_query_is_out_is_not_lost() {
-    let mut w = world(&[("acme", 250)]);
-    // Each page takes 2 s; a caller waits at most 3 s (two pages), then is told to come back.
-    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
-    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    let w = slow_world();
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
     assert_eq!(pages(&w), 2);
     // A push heard during the (first) build: its completion asks GitHub about it again.
@@ -450,10 +456,7 @@ fn a_write_back_stores_a_page_patched_after_the_builds_answer() {
 /// the build's catch-up still applies it to the pages GitHub answered from before the change.
 #[test]
 fn a_fact_holds_a_builds_early_pages_past_its_five_seconds() {
-    let mut w = world(&[("acme", 250)]);
-    // Each page takes 2 s; a caller waits at most 3 s, then is told to come back.
-    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
-    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    let w = slow_world();
     // The delivery says r003 is private; GitHub's API still answers from before the change.
     privatize(&w, "acme/r003");
     let heard = w.clock.0.get();
@@ -479,9 +482,7 @@ fn a_fact_holds_a_builds_early_pages_past_its_five_seconds() {
 
 #[test]
 fn deliveries_heard_during_every_catch_up_query_do_not_hold_the_listing_back() {
-    let mut w = world(&[("acme", 250)]);
-    w.gh.clock = Some((Rc::clone(&w.clock.0), 2_000));
-    w.vars.push(("UPSTREAM_TIMEOUT_MS", "3000".into()));
+    let w = slow_world();
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 202);
     assert_eq!(pages(&w), 2);
     let cfg = w.config();

@@ -11,7 +11,7 @@ use crate::fields::FieldSet;
 use crate::json::Writer;
 use crate::model::{Changed, Repo, Scope};
 use crate::time::format_rfc3339;
-use crate::view::{self, Access};
+use crate::view::{self, Access, Shown};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -163,9 +163,10 @@ impl Feeds {
     }
 }
 
-/// Whether `scope` sees `repo` at all (redacted counts as seen).
+/// Whether `scope` sees `repo` at all (redacted counts as seen), by `view`'s rules.
 fn sees(scope: Scope, repo: &Repo) -> bool {
-    scope != Scope::Public || repo.is_public()
+    let (access, policy) = caller(scope);
+    view::shown(repo, &access, policy) != Shown::Hidden
 }
 
 /// The caller a scope stands for, to project records with `view::project`.
@@ -217,7 +218,12 @@ pub fn render(m: &Message, scope: Scope, fields: FieldSet) -> String {
 
 /// `reset` for one resuming socket (`Replay::Reset`): the scope's current number.
 pub fn reset(seq: u64) -> String {
-    format!("{{\"type\":\"reset\",\"seq\":{seq}}}")
+    let m = Message {
+        seq,
+        at_ms: 0,
+        event: Event::Reset,
+    };
+    render(&m, Scope::Public, FieldSet::default_set())
 }
 
 /// The first message on a socket: the scope's last number and the listing's state (`listing`

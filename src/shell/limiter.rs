@@ -18,16 +18,7 @@ pub struct ClientLimiter {
 
 /// The binding, or `None` when it is absent.
 pub fn binding(env: &Env) -> Option<Object> {
-    bound(env, LIMITER_BINDING)
-}
-
-/// The binding `name` as a plain object, or `None` when it is absent.
-pub fn bound(env: &Env, name: &str) -> Option<Object> {
-    let binding = Reflect::get(env, &JsValue::from_str(name)).ok()?;
-    if binding.is_undefined() || binding.is_null() {
-        return None;
-    }
-    Some(binding.unchecked_into())
+    super::bound(env, LIMITER_BINDING)
 }
 
 impl ClientLimiter {

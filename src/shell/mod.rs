@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use wasm_bindgen::prelude::wasm_bindgen;
 use worker::js_sys::Reflect;
-use worker::wasm_bindgen::JsValue;
+use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{
     console_error, console_log, event, web_sys, Context, Delay, Env, Request, ScheduleContext,
     ScheduledEvent,
@@ -91,7 +91,7 @@ pub(crate) fn settings(env: &Env) -> Rc<Settings> {
     let store = kv::Kv::bound(env, CACHE_BINDING);
     let limiter = limiter::binding(env);
     let directories = owners::DoOwners::bound(env);
-    let analytics = limiter::bound(env, ANALYTICS_BINDING);
+    let analytics = bound(env, ANALYTICS_BINDING);
     let lookup = |name: &str| lookup(env, name);
     let mut config = Config::from_lookup(lookup);
     if config.is_ok() && !store.is_bound() {
@@ -162,12 +162,12 @@ async fn answer(
         .map(|b| limiter::ClientLimiter::for_client(b, core_req.header("cf-connecting-ip")));
     let deferred: RefCell<Vec<Refresh>> = RefCell::new(Vec::new());
     let defer = |job: Refresh| deferred.borrow_mut().push(job);
-    let record = |p: &http::usage::DataPoint| {
-        if let Some(dataset) = &settings.analytics {
+    let record = settings.analytics.as_ref().map(|dataset| {
+        move |p: &http::usage::DataPoint| {
             // A refused data point costs the answer nothing.
             let _ = write_data_point(dataset, &p.json());
         }
-    };
+    });
     let core_ctx = Ctx {
         config: &settings.config,
         set: &settings.set,
@@ -181,10 +181,9 @@ async fn answer(
         owners: settings.owners.as_ref().map(|d| d as &dyn Owners),
         signer: Some(&signer::WebCryptoSigner),
         assets: &assets::JsAssets,
-        record: settings
-            .analytics
+        record: record
             .as_ref()
-            .map(|_| &record as &dyn Fn(&http::usage::DataPoint)),
+            .map(|r| r as &dyn Fn(&http::usage::DataPoint)),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
     for job in deferred.take() {
@@ -200,7 +199,6 @@ fn write_data_point(
     point: &str,
 ) -> std::result::Result<(), JsValue> {
     use worker::js_sys::{Function, Reflect, JSON};
-    use worker::wasm_bindgen::JsCast;
     let write: Function = Reflect::get(dataset, &"writeDataPoint".into())?.dyn_into()?;
     write.call1(dataset, &JSON::parse(point)?)?;
     Ok(())
@@ -248,6 +246,15 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     // Deliveries GitHub failed to make, sent again (each hook's outcome is logged as it ends).
     let hooks = svc.recover().await;
     console_log!("cron read the deliveries of {} hook(s)", hooks.len());
+}
+
+/// The binding `name` as a plain object (called through `Reflect`), or `None` when it is absent.
+pub(crate) fn bound(env: &Env, name: &str) -> Option<worker::js_sys::Object> {
+    let binding = Reflect::get(env, &JsValue::from_str(name)).ok()?;
+    if binding.is_undefined() || binding.is_null() {
+        return None;
+    }
+    Some(binding.unchecked_into())
 }
 
 /// A variable or secret: both are plain string properties of `env` (what `Env::secret` and

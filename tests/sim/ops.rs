@@ -439,19 +439,17 @@ impl<'a> Run<'a> {
     /// whether the worker knew the hook (it learns it from a delivery that arrived).
     pub(crate) async fn recover(&'a self, sp: Spawner<'a>) -> bool {
         let w = self.w;
+        // (Each delivery has a guid of its own until GitHub sends one again.)
         let failed: Vec<String> = {
             let hook = w.gh.hook.borrow();
-            let mut failed: Vec<String> = hook
-                .iter()
+            hook.iter()
                 .filter(|d| {
                     !hook
                         .iter()
                         .any(|e| e.guid == d.guid && (200..300).contains(&e.status))
                 })
                 .map(|d| d.guid.clone())
-                .collect();
-            failed.dedup();
-            failed
+                .collect()
         };
         let mut hooks = 0;
         for run in 1..=10 {
