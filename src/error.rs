@@ -24,9 +24,13 @@ pub enum ApiError {
         allow: &'static str,
     },
     PayloadTooLarge,
+    /// `GET /v1/orgs/{owner}/events` without `Upgrade: websocket`.
+    UpgradeRequired,
     RateLimited {
         retry_after: u64,
     },
+    /// The owner's object holds `http::events::MAX_SUBSCRIBERS` sockets already.
+    TooManySubscribers,
     /// This client's `UPSTREAM_LIMITER` budget is spent and the answer would need GitHub.
     ClientRateLimited {
         retry_after: u64,
@@ -53,7 +57,10 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute => 404,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::PayloadTooLarge => 413,
-            ApiError::RateLimited { .. } | ApiError::ClientRateLimited { .. } => 429,
+            ApiError::UpgradeRequired => 426,
+            ApiError::RateLimited { .. }
+            | ApiError::ClientRateLimited { .. }
+            | ApiError::TooManySubscribers => 429,
             ApiError::ConfigInvalid(_) | ApiError::Internal => 500,
             ApiError::Upstream(_) => 502,
             ApiError::UpstreamUnavailable(_)
@@ -75,7 +82,10 @@ impl ApiError {
             ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::RateLimited { .. } | ApiError::ClientRateLimited { .. } => "rate_limited",
+            ApiError::UpgradeRequired => "upgrade_required",
+            ApiError::RateLimited { .. }
+            | ApiError::ClientRateLimited { .. }
+            | ApiError::TooManySubscribers => "rate_limited",
             ApiError::ConfigInvalid(_) => "config_invalid",
             ApiError::Internal => "internal",
             ApiError::Upstream(_) => "upstream_error",
@@ -102,12 +112,19 @@ impl ApiError {
             ApiError::NoRoute => "no route matches this path".into(),
             ApiError::MethodNotAllowed { allow } => format!("this route answers {allow}"),
             ApiError::PayloadTooLarge => "the request body is larger than 1 MiB".into(),
+            ApiError::UpgradeRequired => {
+                "this route is a WebSocket: send Upgrade: websocket".into()
+            }
             ApiError::RateLimited { retry_after } => {
                 format!("the GitHub rate limit is exhausted and nothing is cached; retry in {retry_after} s")
             }
             ApiError::ClientRateLimited { retry_after } => format!(
                 "this client asked for too many answers that are not cached; retry in {retry_after} s"
             ),
+            ApiError::TooManySubscribers => {
+                "this owner has as many live-event subscribers as it takes (5000); retry later"
+                    .into()
+            }
             ApiError::ConfigInvalid(e) => format!("configuration variable {} {}", e.name, e.reason),
             ApiError::Internal => "an unexpected error occurred".into(),
             ApiError::Upstream(_) => "GitHub answered with an unusable response".into(),
@@ -178,6 +195,8 @@ mod tests {
                 "method_not_allowed",
             ),
             (ApiError::PayloadTooLarge, 413, "payload_too_large"),
+            (ApiError::UpgradeRequired, 426, "upgrade_required"),
+            (ApiError::TooManySubscribers, 429, "rate_limited"),
             (
                 ApiError::RateLimited { retry_after: 5 },
                 429,
@@ -244,6 +263,8 @@ mod tests {
             ApiError::NoRoute,
             ApiError::MethodNotAllowed { allow: "" },
             ApiError::PayloadTooLarge,
+            ApiError::UpgradeRequired,
+            ApiError::TooManySubscribers,
             ApiError::RateLimited { retry_after: 0 },
             ApiError::ConfigInvalid(ConfigError {
                 name: "",
@@ -270,6 +291,8 @@ mod tests {
                 | ApiError::NoRoute
                 | ApiError::MethodNotAllowed { .. }
                 | ApiError::PayloadTooLarge
+                | ApiError::UpgradeRequired
+                | ApiError::TooManySubscribers
                 | ApiError::RateLimited { .. }
                 | ApiError::ConfigInvalid(_)
                 | ApiError::Internal

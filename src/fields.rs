@@ -66,6 +66,11 @@ impl FieldSet {
         self.0
     }
 
+    /// A set from its `bits` (`None`: a bit outside the allow-list, or none at all).
+    pub fn from_bits(bits: u16) -> Option<FieldSet> {
+        (bits != 0 && u32::from(bits) >> ALLOWED.len() == 0).then_some(FieldSet(bits))
+    }
+
     /// # Errors
     /// A message listing the allowed fields when `spec` is empty or names an unknown field.
     pub fn parse(spec: &str) -> Result<FieldSet, String> {

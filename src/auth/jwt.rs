@@ -70,13 +70,20 @@ pub(super) fn verify(token: &str, key: &[u8], now_ms: u64) -> Result<Verified, &
         nbf: timestamp(claims.nbf)?,
     };
     times.check(now_ms)?;
-    Ok(Verified { orgs: claims.orgs })
+    // `check` required `exp` and kept it within `0..=MAX_TIMESTAMP`.
+    let exp = times.exp.unwrap_or(0);
+    Ok(Verified {
+        orgs: claims.orgs,
+        exp_ms: u64::try_from(exp).unwrap_or(0).saturating_mul(1000),
+    })
 }
 
-/// What a verified token grants.
+/// What a verified token grants, and until when.
 pub(super) struct Verified {
     /// Lowercased owner logins, or `["*"]` for all; `None` when the token names none.
     pub(super) orgs: Option<Vec<String>>,
+    /// Its `exp`, in ms.
+    pub(super) exp_ms: u64,
 }
 
 /// The JSON object in `json` as `T`; `None` for malformed JSON, another kind of value, a member

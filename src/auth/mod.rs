@@ -15,8 +15,21 @@ use crate::view::Access;
 /// `Unauthorized` for any header that does not verify as a read token, including every header
 /// when `READ_TOKEN_SECRET` is unset.
 pub fn access(authorization: Option<&str>, cfg: &Config, now_ms: u64) -> Result<Access, ApiError> {
+    access_until(authorization, cfg, now_ms).map(|(access, _)| access)
+}
+
+/// `access`, and for a read token its `exp` (in ms): a live-events subscription ends then (a
+/// token still accepted within its leeway gets its socket closed at once).
+///
+/// # Errors
+/// As `access`.
+pub fn access_until(
+    authorization: Option<&str>,
+    cfg: &Config,
+    now_ms: u64,
+) -> Result<(Access, Option<u64>), ApiError> {
     let Some(header) = authorization else {
-        return Ok(Access::Anonymous);
+        return Ok((Access::Anonymous, None));
     };
     let Some(token) = bearer(header) else {
         return Err(ApiError::Unauthorized(
@@ -37,7 +50,7 @@ pub fn access(authorization: Option<&str>, cfg: &Config, now_ms: u64) -> Result<
         .filter(|o| o != "*")
         .map(|o| o.to_ascii_lowercase())
         .collect();
-    Ok(Access::Token { all, owners })
+    Ok((Access::Token { all, owners }, Some(claims.exp_ms)))
 }
 
 /// Checks `Authorization: Bearer $ADMIN_TOKEN` for the admin routes.

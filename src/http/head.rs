@@ -120,6 +120,7 @@ mod tests {
                 (String::new(), "a".into()),
             ],
             body: vec![],
+            upgrade: None,
         };
         assert_eq!(
             resp.head_text(),

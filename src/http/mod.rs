@@ -3,6 +3,7 @@
 //! is tested natively.
 
 mod data;
+pub mod events;
 mod head;
 mod invalidate;
 pub mod query;
@@ -80,6 +81,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// An admitted live-events subscription (status 101, `events::Subscription::query`): the
+    /// shell hands the connection to the owner's object instead of sending this answer.
+    pub upgrade: Option<String>,
 }
 
 impl Response {
@@ -262,6 +266,10 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
             let access = auth::access(authorization, cfg, ctx.clock.now_ms())?;
             let answer = data::handle_get_repo(svc, &name, fields, &access).await?;
             Ok(respond::data(req, answer))
+        }
+        Route::OrgEvents { owner } => {
+            let sub = events::admit(req, owner, cfg, ctx.clock.now_ms())?;
+            Ok(events::upgrade(&sub))
         }
         Route::Batch => {
             let (pairs, fields) = data::parse_query(&req.query)?;

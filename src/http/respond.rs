@@ -55,6 +55,7 @@ pub fn data(req: &Request, mut answer: DataAnswer) -> Response {
             status: 304,
             headers,
             body: Vec::new(),
+            upgrade: None,
         };
     }
     headers.push(("content-type".to_string(), JSON.to_string()));
@@ -62,6 +63,7 @@ pub fn data(req: &Request, mut answer: DataAnswer) -> Response {
         status: 200,
         headers,
         body: answer.body.into_bytes(),
+        upgrade: None,
     }
 }
 
@@ -113,6 +115,7 @@ pub fn static_body(body: &str, content_type: &str) -> Response {
             ),
         ],
         body: body.as_bytes().to_vec(),
+        upgrade: None,
     }
 }
 
@@ -125,6 +128,7 @@ pub fn no_store(status: u16, body: String) -> Response {
             ("cache-control".to_string(), "no-store".to_string()),
         ],
         body: body.into_bytes(),
+        upgrade: None,
     }
 }
 
@@ -137,6 +141,12 @@ pub fn error(err: &ApiError) -> Response {
         ApiError::RateLimited { retry_after } | ApiError::ClientRateLimited { retry_after } => resp
             .headers
             .push(("retry-after".to_string(), retry_after.to_string())),
+        ApiError::TooManySubscribers => resp
+            .headers
+            .push(("retry-after".to_string(), "60".to_string())),
+        ApiError::UpgradeRequired => resp
+            .headers
+            .push(("upgrade".to_string(), "websocket".to_string())),
         _ => {}
     }
     resp
@@ -155,6 +165,7 @@ pub fn preflight(allow: &str) -> Response {
             ("allow".to_string(), allow.to_string()),
         ],
         body: Vec::new(),
+        upgrade: None,
     }
 }
 

@@ -11,6 +11,7 @@ pub enum Route<'a> {
     OrgRepos { owner: &'a str },
     OrgSummary { owner: &'a str },
     OrgStatus { owner: &'a str },
+    OrgEvents { owner: &'a str },
     Repo { owner: &'a str, repo: &'a str },
     Batch,
     Webhook,
@@ -23,6 +24,8 @@ impl Route<'_> {
     pub fn methods(&self) -> &'static str {
         match self {
             Route::Webhook => "POST",
+            // A WebSocket is never preflighted.
+            Route::OrgEvents { .. } => "GET, HEAD",
             Route::PurgeOrg { .. } | Route::PurgeRepo { .. } => "DELETE, OPTIONS",
             _ => "GET, HEAD, OPTIONS",
         }
@@ -34,6 +37,7 @@ impl Route<'_> {
             Route::OrgRepos { owner }
             | Route::OrgSummary { owner }
             | Route::OrgStatus { owner }
+            | Route::OrgEvents { owner }
             | Route::Repo { owner, .. }
             | Route::PurgeOrg { owner }
             | Route::PurgeRepo { owner, .. } => Some(*owner),
@@ -52,6 +56,7 @@ impl Route<'_> {
             Route::OrgRepos { .. } => "/v1/orgs/{owner}/repos",
             Route::OrgSummary { .. } => "/v1/orgs/{owner}/summary",
             Route::OrgStatus { .. } => "/v1/orgs/{owner}/status",
+            Route::OrgEvents { .. } => "/v1/orgs/{owner}/events",
             Route::Repo { .. } => "/v1/repos/{owner}/{repo}",
             Route::Batch => "/v1/repos",
             Route::Webhook => "/v1/webhooks/github",
@@ -84,6 +89,7 @@ pub fn match_route(path: &str) -> Option<Route<'_>> {
         ["v1", "orgs", owner, "repos"] => Some(Route::OrgRepos { owner }),
         ["v1", "orgs", owner, "summary"] => Some(Route::OrgSummary { owner }),
         ["v1", "orgs", owner, "status"] => Some(Route::OrgStatus { owner }),
+        ["v1", "orgs", owner, "events"] => Some(Route::OrgEvents { owner }),
         ["v1", "repos", owner, repo] => Some(Route::Repo { owner, repo }),
         ["v1", "repos"] => Some(Route::Batch),
         ["v1", "webhooks", "github"] => Some(Route::Webhook),
@@ -173,6 +179,7 @@ mod tests {
         "/v1/orgs/o/repos",
         "/v1/orgs/o/summary",
         "/v1/orgs/o/status",
+        "/v1/orgs/o/events",
         "/v1/repos/o/r",
         "/v1/repos",
         "/v1/webhooks/github",
@@ -227,6 +234,8 @@ mod tests {
             (Route::Webhook, "POST", true),
             (Route::Webhook, "GET", false),
             (Route::Webhook, "HEAD", false),
+            (Route::OrgEvents { owner: "o" }, "GET", true),
+            (Route::OrgEvents { owner: "o" }, "OPTIONS", false),
             (Route::PurgeOrg { owner: "o" }, "DELETE", true),
             (Route::PurgeOrg { owner: "o" }, "GET", false),
             (

@@ -96,6 +96,7 @@ mod tests {
                 .map(|c| vec![("x-cache".to_string(), c.to_string())])
                 .unwrap_or_default(),
             body: body.as_bytes().to_vec(),
+            upgrade: None,
         }
     }
 

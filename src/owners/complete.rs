@@ -6,6 +6,7 @@
 use super::build::{self, Checkpoint, BUILD_KEY};
 use super::directory::{Checkpoints, Directory, Drive, Recent};
 use super::drift;
+use super::events::{self, Event};
 use super::live::{self, Live, LIVE_KEY, SINCE_KEY};
 use super::memory::Unwritten;
 use super::Answer;
@@ -73,7 +74,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let write = (keys::org(self.owner), text.clone(), ttl);
         let meta = done.meta();
         let last_key = build::page_key(done.slot, done.pages - 1);
-        let old = {
+        let (old, turns) = {
             let mut mem = self.mem.borrow_mut();
             let mem = &mut *mem;
             if let Some(was) = &mem.live {
@@ -86,6 +87,11 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 }
             }
             mem.heard_in_build.clear();
+            let turns = match &mem.live {
+                // A rebuild's differences go out like any change; no `reset` before them.
+                Some(was) => Some(events::diff(&was.listing.repos, &done.listing.repos)),
+                None => None,
+            };
             let old = mem
                 .live
                 .as_ref()
@@ -95,8 +101,12 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             mem.since.clear();
             // The build's own KV write comes first; a round publishes a second after it.
             mem.rounds.published_at_ms = self.svc.clock.now_ms();
-            old.unwrap_or_default()
+            (old.unwrap_or_default(), turns)
         };
+        match turns {
+            Some(turns) => self.tell(&turns),
+            None => self.tell_everyone(Event::Ready),
+        }
         let drive = self.complete(cp, Answer::Complete(text), fresh_until, Some(write));
         if let Some(u) = self.mem.borrow_mut().unwritten.as_mut() {
             u.keep = Some((last_key, last, old));
@@ -170,6 +180,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let Some(done) = self.mem.borrow_mut().unwritten.take() else {
             return;
         };
+        self.store_seqs().await;
         if self.mem.borrow().generation != done.generation {
             return;
         }
@@ -308,6 +319,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             (had, mem.checkpoint.is_some())
         };
         let Some(had) = had else { return };
+        // Subscribers read again once a build completes (`ready`).
+        self.tell_everyone(Event::Reset);
+        self.store_seqs().await;
         if building {
             let mut gone: Vec<String> = (0..had.pages)
                 .map(|i| live::page_key(had.slot, i))

@@ -5,13 +5,16 @@
 
 use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
 use super::drift::{DriftLog, DRIFT_KEY};
+use super::events::{Event, EVENTS_KEY};
 use super::live::{self, FACTS_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
 use super::queue::Queue;
 use super::tally::{Tally, TALLY_KEY};
 use super::{Answer, Progress};
 use crate::cache::Store;
 use crate::error::ApiError;
+use crate::fields::FieldSet;
 use crate::forge::UpstreamFailure;
+use crate::model::Scope;
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
 use std::cell::RefCell;
@@ -19,7 +22,8 @@ use std::cell::RefCell;
 /// How long a failed build is answered from memory before a request may resume it.
 pub const FAILURE_MEMORY_MS: u64 = 10_000;
 
-/// The object's durable storage: the checkpoint and one value per page.
+/// The object's durable storage (the checkpoint and one value per page), and its subscribers'
+/// sockets (`events`).
 #[allow(async_fn_in_trait)]
 pub trait Checkpoints {
     async fn get(&self, key: &str) -> Option<String>;
@@ -31,6 +35,15 @@ pub trait Checkpoints {
     async fn delete_many(&self, keys: &[String]);
     /// Drops the checkpoint, the live listing and every page.
     async fn clear(&self);
+    /// Sends a frame to each subscriber of `scope` (every subscriber when `None`), rendered
+    /// by `frame` once per `fields=` set among them. Nobody subscribes by default.
+    fn send(&self, scope: Option<Scope>, frame: &dyn Fn(FieldSet) -> String) {
+        let _ = (scope, frame);
+    }
+    /// How many subscribers each scope has (all, public, redacted).
+    fn subscribers(&self) -> [u32; 3] {
+        [0; 3]
+    }
 }
 
 pub(super) use super::memory::Recent;
@@ -220,6 +233,8 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.checkpoint = restart.clone();
             mem.loaded = true;
         }
+        // Subscribers read again once the rebuild completes (`ready`).
+        self.tell_everyone(Event::Reset);
         self.clear().await;
         self.store_kept().await;
         if let Some(cp) = restart {
@@ -228,6 +243,10 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             if untouched {
                 self.save(&cp).await;
             }
+        }
+        if !had_build && self.watched() {
+            // Subscribers wait for `ready`: the rebuild starts now, not at the next read.
+            return self.start().await;
         }
         had_build && !in_progress
     }
@@ -333,6 +352,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             }
             cp.pages += 1;
             cp.cursor = Some(next);
+            self.announce_progress(cp.fetched, cp.total);
             self.save(&cp).await;
         }
     }
@@ -391,6 +411,10 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if !self.mem.borrow().deliveries.is_empty() {
             self.store_tally().await;
         }
+        if self.mem.borrow().feeds.seq(Scope::All) > 0 {
+            self.mem.borrow_mut().seqs_unstored = true;
+            self.store_seqs().await;
+        }
     }
 
     pub(super) fn forget_checkpoint(&self) {
@@ -413,6 +437,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             DRIFT_KEY,
             FACTS_KEY,
             TALLY_KEY,
+            EVENTS_KEY,
         ]
         .map(String::from);
         let mut stored = self.storage.get_many(&keys).await.into_iter();
@@ -435,6 +460,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             .and_then(|t| live::decode_changes(&t))
             .unwrap_or_default();
         let tally = next().map(|t| Tally::decode(&t)).unwrap_or_default();
+        let seqs = next();
         let kept = match meta {
             Some(meta) => self.load_live(&meta).await,
             None => None,
@@ -456,6 +482,9 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             mem.facts.extend(facts);
             if mem.deliveries.is_empty() {
                 mem.deliveries = tally;
+            }
+            if let Some(seqs) = seqs {
+                mem.feeds.restore_seqs(&seqs);
             }
         }
         mem.checkpoint.clone()

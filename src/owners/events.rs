@@ -6,14 +6,20 @@
 //! reaches a scope only when what that scope sees of the record changed (`Changed::reach`), so a
 //! subscriber learns nothing about a record it may not see: no message, no gap in `seq`.
 
+use super::live::Turn;
 use crate::config::PrivatePolicy;
 use crate::fields::FieldSet;
 use crate::json::Writer;
 use crate::model::{Changed, Repo, Scope};
 use crate::time::format_rfc3339;
 use crate::view::{self, Access, Shown};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+
+/// The object's storage key of each scope's last message number (`all,public,redacted`): a later
+/// life of the object (after hibernation or eviction, its sockets still open) numbers on from
+/// them, so no subscriber sees a number twice.
+pub const EVENTS_KEY: &str = "events";
 
 /// A scope keeps at least this many of its last messages for `since=`…
 pub const KEEP_MESSAGES: usize = 1_000;
@@ -120,6 +126,30 @@ impl Feeds {
         out
     }
 
+    /// `change` for each record a change turned, in order.
+    pub fn turns(&mut self, turns: &[Turn], now_ms: u64) -> Vec<(Scope, u64)> {
+        let mut out = Vec::new();
+        for t in turns {
+            out.extend(self.change(t.old.as_ref(), t.new.as_ref(), now_ms));
+        }
+        out
+    }
+
+    /// Each scope's last number, as stored under `EVENTS_KEY`.
+    pub fn encode_seqs(&self) -> String {
+        let [a, p, r] = [0, 1, 2].map(|i| self.logs.get(i).map_or(0, |l| l.seq));
+        format!("{a},{p},{r}")
+    }
+
+    /// Numbers on from what an earlier life stored (never back: numbers already used stand).
+    pub fn restore_seqs(&mut self, text: &str) {
+        for (log, n) in self.logs.iter_mut().zip(text.split(',')) {
+            if let Ok(n) = n.parse::<u64>() {
+                log.seq = log.seq.max(n);
+            }
+        }
+    }
+
     /// `Reset` or `Ready`: a message to every scope. Returns each scope's new number.
     pub fn everyone(&mut self, event: Event, now_ms: u64) -> [u64; 3] {
         let mut seqs = [0; 3];
@@ -161,6 +191,33 @@ impl Feeds {
             Scope::Redacted => &self.logs[2],
         }
     }
+}
+
+/// What a rebuild changed, record by record: `old` (the live listing it replaces) against `new`,
+/// names compared case-insensitively. Unchanged records are left out.
+pub fn diff(old: &[Repo], new: &[Repo]) -> Vec<Turn> {
+    let key = |r: &Repo| r.name().to_ascii_lowercase();
+    let mut was: HashMap<String, &Repo> = old.iter().map(|r| (key(r), r)).collect();
+    let mut out = Vec::new();
+    for now in new {
+        let before = was.remove(&key(now));
+        if before != Some(now) {
+            out.push(Turn {
+                old: before.cloned(),
+                new: Some(now.clone()),
+            });
+        }
+    }
+    // What is left is gone, reported in the listing's order.
+    for r in old {
+        if was.contains_key(&key(r)) {
+            out.push(Turn {
+                old: Some(r.clone()),
+                new: None,
+            });
+        }
+    }
+    out
 }
 
 /// Whether `scope` sees `repo` at all (redacted counts as seen), by `view`'s rules.
@@ -248,7 +305,7 @@ pub fn hello(
 }
 
 /// A build's progress (not numbered: it says nothing about a record).
-pub fn progress(repos_fetched: usize, repos_total: Option<usize>) -> String {
+pub fn progress(repos_fetched: u64, repos_total: Option<u64>) -> String {
     let total = repos_total.map_or("null".to_string(), |t| t.to_string());
     format!("{{\"type\":\"progress\",\"repos_fetched\":{repos_fetched},\"repos_total\":{total}}}")
 }

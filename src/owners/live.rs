@@ -65,14 +65,41 @@ pub enum Patch {
 pub const FACT_HOLDS_MS: u64 = 5_000;
 
 /// What applying one copy did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Applied {
     /// The stored page rewritten, if any.
     pub page: Option<u32>,
     /// Which scopes' views changed (`Changed::reach`: all, public, redacted).
     pub reach: [bool; 3],
+    /// The record's copies before and after (`None`: absent) when the change reached a scope:
+    /// what its subscribers are told (`events::Feeds::change`).
+    pub turn: Option<Turn>,
     /// An answer not applied because it could predate a narrowing fact: ask again then.
     pub held_until: Option<u64>,
+}
+
+/// A record's copies before and after a change (`None`: absent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    pub old: Option<Repo>,
+    pub new: Option<Repo>,
+}
+
+impl Applied {
+    /// The change from `old` to `new` (on page `page`), recording its copies when it reached a
+    /// scope.
+    fn turned(page: u32, old: Option<&Repo>, new: Option<&Repo>) -> Applied {
+        let reach = Changed::reach(old, new);
+        Applied {
+            page: Some(page),
+            reach,
+            turn: reach.contains(&true).then(|| Turn {
+                old: old.cloned(),
+                new: new.cloned(),
+            }),
+            held_until: None,
+        }
+    }
 }
 
 /// A narrowing fact heard for a name (lowercased): when, and whether it removed the record.
@@ -189,13 +216,13 @@ impl Live {
             row.0 = row.0.max(at_ms);
             out.page = Some(row.1);
             if removed {
-                out.reach = Changed::reach(Some(repo), None);
+                out = Applied::turned(row.1, Some(repo), None);
                 self.listing.repos.remove(i);
                 self.rows.remove(i);
             } else if repo.is_public() {
                 let old = repo.clone();
                 repo.visibility = Visibility::Private;
-                out.reach = Changed::reach(Some(&old), Some(repo));
+                out = Applied::turned(row.1, Some(&old), Some(repo));
             }
         }
         if removed {
@@ -236,17 +263,18 @@ impl Live {
                     return out;
                 }
                 row.0 = asked_ms;
-                out.page = Some(row.1);
+                let page = row.1;
+                out.page = Some(page);
                 match new {
                     Some(repo) => {
                         let Some(slot) = self.listing.repos.get_mut(i) else {
                             return out;
                         };
-                        out.reach = Changed::reach(Some(slot), Some(&repo));
+                        out = Applied::turned(page, Some(slot), Some(&repo));
                         *slot = repo;
                     }
                     None => {
-                        out.reach = Changed::reach(self.listing.repos.get(i), None);
+                        out = Applied::turned(page, self.listing.repos.get(i), None);
                         let lower = name.to_ascii_lowercase();
                         self.removed.retain(|(n, _)| *n != lower);
                         self.removed.push((lower, asked_ms));
@@ -259,10 +287,9 @@ impl Live {
                 // A new record joins the page of the record before it.
                 let before = i.checked_sub(1).and_then(|p| self.rows.get(p));
                 let page = before.map_or(0, |r| r.1);
-                out.reach = Changed::reach(None, Some(&repo));
+                out = Applied::turned(page, None, Some(&repo));
                 self.listing.repos.insert(i, repo);
                 self.rows.insert(i, (asked_ms, page));
-                out.page = Some(page);
             }
             _ => {}
         }

@@ -10,7 +10,9 @@ use super::{Answer, Change, Owners, Told};
 use crate::cache::Store;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::fields::FieldSet;
 use crate::forge::Forge;
+use crate::model::Scope;
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport, BACKGROUND_BUDGET_MS};
 use futures::future::LocalBoxFuture;
@@ -40,14 +42,24 @@ pub struct LocalDirectory {
 /// Every directory of a test world, by lowercased owner.
 pub type Directories = RefCell<HashMap<String, Rc<LocalDirectory>>>;
 
-/// Checkpoint storage in memory, counting writes.
+/// Checkpoint storage in memory, counting writes; its subscribers are a count per scope the test
+/// sets, and the frames sent to them are recorded (rendered with the default `fields=`).
 #[derive(Default)]
 pub struct MemCheckpoints {
     pub data: RefCell<BTreeMap<String, String>>,
     pub puts: std::cell::Cell<usize>,
+    pub subscribers: Cell<[u32; 3]>,
+    pub sent: RefCell<Vec<(Option<Scope>, String)>>,
 }
 
 impl Checkpoints for MemCheckpoints {
+    fn send(&self, scope: Option<Scope>, frame: &dyn Fn(FieldSet) -> String) {
+        let text = frame(FieldSet::default_set());
+        self.sent.borrow_mut().push((scope, text));
+    }
+    fn subscribers(&self) -> [u32; 3] {
+        self.subscribers.get()
+    }
     async fn get(&self, key: &str) -> Option<String> {
         self.data.borrow().get(key).cloned()
     }

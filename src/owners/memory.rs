@@ -4,6 +4,7 @@
 
 use super::build::Checkpoint;
 use super::drift::DriftLog;
+use super::events::Feeds;
 use super::live::{Change, Live};
 use super::queue::Queue;
 use super::tally::Tally;
@@ -83,6 +84,11 @@ pub struct Memory {
     pub(super) drift_unstored: bool,
     /// Deliveries the worker applied or answered as replays, by the hour (`tally`).
     pub(super) deliveries: Tally,
+    /// Live events: each scope's numbered messages (`events`), and when the last `progress`
+    /// frame went out.
+    pub(super) feeds: Feeds,
+    pub(super) seqs_unstored: bool,
+    pub(super) progress_at_ms: u64,
 }
 
 /// Where revalidation rounds stand: changes are numbered as heard; a caller waits until its

@@ -16,6 +16,8 @@
 //!   then GitHub asked again in coalesced rounds).
 //! - `object`: the Durable Object's control logic over the `Host` seam (alarm, tasks): what
 //!   follows a drive, the callers' wait, deliveries' changes, what an alarm does.
+//! - `events`, `feed`: live events, the plain-Rust messages per scope and a directory's sending
+//!   of them to the object's subscribers.
 //! - `status`, `tally`: the owner's status route, and the deliveries it counts by the hour.
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
@@ -31,6 +33,7 @@ pub mod complete;
 pub mod directory;
 pub mod drift;
 pub mod events;
+pub mod feed;
 pub mod live;
 pub mod local;
 pub mod memory;

@@ -8,10 +8,13 @@
 
 use super::build::{self, PAGE_TIMEOUT_MS};
 use super::directory::{self, Checkpoints, Directory, Drive};
+use super::feed::State;
 use super::revalidate::{CHANGE_WAIT_MS, RETRY_MS};
 use super::{Answer, Change, Told};
 use crate::cache::Store;
 use crate::error::ApiError;
+use crate::fields::FieldSet;
+use crate::model::Scope;
 use crate::service::{Clock, Transport};
 use futures::future::LocalBoxFuture;
 use std::pin::pin;
@@ -164,6 +167,27 @@ async fn wait_for_build<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Hos
         let timer = pin!(clock.sleep(deadline - now));
         futures::future::select(woken, timer).await;
     }
+}
+
+/// A new live-events subscriber of `scope`: what an earlier life stored is loaded, a build is
+/// started for it when there is no listing and `start` (the worker charged the caller for it, as
+/// for a listing read), and its first frames are returned (`Directory::welcome`). `None` when
+/// there is nothing and `start` is false: the worker charges the caller and asks again.
+pub async fn subscribe<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Host>(
+    dir: &Directory<'_, S, T, C, K>,
+    host: &H,
+    (scope, fields, since): (Scope, FieldSet, Option<u64>),
+    start: bool,
+    spawn: Spawn<'_>,
+) -> Option<Vec<String>> {
+    dir.in_progress().await;
+    if dir.state() == State::None && dir.immediate().is_none() {
+        if !start {
+            return None;
+        }
+        listing(dir, host, 0, true, spawn).await;
+    }
+    Some(dir.welcome(scope, fields, since))
 }
 
 /// A delivery's repository-level changes: applied to the live listing (or queued, the alarm

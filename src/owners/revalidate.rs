@@ -5,7 +5,8 @@
 
 use super::directory::{changed, Checkpoints, Directory, Memory};
 use super::live::{
-    self, Applied, Change, Live, Patch, FACTS_KEY, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY, SINCE_KEY,
+    self, Applied, Change, Live, Patch, Turn, FACTS_KEY, FACT_HOLDS_MS, LIVE_KEY, QUEUE_KEY,
+    SINCE_KEY,
 };
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
@@ -36,10 +37,14 @@ pub(super) fn narrowing(fact: Fact) -> Option<Patch> {
     }
 }
 
-/// Stored pages a change rewrote, each once (a handful: a `BTreeSet` costs more wasm), and the
-/// scopes whose view it changed.
+/// Stored pages a change rewrote, each once (a handful: a `BTreeSet` costs more wasm), the
+/// scopes whose view it changed, and the records it turned (what subscribers are told).
 #[derive(Default)]
-pub(super) struct Pages(pub(super) Vec<u32>, pub(super) [bool; 3]);
+pub(super) struct Pages(
+    pub(super) Vec<u32>,
+    pub(super) [bool; 3],
+    pub(super) Vec<Turn>,
+);
 
 impl Pages {
     pub(super) fn page(&mut self, page: u32) {
@@ -62,6 +67,7 @@ impl Pages {
         for (seen, hit) in self.1.iter_mut().zip(applied.reach) {
             *seen |= hit;
         }
+        self.2.extend(applied.turn);
     }
 }
 
@@ -206,6 +212,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             }
             (seq, touched)
         };
+        // Subscribers it hides a record from hear of it before the delivery is answered.
+        self.announce(&touched.2).await;
         self.store_pages(&touched).await;
         if building {
             let since = live::encode_changes(&self.mem.borrow().since.changes());
@@ -344,6 +352,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             mem.live_text = None;
             touched
         };
+        self.announce(&touched.2).await;
         self.store_pages(&touched).await;
         self.store_queue().await;
         self.publish().await;

@@ -54,7 +54,7 @@ pub struct DriftStatus {
     pub last_24h: Drift,
 }
 
-/// Live event subscribers per scope (none until live events exist).
+/// Live event subscribers per scope (the sockets the object holds).
 #[derive(Debug, Default, Serialize)]
 pub struct Subscribers {
     pub all: u32,
@@ -111,7 +111,14 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 last: mem.drift.last,
                 last_24h: mem.drift.last_24h(now),
             },
-            subscribers: Subscribers::default(),
+            subscribers: {
+                let [all, public, redacted] = self.storage.subscribers();
+                Subscribers {
+                    all,
+                    public,
+                    redacted,
+                }
+            },
             deliveries_24h: {
                 let (applied, replayed) = mem.deliveries.last_24h(now);
                 Deliveries { applied, replayed }

@@ -16,9 +16,13 @@
 //! writes are durable (the output gate), so a build a caller waits for stores nothing before its
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
-use super::{settings, upstream, JsClock};
+use super::{events, settings, upstream, JsClock};
 use crate::forge::github::GitHub;
+use crate::fields::FieldSet;
+use crate::http::events::Subscription;
 use crate::http::query;
+use crate::model::Scope;
+use crate::owners::drift::DAY_MS;
 use crate::names::Owner;
 use crate::owners::build::{self, READ_KEY};
 use crate::owners::directory::{Checkpoints, Directory, Memory};
@@ -35,6 +39,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::DurableObjectState;
 use worker::{
     console_error, durable_object, DurableObject, Env, Request, Response, Result, State, Storage,
+    WebSocket, WebSocketIncomingMessage,
 };
 
 /// Where the object remembers whose directory it is (alarms are not told).
@@ -60,6 +65,9 @@ struct Shared {
     stored_owner: RefCell<Option<String>>,
     /// The last read noted under `READ_KEY` in this life (0: none yet).
     read_at: Cell<u64>,
+    /// When the first subscriber's read token known in this life ends (0: none): the alarm is
+    /// never moved past it, so that socket is closed on time.
+    token_ends_at: Cell<u64>,
 }
 
 impl Shared {
@@ -69,17 +77,19 @@ impl Shared {
     }
 }
 
-/// The object's storage as the directory's `Checkpoints`, for one owner.
-struct DoStorage {
+/// The object's storage and sockets as the directory's `Checkpoints`, for one owner.
+struct DoStorage<'a> {
+    state: &'a State,
     storage: Storage,
     owner: String,
     /// The noted read time, kept when the build is cleared (0: none).
     read_at: u64,
 }
 
-impl DoStorage {
-    fn new(state: &State, shared: &Shared, owner: &Owner) -> DoStorage {
+impl<'a> DoStorage<'a> {
+    fn new(state: &'a State, shared: &Shared, owner: &Owner) -> DoStorage<'a> {
         DoStorage {
+            state,
             storage: state.storage(),
             owner: owner.as_str().to_string(),
             read_at: shared.read_at.get(),
@@ -94,7 +104,13 @@ async fn read(storage: &Storage, key: &str) -> Option<String> {
     found.get(&JsValue::from_str(key)).as_string()
 }
 
-impl Checkpoints for DoStorage {
+impl Checkpoints for DoStorage<'_> {
+    fn send(&self, scope: Option<Scope>, frame: &dyn Fn(FieldSet) -> String) {
+        events::send(self.state, scope, frame);
+    }
+    fn subscribers(&self) -> [u32; 3] {
+        events::subscribers(self.state)
+    }
     async fn get(&self, key: &str) -> Option<String> {
         read(&self.storage, key).await
     }
@@ -179,7 +195,7 @@ impl DurableObject for OwnerDirectory {
             }
             *shared.stored_owner.borrow_mut() = Some(owner.as_str().to_string());
         }
-        if req.path() == "/listing" {
+        if req.path() == "/listing" || req.path() == "/events" {
             let now = JsClock.now_ms();
             if build::note_read(shared.read_at.get(), now, config.stale_ttl) {
                 let _ = self
@@ -265,6 +281,34 @@ impl DurableObject for OwnerDirectory {
                 dir.delivered(param("replayed") == "1").await;
                 Response::empty().map(|r| r.with_status(204))
             }
+            "/events" => {
+                let Some(sub) = Subscription::from_query(query::from_url(&url)) else {
+                    return Response::error("the subscription is malformed", 400);
+                };
+                if let Some(full) = events::full(&self.state) {
+                    return full;
+                }
+                let host = DoHost::new(&self.state, shared);
+                let spawn = |stop_at_ms| {
+                    self.drive_now(&owner, stop_at_ms);
+                    None
+                };
+                let asked = (sub.scope, sub.fields, sub.since);
+                let start = param("start") == "1";
+                let Some(frames) = object::subscribe(&dir, &host, asked, start, &spawn).await
+                else {
+                    return Response::empty().map(|r| r.with_status(events::WOULD_START));
+                };
+                let resp = events::accept(&self.state, &sub, &frames)?;
+                if let Some(until) = sub.until_ms {
+                    let known = shared.token_ends_at.get();
+                    if known == 0 || until < known {
+                        shared.token_ends_at.set(until);
+                        arm_by(&self.state, shared, until).await;
+                    }
+                }
+                Ok(resp)
+            }
             "/status" => Response::ok(status_json(&dir.report().await)),
             _ => Response::error("no such operation", 404),
         }
@@ -294,7 +338,35 @@ impl DurableObject for OwnerDirectory {
         let storage = DoStorage::new(&self.state, &self.shared, &owner);
         let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         object::alarm(&dir, &DoHost::new(&self.state, &self.shared)).await;
+        let next = events::close_ended(&self.state);
+        self.shared.token_ends_at.set(next);
+        if next > 0 {
+            arm_by(&self.state, &self.shared, next).await;
+        }
         Response::empty()
+    }
+
+    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+        if let WebSocketIncomingMessage::String(text) = message {
+            events::message(&self.state, &ws, &text);
+        }
+        Ok(())
+    }
+
+    /// The client closed: so does the object's end.
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        let _ = ws.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -382,8 +454,15 @@ async fn noted_read(state: &State, shared: &Shared) -> u64 {
 }
 
 /// Everything the object stored goes (pages of a failed build, the checkpoint, who it is): a new
-/// life, nothing stored, nothing remembered.
+/// life, nothing stored, nothing remembered. Not while subscribers are connected: they read the
+/// listing, so the read is noted now and the alarm looks again in a day.
 async fn reap(state: &State, shared: &Shared) {
+    if !state.get_websockets().is_empty() {
+        let now = JsClock.now_ms();
+        let _ = state.storage().put_raw(READ_KEY, &now.to_string()).await;
+        shared.read_at.set(now);
+        return wake(state, shared, DAY_MS).await;
+    }
     if let Err(e) = state.storage().delete_all().await {
         return console_error!("owner directory storage not reaped: {e}");
     }
@@ -392,11 +471,28 @@ async fn reap(state: &State, shared: &Shared) {
     shared.read_at.set(0);
 }
 
-/// Arms the alarm `in_ms` from now (an alarm already set is moved).
+/// Arms the alarm `in_ms` from now (an alarm already set is moved), but never past the end of a
+/// subscriber's token known in this life.
 async fn wake(state: &State, shared: &Shared, in_ms: u64) {
     shared.armed.set(true);
+    let ends = shared.token_ends_at.get();
+    let now = JsClock.now_ms();
+    let in_ms = if ends > 0 {
+        in_ms.min(ends.saturating_sub(now))
+    } else {
+        in_ms
+    };
     let at = Duration::from_millis(in_ms);
     if let Err(e) = state.storage().set_alarm(at).await {
         console_error!("owner directory alarm not set: {e}");
     }
+}
+
+/// Makes the alarm fire by `at_ms` (epoch ms): set when none is, or when it is set for later.
+async fn arm_by(state: &State, shared: &Shared, at_ms: u64) {
+    let set = state.storage().get_alarm().await.ok().flatten();
+    if set.is_some_and(|t| u64::try_from(t).is_ok_and(|t| t <= at_ms)) {
+        return;
+    }
+    wake(state, shared, at_ms.saturating_sub(JsClock.now_ms())).await;
 }

@@ -4,6 +4,7 @@
 mod assets;
 mod directory;
 mod edge;
+mod events;
 mod kv;
 mod limiter;
 mod owners;
@@ -186,6 +187,12 @@ async fn answer(
             .map(|r| r as &dyn Fn(&http::usage::DataPoint)),
     };
     let resp = http::handle(&core_req, &core_ctx).await;
+    if let Some(subscription) = &resp.upgrade {
+        let limiter = core_ctx.limiter;
+        return events::connect(settings.owners.as_ref(), subscription, limiter)
+            .await
+            .map(JsValue::from);
+    }
     for job in deferred.take() {
         let env = env.clone();
         ctx.wait_until(async move { run_refresh(env, job).await });

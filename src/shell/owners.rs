@@ -5,7 +5,7 @@ use crate::names::Owner;
 use crate::owners::{live, wire, Answer, Change, Owners, Told};
 use futures::future::LocalBoxFuture;
 use worker::wasm_bindgen::JsValue;
-use worker::{console_error, web_sys, Env, Request, Result};
+use worker::{console_error, web_sys, Env, Request, Response, Result};
 
 pub use crate::config::OWNERS_BINDING;
 
@@ -49,6 +49,21 @@ impl DoOwners {
             }
         };
         Ok((resp.status_code(), resp.text().await?))
+    }
+
+    /// The owner's object asked to accept a live-events subscriber (`query` an admitted
+    /// `http::events::Subscription`'s); `start` when the caller was charged for a build. The
+    /// object's answer is handed on as it is: a `101` with the socket, or a refusal.
+    pub async fn subscribe(&self, owner: &Owner, query: &str, start: bool) -> Result<Response> {
+        let ns = self.env.durable_object(OWNERS_BINDING)?;
+        let stub = ns.id_from_name(&owner.key())?.get_stub()?;
+        let url = format!("https://owners/events?{query}&start={}", u8::from(start));
+        let headers = web_sys::Headers::new()?;
+        headers.set("upgrade", "websocket")?;
+        let init = web_sys::RequestInit::new();
+        init.set_headers(&headers);
+        let req = web_sys::Request::new_with_str_and_init(&url, &init)?;
+        stub.fetch_with_request(Request::from(req)).await
     }
 
     async fn listing_now(&self, owner: &Owner, wait_ms: u64, start: bool) -> Answer {

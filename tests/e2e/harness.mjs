@@ -91,9 +91,9 @@ export function names(repos) {
   return repos.map((r) => r.name);
 }
 
-/** A read token (HS256) for `orgs`, valid for five minutes, signed with `secret`. */
-export function mintReadToken(secret, orgs) {
+/** A read token (HS256) for `orgs`, valid for `expiresInS` (five minutes), signed with `secret`. */
+export function mintReadToken(secret, orgs, expiresInS = 300) {
   const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");
-  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: Math.floor(Date.now() / 1000) + 300, orgs })}`;
+  const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ exp: Math.floor(Date.now() / 1000) + expiresInS, orgs })}`;
   return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
 }
