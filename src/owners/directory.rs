@@ -37,9 +37,7 @@ pub trait Checkpoints {
     async fn clear(&self);
     /// Sends a frame to each subscriber of `scope` (every subscriber when `None`), rendered
     /// by `frame` once per `fields=` set among them. Nobody subscribes by default.
-    fn send(&self, scope: Option<Scope>, frame: &dyn Fn(FieldSet) -> String) {
-        let _ = (scope, frame);
-    }
+    fn send(&self, _scope: Option<Scope>, _frame: &dyn Fn(FieldSet) -> String) {}
     /// How many subscribers each scope has (all, public, redacted).
     fn subscribers(&self) -> [u32; 3] {
         [0; 3]
@@ -411,10 +409,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         if !self.mem.borrow().deliveries.is_empty() {
             self.store_tally().await;
         }
-        if self.mem.borrow().feeds.seq(Scope::All) > 0 {
-            self.mem.borrow_mut().seqs_unstored = true;
-            self.store_seqs().await;
-        }
+        self.keep_seqs().await;
     }
 
     pub(super) fn forget_checkpoint(&self) {

@@ -105,6 +105,15 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         self.storage.subscribers().iter().any(|&n| n > 0)
     }
 
+    /// The numbers again after storage was cleared (an owner-level invalidation): the sockets
+    /// outlive it, so a later life must not number from 0.
+    pub(super) async fn keep_seqs(&self) {
+        if self.mem.borrow().feeds.seq(Scope::All) > 0 {
+            self.mem.borrow_mut().seqs_unstored = true;
+            self.store_seqs().await;
+        }
+    }
+
     /// Where the listing stands for a subscriber (what an earlier life stored included, once
     /// `in_progress` has loaded it).
     pub fn state(&self) -> State {

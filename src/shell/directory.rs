@@ -17,15 +17,15 @@
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
 use super::{events, settings, upstream, JsClock};
-use crate::forge::github::GitHub;
 use crate::fields::FieldSet;
+use crate::forge::github::GitHub;
 use crate::http::events::Subscription;
 use crate::http::query;
 use crate::model::Scope;
-use crate::owners::drift::DAY_MS;
 use crate::names::Owner;
 use crate::owners::build::{self, READ_KEY};
 use crate::owners::directory::{Checkpoints, Directory, Memory};
+use crate::owners::drift::DAY_MS;
 use crate::owners::object::{self, Host};
 use crate::owners::status::status_json;
 use crate::owners::{live, wire, Told};
@@ -346,7 +346,11 @@ impl DurableObject for OwnerDirectory {
         Response::empty()
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         if let WebSocketIncomingMessage::String(text) = message {
             events::message(&self.state, &ws, &text);
         }
