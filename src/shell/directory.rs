@@ -1,6 +1,7 @@
 //! The `OwnerDirectory` Durable Object (one per lowercased owner). The build logic is
 //! `owners::directory` and its control logic `owners::object`; this file only wires them to the
-//! object's storage, its alarm, its tasks and `fetch` from the worker (`owners.rs` is the stub).
+//! object's storage and sockets (`storage.rs`, `events.rs`), its alarm, its tasks and `fetch` from
+//! the worker (`owners.rs` is the stub).
 //!
 //! The request that starts a build pages at once, in a task of the object's own, while its
 //! caller waits; the alarm drives whatever is left after that, and watches a build whose caller
@@ -16,15 +17,14 @@
 //! writes are durable (the output gate), so a build a caller waits for stores nothing before its
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
+use super::storage::{read, DoStorage};
 use super::{events, settings, upstream, JsClock};
-use crate::fields::FieldSet;
 use crate::forge::github::GitHub;
 use crate::http::events::Subscription;
 use crate::http::query;
-use crate::model::Scope;
 use crate::names::Owner;
 use crate::owners::build::{self, READ_KEY};
-use crate::owners::directory::{Checkpoints, Directory, Memory};
+use crate::owners::directory::{Directory, Memory};
 use crate::owners::drift::DAY_MS;
 use crate::owners::object::{self, Host};
 use crate::owners::status::status_json;
@@ -34,16 +34,15 @@ use futures::future::LocalBoxFuture;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
-use worker::js_sys::Map;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::DurableObjectState;
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, Storage,
-    WebSocket, WebSocketIncomingMessage,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
 };
 
 /// Where the object remembers whose directory it is (alarms are not told).
-const OWNER_KEY: &str = "owner";
+pub(super) const OWNER_KEY: &str = "owner";
 
 #[durable_object]
 pub struct OwnerDirectory {
@@ -55,7 +54,7 @@ pub struct OwnerDirectory {
 
 /// What the object's requests, its alarm and the drivers they start share.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     memory: RefCell<Memory>,
     /// A request's driver is spawned but has not begun (so it is not `running` yet).
     spawned: Cell<bool>,
@@ -64,7 +63,7 @@ struct Shared {
     /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
     stored_owner: RefCell<Option<String>>,
     /// The last read noted under `READ_KEY` in this life (0: none yet).
-    read_at: Cell<u64>,
+    pub(super) read_at: Cell<u64>,
     /// When the first subscriber's read token known in this life ends (0: none): the alarm is
     /// never moved past it, so that socket is closed on time.
     token_ends_at: Cell<u64>,
@@ -74,86 +73,6 @@ impl Shared {
     /// Whether a driver pages or is about to.
     fn driving(&self) -> bool {
         self.memory.borrow().is_running() || self.spawned.get()
-    }
-}
-
-/// The object's storage and sockets as the directory's `Checkpoints`, for one owner.
-struct DoStorage<'a> {
-    state: &'a State,
-    storage: Storage,
-    owner: String,
-    /// The noted read time, kept when the build is cleared (0: none).
-    read_at: u64,
-}
-
-impl<'a> DoStorage<'a> {
-    fn new(state: &'a State, shared: &Shared, owner: &Owner) -> DoStorage<'a> {
-        DoStorage {
-            state,
-            storage: state.storage(),
-            owner: owner.as_str().to_string(),
-            read_at: shared.read_at.get(),
-        }
-    }
-}
-
-/// A value stored as a raw string: `Storage::get` and `put` would go through
-/// `serde_wasm_bindgen`, whose number handling formats floats (~14 KB of wasm).
-async fn read(storage: &Storage, key: &str) -> Option<String> {
-    let found = storage.get_multiple(vec![key]).await.ok()?;
-    found.get(&JsValue::from_str(key)).as_string()
-}
-
-impl Checkpoints for DoStorage<'_> {
-    fn send(&self, scope: Option<Scope>, frame: &dyn Fn(FieldSet) -> String) {
-        events::send(self.state, scope, frame);
-    }
-    fn subscribers(&self) -> [u32; 3] {
-        events::subscribers(self.state)
-    }
-    async fn get(&self, key: &str) -> Option<String> {
-        read(&self.storage, key).await
-    }
-    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
-        let mut out = Vec::with_capacity(keys.len());
-        // The storage API takes at most 128 keys per call.
-        for chunk in keys.chunks(128) {
-            let found: Option<Map> = self.storage.get_multiple(chunk.to_vec()).await.ok();
-            for key in chunk {
-                let value = found
-                    .as_ref()
-                    .map(|m| m.get(&JsValue::from_str(key)))
-                    .and_then(|v| v.as_string());
-                out.push(value);
-            }
-        }
-        out
-    }
-    async fn put(&self, key: &str, value: &str) -> std::result::Result<(), String> {
-        self.storage
-            .put_raw(key, value)
-            .await
-            .map_err(|e| e.to_string())
-    }
-    async fn delete_many(&self, keys: &[String]) {
-        for chunk in keys.chunks(128) {
-            if let Err(e) = self.storage.delete_multiple(chunk.to_vec()).await {
-                console_error!("owner directory storage not deleted: {e}");
-            }
-        }
-    }
-    /// Everything but whose directory this is and when it was last read.
-    async fn clear(&self) {
-        if let Err(e) = self.storage.delete_all().await {
-            console_error!("owner directory storage not cleared: {e}");
-        }
-        let _ = self.storage.put_raw(OWNER_KEY, self.owner.as_str()).await;
-        if self.read_at > 0 {
-            let _ = self
-                .storage
-                .put_raw(READ_KEY, &self.read_at.to_string())
-                .await;
-        }
     }
 }
 

@@ -9,6 +9,7 @@ mod kv;
 mod limiter;
 mod owners;
 mod signer;
+mod storage;
 mod upstream;
 
 use crate::config::{Config, ConfigError, VARIABLES};

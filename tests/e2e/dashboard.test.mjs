@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { createHmac, randomUUID } from "node:crypto";
 import { chromium } from "playwright-core";
 import { startWorker, fixtureRepos } from "./harness.mjs";
 
@@ -23,11 +24,12 @@ if (missing && process.env.CI && !optedOut) {
 const skip = optedOut ? "FORGELENS_SKIP_BROWSER=1" : missing ?? false;
 if (skip) console.error(`\n!!! SKIPPING THE BROWSER TEST: ${skip} !!!\n`);
 
+const HOOK_SECRET = "e2e-dashboard-hook-secret";
 let w;
 let browser;
 before(async () => {
   if (skip) return;
-  w = await startWorker({ PINNED_ORGS: "Small-Org" }, {}, { port: 0, host: "127.0.0.1" });
+  w = await startWorker({ PINNED_ORGS: "Small-Org", GITHUB_WEBHOOK_SECRET: HOOK_SECRET }, {}, { port: 0, host: "127.0.0.1" });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -206,5 +208,36 @@ test("a record's javascript: URL never becomes a link", { skip }, async () => {
   assert.equal(await page.locator(`#rows tr[data-repo="${evil.name}"] strong`).innerText(), evil.name, "its name is shown");
   assert.equal(await page.locator('a[href^="javascript"]').count(), 0);
   assert.equal(await page.locator("#rows tr[data-repo] a").count(), publicRepos("octocat").length - 1);
+  await page.close();
+});
+
+test("a delivery turns a CI badge and its tile on the page, with no request: the change is pushed", { skip }, async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  const asked = [];
+  page.on("request", (r) => { if (new URL(r.url()).pathname.startsWith("/v1/")) asked.push(r.url()); });
+  await page.goto(`${w.url.href}?owner=Small-Org`);
+  await page.waitForSelector('#rows tr[data-repo="Hello-World"]');
+  await page.waitForSelector("#live.on");
+  assert.equal(await page.locator("#live").innerText(), "live");
+  const failing = Number(await page.locator('button[data-state="ci-failure"] strong').innerText() || 0);
+  const before = asked.length;
+  // CI turns red on GitHub, and GitHub delivers the check_suite.
+  const repo = w.emu.forge.owners.get("small-org").repos.find((r) => r.name === "Hello-World");
+  repo.defaultBranchRef.target.statusCheckRollup = { state: "FAILURE" };
+  const body = JSON.stringify({
+    action: "completed",
+    check_suite: { id: randomUUID(), head_branch: repo.defaultBranchRef.name, conclusion: "failure" },
+    repository: { full_name: "Small-Org/Hello-World", default_branch: repo.defaultBranchRef.name },
+  });
+  const res = await w.get("/v1/webhooks/github", {
+    method: "POST",
+    body,
+    headers: { "Content-Type": "application/json", "X-GitHub-Event": "check_suite", "X-GitHub-Delivery": randomUUID(),
+      "X-Hub-Signature-256": "sha256=" + createHmac("sha256", HOOK_SECRET).update(body).digest("hex") },
+  });
+  assert.equal(res.status, 200);
+  await page.waitForSelector('#rows tr[data-repo="Hello-World"] .badge.ci-failure', { timeout: 5000 });
+  assert.equal(Number(await page.locator('button[data-state="ci-failure"] strong').innerText()), failing + 1, "the tile counts it");
+  assert.deepEqual(asked.slice(before), [], "no poll: the page asked nothing");
   await page.close();
 });
