@@ -6,6 +6,8 @@
 //   node bench/run.mjs --render-only   # rewrite BENCHMARKS.md from bench/results.json (after editing notes.md)
 //   node bench/run.mjs --json-only     # measure only the JSON hot paths against serde (seconds; no build, no
 //                                      # worker) and rewrite that section of BENCHMARKS.md and results.json
+//   node bench/run.mjs --events-only   # measure only live events (bench/events.mjs, ~3 min at --page-ms 1000)
+//                                      # with the built worker, and rewrite BENCHMARKS.md and results.json
 //
 // --page-ms is the cost of one 100-repository owner page in the large-owner section
 // (bench/owners.mjs; default 1000 ms, 100 ms with --quick): that section takes ~100 pages × page cost.
@@ -19,6 +21,7 @@ import { startEmulator } from "../tests/emulator/server.mjs";
 import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
 import { benchOwners, renderOwners } from "./owners.mjs";
 import { benchLive, renderLive } from "./live.mjs";
+import { benchEvents, renderEvents } from "./events.mjs";
 import { benchViews, renderViews } from "./views.mjs";
 import { gzipSize, request, workerOptions } from "./common.mjs";
 
@@ -49,6 +52,20 @@ if (process.argv.includes("--json-only")) {
   writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
   writeFileSync(`${root}BENCHMARKS.md`, render(previous));
   log("measured the JSON paths against serde; rewrote BENCHMARKS.md and bench/results.json");
+  process.exit(0);
+}
+if (process.argv.includes("--events-only")) {
+  // Live events alone (bench/events.mjs), written into results.json and BENCHMARKS.md.
+  const previous = JSON.parse(readFileSync(`${root}bench/results.json`, "utf8"));
+  const workerOpts = (bindings, graphqlUrl) => workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, ...bindings });
+  previous.events = await benchEvents({ workerOpts, pageMs: PAGE_MS, subscribers: QUICK ? 200 : 1000, log });
+  previous.events.date = new Date().toISOString();
+  previous.events.machine = MACHINE;
+  const wasm = readFileSync(`${root}build/index_bg.wasm`);
+  previous.size = { ...previous.size, raw: wasm.length, gzip: gzipSize(wasm) };
+  writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
+  writeFileSync(`${root}BENCHMARKS.md`, render(previous));
+  log("measured live events; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
 if (process.argv.includes("--render-only")) {
@@ -325,6 +342,8 @@ results.owners = await benchOwners({ workerOpts, pageMs: PAGE_MS, log });
 // --- 4b: live listings under activity, and views of a large owner (their own workers) -----
 log("live listings under activity");
 results.live = await benchLive({ workerOpts, pageMs: PAGE_MS, seconds: QUICK ? 10 : 60, log });
+log("live events: fan-out to subscribers");
+results.events = await benchEvents({ workerOpts, pageMs: PAGE_MS, subscribers: QUICK ? 200 : 1000, log });
 log("views of a large owner");
 results.large_views = await benchViews({ workerOpts, runs: QUICK ? 30 : 200, log });
 
@@ -438,6 +457,7 @@ function render(r) {
   lines.push(...renderJsonVsSerde(r.json_vs_serde));
   lines.push(...renderOwners(r.owners, r.owners?.cpu_native));
   lines.push(...renderLive(r.live));
+  lines.push(...renderEvents(r.events));
   lines.push(...renderViews(r.large_views, r.owners?.cpu_native));
   lines.push("", "## Size", "");
   lines.push("Bytes of `build/index_bg.wasm`; gzip as `scripts/build.sh` measures it (`gzip -9`).", "");

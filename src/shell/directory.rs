@@ -17,7 +17,7 @@
 //! writes are durable (the output gate), so a build a caller waits for stores nothing before its
 //! first page goes out, and writes nothing after its answer until the answer is out.
 
-use super::storage::{read, DoStorage};
+use super::storage::{read, DoStorage, OWNER_KEY};
 use super::{events, settings, upstream, JsClock};
 use crate::forge::github::GitHub;
 use crate::http::events::Subscription;
@@ -41,8 +41,6 @@ use worker::{
     WebSocketIncomingMessage,
 };
 
-/// Where the object remembers whose directory it is (alarms are not told).
-pub(super) const OWNER_KEY: &str = "owner";
 
 #[durable_object]
 pub struct OwnerDirectory {
@@ -54,7 +52,7 @@ pub struct OwnerDirectory {
 
 /// What the object's requests, its alarm and the drivers they start share.
 #[derive(Default)]
-pub(super) struct Shared {
+struct Shared {
     memory: RefCell<Memory>,
     /// A request's driver is spawned but has not begun (so it is not `running` yet).
     spawned: Cell<bool>,
@@ -63,7 +61,7 @@ pub(super) struct Shared {
     /// The owner this object has stored under `OWNER_KEY` in this life (read once, not per request).
     stored_owner: RefCell<Option<String>>,
     /// The last read noted under `READ_KEY` in this life (0: none yet).
-    pub(super) read_at: Cell<u64>,
+    read_at: Cell<u64>,
     /// When the first subscriber's read token known in this life ends (0: none): the alarm is
     /// never moved past it, so that socket is closed on time.
     token_ends_at: Cell<u64>,
@@ -132,7 +130,7 @@ impl DurableObject for OwnerDirectory {
                 }
             }
         }
-        let storage = DoStorage::new(&self.state, shared, &owner);
+        let storage = DoStorage::new(&self.state, shared.read_at.get(), &owner);
         let forge = GitHub::from_config(config);
         let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
             .with_signer(&super::signer::WebCryptoSigner);
@@ -254,7 +252,7 @@ impl DurableObject for OwnerDirectory {
         let forge = GitHub::from_config(config);
         let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
             .with_signer(&super::signer::WebCryptoSigner);
-        let storage = DoStorage::new(&self.state, &self.shared, &owner);
+        let storage = DoStorage::new(&self.state, self.shared.read_at.get(), &owner);
         let dir = Directory::new(&svc, &storage, &self.shared.memory, &owner);
         object::alarm(&dir, &DoHost::new(&self.state, &self.shared)).await;
         let next = events::close_ended(&self.state);
@@ -323,7 +321,7 @@ async fn drive(env: &Env, state: &State, shared: &Shared, owner: &Owner, stop_at
     let forge = GitHub::from_config(config);
     let svc = Service::new(config, kv, &upstream::Fetcher, &JsClock, &forge)
         .with_signer(&super::signer::WebCryptoSigner);
-    let storage = DoStorage::new(state, shared, owner);
+    let storage = DoStorage::new(state, shared.read_at.get(), owner);
     let dir = Directory::new(&svc, &storage, &shared.memory, owner);
     object::drive(&dir, &DoHost::new(state, shared), stop_at_ms).await;
 }

@@ -1,7 +1,6 @@
 //! The owner's object's storage and sockets as the directory's `Checkpoints`: values kept as raw
 //! strings, and frames sent to the subscribers its sockets are (`events`).
 
-use super::directory::{Shared, OWNER_KEY};
 use super::events;
 use crate::fields::FieldSet;
 use crate::model::Scope;
@@ -11,6 +10,9 @@ use crate::owners::directory::Checkpoints;
 use worker::js_sys::Map;
 use worker::wasm_bindgen::JsValue;
 use worker::{console_error, State, Storage};
+
+/// Where the object remembers whose directory it is (alarms are not told).
+pub(super) const OWNER_KEY: &str = "owner";
 
 /// The object's storage and sockets as the directory's `Checkpoints`, for one owner.
 pub(super) struct DoStorage<'a> {
@@ -22,12 +24,13 @@ pub(super) struct DoStorage<'a> {
 }
 
 impl<'a> DoStorage<'a> {
-    pub(super) fn new(state: &'a State, shared: &Shared, owner: &Owner) -> DoStorage<'a> {
+    /// `read_at`: the read noted in this life (0: none).
+    pub(super) fn new(state: &'a State, read_at: u64, owner: &Owner) -> DoStorage<'a> {
         DoStorage {
             state,
             storage: state.storage(),
             owner: owner.as_str().to_string(),
-            read_at: shared.read_at.get(),
+            read_at,
         }
     }
 }
