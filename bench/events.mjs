@@ -166,6 +166,13 @@ export function renderEvents(e) {
   L.push(`A cold build of ${c.repos.toLocaleString("en")} repositories (${c.pages} pages, ${(c.build_ms / 1000).toFixed(1)} s) with ${c.subscribers} subscribers waiting: each one's \`ready\``);
   L.push(`after the emulator answered the last page: ${ms(c.ready_after_last_page_ms)} (goal ≤ 1 s: ${mark(c.ready_after_last_page_ms.max <= 1000)}); never ready: ${c.never_ready};`);
   L.push(`\`progress\` frames per subscriber (p50): ${c.progress_frames_p50}.`);
+  if (e.cpu_native) {
+    const u = e.cpu_native.per_change_us;
+    L.push("", `The object's CPU per change, natively (\`cargo bench --bench cpu -- events\`): a public record's change numbered, kept and rendered for`);
+    L.push(`each of the three scopes with the default fields: ${u.p50.toFixed(2)} µs p50 (${u.p95.toFixed(2)} µs p95), ${e.cpu_native.per_scope_us_p50.toFixed(2)} µs per scope; sending it`);
+    L.push("to each socket is the runtime's work (one `send` per socket, one render per distinct `fields=` set).");
+  }
+  if (e.date) L.push("", `\`node bench/run.mjs --events-only\`, ${e.date.slice(0, 10)}, ${e.machine}.`);
   return L;
 }
 

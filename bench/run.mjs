@@ -61,10 +61,16 @@ if (process.argv.includes("--events-only")) {
   previous.events = await benchEvents({ workerOpts, pageMs: PAGE_MS, subscribers: QUICK ? 200 : 1000, log });
   previous.events.date = new Date().toISOString();
   previous.events.machine = MACHINE;
-  const wasm = readFileSync(`${root}build/index_bg.wasm`);
-  previous.size = { ...previous.size, raw: wasm.length, gzip: gzipSize(wasm) };
+  const ev = execFileSync("cargo", ["bench", "--quiet", "--bench", "cpu", "--", "events"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  previous.events.cpu_native = JSON.parse(ev.trim().split("\n").pop()).events_change;
   writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
-  writeFileSync(`${root}BENCHMARKS.md`, render(previous));
+  // Only this section of BENCHMARKS.md changes: the others stay as their last full run wrote them.
+  const md = readFileSync(`${root}BENCHMARKS.md`, "utf8");
+  const section = renderEvents(previous.events).join("\n").trim() + "\n\n";
+  const at = md.indexOf("## Live events: fan-out");
+  const next = md.indexOf("\n## ", at + 1);
+  const before = md.indexOf("## Views of a large owner");
+  writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, before) + section + md.slice(before));
   log("measured live events; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
@@ -354,6 +360,7 @@ const cpuNative = JSON.parse(cpuOut.trim().split("\n").pop());
 results.cpu = cpuNative.cpu;
 results.owners.cpu_native = cpuNative.owner_build;
 results.json_vs_serde = jsonVsSerde(cpuNative.json_vs_serde);
+if (results.events) results.events.cpu_native = cpuNative.events_change;
 
 // --- 6: size -----------------------------------------------------------------------------
 log("size per dependency (bench/size.mjs)");

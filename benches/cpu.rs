@@ -100,6 +100,10 @@ fn measure(runs: usize, mut f: impl FnMut()) -> (f64, f64, f64) {
 fn main() {
     // `cargo bench` passes `--bench`; any other word is a filter.
     let json_only = std::env::args().skip(1).any(|a| a == "json");
+    if std::env::args().skip(1).any(|a| a == "events") {
+        println!("{}", json!({"events_change": events_change()}));
+        return;
+    }
     if json_only {
         let rows = json_vs_serde::compare(pages, JSON_ROUNDS);
         print!("{}", json_vs_serde::to_markdown(&rows));
@@ -182,8 +186,42 @@ fn main() {
     println!(
         "{}",
         json!({"cpu": results, "owner_build": owner_build(fields), "q_search": q_search(),
+            "events_change": events_change(),
             "json_vs_serde": json_vs_serde::to_json(&json_rows)})
     );
+}
+
+/// Live events: the object's CPU for one record's change that reaches every scope (a public
+/// record archived, then unarchived): numbered per scope, kept for `since=`, and rendered once per
+/// scope with the default fields, as `owners::feed` does before sending it to each socket.
+fn events_change() -> Value {
+    use forgelens::model::Scope;
+    use forgelens::owners::events::{self, Feeds};
+    let replies = pages(100);
+    let page = parse::owner_page(&replies[0]).unwrap();
+    let public = page.repos.iter().find(|r| r.is_public()).unwrap().clone();
+    let mut archived = public.clone();
+    archived.archived = true;
+    let fields = FieldSet::default_set();
+    let mut feeds = Feeds::default();
+    let mut now = 1_700_000_000_000u64;
+    let mut flip = false;
+    let (p50, p95, min) = measure(20_000, || {
+        flip = !flip;
+        now += 1;
+        let (old, new) = if flip {
+            (&public, &archived)
+        } else {
+            (&archived, &public)
+        };
+        for (scope, seq) in feeds.change(Some(old), Some(new), now) {
+            let m = feeds.message(scope, seq).unwrap();
+            black_box(events::render(m, scope, fields));
+        }
+    });
+    let scopes = [Scope::All, Scope::Public, Scope::Redacted].len() as f64;
+    json!({"per_change_us": {"p50": p50, "p95": p95, "min": min}, "per_scope_us_p50": p50 / scopes,
+        "kept_messages": feeds.seq(Scope::All).min(events::MAX_MESSAGES as u64)})
 }
 
 /// What the owner directory spends CPU on while building a 10,000-repository listing, as

@@ -235,6 +235,16 @@ fn run_seed(seed: u64, steps: usize) -> Outcome {
         book: RefCell::default(),
         steps,
     };
+    // The listed owner is watched: one subscriber per scope (`check_events`), so an owner-level
+    // invalidation starts its rebuild at once, as the object does for its sockets.
+    world
+        .directories
+        .borrow_mut()
+        .entry(OWNER.to_ascii_lowercase())
+        .or_default()
+        .storage
+        .subscribers
+        .set([1, 1, 1]);
     let result = {
         let sp = Spawner::new();
         let sp2 = sp.clone();
@@ -250,6 +260,7 @@ fn run_seed(seed: u64, steps: usize) -> Outcome {
         Err(Stuck::TooManySteps(tasks)) => r.violate("progress", format!("livelock: {tasks:?}")),
     }
     r.check_cost();
+    r.check_events();
     let book = r.book.into_inner();
     let mut counts = book.counts;
     counts.insert("github faults", world.gh.faults.get());

@@ -130,6 +130,12 @@ impl<C: Clock> Host for LocalHost<'_, C> {
         Box::pin(std::future::ready(self.dir.read_at.get()))
     }
     fn reap(&self) -> LocalBoxFuture<'_, ()> {
+        if self.dir.storage.subscribers.get().iter().any(|&n| n > 0) {
+            // As the object: subscribers read the listing, so the read is noted now and the
+            // alarm looks again in a day.
+            self.dir.read_at.set(self.clock.now_ms());
+            return self.arm(super::drift::DAY_MS);
+        }
         self.dir.storage.data.borrow_mut().clear();
         *self.dir.memory.borrow_mut() = Memory::default();
         self.dir.read_at.set(0);

@@ -41,7 +41,6 @@ use worker::{
     WebSocketIncomingMessage,
 };
 
-
 #[durable_object]
 pub struct OwnerDirectory {
     state: State,

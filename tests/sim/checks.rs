@@ -341,3 +341,47 @@ impl<'a> Run<'a> {
         }
     }
 }
+
+impl Run<'_> {
+    /// Live events, as the owner's subscribers got them: in each scope, numbered messages one
+    /// apart from the first on (no gap, no number twice, however the object was evicted), an
+    /// anonymous (hide) subscriber never sent a record that is not public, and a redacted one
+    /// never more of a private record than its name, full name and visibility.
+    pub(crate) fn check_events(&self) {
+        use forgelens::model::Scope;
+        let dirs = self.w.directories.borrow();
+        let Some(d) = dirs.get(&OWNER.to_ascii_lowercase()) else {
+            return;
+        };
+        let sent = d.storage.sent.borrow();
+        for scope in [Scope::All, Scope::Public, Scope::Redacted] {
+            let mut last: Option<u64> = None;
+            for (_, text) in sent.iter().filter(|(s, _)| *s == Some(scope)) {
+                let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+                let Some(seq) = frame["seq"].as_u64() else {
+                    continue;
+                };
+                if last.is_some_and(|l| seq != l + 1) {
+                    self.violate(
+                        "events numbered",
+                        format!("{scope:?}: message {seq} after {last:?}: {text}"),
+                    );
+                    return;
+                }
+                last = Some(seq);
+                let repo = &frame["repo"];
+                let public = repo["visibility"] == "public";
+                let keys = repo.as_object().map_or(0, serde_json::Map::len);
+                let leaked = match scope {
+                    Scope::Public => frame["type"] == "upsert" && !public,
+                    Scope::Redacted => frame["type"] == "upsert" && !public && keys != 3,
+                    Scope::All => false,
+                };
+                if leaked {
+                    self.violate("events private", format!("{scope:?} was sent {text}"));
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the release worker into build/ (index.js + index_bg.wasm), then strips the wasm with
+# binaryen's wasm-opt from npm: worker-build would fetch its own wasm-bindgen and wasm-opt from
+# GitHub, which is not reachable everywhere, so both are handed to it explicitly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Up to date when no input is newer than the shipped wasm: `wrangler dev` (4.86, pinned for
+# Node 20) runs this command again the moment its watcher has scanned src/, and again on every
+# change there; the second run must neither redo a minute of work nor race the first on build/.
+# FORCE_BUILD=1 builds anyway.
+# build/.built is written last, so a build that failed (the budget below) is never up to date.
+stamp=build/.built
+if [ "${FORCE_BUILD:-}" != "1" ] && [ -f "$stamp" ] && [ -s build/index_bg.wasm ] &&
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/assets.mjs -newer "$stamp" -print -quit)" ]; then
+  echo "build: up to date ($(gzip -9 -c < build/index_bg.wasm | wc -c) bytes gzip)"
+  exit 0
+fi
+rm -f "$stamp"
+bash scripts/setup.sh
+export WASM_BINDGEN_BIN="$(command -v wasm-bindgen)"
+export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+# The texts the worker serves travel in its JS module, not the wasm (src/shell/assets.rs).
+node scripts/assets.mjs
+worker-build --release
+# Two files from worker-build's output: build/index_bg.wasm, shipped, and
+# target/index_bg.named.wasm, optimised alike but keeping function names (for bench/profile.mjs
+# and bench/size.mjs; kept out of build/, which is what deploys). Keeping names (-g) changes what
+# -Oz may merge, so the shipped file is optimised on its own; -Oz without -g also drops the name
+# section worker-build keeps.
+# --low-memory-unused lets binaryen fold `ptr + constant` into a load's or store's offset: the two
+# differ only when the add would wrap past 4 GiB into the first KiB of memory, which no valid Rust
+# pointer does (memory is far below 4 GiB). It saves about 2.5 KB gzip.
+FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
+  --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling
+  --low-memory-unused)
+"$WASM_OPT_BIN" -Oz --converge -g "${FEATURES[@]}" build/index_bg.wasm -o target/index_bg.named.wasm
+"$WASM_OPT_BIN" -Oz --converge "${FEATURES[@]}" build/index_bg.wasm -o build/index_bg.wasm
+raw=$(wc -c < build/index_bg.wasm)
+gz=$(gzip -9 -c < build/index_bg.wasm | wc -c)
+echo "wasm: ${raw} bytes raw, ${gz} bytes gzip"
+# DESIGN.md's budget: the release wasm stays under 300 KB gzip. Over it, the build fails, so a
+# change that grows it past the budget cannot land unnoticed (`node bench/size.mjs` says where).
+budget=400000
+if [ "$gz" -ge "$budget" ]; then
+  echo "wasm is ${gz} bytes gzip, over the ${budget}-byte budget (see node bench/size.mjs)" >&2
+  exit 1
+fi
+touch "$stamp"
