@@ -11,9 +11,11 @@ use crate::config::PrivatePolicy;
 use crate::fields::FieldSet;
 use crate::json::Writer;
 use crate::model::{Changed, Repo, Scope};
+use crate::names::cmp_names;
 use crate::time::format_rfc3339;
 use crate::view::{self, Access, Shown};
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Ordering;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 /// The object's storage key of each scope's last message number (`all,public,redacted`): a later
@@ -194,27 +196,31 @@ impl Feeds {
 }
 
 /// What a rebuild changed, record by record: `old` (the live listing it replaces) against `new`,
-/// names compared case-insensitively. Unchanged records are left out.
+/// both in name order (`cmp_names`, as listings are kept), walked side by side. Unchanged records
+/// are left out; a record gone comes before the one after it.
 pub fn diff(old: &[Repo], new: &[Repo]) -> Vec<Turn> {
-    let key = |r: &Repo| r.name().to_ascii_lowercase();
-    let mut was: HashMap<String, &Repo> = old.iter().map(|r| (key(r), r)).collect();
+    let turn = |old: Option<&Repo>, new: Option<&Repo>| Turn {
+        old: old.cloned(),
+        new: new.cloned(),
+    };
+    let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
     let mut out = Vec::new();
-    for now in new {
-        let before = was.remove(&key(now));
-        if before != Some(now) {
-            out.push(Turn {
-                old: before.cloned(),
-                new: Some(now.clone()),
-            });
-        }
-    }
-    // What is left is gone, reported in the listing's order.
-    for r in old {
-        if was.contains_key(&key(r)) {
-            out.push(Turn {
-                old: Some(r.clone()),
-                new: None,
-            });
+    loop {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => break,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(x), Some(y)) => cmp_names(x.name(), y.name()),
+        };
+        match order {
+            Ordering::Less => out.push(turn(a.next(), None)),
+            Ordering::Greater => out.push(turn(None, b.next())),
+            Ordering::Equal => {
+                let (x, y) = (a.next(), b.next());
+                if x != y {
+                    out.push(turn(x, y));
+                }
+            }
         }
     }
     out
@@ -502,6 +508,37 @@ mod tests {
             feeds.replay(Scope::All, first - 1),
             Replay::Reset(_)
         ));
+    }
+
+    #[test]
+    fn a_rebuild_is_told_record_by_record() {
+        let (a, b, c) = (
+            repo("a", Visibility::Public, false),
+            repo("B", Visibility::Public, false),
+            repo("c", Visibility::Public, false),
+        );
+        let b2 = repo("B", Visibility::Private, false);
+        let d = repo("d", Visibility::Public, false);
+        let turns = diff(&[a.clone(), b, c.clone()], &[a, b2.clone(), d.clone()]);
+        let names: Vec<(Option<&str>, Option<&str>)> = turns
+            .iter()
+            .map(|t| {
+                (
+                    t.old.as_ref().map(Repo::name),
+                    t.new.as_ref().map(Repo::name),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [(Some("B"), Some("B")), (Some("c"), None), (None, Some("d"))]
+        );
+        assert_eq!(turns[0].new.as_ref(), Some(&b2));
+        let same = std::slice::from_ref(&c);
+        assert!(
+            diff(same, same).is_empty(),
+            "unchanged records are left out"
+        );
     }
 
     #[test]

@@ -171,21 +171,23 @@ async fn wait_for_build<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Hos
 
 /// A new live-events subscriber of `scope`: what an earlier life stored is loaded, a build is
 /// started for it when there is no listing and `start` (the worker charged the caller for it, as
-/// for a listing read), and its first frames are returned (`Directory::welcome`). `None` when
-/// there is nothing and `start` is false: the worker charges the caller and asks again.
+/// for a listing read; the alarm drives it at once), and its first frames are returned
+/// (`Directory::welcome`). `None` when there is nothing and `start` is false: the worker charges
+/// the caller and asks again.
 pub async fn subscribe<S: Store, T: Transport, C: Clock, K: Checkpoints, H: Host>(
     dir: &Directory<'_, S, T, C, K>,
     host: &H,
     (scope, fields, since): (Scope, FieldSet, Option<u64>),
     start: bool,
-    spawn: Spawn<'_>,
 ) -> Option<Vec<String>> {
     dir.in_progress().await;
     if dir.state() == State::None && dir.immediate().is_none() {
         if !start {
             return None;
         }
-        listing(dir, host, 0, true, spawn).await;
+        if dir.start().await {
+            host.arm(0).await;
+        }
     }
     Some(dir.welcome(scope, fields, since))
 }

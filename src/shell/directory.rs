@@ -205,14 +205,9 @@ impl DurableObject for OwnerDirectory {
                     return full;
                 }
                 let host = DoHost::new(&self.state, shared);
-                let spawn = |stop_at_ms| {
-                    self.drive_now(&owner, stop_at_ms);
-                    None
-                };
                 let asked = (sub.scope, sub.fields, sub.since);
                 let start = param("start") == "1";
-                let Some(frames) = object::subscribe(&dir, &host, asked, start, &spawn).await
-                else {
+                let Some(frames) = object::subscribe(&dir, &host, asked, start).await else {
                     return Response::empty().map(|r| r.with_status(events::WOULD_START));
                 };
                 let resp = events::accept(&self.state, &sub, &frames)?;

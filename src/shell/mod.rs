@@ -190,9 +190,13 @@ async fn answer(
     let resp = http::handle(&core_req, &core_ctx).await;
     if let Some(subscription) = &resp.upgrade {
         let limiter = core_ctx.limiter;
-        return events::connect(settings.owners.as_ref(), subscription, limiter)
-            .await
-            .map(JsValue::from);
+        // Boxed: its awaits stay out of this function's state machine (wasm size).
+        let connect = Box::pin(events::connect(
+            settings.owners.as_ref(),
+            subscription,
+            limiter,
+        ));
+        return connect.await.map(JsValue::from);
     }
     for job in deferred.take() {
         let env = env.clone();
