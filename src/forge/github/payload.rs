@@ -135,11 +135,11 @@ impl Payload {
         if object {
             // A field of the wrong type is absent (`lax`), so only malformed text fails here,
             // or a key given twice (serde's derives refuse that): then the checks below decide.
-            if let Ok(payload) = serde_json::from_str::<Payload>(text) {
+            if let Ok(payload) = serde_json::from_slice::<Payload>(text.as_bytes()) {
                 return Ok(payload);
             }
         }
-        match serde_json::from_str::<IgnoredAny>(text) {
+        match serde_json::from_slice::<IgnoredAny>(text.as_bytes()) {
             Ok(_) => Ok(Payload::default()),
             Err(_) => Err(NotJson),
         }
