@@ -135,7 +135,7 @@ impl Checkpoints for DoStorage {
         if self.read_at > 0 {
             let _ = self
                 .storage
-                .put_raw(READ_KEY, &self.read_at.to_string())
+                .put_raw(READ_KEY, self.read_at.to_string().as_str())
                 .await;
         }
     }
@@ -185,7 +185,7 @@ impl DurableObject for OwnerDirectory {
                 let _ = self
                     .state
                     .storage()
-                    .put_raw(READ_KEY, &now.to_string())
+                    .put_raw(READ_KEY, now.to_string().as_str())
                     .await;
                 shared.read_at.set(now);
                 // An alarm set in an earlier life (a paused build's) is left where it is.
@@ -372,7 +372,10 @@ async fn noted_read(state: &State, shared: &Shared) -> u64 {
             Some(at) => at,
             None => {
                 let now = JsClock.now_ms();
-                let _ = state.storage().put_raw(READ_KEY, &now.to_string()).await;
+                let _ = state
+                    .storage()
+                    .put_raw(READ_KEY, now.to_string().as_str())
+                    .await;
                 now
             }
         };
