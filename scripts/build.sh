@@ -30,9 +30,13 @@ worker-build --release
 # --low-memory-unused lets binaryen fold `ptr + constant` into a load's or store's offset: the two
 # differ only when the add would wrap past 4 GiB into the first KiB of memory, which no valid Rust
 # pointer does (memory is far below 4 GiB). It saves about 2.5 KB gzip.
+# --ignore-implicit-traps lets binaryen assume no load, store or division traps on its own (an
+# explicit `unreachable`, where a Rust panic ends, still traps): safe Rust never reads outside
+# memory, checks divisors before dividing, and converts floats saturating. It saves about 0.4 KB
+# gzip. (--traps-never-happen would save more but may drop the code leading to a panic's trap.)
 FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext
   --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-exception-handling
-  --low-memory-unused)
+  --low-memory-unused --ignore-implicit-traps)
 "$WASM_OPT_BIN" -Oz --converge -g "${FEATURES[@]}" build/index_bg.wasm -o target/index_bg.named.wasm
 "$WASM_OPT_BIN" -Oz --converge "${FEATURES[@]}" build/index_bg.wasm -o build/index_bg.wasm
 raw=$(wc -c < build/index_bg.wasm)

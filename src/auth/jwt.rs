@@ -92,7 +92,7 @@ fn object<'a, T: Deserialize<'a>>(json: &'a str) -> Option<T> {
     if !json.trim_start().starts_with('{') {
         return None;
     }
-    serde_json::from_str(json).ok()
+    serde_json::from_slice(json.as_bytes()).ok()
 }
 
 /// Decodes a base64url segment (unpadded, as JWS requires) into its text. A segment holding a

@@ -296,11 +296,18 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// are (a refused take-back would leave the older listing in KV until its TTL).
     pub(super) async fn take_back(&self, key: &str) {
         if self.svc.drop_keys(&[], &[key.to_string()]).await.is_err() {
-            crate::log::line(
-                "error",
-                "listing write overtaken by an invalidation could not be taken back",
-                serde_json::json!({"owner": self.owner.as_str()}),
-            );
+            // Keys sorted (`crate::log::line`).
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                level: &'a str,
+                msg: &'a str,
+                owner: &'a str,
+            }
+            crate::log::line(&Line {
+                level: "error",
+                msg: "listing write overtaken by an invalidation could not be taken back",
+                owner: self.owner.as_str(),
+            });
         }
     }
 

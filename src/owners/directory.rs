@@ -449,7 +449,7 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
             .unwrap_or_default();
         let unpublished = next().is_some();
         let drift: DriftLog = next()
-            .and_then(|t| serde_json::from_str(&t).ok())
+            .and_then(|t| serde_json::from_slice(t.as_bytes()).ok())
             .unwrap_or_default();
         let facts = next()
             .and_then(|t| live::decode_changes(&t))

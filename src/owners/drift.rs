@@ -86,12 +86,26 @@ pub fn measure(old: &OwnerListing, new: &OwnerListing, heard: &HashSet<String>) 
 
 /// The log line of a rebuild that found drift.
 pub fn log(owner: &str, drift: &Drift) {
-    crate::log::line(
-        "warn",
-        "drift",
-        serde_json::json!({"owner": owner, "narrowed": drift.narrowed, "widened": drift.widened,
-            "state": drift.state, "added": drift.added}),
-    );
+    // Keys sorted (`crate::log::line`).
+    #[derive(Serialize)]
+    struct Line<'a> {
+        added: u32,
+        level: &'a str,
+        msg: &'a str,
+        narrowed: u32,
+        owner: &'a str,
+        state: u32,
+        widened: u32,
+    }
+    crate::log::line(&Line {
+        added: drift.added,
+        level: "warn",
+        msg: "drift",
+        narrowed: drift.narrowed,
+        owner,
+        state: drift.state,
+        widened: drift.widened,
+    });
 }
 
 /// The drift of recent rebuilds: the last one's, and each within the last 24 h (for the sums).

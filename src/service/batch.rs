@@ -334,7 +334,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 .collect();
             self.batch_upstream(auth, &asked).await
         });
-        let answers = futures::future::join_all(calls).await;
+        let answers = super::join_all(calls).await;
         // Which names an upstream answer covers (and so may be written).
         let mut answered = vec![false; names.len()];
         for ((_, members), answer) in groups.iter().zip(answers) {

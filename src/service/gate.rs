@@ -95,6 +95,21 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         build: impl Fn(&dyn Forge) -> HttpCall,
         parse: impl Fn(&dyn Forge, &HttpReply) -> Result<R, UpstreamFailure>,
     ) -> Result<R, UpstreamFailure> {
+        // Only parsing depends on `R`: the gates and what a reply teaches are one function each
+        // for every reply type.
+        let reply = self.send(auth, &build).await?;
+        let parsed = parse(self.forge, &reply);
+        self.note_outcome(&auth.rate_key, parsed.as_ref().map(HasRate::rate))
+            .await;
+        parsed
+    }
+
+    /// `call`'s round trip: the gates, then the call `build` makes, sent.
+    async fn send(
+        &self,
+        auth: &Auth,
+        build: &dyn Fn(&dyn Forge) -> HttpCall,
+    ) -> Result<HttpReply, UpstreamFailure> {
         let rate_key = &auth.rate_key;
         if let Some(held) = self.held_back(rate_key, self.essential).await {
             return Err(held);
@@ -117,25 +132,31 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             // Revoked, or the App was uninstalled or suspended: not installed for a minute.
             self.not_installed(*id, key).await;
         }
-        let parsed = parse(self.forge, &reply);
-        match &parsed {
-            Ok(answer) => {
-                if let Some(rate) = answer.rate() {
-                    let low = rate.below_reserve(self.cfg.budget_reserve);
-                    let limit = Limit {
-                        until_ms: rate.reset_at_ms,
-                        low: rate.remaining > 0,
-                    };
-                    // Written once per window and state, not on every answer.
-                    let news = self.limited_until(rate_key).await != Some(limit);
-                    if (rate.remaining == 0 || low) && news {
-                        self.remember_limit(rate_key, limit).await;
-                    }
+        Ok(reply)
+    }
+
+    /// What `call` remembers of a parsed reply: the rate limit it reported, or its failure.
+    async fn note_outcome(
+        &self,
+        rate_key: &str,
+        outcome: Result<Option<RateInfo>, &UpstreamFailure>,
+    ) {
+        match outcome {
+            Ok(Some(rate)) => {
+                let low = rate.below_reserve(self.cfg.budget_reserve);
+                let limit = Limit {
+                    until_ms: rate.reset_at_ms,
+                    low: rate.remaining > 0,
+                };
+                // Written once per window and state, not on every answer.
+                let news = self.limited_until(rate_key).await != Some(limit);
+                if (rate.remaining == 0 || low) && news {
+                    self.remember_limit(rate_key, limit).await;
                 }
             }
+            Ok(None) => {}
             Err(failure) => self.remember_failure(rate_key, failure).await,
         }
-        parsed
     }
 
     /// The failure a call with the credential behind `rate_key` meets before it is sent, while

@@ -94,7 +94,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             .iter()
             .map(|(owner, list)| owners.change(owner, list));
         let mut again = Vec::new();
-        for ((owner, _), outcome) in by_owner.iter().zip(futures::future::join_all(told).await) {
+        for ((owner, _), outcome) in by_owner.iter().zip(super::join_all(told).await) {
             // Until its directory heard the narrowing fact, a revalidation round could still
             // write the listing without it (after the drop above). `Applied` means a write with
             // it has landed since; otherwise the key goes again, now that every later write has
@@ -159,7 +159,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                     self.retry(&RETRY_DELAYS_MS, || self.store.delete(key))
                         .await
                 });
-        let results = futures::future::join_all(jobs).await;
+        let results = super::join_all(jobs).await;
         if results.iter().any(Result::is_err) {
             return Err(ApiError::StoreUnavailable);
         }
@@ -192,7 +192,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
             list.chunks(KEYS_PER_INVOCATION)
                 .map(move |chunk| owners.forget(owner, chunk))
         });
-        for outcome in futures::future::join_all(jobs).await {
+        for outcome in super::join_all(jobs).await {
             outcome?;
         }
         Ok(())
@@ -208,7 +208,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 // An owner not served has no directory to tell, and none is created for it.
                 .filter(|owner| self.cfg.serves(owner))
                 .map(|owner| async move { owners.invalidate(&owner, at).await });
-            for outcome in futures::future::join_all(told).await {
+            for outcome in super::join_all(told).await {
                 outcome?;
             }
         }

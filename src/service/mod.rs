@@ -50,6 +50,25 @@ pub const RETRY_DELAYS_MS: [u64; 6] = [100, 200, 400, 800, 1600, 1900];
 /// The upstream budget of a background refresh (cron), below the ~30 s `wait_until` allows.
 pub const BACKGROUND_BUDGET_MS: u64 = 25_000;
 
+/// `futures::future::join_all` over `jobs`: the same concurrency, and the outputs in the jobs'
+/// order. Each job is boxed and keeps its output in a slot of its own, so that every call site
+/// shares one instantiation of `join_all` (its `FuturesOrdered` included) in the wasm.
+pub(crate) async fn join_all<'a, T: 'a, F>(jobs: impl IntoIterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + 'a,
+{
+    type Job<'b> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'b>>;
+    let jobs: Vec<F> = jobs.into_iter().collect();
+    let slots: Vec<Cell<Option<T>>> = jobs.iter().map(|_| Cell::new(None)).collect();
+    let boxed: Vec<Job<'_>> = jobs
+        .into_iter()
+        .zip(&slots)
+        .map(|(job, slot)| Box::pin(async move { slot.set(Some(job.await)) }) as Job<'_>)
+        .collect();
+    futures::future::join_all(boxed).await;
+    slots.into_iter().filter_map(Cell::into_inner).collect()
+}
+
 /// Sends one HTTP call; `Err` means no answer (timeout, connection failure) with a reason.
 #[allow(async_fn_in_trait)]
 pub trait Transport {
@@ -306,7 +325,7 @@ impl<'a, S: Store, T: Transport, C: Clock> Service<'a, S, T, C> {
             .filter(|(_, m)| !invalidated_after(m))
             .map(|((k, t, ttl), _)| self.store.put(k, t, *ttl));
         let started = self.clock.now_ms();
-        let refused = futures::future::join_all(allowed)
+        let refused = join_all(allowed)
             .await
             .iter()
             .filter(|r| r.is_err())

@@ -156,13 +156,28 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 .put(&state_key(&target), &text, Some(HOOK_TTL_S))
                 .await;
             if let Some(run) = &state.last_run {
-                crate::log::line(
-                    "info",
-                    "delivery recovery",
-                    serde_json::json!({"hook": target.label(), "hook_id": target.hook_id(),
-                        "failed_found": run.failed_found, "redelivered": run.redelivered,
-                        "gave_up": run.gave_up, "permitted": run.permitted}),
-                );
+                // Keys sorted (`crate::log::line`).
+                #[derive(serde::Serialize)]
+                struct Line<'a> {
+                    failed_found: u32,
+                    gave_up: u32,
+                    hook: String,
+                    hook_id: Option<u64>,
+                    level: &'a str,
+                    msg: &'a str,
+                    permitted: bool,
+                    redelivered: u32,
+                }
+                crate::log::line(&Line {
+                    failed_found: run.failed_found,
+                    gave_up: run.gave_up,
+                    hook: target.label(),
+                    hook_id: target.hook_id(),
+                    level: "info",
+                    msg: "delivery recovery",
+                    permitted: run.permitted,
+                    redelivered: run.redelivered,
+                });
             }
             out.push(HookReport { target, state });
         }

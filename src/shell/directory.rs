@@ -117,7 +117,7 @@ impl DurableObject for OwnerDirectory {
                 let _ = self
                     .state
                     .storage()
-                    .put_raw(READ_KEY, &now.to_string())
+                    .put_raw(READ_KEY, now.to_string().as_str())
                     .await;
                 shared.read_at.set(now);
                 // An alarm set in an earlier life (a paused build's) is left where it is.
@@ -359,7 +359,10 @@ async fn noted_read(state: &State, shared: &Shared) -> u64 {
             Some(at) => at,
             None => {
                 let now = JsClock.now_ms();
-                let _ = state.storage().put_raw(READ_KEY, &now.to_string()).await;
+                let _ = state
+                    .storage()
+                    .put_raw(READ_KEY, now.to_string().as_str())
+                    .await;
                 now
             }
         };
@@ -374,7 +377,10 @@ async fn noted_read(state: &State, shared: &Shared) -> u64 {
 async fn reap(state: &State, shared: &Shared) {
     if !state.get_websockets().is_empty() {
         let now = JsClock.now_ms();
-        let _ = state.storage().put_raw(READ_KEY, &now.to_string()).await;
+        let _ = state
+            .storage()
+            .put_raw(READ_KEY, now.to_string().as_str())
+            .await;
         shared.read_at.set(now);
         return wake(state, shared, DAY_MS).await;
     }

@@ -89,7 +89,7 @@ impl Checkpoints for DoStorage<'_> {
         if self.read_at > 0 {
             let _ = self
                 .storage
-                .put_raw(READ_KEY, &self.read_at.to_string())
+                .put_raw(READ_KEY, self.read_at.to_string().as_str())
                 .await;
         }
     }

@@ -255,3 +255,70 @@ test("a token subscriber is closed with 4001 when its token expires", async () =
   assert.equal(code, 4001);
   s.close();
 });
+
+test("redact mode: an anonymous subscriber sees a privatized record as name, full name and visibility, and nothing of its activity", async () => {
+  const r = await startWorker(
+    { GITHUB_WEBHOOK_SECRET: SECRET, PRIVATE_REPOS_ANONYMOUS: "redact" },
+    { pageMs: 0 },
+    { port: 0, host: "127.0.0.1" },
+  );
+  const sign = (event, payload) => {
+    const body = JSON.stringify(payload);
+    const signature = "sha256=" + createHmac("sha256", SECRET).update(body).digest("hex");
+    return r.get("/v1/webhooks/github", { method: "POST", body, headers: { "X-GitHub-Event": event, "Content-Type": "application/json", "X-GitHub-Delivery": crypto.randomUUID(), "X-Hub-Signature-256": signature } });
+  };
+  const wsUrl = `${r.url.toString().replace(/^http/, "ws").replace(/\/$/, "")}/v1/orgs/octo-org/events?fields=name,full_name,visibility,pushed_at`;
+  const ws = new WebSocket(wsUrl);
+  const frames = [];
+  ws.on("message", (d) => frames.push(JSON.parse(d.toString())));
+  try {
+    assert.equal((await r.get("/v1/orgs/octo-org/repos")).status, 200);
+    await new Promise((resolve) => ws.once("open", resolve));
+    const until = async (pred) => {
+      for (let i = 0; i < 100 && !frames.some(pred); i++) await new Promise((s) => setTimeout(s, 50));
+      return frames.find(pred);
+    };
+    const hello = await until((f) => f.type === "hello");
+    const repos = fixtureRepos(r.emu, "octo-org");
+    const priv = repos.find((x) => x.visibility === "PRIVATE");
+    const pub = repos.find((x) => x.visibility === "PUBLIC");
+    // A push to a private repository changes nothing its redacted view shows.
+    r.emu.forge.owners.get("octo-org").repos.find((x) => x.name === priv.name).pushedAt = "2026-12-03T10:00:00Z";
+    assert.equal((await sign("push", push(`octo-org/${priv.name}`, "c1"))).status, 200);
+    const rec = r.emu.forge.owners.get("octo-org").repos.find((x) => x.name === pub.name);
+    rec.visibility = "PRIVATE";
+    rec.isPrivate = true;
+    assert.equal((await sign("repository", repoEvent("privatized", `octo-org/${pub.name}`))).status, 200);
+    const up = await until((f) => f.type === "upsert");
+    assert.equal(up.seq, hello.seq + 1, "the private push used no number");
+    assert.deepEqual(up.repo, { name: pub.name, full_name: `octo-org/${pub.name}`, visibility: "private" });
+    assert.ok(frames.every((f) => f.repo?.name !== priv.name));
+  } finally {
+    ws.terminate();
+    await r.close();
+  }
+});
+
+test("beyond 5,000 sockets per owner, a subscriber is refused 429 before the upgrade", async () => {
+  const url = `${w.url.toString().replace(/^http/, "ws").replace(/\/$/, "")}/v1/orgs/octocat/events`;
+  const open = [];
+  try {
+    for (let i = 0; i < 5_000; i += 250) {
+      const batch = Array.from({ length: 250 }, () => new Promise((resolve, reject) => {
+        const ws = new WebSocket(url);
+        open.push(ws);
+        ws.once("open", resolve);
+        ws.once("error", reject);
+      }));
+      await Promise.all(batch);
+    }
+    const status = await w.get("/v1/orgs/octocat/status", { headers: { Authorization: `Bearer ${ADMIN}` } });
+    assert.equal(status.body.subscribers.public, 5_000);
+    const refused = await w.get("/v1/orgs/octocat/events", { headers: { Upgrade: "websocket", Connection: "Upgrade" } });
+    assert.equal(refused.status, 429);
+    assert.equal(refused.body.error.code, "rate_limited");
+    assert.equal(refused.headers.get("retry-after"), "60");
+  } finally {
+    for (const ws of open) ws.terminate();
+  }
+});

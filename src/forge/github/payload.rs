@@ -135,16 +135,60 @@ impl Payload {
         if object {
             // A field of the wrong type is absent (`lax`), so only malformed text fails here,
             // or a key given twice (serde's derives refuse that): then the checks below decide.
-            if let Ok(payload) = serde_json::from_str::<Payload>(text) {
+            if let Ok(payload) = serde_json::from_slice::<Payload>(text.as_bytes()) {
                 return Ok(payload);
             }
         }
-        match serde_json::from_str::<IgnoredAny>(text) {
+        match serde_json::from_slice::<IgnoredAny>(text.as_bytes()) {
             Ok(_) => Ok(Payload::default()),
             Err(_) => Err(NotJson),
         }
     }
 }
+
+/// The kind of JSON value a lenient field's type is read from; any other kind reads as absent
+/// without `T` being asked (it would refuse it before reading any of it), so only the one way
+/// each type is read is compiled.
+#[derive(PartialEq, Eq)]
+enum Kind {
+    Str,
+    Object,
+    List,
+}
+
+/// A type a lenient field holds, and the kind of value it is read from.
+trait Lenient<'de>: Deserialize<'de> {
+    const KIND: Kind;
+}
+
+impl Lenient<'_> for String {
+    const KIND: Kind = Kind::Str;
+}
+
+impl<'de, T: Lenient<'de>> Lenient<'de> for Vec<Lax<T>> {
+    const KIND: Kind = Kind::List;
+}
+
+macro_rules! objects {
+    ($($t:ty),*) => {$(
+        impl Lenient<'_> for $t {
+            const KIND: Kind = Kind::Object;
+        }
+    )*};
+}
+
+objects!(
+    Repository,
+    Installation,
+    Account,
+    Branch,
+    Run,
+    Changes,
+    RenamedRepository,
+    From,
+    OldOwner,
+    OwnerFrom
+);
 
 /// A value read as `T` when it is `T`'s kind of JSON, else `None`, without buffering it: serde's
 /// `untagged` would copy every value into its `Content` tree first and try `T` on the copy, which
@@ -152,12 +196,9 @@ impl Payload {
 /// to `T` as a string, an object as the object itself, a list as the list when `T` is one (what `T`
 /// leaves unread is skipped); anything else, or a value `T` refuses, is `None`. (serde's derives
 /// would read a struct from a list too, field by field: a payload never says that.)
-struct LaxVisitor<T> {
-    list: bool,
-    read: PhantomData<T>,
-}
+struct LaxVisitor<T>(PhantomData<T>);
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for LaxVisitor<T> {
+impl<'de, T: Lenient<'de>> Visitor<'de> for LaxVisitor<T> {
     type Value = Option<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -185,15 +226,21 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for LaxVisitor<T> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<T>, E> {
+        if T::KIND != Kind::Str {
+            return Ok(None);
+        }
         Ok(T::deserialize(StrDeserializer::<E>::new(v)).ok())
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Option<T>, E> {
+        if T::KIND != Kind::Str {
+            return Ok(None);
+        }
         Ok(T::deserialize(BorrowedStrDeserializer::<E>::new(v)).ok())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<T>, A::Error> {
-        let read = if self.list {
+        let read = if T::KIND == Kind::List {
             T::deserialize(SeqAccessDeserializer::new(&mut seq)).ok()
         } else {
             None
@@ -203,37 +250,35 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for LaxVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<T>, A::Error> {
-        // `T` refuses an object before reading any of it, or (a key given twice) between a key
-        // and its value; in the second case skipping the rest fails, and so does the payload.
-        let read = T::deserialize(MapAccessDeserializer::new(&mut map)).ok();
+        // A struct refuses an object only for a key given twice, between that key and its
+        // value: skipping the rest then fails, and so does the payload.
+        let read = if T::KIND == Kind::Object {
+            T::deserialize(MapAccessDeserializer::new(&mut map)).ok()
+        } else {
+            None
+        };
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(read)
     }
 }
 
 /// `T`, or `None` when the value is of another type.
-fn lax<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    d.deserialize_any(LaxVisitor {
-        list: false,
-        read: PhantomData,
-    })
+fn lax<'de, D: Deserializer<'de>, T: Lenient<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(LaxVisitor(PhantomData))
 }
 
 /// One element of a lenient list.
 struct Lax<T>(Option<T>);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lax<T> {
+impl<'de, T: Lenient<'de>> Deserialize<'de> for Lax<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         lax(d).map(Lax)
     }
 }
 
 /// The elements of a list that are `T`; empty when the value is not a list.
-fn lax_list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    let list: Option<Vec<Lax<T>>> = d.deserialize_any(LaxVisitor {
-        list: true,
-        read: PhantomData,
-    })?;
+fn lax_list<'de, D: Deserializer<'de>, T: Lenient<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let list: Option<Vec<Lax<T>>> = lax(d)?;
     Ok(list.into_iter().flatten().filter_map(|e| e.0).collect())
 }
 
