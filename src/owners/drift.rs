@@ -2,9 +2,10 @@
 //! kind — changes the cache missed. Read off the rebuild the cache makes anyway (no upstream
 //! request); a name heard of during the rebuild is explained by that change, not drift. Pure.
 
+use super::events;
 use crate::model::{OwnerListing, Repo};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 /// The object's storage key of its `DriftLog`.
 pub const DRIFT_KEY: &str = "drift";
@@ -40,19 +41,18 @@ impl Drift {
 
 /// `old` (the live listing) against `new` (the rebuild), names in `heard` (lowercased) left out.
 pub fn measure(old: &OwnerListing, new: &OwnerListing, heard: &HashSet<String>) -> Drift {
-    let key = |r: &Repo| r.name().to_ascii_lowercase();
-    let fresh: HashMap<String, &Repo> = new.repos.iter().map(|r| (key(r), r)).collect();
     let mut drift = Drift::default();
-    let mut seen = HashSet::new();
-    for was in &old.repos {
-        let name = key(was);
+    events::walk(&old.repos, &new.repos, |was, now| {
+        let name = was
+            .or(now)
+            .map_or(String::new(), |r| r.name().to_ascii_lowercase());
         if heard.contains(&name) {
-            seen.insert(name);
-            continue;
+            return;
         }
-        match fresh.get(&name) {
-            None => drift.narrowed += 1,
-            Some(now) => {
+        match (was, now) {
+            (Some(_), None) => drift.narrowed += 1,
+            (None, Some(_)) => drift.added += 1,
+            (Some(was), Some(now)) => {
                 let (a, b) = (was.is_public(), now.is_public());
                 if a && !b {
                     drift.narrowed += 1;
@@ -72,15 +72,9 @@ pub fn measure(old: &OwnerListing, new: &OwnerListing, heard: &HashSet<String>) 
                     drift.state += 1;
                 }
             }
+            (None, None) => {}
         }
-        seen.insert(name);
-    }
-    drift.added = fresh
-        .keys()
-        .filter(|name| !seen.contains(*name) && !heard.contains(*name))
-        .count()
-        .try_into()
-        .unwrap_or(u32::MAX);
+    });
     drift
 }
 

@@ -195,16 +195,29 @@ impl Feeds {
     }
 }
 
-/// What a rebuild changed, record by record: `old` (the live listing it replaces) against `new`,
-/// both in name order (`cmp_names`, as listings are kept), walked side by side. Unchanged records
-/// are left out; a record gone comes before the one after it.
+/// What a rebuild changed, record by record: `old` (the live listing it replaces) against `new`.
+/// Unchanged records are left out; a record gone comes before the one after it.
 pub fn diff(old: &[Repo], new: &[Repo]) -> Vec<Turn> {
-    let turn = |old: Option<&Repo>, new: Option<&Repo>| Turn {
-        old: old.cloned(),
-        new: new.cloned(),
-    };
-    let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
     let mut out = Vec::new();
+    walk(old, new, |old, new| {
+        if old != new {
+            out.push(Turn {
+                old: old.cloned(),
+                new: new.cloned(),
+            });
+        }
+    });
+    out
+}
+
+/// Calls `f` with each record's copies in `old` and `new` (`None`: absent from one), both lists
+/// in name order (`cmp_names`, as listings are kept) and walked side by side.
+pub fn walk<'a>(
+    old: &'a [Repo],
+    new: &'a [Repo],
+    mut f: impl FnMut(Option<&'a Repo>, Option<&'a Repo>),
+) {
+    let (mut a, mut b) = (old.iter().peekable(), new.iter().peekable());
     loop {
         let order = match (a.peek(), b.peek()) {
             (None, None) => break,
@@ -213,17 +226,11 @@ pub fn diff(old: &[Repo], new: &[Repo]) -> Vec<Turn> {
             (Some(x), Some(y)) => cmp_names(x.name(), y.name()),
         };
         match order {
-            Ordering::Less => out.push(turn(a.next(), None)),
-            Ordering::Greater => out.push(turn(None, b.next())),
-            Ordering::Equal => {
-                let (x, y) = (a.next(), b.next());
-                if x != y {
-                    out.push(turn(x, y));
-                }
-            }
+            Ordering::Less => f(a.next(), None),
+            Ordering::Greater => f(None, b.next()),
+            Ordering::Equal => f(a.next(), b.next()),
         }
     }
-    out
 }
 
 /// Whether `scope` sees `repo` at all (redacted counts as seen), by `view`'s rules.

@@ -107,26 +107,28 @@ impl Queue {
     /// except a name heard again since (asked again later, its older changes answered), or one
     /// whose answer is held back until `held` says (asked again then).
     pub fn answered(&mut self, names: &[RepoName], top_seq: u64, held: &[(RepoName, u64)]) {
-        let asked: HashMap<String, Option<u64>> = names
-            .iter()
-            .map(|n| (n.as_str().to_ascii_lowercase(), None))
-            .chain(
-                held.iter()
-                    .map(|(n, until)| (n.as_str().to_ascii_lowercase(), Some(*until))),
-            )
+        // Each name asked, with when its answer is held until (`None`: it was not). The map
+        // points into that list: a map of `usize` is one the wasm links already (`index`).
+        let until: Vec<Option<u64>> = (names.iter().map(|_| None))
+            .chain(held.iter().map(|(_, until)| Some(*until)))
             .collect();
+        let asked: HashMap<String, usize> = (names.iter().chain(held.iter().map(|(n, _)| n)))
+            .enumerate()
+            .map(|(i, n)| (n.as_str().to_ascii_lowercase(), i))
+            .collect();
+        let answer = |name: &RepoName| {
+            let key = name.as_str().to_ascii_lowercase();
+            asked.get(&key).map(|&i| until.get(i).copied().flatten())
+        };
         for e in &mut self.entries {
-            let key = e.change.name.as_str().to_ascii_lowercase();
-            match asked.get(&key) {
-                Some(Some(until)) => e.due_ms = e.due_ms.max(*until),
+            match answer(&e.change.name) {
+                Some(Some(until)) => e.due_ms = e.due_ms.max(until),
                 Some(None) if e.last_seq > top_seq => e.first_seq = top_seq + 1,
                 _ => {}
             }
         }
-        self.entries.retain(|e| {
-            let key = e.change.name.as_str().to_ascii_lowercase();
-            !matches!(asked.get(&key), Some(None)) || e.last_seq > top_seq
-        });
+        self.entries
+            .retain(|e| !matches!(answer(&e.change.name), Some(None)) || e.last_seq > top_seq);
         self.reindex();
     }
 
