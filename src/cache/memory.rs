@@ -9,7 +9,7 @@
 
 use crate::model::{OwnerListing, Repo};
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 /// The byte budget of one isolate's tier (128 MB of wasm memory in all).
@@ -215,11 +215,12 @@ impl Tier {
             }
         }
         // One pass over the slots, however many keys: the entries and what was rendered from them.
-        let doomed: HashSet<&str> = entry_keys.iter().map(String::as_str).collect();
+        let mut doomed: Vec<&str> = entry_keys.iter().map(String::as_str).collect();
+        doomed.sort_unstable();
         let gone: Vec<String> = self
             .slots
             .keys()
-            .filter(|k| doomed.contains(k.split('|').next().unwrap_or(k)))
+            .filter(|k| doomed.binary_search(&k.split('|').next().unwrap_or(k)).is_ok())
             .cloned()
             .collect();
         for key in gone {

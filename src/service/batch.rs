@@ -130,7 +130,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let now = self.clock.now_ms();
         let keys: Vec<String> = names.iter().map(keys::repo).collect();
         let mut items: Vec<Option<BatchItem>> = vec![None; names.len()];
-        let mut fallback: HashMap<usize, Repo> = HashMap::new();
+        // Per name, a stale listing's record to answer should GitHub fail (stale-if-error).
+        let mut fallback: Vec<Option<Repo>> = vec![None; names.len()];
         let mut to_refresh = Vec::new();
 
         // Owners this deployment does not serve are not found, with no I/O (`ALLOWED_OWNERS`).
@@ -224,7 +225,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                     Ok(repo) => item(repo.map_or(Item::NotFound, Item::Found), source.clone()),
                     Err(failure) => {
                         let err = self.failure_to_error(failure);
-                        match fallback.remove(&i) {
+                        match fallback.get_mut(i).and_then(Option::take) {
                             Some(repo) => item(Item::Found(repo), Source::Fallback(err)),
                             None => item(Item::Failed(err), Source::Fetched { left_s: 0 }),
                         }
@@ -390,7 +391,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         &self,
         names: &[FullName],
         items: &mut [Option<BatchItem>],
-        fallback: &mut HashMap<usize, Repo>,
+        fallback: &mut [Option<Repo>],
     ) {
         let mut owners: Vec<String> = Vec::new();
         for (i, n) in names.iter().enumerate() {
@@ -404,7 +405,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         }
         let stored = self.read_bulk(&owners).await;
         let now = self.clock.now_ms();
-        let mut listings: HashMap<String, (Entry<OwnerListing>, Freshness)> = HashMap::new();
+        // A few owners at most (one per distinct owner named): a list, not one more map type.
+        let mut listings: Vec<(String, Entry<OwnerListing>, Freshness)> = Vec::new();
         for key in owners {
             let Some(e) = stored
                 .get(&key)
@@ -414,19 +416,22 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
                 continue;
             };
             let freshness = entry::freshness(&e, now, self.cfg.fresh_ttl);
-            listings.insert(key, (e, freshness));
+            listings.push((key, e, freshness));
         }
         for (i, n) in names.iter().enumerate() {
             if !items.get(i).is_some_and(Option::is_none) {
                 continue;
             }
-            let Some((listing, freshness)) = listings.get(&keys::org(&n.owner)) else {
+            let key = keys::org(&n.owner);
+            let Some((_, listing, freshness)) = listings.iter().find(|(k, _, _)| *k == key) else {
                 continue;
             };
             let Freshness::Fresh { left_s } = freshness else {
                 let old = listing.data.as_ref().and_then(|l| find_repo(l, &n.repo));
                 if let Some(repo) = old {
-                    fallback.entry(i).or_insert_with(|| repo.clone());
+                    if let Some(slot @ None) = fallback.get_mut(i) {
+                        *slot = Some(repo.clone());
+                    }
                 }
                 continue;
             };
