@@ -161,3 +161,39 @@ fn a_rebuild_sends_what_changed_as_upserts_and_removes_not_a_reset() {
     );
     assert_eq!(of(&frames, Scope::All)[0]["repo"]["visibility"], "private");
 }
+
+#[test]
+fn the_route_admits_a_subscription_only_after_every_refusal() {
+    let w = live_world(&[("acme", 10)]);
+    let up = ("upgrade", "websocket");
+    let plain = w.get("/v1/orgs/acme/events");
+    assert_eq!(plain.status, 426);
+    assert_eq!(plain.header("upgrade"), Some("websocket"));
+    assert_eq!(json_body(&plain)["error"]["code"], "upgrade_required");
+    for (path, status) in [
+        ("/v1/orgs/acme/events?fields=nope", 400),
+        ("/v1/orgs/acme/events?since=1.5", 400),
+        ("/v1/orgs/acme/events?since=1&since=2", 400),
+        ("/v1/orgs/a_b/events", 400),
+    ] {
+        assert_eq!(w.request("GET", path, &[up]).status, status, "{path}");
+    }
+    let bad = [
+        up,
+        (
+            "sec-websocket-protocol",
+            "forgelens.v1, forgelens.token.x.y.z",
+        ),
+    ];
+    assert_eq!(w.request("GET", "/v1/orgs/acme/events", &bad).status, 401);
+    // Admitted: 101 and the subscription the object is handed, nothing asked of GitHub.
+    let ok = w.request("GET", "/v1/orgs/acme/events?since=7&fields=name", &[up]);
+    assert_eq!(ok.status, 101);
+    let sub = ok.upgrade.as_deref().unwrap();
+    let parsed = forgelens::http::events::Subscription::from_query(sub).unwrap();
+    assert_eq!(parsed.scope, Scope::Public);
+    assert_eq!(parsed.since, Some(7));
+    assert_eq!(parsed.until_ms, None);
+    assert!(!parsed.protocol);
+    assert_eq!(w.calls(), 0);
+}

@@ -220,7 +220,11 @@ impl Tier {
         let gone: Vec<String> = self
             .slots
             .keys()
-            .filter(|k| doomed.binary_search(&k.split('|').next().unwrap_or(k)).is_ok())
+            .filter(|k| {
+                doomed
+                    .binary_search(&k.split('|').next().unwrap_or(k))
+                    .is_ok()
+            })
             .cloned()
             .collect();
         for key in gone {

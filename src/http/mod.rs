@@ -269,6 +269,8 @@ async fn route_to_handler<S: Store, T: Transport, C: Clock>(
         }
         Route::OrgEvents { owner } => {
             let sub = events::admit(req, owner, cfg, ctx.clock.now_ms())?;
+            // The owner's object takes the socket: without the binding, say so before upgrading.
+            svc.owners()?;
             Ok(events::upgrade(&sub))
         }
         Route::Batch => {

@@ -74,13 +74,9 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let cp = self.checkpoint().await;
         let now = self.svc.clock.now_ms();
         let next_retry_at = self.next_round_at().map(format_rfc3339);
+        let listing = self.state().name();
         let mem = self.mem.borrow();
         let live = mem.live.as_ref();
-        let listing = match (live, &cp) {
-            (Some(_), _) => "ready",
-            (None, Some(_)) => "building",
-            (None, None) => "none",
-        };
         let pending = mem.queue.len() + mem.since.len();
         let oldest = mem
             .queue
