@@ -256,10 +256,12 @@ fn twenty_thousand_repositories_fit_one_entry() {
         !stored.contains_key("build"),
         "the checkpoint is dropped when complete"
     );
-    // The pages stay, as the live listing's, with its meta line (slot, pages, build start).
+    // The pages stay, as the live listing's, with its meta line (slot, pages, build start), and
+    // each scope's last live-event number (the build's `ready`).
     let meta = stored["live"].clone();
     assert!(meta.starts_with("0 200 "), "{meta}");
-    assert_eq!(stored.len(), 201);
+    assert_eq!(stored["events"], "1,1,1");
+    assert_eq!(stored.len(), 202);
     // The last page is stored after its callers were answered.
     assert!(
         d.storage.puts.get() >= 2 * 199 + 2,

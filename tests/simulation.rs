@@ -54,6 +54,9 @@ struct Book {
     hidden: HashMap<String, Hidden>,
     /// Changes whose delivery was answered 2xx.
     delivered: std::collections::HashSet<u64>,
+    /// Per name, in order: how many frames the owner's object had sent when GitHub's truth
+    /// widened it (`false`) or when a delivery narrowing it was first answered (`true`).
+    marks: HashMap<String, Vec<(usize, bool)>>,
     /// Whether any answer lagged (then only narrowing changes must be in the listing at once).
     violations: Vec<String>,
     /// Owner-level invalidations answered 2xx: (sent, answered, location).

@@ -346,7 +346,9 @@ impl Run<'_> {
     /// Live events, as the owner's subscribers got them: in each scope, numbered messages one
     /// apart from the first on (no gap, no number twice, however the object was evicted), an
     /// anonymous (hide) subscriber never sent a record that is not public, and a redacted one
-    /// never more of a private record than its name, full name and visibility.
+    /// never more of a private record than its name, full name and visibility. Never widen: once
+    /// a delivery narrowing a name was answered, no anonymous subscriber is sent it as public
+    /// until GitHub's truth widens it again.
     pub(crate) fn check_events(&self) {
         use forgelens::model::Scope;
         let dirs = self.w.directories.borrow();
@@ -354,6 +356,61 @@ impl Run<'_> {
             return;
         };
         let sent = d.storage.sent.borrow();
+        let book = self.book.borrow();
+        // Per name, the anonymous subscriber's frames about it: (index, shows it public).
+        // A `reset` or `ready` has the subscriber read the whole listing again: what it was sent
+        // before no longer stands.
+        let mut shown: BTreeMap<String, Vec<(usize, bool)>> = BTreeMap::new();
+        let mut reread: Vec<usize> = Vec::new();
+        for (i, (scope, text)) in sent.iter().enumerate() {
+            if *scope != Some(Scope::Public) {
+                continue;
+            }
+            let frame: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            if matches!(frame["type"].as_str(), Some("reset" | "ready")) {
+                reread.push(i);
+            }
+            let name = match frame["type"].as_str() {
+                Some("upsert") => frame["repo"]["name"].as_str(),
+                Some("remove") => frame["name"].as_str(),
+                _ => None,
+            };
+            if let Some(name) = name {
+                let public = frame["repo"]["visibility"] == "public";
+                shown
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push((i, public));
+            }
+        }
+        let mut widened = None;
+        'names: for (name, marks) in &book.marks {
+            let frames = shown.get(name).map_or(&[][..], Vec::as_slice);
+            for (k, &(at, hidden)) in marks.iter().enumerate() {
+                if !hidden {
+                    continue;
+                }
+                // Until GitHub's truth widens it again: what the subscriber shows once the
+                // narrowing delivery was answered, and every frame sent after.
+                let until = marks.get(k + 1).map_or(usize::MAX, |m| m.0);
+                let since = reread.iter().rfind(|&&r| r < at).copied().unwrap_or(0);
+                let before = frames.iter().rfind(|(i, _)| *i < at && *i > since);
+                let after = frames.iter().find(|(i, p)| *p && (at..until).contains(i));
+                if let Some((i, _)) = before.filter(|(_, p)| *p).or(after) {
+                    let text = sent.get(*i).map_or("", |f| f.1.as_str());
+                    widened = Some(format!(
+                        "{name} shown public to anonymous subscribers after its narrowing was \
+                         answered (frame {at}): {text}"
+                    ));
+                    break 'names;
+                }
+            }
+        }
+        drop(book);
+        if let Some(why) = widened {
+            self.violate("never widen", why);
+            return;
+        }
         for scope in [Scope::All, Scope::Public, Scope::Redacted] {
             let mut last: Option<u64> = None;
             for (_, text) in sent.iter().filter(|(s, _)| *s == Some(scope)) {

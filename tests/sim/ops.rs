@@ -240,10 +240,15 @@ impl<'a> Run<'a> {
             let mut book = self.book.borrow_mut();
             book.next_change += 1;
             let id = book.next_change;
+            let frames = self.frames_sent();
             for (k, _, widens) in &touched {
                 book.last_change.insert(k.clone(), (id, now));
                 if *widens {
                     book.widened_at.insert(k.clone(), now);
+                    book.marks
+                        .entry(k.clone())
+                        .or_default()
+                        .push((frames, false));
                 }
             }
             id
@@ -347,6 +352,13 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// How many frames the owner's object has sent its subscribers so far.
+    pub(crate) fn frames_sent(&self) -> usize {
+        let dirs = self.w.directories.borrow();
+        dirs.get(&OWNER.to_ascii_lowercase())
+            .map_or(0, |d| d.storage.sent.borrow().len())
+    }
+
     /// Notes that location `loc` answered 2xx a delivery of the change made at `changed` that
     /// narrowed `names`: the first answer applied it, a later one in another location found it
     /// remembered.
@@ -372,6 +384,11 @@ impl<'a> Run<'a> {
                         later: [None; LOCATIONS],
                     };
                     book.hidden.insert(key.clone(), h);
+                    let frames = self.frames_sent();
+                    book.marks
+                        .entry(key.clone())
+                        .or_default()
+                        .push((frames, true));
                 }
             }
         }
