@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { startWorker } from "./harness.mjs";
+import { inOneLimiterWindow, startWorker } from "./harness.mjs";
 
 const SECRET = "e2e-webhook-secret";
 const fixtures = new URL("../data/webhooks/", import.meta.url);
@@ -105,6 +105,7 @@ test("hostile query strings are refused at once and never reach GitHub", async (
 test("the per-client UPSTREAM_LIMITER spends only on answers that need GitHub", async () => {
   const l = await startWorker({}, {}, { ratelimits: { UPSTREAM_LIMITER: { simple: { limit: 2, period: 60 } } } });
   try {
+    await inOneLimiterWindow();
     const health = await l.get("/v1/health");
     assert.equal(health.body.config.UPSTREAM_LIMITER, true);
     const a = { headers: { "CF-Connecting-IP": "203.0.113.7" } };

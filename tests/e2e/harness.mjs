@@ -91,6 +91,16 @@ export function names(repos) {
   return repos.map((r) => r.name);
 }
 
+/**
+ * Waits, when needed, until the current window of Miniflare's rate limiter (fixed windows aligned
+ * to multiples of `periodS` since the epoch) has at least `needMs` left, so a test that counts
+ * admissions never sees its budget refilled halfway by a window boundary.
+ */
+export async function inOneLimiterWindow(periodS = 60, needMs = 20_000) {
+  const left = periodS * 1000 - (Date.now() % (periodS * 1000));
+  if (left < needMs) await new Promise((r) => setTimeout(r, left + 50));
+}
+
 /** A read token (HS256) for `orgs`, valid for `expiresInS` (five minutes), signed with `secret`. */
 export function mintReadToken(secret, orgs, expiresInS = 300) {
   const b64 = (x) => Buffer.from(JSON.stringify(x)).toString("base64url");

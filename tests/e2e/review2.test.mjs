@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { startWorker } from "./harness.mjs";
+import { inOneLimiterWindow, startWorker } from "./harness.mjs";
 
 const SECRET = "e2e-webhook-secret";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -30,6 +30,7 @@ test("polling a build in progress never spends the client's budget; starting one
     { ratelimits: { UPSTREAM_LIMITER: { simple: { limit: 2, period: 60 } } } },
   );
   try {
+    await inOneLimiterWindow();
     const me = from("203.0.113.50");
     const statuses = [];
     for (let i = 0; i < 40; i++) {
