@@ -493,6 +493,12 @@ mod tests {
             };
             feeds.change(Some(old), Some(new), at);
         };
+        // 1,200 messages over 5 minutes: all kept (the last 10 minutes, beyond 1,000).
+        let mut slow = Feeds::default();
+        for i in 0..1_200 {
+            flip(&mut slow, i, 60_000 + i * 250);
+        }
+        assert!(matches!(slow.replay(Scope::All, 0), Replay::Messages(m) if m.len() == 1_200));
         // 1,500 messages within a minute: all kept (the last 10 minutes).
         for i in 0..1_500 {
             flip(&mut feeds, i, 60_000 + i * 40);
