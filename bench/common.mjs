@@ -64,3 +64,19 @@ export function buildArgs(args) {
   }
   return { opts, dirs };
 }
+
+/// Runs one bench script on its own (`node bench/live.mjs --page-ms 100`, …) against the built
+/// worker: `numbers` maps each option of `bench` to its flag and default; prints the result as
+/// JSON and as its BENCHMARKS.md section (`render`).
+export async function runAlone(bench, render, numbers) {
+  const arg = (flag, dflt) => {
+    const i = process.argv.indexOf(`--${flag}`);
+    return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  };
+  const root = new URL("..", import.meta.url).pathname;
+  const workerOpts = (bindings, graphqlUrl) => workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, ...bindings });
+  const opts = Object.fromEntries(Object.entries(numbers).map(([key, [flag, dflt]]) => [key, arg(flag, dflt)]));
+  const result = await bench({ workerOpts, ...opts, log: (m) => console.error(m) });
+  console.log(JSON.stringify(result, null, 2));
+  console.log(render(result).join("\n"));
+}

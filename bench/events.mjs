@@ -15,7 +15,7 @@ import { Miniflare } from "miniflare";
 import WebSocket from "ws";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { makeOwner } from "../tests/emulator/fixtures.mjs";
-import { workerOptions } from "./common.mjs";
+import { runAlone } from "./common.mjs";
 
 const OWNER = "watched-org";
 const COLD = "huge-watched";
@@ -177,13 +177,5 @@ export function renderEvents(e) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name, dflt) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : dflt;
-  };
-  const root = new URL("..", import.meta.url).pathname;
-  const workerOpts = (bindings, graphqlUrl) => workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, ...bindings });
-  const result = await benchEvents({ workerOpts, pageMs: arg("--page-ms", 1000), subscribers: arg("--subscribers", 1000), log: (m) => console.error(m) });
-  console.log(JSON.stringify(result, null, 2));
-  console.log(renderEvents(result).join("\n"));
+  await runAlone(benchEvents, renderEvents, { pageMs: ["page-ms", 1000], subscribers: ["subscribers", 1000] });
 }

@@ -17,7 +17,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { Miniflare } from "miniflare";
 import { startEmulator } from "../tests/emulator/server.mjs";
 import { makeOwner } from "../tests/emulator/fixtures.mjs";
-import { request, workerOptions } from "./common.mjs";
+import { request, runAlone } from "./common.mjs";
 
 export const OWNER = "busy-org";
 const REPOS = 2500;
@@ -178,13 +178,5 @@ export function renderLive(l) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name, dflt) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : dflt;
-  };
-  const root = new URL("..", import.meta.url).pathname;
-  const workerOpts = (bindings, graphqlUrl) => workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, ...bindings });
-  const result = await benchLive({ workerOpts, pageMs: arg("--page-ms", 1000), seconds: arg("--seconds", 60), log: (m) => console.error(m) });
-  console.log(JSON.stringify(result, null, 2));
-  console.log(renderLive(result).join("\n"));
+  await runAlone(benchLive, renderLive, { pageMs: ["page-ms", 1000], seconds: ["seconds", 60] });
 }

@@ -13,7 +13,6 @@
 mod common;
 
 use common::*;
-use forgelens::forge::HttpReply;
 use forgelens::model::Scope;
 use serde_json::{json, Value};
 
@@ -52,11 +51,7 @@ fn a_privatize_is_sent_to_every_scope_it_changes_before_its_delivery_is_answered
     let w = watched(10);
     sent(&w);
     // GitHub is down: only the payload's narrowing fact applies, and it is sent at once.
-    w.gh.fault.borrow_mut().replace(Ok(HttpReply {
-        status: 502,
-        headers: vec![],
-        body: b"bad gateway".to_vec(),
-    }));
+    w.gh.fail_all();
     let r = deliver(
         &w,
         "repository",

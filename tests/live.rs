@@ -74,11 +74,7 @@ fn a_privatize_leaves_the_anonymous_listing_before_its_delivery_is_answered() {
     let w = world(&[("acme", 10)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     // GitHub fails: the narrowing fact from the signed payload applies without it.
-    w.gh.fault.borrow_mut().replace(Ok(HttpReply {
-        status: 502,
-        headers: vec![],
-        body: b"bad gateway".to_vec(),
-    }));
+    w.gh.fail_all();
     let r = deliver(
         &w,
         "repository",

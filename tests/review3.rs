@@ -239,11 +239,7 @@ fn a_backlog_drains_one_query_of_at_most_100_names_a_second() {
     let w = world(&[("acme", 300)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     // GitHub is down while 250 deliveries arrive: each is answered once durably queued.
-    w.gh.fault.borrow_mut().replace(Ok(HttpReply {
-        status: 502,
-        headers: vec![],
-        body: b"bad gateway".to_vec(),
-    }));
+    w.gh.fail_all();
     let bodies: Vec<Value> = (0..250).map(|i| push(&format!("acme/r{i:03}"))).collect();
     let all = bodies.iter().map(|b| deliver_async(&w, "push", b, None));
     let answers = block_on(futures::future::join_all(all));
@@ -424,11 +420,7 @@ fn a_write_back_stores_a_page_patched_after_the_builds_answer() {
     let privatize = async {
         build_answered(&w, "acme").await;
         // GitHub fails from here on: no round rewrites the page after the write-back.
-        w.gh.fault.borrow_mut().replace(Ok(HttpReply {
-            status: 502,
-            headers: vec![],
-            body: b"bad gateway".to_vec(),
-        }));
+        w.gh.fail_all();
         let event = repo_event("privatized", "acme/r002");
         assert_eq!(
             deliver_async(&w, "repository", &event, None).await.status,

@@ -115,11 +115,7 @@ fn stale_entry_is_served_when_upstream_fails() {
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     assert_eq!(w.get("/v1/repos?names=acme/r000,acme/r001").status, 200);
     w.advance(400);
-    *w.gh.fault.borrow_mut() = Some(Ok(HttpReply {
-        status: 502,
-        headers: vec![],
-        body: b"bad gateway".to_vec(),
-    }));
+    w.gh.fail_all();
     // The stale negative entry of the owner listing is gone; the listing itself is stale.
     let org = w.get("/v1/orgs/acme/repos");
     assert_eq!((org.status, org.header("x-cache")), (200, Some("STALE")));

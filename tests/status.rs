@@ -163,11 +163,7 @@ fn failed_rounds_and_pending_changes_until_github_answers() {
     let w = live_world(&[("acme", 10)]);
     assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
     // GitHub fails every call: a push's round cannot ask, and its change waits.
-    *w.gh.fault.borrow_mut() = Some(Ok(forgelens::forge::HttpReply {
-        status: 502,
-        headers: vec![],
-        body: b"bad gateway".to_vec(),
-    }));
+    w.gh.fail_all();
     assert_eq!(deliver(&w, "push", &push("acme/r001"), None).status, 200);
     let (_, s) = status(&w, "acme", Some(ADMIN_TOKEN));
     assert_eq!(s["pending_changes"], 1);

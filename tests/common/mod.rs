@@ -184,6 +184,15 @@ impl FakeGitHub {
         }
     }
 
+    /// GitHub fails every call from now on with a 502 (until `fault` is cleared).
+    pub fn fail_all(&self) {
+        *self.fault.borrow_mut() = Some(Ok(HttpReply {
+            status: 502,
+            headers: vec![],
+            body: b"bad gateway".to_vec(),
+        }));
+    }
+
     pub fn node(owner: &str, i: usize) -> Value {
         json!({"name": format!("r{i:03}"), "owner": {"login": owner}, "nameWithOwner": format!("{owner}/r{i:03}"),
             "url": format!("https://github.com/{owner}/r{i:03}"), "description": null,
