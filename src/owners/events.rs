@@ -499,6 +499,11 @@ mod tests {
             flip(&mut slow, i, 60_000 + i * 250);
         }
         assert!(matches!(slow.replay(Scope::All, 0), Replay::Messages(m) if m.len() == 1_200));
+        // The first is exactly 10 minutes old: still kept; a millisecond later it goes.
+        flip(&mut slow, 1_200, 60_000 + KEEP_MS);
+        assert!(matches!(slow.replay(Scope::All, 0), Replay::Messages(m) if m.len() == 1_201));
+        flip(&mut slow, 1_201, 60_000 + KEEP_MS + 1);
+        assert_eq!(slow.replay(Scope::All, 0), Replay::Reset(1_202));
         // 1,500 messages within a minute: all kept (the last 10 minutes).
         for i in 0..1_500 {
             flip(&mut feeds, i, 60_000 + i * 40);
