@@ -18,6 +18,7 @@
 //!   follows a drive, the callers' wait, deliveries' changes, what an alarm does.
 //! - `events`, `feed`: live events, the plain-Rust messages per scope and a directory's sending
 //!   of them to the object's subscribers.
+//! - `partition`: partitioned builds' parts, plan, meeting ends and merge (pure; not wired yet).
 //! - `status`, `tally`: the owner's status route, and the deliveries it counts by the hour.
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
@@ -38,6 +39,7 @@ pub mod live;
 pub mod local;
 pub mod memory;
 pub mod object;
+pub mod partition;
 pub mod queue;
 pub mod revalidate;
 pub mod status;
