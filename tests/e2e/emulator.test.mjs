@@ -104,3 +104,51 @@ test("an exception inside the emulator fails the test that met it", async () => 
   await w.get("/v1/orgs/small-org/repos");
   await assert.rejects(w.close(), /the GitHub emulator threw \d+ time\(s\): Error: unknown owner-page failure mode no-such-mode/);
 });
+
+test("repositories page as GitHub's: a part by visibility, archived and fork, read from both ends until they meet", async () => {
+  const q = `query($login: String!, $v: RepositoryVisibility, $a: Boolean, $f: Boolean, $first: Int, $after: String, $last: Int, $before: String) {
+    repositoryOwner(login: $login) { repositories(visibility: $v, isArchived: $a, isFork: $f, first: $first, after: $after, last: $last, before: $before,
+      orderBy: {field: NAME, direction: ASC}, ownerAffiliations: [OWNER]) { totalCount nodes { name visibility isArchived isFork }
+      pageInfo { startCursor endCursor hasNextPage hasPreviousPage } } } }`;
+  const page = async (variables) => {
+    const res = await fetch(emu.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `bearer ${TOKEN}` },
+      body: JSON.stringify({ query: q, variables: { login: "big-org", ...variables } }),
+    });
+    const body = await res.json();
+    assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+    return body.data.repositoryOwner.repositories;
+  };
+  const part = { v: "PUBLIC", a: false, f: false };
+  const all = emu.forge.owners.get("big-org").repos
+    .filter((r) => r.visibility === "PUBLIC" && !r.isArchived && !r.isFork)
+    .map((r) => r.name).sort((x, y) => x.toLowerCase().localeCompare(y.toLowerCase()));
+  assert.ok(all.length > 200, "a part of more than two pages");
+  // From the front and from the back, 100 at a time, until the two ends meet.
+  const front = [];
+  const back = [];
+  let after = null;
+  let before = null;
+  for (;;) {
+    const f = await page({ ...part, first: 100, after });
+    assert.equal(f.totalCount, all.length);
+    assert.ok(f.nodes.every((r) => r.visibility === "PUBLIC" && !r.isArchived && !r.isFork));
+    front.push(...f.nodes.map((r) => r.name));
+    after = f.pageInfo.endCursor;
+    const b = await page({ ...part, last: 100, before });
+    back.unshift(...b.nodes.map((r) => r.name));
+    before = b.pageInfo.startCursor;
+    const low = (s) => s.toLowerCase();
+    if (low(front.at(-1)) >= low(back[0]) || !f.pageInfo.hasNextPage || !b.pageInfo.hasPreviousPage) break;
+  }
+  const met = [...new Set([...front, ...back])].sort((x, y) => x.toLowerCase().localeCompare(y.toLowerCase()));
+  assert.deepEqual(met, all, "the two ends cover the part, each name once after merging");
+  // Neither first nor last, or both: GitHub's error.
+  const res = await fetch(emu.url, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `bearer ${TOKEN}` },
+    body: JSON.stringify({ query: q, variables: { login: "big-org", ...part } }),
+  });
+  assert.match(JSON.stringify(await res.json()), /must provide a `first` or `last` value/);
+});

@@ -136,9 +136,17 @@ function ownerValue(owner, page, onlyPublic = false) {
   return {
     __typename: owner.__typename,
     login: owner.login,
-    repositories: async ({ first, after, ownerAffiliations, orderBy }) => {
-      if (first == null || first < 1 || first > 100) {
-        throw new GraphQLError("Requesting 101 records on the `repositories` connection exceeds the `first` limit of 100 records.");
+    // As GitHub's connection: `first`/`after` from the front or `last`/`before` from the back,
+    // and the `visibility`, `isArchived` and `isFork` filters (partitioned builds page each part
+    // from both ends). A cursor is a position in the filtered listing, as stable as GitHub's.
+    repositories: async ({ first, last, after, before, ownerAffiliations, orderBy, visibility, isArchived, isFork }) => {
+      const n = first ?? last;
+      if (n == null || (first != null && last != null)) {
+        throw new GraphQLError("You must provide a `first` or `last` value to properly paginate the `repositories` connection.");
+      }
+      if (n < 1 || n > 100) {
+        const arg = first != null ? "first" : "last";
+        throw new GraphQLError(`Requesting ${n} records on the \`repositories\` connection exceeds the \`${arg}\` limit of 100 records.`);
       }
       let repos = owner.repos;
       if (ownerAffiliations && !ownerAffiliations.includes("OWNER")) repos = [];
@@ -148,9 +156,21 @@ function ownerValue(owner, page, onlyPublic = false) {
       }
       // (a sorted listing is never mutated, so it may be cached; the owner's own array may change)
       if (onlyPublic) repos = repos === owner.repos ? repos.filter((r) => !r.isPrivate) : publicOnly(repos);
-      const start = after ? decodeCursor(after) + 1 : 0;
-      await page({ login: owner.login, first, after: after ?? null, start });
-      const nodes = repos.slice(start, start + first);
+      if (visibility != null || isArchived != null || isFork != null) {
+        repos = repos.filter((r) => (visibility == null || r.visibility === visibility)
+          && (isArchived == null || r.isArchived === isArchived) && (isFork == null || r.isFork === isFork));
+      }
+      let start;
+      let stop;
+      if (first != null) {
+        start = after ? decodeCursor(after) + 1 : 0;
+        stop = Math.min(repos.length, start + n);
+      } else {
+        stop = before ? Math.min(repos.length, decodeCursor(before)) : repos.length;
+        start = Math.max(0, stop - n);
+      }
+      await page({ login: owner.login, first: n, after: after ?? before ?? null, start });
+      const nodes = repos.slice(start, Math.max(start, stop));
       const end = start + nodes.length - 1;
       return {
         nodes,
