@@ -5,6 +5,7 @@
 //! the query asks.
 
 use crate::json::Writer;
+use crate::model::Visibility;
 use crate::names::{FullName, Owner};
 use std::fmt::Write;
 
@@ -31,6 +32,30 @@ pub fn owner_page_body(owner: &Owner, cursor: Option<&str>, first: u8) -> String
     out.str(owner.as_str());
     out.raw("}}");
     out.finish()
+}
+
+/// The first request of a partitioned build (issue 35; not asked yet): the whole listing's first
+/// page together with the `totalCount` of each part, aliased `p0`, `p1`, … in the order given.
+/// A part's filters are constants of this text (enum and boolean literals, never input); the
+/// owner travels in `variables` as in `OWNER_QUERY`. GitHub wants `first` or `last` on every
+/// connection, counts included: `first: 1`, with no node asked.
+pub fn plan_query(parts: &[(Visibility, bool, bool)]) -> String {
+    let mut q = String::from(
+        "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining limit resetAt } \
+repositoryOwner(login: $owner) { login repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], \
+orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } ",
+    );
+    for (i, (visibility, archived, fork)) in parts.iter().enumerate() {
+        let _ = write!(
+            q,
+            "p{i}: repositories(first: 1, visibility: {}, isArchived: {archived}, isFork: {fork}, \
+ownerAffiliations: [OWNER]) {{ totalCount }} ",
+            visibility.as_str().to_ascii_uppercase()
+        );
+    }
+    q.push_str("} } ");
+    q.push_str(REPO_FRAGMENT);
+    q
 }
 
 /// Query text for `count` aliased lookups `rN: repository(owner: $oN, name: $nN)`.
@@ -115,6 +140,31 @@ mod tests {
             serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None, 0)).unwrap();
         assert_eq!(first["variables"]["cursor"], Value::Null);
         assert_eq!(first["variables"]["first"], 1, "GitHub refuses first: 0");
+    }
+
+    #[test]
+    fn the_plan_query_counts_each_part_beside_the_first_page() {
+        let parts = [
+            (Visibility::Public, false, false),
+            (Visibility::Private, true, false),
+            (Visibility::Internal, false, true),
+        ];
+        let q = plan_query(&parts);
+        assert!(q.contains(
+            "p0: repositories(first: 1, visibility: PUBLIC, isArchived: false, isFork: false, ownerAffiliations: [OWNER]) { totalCount }"
+        ), "{q}");
+        assert!(q.contains(
+            "p1: repositories(first: 1, visibility: PRIVATE, isArchived: true, isFork: false"
+        ));
+        assert!(q.contains(
+            "p2: repositories(first: 1, visibility: INTERNAL, isArchived: false, isFork: true"
+        ));
+        assert!(!q.contains("p3:"));
+        // The first page is the owner query's own, with the owner in variables only.
+        assert!(
+            q.contains("repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER]")
+        );
+        assert!(q.contains("$owner: String!") && q.ends_with(REPO_FRAGMENT));
     }
 
     #[test]
