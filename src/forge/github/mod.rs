@@ -8,6 +8,7 @@ pub mod parse;
 #[cfg(test)]
 mod parse_reference;
 pub mod payload;
+pub mod plan;
 pub mod query;
 pub mod webhook;
 
