@@ -2,7 +2,7 @@
 //! parts GitHub's `repositories` filters split an owner's listing into, the streams a build pages
 //! (each non-empty part from the front, and from the back too when it holds more than a page),
 //! which streams go out next within `BUILD_CONCURRENCY`, when a part's two ends have met, whether
-//! a part must be read again, and the merge of what the streams read. Not wired to the build yet
+//! a part must be read again, the merge of what the streams read, and the streams' stored form. Not wired to the build yet
 //! (issue 35): `directory::drive` still pages one stream, as `BUILD_CONCURRENCY=1` will.
 
 use crate::model::{Repo, Visibility};
@@ -85,6 +85,64 @@ impl Stream {
             done: false,
         }
     }
+}
+
+/// The streams of a build as the object stores them beside its pages, one line each: the part's
+/// place in `Part::all` (empty: the whole listing), `f` or `b`, the cursor, the page size, the
+/// name reached and `1` when done, tab-separated (cursors and names hold no tab; empty: none).
+pub fn encode_streams(streams: &[Stream]) -> String {
+    let parts = Part::all();
+    let mut out = String::new();
+    for s in streams {
+        let part = s
+            .part
+            .and_then(|p| parts.iter().position(|q| *q == p))
+            .map_or(String::new(), |i| i.to_string());
+        let end = if s.end == End::Front { "f" } else { "b" };
+        let cursor = s.cursor.as_deref().unwrap_or("");
+        let reached = s.reached.as_deref().unwrap_or("");
+        let done = u8::from(s.done);
+        out.push_str(&format!(
+            "{part}\t{end}\t{cursor}\t{}\t{reached}\t{done}\n",
+            s.page_size
+        ));
+    }
+    out
+}
+
+/// `encode_streams`' text read back (`None`: not text it wrote).
+pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
+    let parts = Part::all();
+    let some = |f: &str| (!f.is_empty()).then(|| f.to_string());
+    text.lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('\t').collect();
+            let [part, end, cursor, size, reached, done] = f.as_slice() else {
+                return None;
+            };
+            let part = match *part {
+                "" => None,
+                i => Some(*parts.get(i.parse::<usize>().ok()?)?),
+            };
+            let end = match *end {
+                "f" => End::Front,
+                "b" => End::Back,
+                _ => return None,
+            };
+            Some(Stream {
+                part,
+                end,
+                cursor: some(cursor),
+                page_size: size.parse().ok().filter(|n| (1..=PAGE).contains(n))?,
+                reached: some(reached),
+                done: match *done {
+                    "1" => true,
+                    "0" => false,
+                    _ => return None,
+                },
+            })
+        })
+        .collect()
 }
 
 /// The streams of a build, from each part's `totalCount`: with `concurrency` 1, one stream over
@@ -224,6 +282,34 @@ mod tests {
         streams[1].cursor = Some("c".into());
         assert_eq!(next(&streams, &[], 1), [0]);
         assert_eq!(next(&streams, &[0], 2), [2]);
+    }
+
+    #[test]
+    fn streams_survive_storage() {
+        let counts = [
+            (part(Visibility::Internal, true, true), 300),
+            (part(Visibility::Public, false, false), 5),
+        ];
+        let mut streams = plan(&counts, 4);
+        streams[0].cursor = Some("Y3Vyc29yOnYyOpHOAAE=".into());
+        streams[0].reached = Some("repo-0042".into());
+        streams[1].page_size = 50;
+        streams[2].done = true;
+        let text = encode_streams(&streams);
+        assert_eq!(decode_streams(&text), Some(streams));
+        assert_eq!(
+            decode_streams(&encode_streams(&plan(&counts, 1))),
+            Some(plan(&counts, 1))
+        );
+        for bad in [
+            "12\tf\t\t100\t\t0",
+            "0\tx\t\t100\t\t0",
+            "0\tf\t\t0\t\t0",
+            "0\tf\t\t100\t\t",
+            "0\tf\t\t100",
+        ] {
+            assert_eq!(decode_streams(bad), None, "{bad:?}");
+        }
     }
 
     #[test]
