@@ -188,6 +188,51 @@ pub fn met(front: Option<&str>, back: Option<&str>) -> bool {
     }
 }
 
+/// Stream `i` read a page: `names` as GitHub lists them (in name order, from either end), the
+/// cursor to go on from (the page's end cursor from the front, its start cursor from the back)
+/// and whether GitHub has more in that direction. The stream stops at its end of the part, or where it meets the other end of
+/// its part (which stops too: together they have read the part).
+pub fn advance(
+    streams: &mut [Stream],
+    i: usize,
+    names: &[&str],
+    cursor: Option<String>,
+    more: bool,
+) {
+    let Some(s) = streams.get_mut(i) else {
+        return;
+    };
+    // The furthest name in the stream's direction: a back page's first.
+    let furthest = match s.end {
+        End::Front => names.last(),
+        End::Back => names.first(),
+    };
+    if let Some(name) = furthest {
+        s.reached = Some((*name).to_string());
+    }
+    s.cursor = cursor.or(s.cursor.take());
+    s.done |= !more;
+    let (part, end) = (s.part, s.end);
+    let Some(j) = streams
+        .iter()
+        .position(|o| part.is_some() && o.part == part && o.end != end)
+    else {
+        return;
+    };
+    let (front, back) = match end {
+        End::Front => (i, j),
+        End::Back => (j, i),
+    };
+    let reached = |k: usize| streams.get(k).and_then(|s| s.reached.clone());
+    if met(reached(front).as_deref(), reached(back).as_deref()) {
+        for k in [i, j] {
+            if let Some(s) = streams.get_mut(k) {
+                s.done = true;
+            }
+        }
+    }
+}
+
 /// Whether a part must be read again sequentially before the listing is written: the distinct
 /// names its streams read differ from its `totalCount` by more than the changes heard meanwhile.
 pub fn recount(total: u64, read: u64, heard: u64) -> bool {
@@ -310,6 +355,32 @@ mod tests {
         ] {
             assert_eq!(decode_streams(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn streams_advance_until_their_end_or_until_the_two_ends_meet() {
+        let counts = [
+            (part(Visibility::Public, false, false), 250),
+            (part(Visibility::Private, false, false), 50),
+        ];
+        let mut s = plan(&counts, 4);
+        // The small part: one page, no more.
+        advance(&mut s, 2, &["p1", "p2"], Some("c2".into()), false);
+        assert!(s[2].done);
+        // The large part from both ends: a..m from the front, n..z from the back: not met yet.
+        advance(&mut s, 0, &["a", "m"], Some("c0".into()), true);
+        advance(&mut s, 1, &["n", "z"], Some("c1".into()), true);
+        assert!(!s[0].done && !s[1].done);
+        assert_eq!(s[0].cursor.as_deref(), Some("c0"));
+        assert_eq!(s[1].reached.as_deref(), Some("n"));
+        // The front reads past where the back reached: both stop.
+        advance(&mut s, 0, &["n", "o"], Some("c0b".into()), true);
+        assert!(s[0].done && s[1].done);
+        // A page with nothing keeps the cursor it had.
+        let mut one = plan(&counts, 1);
+        advance(&mut one, 0, &[], None, true);
+        assert_eq!(one[0].cursor, None);
+        assert!(!one[0].done);
     }
 
     #[test]
