@@ -73,6 +73,9 @@ fn a_privatize_is_sent_to_every_scope_it_changes_before_its_delivery_is_answered
     assert_eq!(all.len(), 1);
     assert_eq!(all[0]["repo"]["visibility"], "private");
     assert_eq!(all[0]["seq"], 2);
+    // The numbers are stored at once: a later life of the object numbers on from them.
+    let dirs = w.directories.borrow();
+    assert_eq!(dirs["acme"].storage.data.borrow()["events"], "2,2,2");
 }
 
 #[test]
