@@ -21,6 +21,9 @@ pub const MAX_MEMORY_TTL_MS: u64 = 10_000;
 pub const MIN_READ_TOKEN_SECRET: usize = 32;
 pub const DEFAULT_BUDGET_RESERVE: u64 = 20;
 pub const MAX_BUDGET_RESERVE: u64 = 90;
+/// `BUILD_CONCURRENCY`'s default and ceiling: Workers allow six connections per invocation.
+pub const DEFAULT_BUILD_CONCURRENCY: u64 = 4;
+pub const MAX_BUILD_CONCURRENCY: u64 = 6;
 
 /// The bindings DESIGN.md fixes, named here only.
 pub const CACHE_BINDING: &str = "CACHE";
@@ -49,6 +52,7 @@ pub const VARIABLES: &[&str] = &[
     "PINNED_ORGS",
     "ALLOWED_OWNERS",
     "GITHUB_BUDGET_RESERVE",
+    "BUILD_CONCURRENCY",
     "ALLOWED_ORIGINS",
     "PRIVATE_REPOS_ANONYMOUS",
     "DELIVERY_RECOVERY",
@@ -110,6 +114,8 @@ pub struct Config {
     pub allowed_owners: Option<Vec<Owner>>,
     /// `GITHUB_BUDGET_RESERVE`: percent of a credential's rate limit kept for essential work.
     pub budget_reserve: u64,
+    /// `BUILD_CONCURRENCY`: requests one owner build keeps in flight (1 = sequential paging).
+    pub build_concurrency: u32,
     pub allowed_origins: Origins,
     pub private_policy: PrivatePolicy,
     /// `DELIVERY_RECOVERY`: the cron has deliveries GitHub failed to make sent again.
@@ -228,6 +234,10 @@ impl Config {
         if budget_reserve > MAX_BUDGET_RESERVE {
             return Err(invalid("GITHUB_BUDGET_RESERVE", "must be between 0 and 90"));
         }
+        let build_concurrency = number(&get, "BUILD_CONCURRENCY", DEFAULT_BUILD_CONCURRENCY)?;
+        if !(1..=MAX_BUILD_CONCURRENCY).contains(&build_concurrency) {
+            return Err(invalid("BUILD_CONCURRENCY", "must be between 1 and 6"));
+        }
         let allowed_origins = match get("ALLOWED_ORIGINS") {
             None => Origins::Any,
             Some(list) => {
@@ -266,6 +276,7 @@ impl Config {
             pinned_orgs,
             allowed_owners,
             budget_reserve,
+            build_concurrency: u32::try_from(build_concurrency).unwrap_or(1),
             allowed_origins,
             private_policy,
             delivery_recovery,
@@ -385,6 +396,9 @@ mod tests {
             (&[("ALLOWED_OWNERS", "acme,*")], "ALLOWED_OWNERS"),
             (&[("ALLOWED_OWNERS", ",")], "ALLOWED_OWNERS"),
             (&[("GITHUB_BUDGET_RESERVE", "91")], "GITHUB_BUDGET_RESERVE"),
+            (&[("BUILD_CONCURRENCY", "0")], "BUILD_CONCURRENCY"),
+            (&[("BUILD_CONCURRENCY", "7")], "BUILD_CONCURRENCY"),
+            (&[("BUILD_CONCURRENCY", "two")], "BUILD_CONCURRENCY"),
             (&[("DELIVERY_RECOVERY", "yes")], "DELIVERY_RECOVERY"),
             (&[("DELIVERY_RECOVERY", "ON")], "DELIVERY_RECOVERY"),
             (&[("GITHUB_BUDGET_RESERVE", "20%")], "GITHUB_BUDGET_RESERVE"),
@@ -466,6 +480,15 @@ mod tests {
         let any = parse(&[]).unwrap();
         assert!(any.serves(&owner("anyone")));
         assert_eq!(any.budget_reserve, DEFAULT_BUDGET_RESERVE);
+        assert_eq!(any.build_concurrency, 4);
+        let one = parse(&[("BUILD_CONCURRENCY", "1")]).unwrap();
+        assert_eq!(one.build_concurrency, 1);
+        assert_eq!(
+            parse(&[("BUILD_CONCURRENCY", "6")])
+                .unwrap()
+                .build_concurrency,
+            6
+        );
         let star = parse(&[("ALLOWED_OWNERS", " * ")]).unwrap();
         assert!(star.serves(&owner("anyone")));
         let c = parse(&[

@@ -5,7 +5,7 @@
 
 pub mod github;
 
-use crate::model::Repo;
+use crate::model::{Part, Repo};
 use crate::names::{FullName, Owner};
 use crate::secret::Secret;
 
@@ -89,6 +89,24 @@ pub struct OwnerPage {
     /// How many repositories the whole listing holds, when the forge said.
     pub total: Option<u64>,
     pub rate: Option<RateInfo>,
+    /// Each part's `totalCount`, in `Part::all` order, when the page was asked with them and
+    /// every one was readable.
+    pub counts: Option<Vec<u64>>,
+}
+
+/// Which page of an owner's repositories to ask (DESIGN.md, "Partitioned builds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageAsk<'a> {
+    /// Where the page starts: after it from the front, before it from the back.
+    pub cursor: Option<&'a str>,
+    /// Records asked, 1–100.
+    pub size: u8,
+    /// Only this part's repositories; `None`: the whole listing.
+    pub part: Option<Part>,
+    /// From the end of the listing (`last`/`before`); the page's records still come in name order.
+    pub back: bool,
+    /// With every part's `totalCount` beside it (a partitioned build's first request).
+    pub counts: bool,
 }
 
 /// The answer to a batch: one slot per requested name, `None` for a missing repository.
@@ -102,17 +120,19 @@ pub struct BatchAnswer {
 pub const BATCH_MAX: usize = 100;
 
 pub trait Forge {
-    /// The call for one page of `first` (1–100) of an owner's repositories, sent with `token`.
-    fn owner_page_call(
-        &self,
-        owner: &Owner,
-        cursor: Option<&str>,
-        first: u8,
-        token: Option<&Secret>,
-    ) -> HttpCall;
+    /// The call for one page of an owner's repositories, sent with `token`.
+    fn owner_page_call(&self, owner: &Owner, ask: &PageAsk<'_>, token: Option<&Secret>)
+        -> HttpCall;
+    /// The reply to `ask`. A page asked from the back says where the page before it ends as
+    /// `next_cursor`.
+    ///
     /// # Errors
     /// `NotFound` when the owner does not exist, otherwise why the reply is unusable.
-    fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure>;
+    fn parse_owner_page(
+        &self,
+        ask: &PageAsk<'_>,
+        reply: &HttpReply,
+    ) -> Result<OwnerPage, UpstreamFailure>;
     /// One call for up to `BATCH_MAX` names, sent with `token`.
     fn batch_call(&self, names: &[FullName], token: Option<&Secret>) -> HttpCall;
     /// # Errors

@@ -12,12 +12,14 @@
 
 mod listing;
 mod names;
+mod part;
 mod repo;
 mod stored;
 mod text;
 
 pub use listing::{Changed, OwnerListing, Scope};
 pub use names::{CiState, Visibility};
+pub use part::Part;
 pub use repo::{Ci, Flags, Repo, RepoFields};
 pub use text::{Text, TextBuf};
 

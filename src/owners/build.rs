@@ -2,10 +2,10 @@
 //! page starts, how large it is, what a failed page means, and how long a caller should wait.
 //! No I/O and no clock: times are passed in.
 
+pub use super::partition::FULL_PAGE;
+use super::partition::{decode_streams, encode_streams, End, Stream};
 use crate::forge::UpstreamFailure;
 
-/// Records per page when nothing has gone wrong (GitHub's maximum).
-pub const FULL_PAGE: u8 = 100;
 /// Pages shrink on timeouts down to this size, never below.
 pub const MIN_PAGE: u8 = 10;
 /// Tries of one page at the smallest size before the build counts as failed.
@@ -15,29 +15,29 @@ pub const TRIES_AT_MIN: u8 = 3;
 pub const MAX_PAGES: u32 = 5_000;
 pub use crate::service::PAGE_TIMEOUT_MS;
 
-/// Where a build stands, kept in the object's storage under `BUILD_KEY` after every page; the
-/// records themselves are kept page by page under `page_key(i)` (storage values are limited).
+/// Where a build stands, kept in the object's storage under `BUILD_KEY` after every round of
+/// pages; the records themselves are kept page by page under `page_key(i)` (storage values are
+/// limited).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
     /// When the first page was requested: the build's answer is as old as this, and an
     /// invalidation at or after it keeps the answer out of KV.
     pub started_at_ms: u64,
-    /// The cursor the next page starts after; `None` before the first page.
-    pub cursor: Option<String>,
     /// Pages stored so far.
     pub pages: u32,
     /// Records stored so far.
     pub fetched: u64,
-    /// `totalCount` from the first page.
+    /// `totalCount` from the first page (the parts' counts summed, when planned from them).
     pub total: Option<u64>,
     /// The owner login as the forge spells it, from the first page.
     pub login: Option<String>,
-    /// Records asked per page; halves on timeouts and stays there.
-    pub page_size: u8,
-    /// Failed tries of the current page.
-    pub tries: u8,
     /// Which set of page keys it stores its pages under: the one the live listing does not use.
     pub slot: u8,
+    /// Whether the first page has been read: until then the one stream is the whole listing's
+    /// front, asked with every part's count at `BUILD_CONCURRENCY` above 1.
+    pub planned: bool,
+    /// What it pages (see `partition`): the whole listing from the front, or the parts.
+    pub streams: Vec<Stream>,
 }
 
 pub const BUILD_KEY: &str = "build";
@@ -48,44 +48,44 @@ impl Checkpoint {
     pub fn new(started_at_ms: u64) -> Checkpoint {
         Checkpoint {
             started_at_ms,
-            cursor: None,
             pages: 0,
             fetched: 0,
             total: None,
             login: None,
-            page_size: FULL_PAGE,
-            tries: 0,
             slot: 0,
+            planned: false,
+            streams: vec![Stream::new(None, End::Front, 0)],
         }
     }
-}
 
-impl Checkpoint {
-    /// The stored line: `{started} {pages} {fetched} {total} {page_size} {tries} {slot} {login}
-    /// {cursor}`, `-` for none, the cursor (opaque, GitHub's) last and prefixed so it may hold
-    /// anything. A line, not JSON: typed JSON decoding costs the wasm serde's error machinery.
+    /// Whether every stream has read its end of its part.
+    pub fn read(&self) -> bool {
+        self.streams.iter().all(|s| s.done)
+    }
+
+    /// The stored text: `{started} {pages} {fetched} {total} {slot} {planned} {login}`, `-` for
+    /// none, then the streams' lines (`partition::encode_streams`). Lines, not JSON: typed JSON
+    /// decoding costs the wasm serde's error machinery.
     pub fn encode(&self) -> String {
-        let opt = |n: Option<u64>| n.map_or_else(|| "-".to_string(), |n| n.to_string());
         format!(
-            "{} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {}\n{}",
             self.started_at_ms,
             self.pages,
             self.fetched,
-            opt(self.total),
-            self.page_size,
-            self.tries,
+            self.total
+                .map_or_else(|| "-".to_string(), |n| n.to_string()),
             self.slot,
+            u8::from(self.planned),
             self.login.as_deref().unwrap_or("-"),
-            self.cursor
-                .as_ref()
-                .map_or_else(|| "-".to_string(), |c| format!("c{c}")),
+            encode_streams(&self.streams),
         )
     }
 
     /// `None` for anything `encode` did not write (an earlier release's checkpoint included:
     /// that build starts over).
-    pub fn decode(line: &str) -> Option<Checkpoint> {
-        let mut parts = line.splitn(9, ' ');
+    pub fn decode(text: &str) -> Option<Checkpoint> {
+        let (line, streams) = text.split_once('\n')?;
+        let mut parts = line.split(' ');
         let mut next = || parts.next();
         let started_at_ms = next()?.parse().ok()?;
         let pages = next()?.parse().ok()?;
@@ -94,27 +94,32 @@ impl Checkpoint {
             "-" => None,
             t => Some(t.parse().ok()?),
         };
-        let page_size = next()?.parse().ok()?;
-        let tries = next()?.parse().ok()?;
         let slot = next()?.parse().ok()?;
+        let planned = match next()? {
+            "0" => false,
+            "1" => true,
+            _ => return None,
+        };
         let login = match next()? {
             "-" => None,
             l => Some(l.to_string()),
         };
-        let cursor = match next()? {
-            "-" => None,
-            c => Some(c.strip_prefix('c')?.to_string()),
-        };
+        if next().is_some() {
+            return None;
+        }
+        let streams = decode_streams(streams)?;
+        if streams.is_empty() {
+            return None;
+        }
         Some(Checkpoint {
             started_at_ms,
-            cursor,
             pages,
             fetched,
             total,
             login,
-            page_size,
-            tries,
             slot,
+            planned,
+            streams,
         })
     }
 }
@@ -130,16 +135,17 @@ pub enum AfterFailure {
     Fail,
 }
 
-/// Decides what a failed page means. Timeouts and overloaded answers shrink the page (cursors
-/// stay valid at any size); other failures end the build for now.
-pub fn after_failure(cp: &Checkpoint, failure: &UpstreamFailure, now_ms: u64) -> AfterFailure {
+/// Decides what a failed page of `stream` means. Timeouts and overloaded answers shrink the
+/// stream's page (cursors stay valid at any size; other streams keep theirs); other failures end
+/// the build for now.
+pub fn after_failure(stream: &Stream, failure: &UpstreamFailure, now_ms: u64) -> AfterFailure {
     match failure {
         UpstreamFailure::Overloaded(_) | UpstreamFailure::Unavailable(_) => {
-            if cp.page_size > MIN_PAGE {
+            if stream.page_size > MIN_PAGE {
                 AfterFailure::Retry {
-                    page_size: (cp.page_size / 2).max(MIN_PAGE),
+                    page_size: (stream.page_size / 2).max(MIN_PAGE),
                 }
-            } else if cp.tries + 1 < TRIES_AT_MIN {
+            } else if stream.tries + 1 < TRIES_AT_MIN {
                 AfterFailure::Retry {
                     page_size: MIN_PAGE,
                 }
@@ -231,11 +237,11 @@ mod tests {
         }
     }
 
-    fn at(page_size: u8, tries: u8) -> Checkpoint {
-        Checkpoint {
+    fn at(page_size: u8, tries: u8) -> Stream {
+        Stream {
             page_size,
             tries,
-            ..Checkpoint::new(0)
+            ..Stream::new(None, End::Front, 0)
         }
     }
 
@@ -312,19 +318,26 @@ mod tests {
     fn checkpoints_survive_storage() {
         let mut cp = Checkpoint::new(1_700_000_000_123);
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp.clone()));
-        cp.cursor = Some("Y3Vyc29y OnYy- c".into());
+        cp.streams[0].cursor = Some("Y3Vyc29y OnYy- c".into());
         cp.login = Some("Octo-Org".into());
         cp.total = Some(10_000);
-        (cp.pages, cp.fetched, cp.page_size, cp.tries, cp.slot) = (7, 700, 50, 2, 1);
+        (cp.pages, cp.fetched, cp.slot, cp.planned) = (7, 700, 1, true);
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp.clone()));
-        cp.cursor = Some("-".into());
+        let mut counts = [0; 12];
+        (counts[0], counts[5]) = (9_000, 1_000);
+        cp.streams = super::super::partition::plan(&counts);
+        cp.streams[3].cursor = Some("-".into());
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
         for bad in [
             "",
             "1 2 3",
             r#"{"started_at_ms":1}"#,
-            "1 0 0 - 100 0 0 - x",
-            "x 0 0 - 100 0 0 - -",
+            // An earlier release's line: the build starts over.
+            "1 0 0 - 100 0 0 - -",
+            "x 0 0 - 0 0 -\n\tf\t\t100\t0\t\t0\t0\t0",
+            "1 0 0 - 0 2 -\n\tf\t\t100\t0\t\t0\t0\t0",
+            "1 0 0 - 0 0 - x\n\tf\t\t100\t0\t\t0\t0\t0",
+            "1 0 0 - 0 0 -\n",
         ] {
             assert_eq!(Checkpoint::decode(bad), None, "{bad}");
         }

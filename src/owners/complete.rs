@@ -13,18 +13,21 @@ use super::Answer;
 use crate::cache::entry::{self, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
-use crate::model::{OwnerListing, Repo};
+use crate::model::{OwnerListing, Part, Repo};
 use crate::service::{Clock, Transport};
 
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
-    /// The whole listing: the stored pages, then `last` (asked at `asked_ms`). A stored page
-    /// that went missing drops the build (it starts over rather than answer a hole).
+    /// The whole listing: the stored pages, then `last` (asked at `asked_ms`), each name once
+    /// (the later ask winning), with the stored pages that hold a dropped copy, and for a
+    /// partitioned build the distinct names read in each part (by the part a record was read
+    /// in). A stored page that went missing drops the build (it starts over rather than
+    /// answer a hole).
     pub(super) async fn assemble(
         &self,
         cp: &Checkpoint,
         asked_ms: u64,
         last: Vec<Repo>,
-    ) -> Result<Live, ApiError> {
+    ) -> Result<(Live, Vec<u32>, [u64; 12]), ApiError> {
         let keys: Vec<String> = (0..cp.pages).map(|i| build::page_key(cp.slot, i)).collect();
         let login = cp
             .login
@@ -44,16 +47,39 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             removed: Vec::new(),
             facts: Vec::new(),
         };
+        let parts = Part::all();
+        let partitioned = cp.streams.iter().any(|s| s.part.is_some());
+        let mut seen: Vec<(usize, String)> = Vec::new();
+        let mut tally = |repos: &[Repo]| {
+            if partitioned {
+                for r in repos {
+                    if let Some(p) = parts.iter().position(|p| p.holds(r)) {
+                        seen.push((p, r.name().to_ascii_lowercase()));
+                    }
+                }
+            }
+        };
+        let mut stale = Vec::new();
         for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
             let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
                 self.clear().await;
                 self.forget_checkpoint();
                 return Err(ApiError::Upstream("a stored page was lost".into()));
             };
-            done.push_page(i, asked, repos);
+            tally(&repos);
+            done.push_page(i, asked, repos, &mut stale);
         }
-        done.push_page(cp.pages, vec![asked_ms], last);
-        Ok(done)
+        tally(&last);
+        done.push_page(cp.pages, vec![asked_ms], last, &mut stale);
+        seen.sort_unstable();
+        seen.dedup();
+        let mut counted = [0; 12];
+        for (p, _) in seen {
+            if let Some(c) = counted.get_mut(p) {
+                *c += 1;
+            }
+        }
+        Ok((done, stale, counted))
     }
 
     /// Every page has arrived: the listing is answered, kept as the live listing, and written to
@@ -193,25 +219,26 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 // The build's pages become the live listing's; the replaced listing's go. Pages
                 // the catch-up patched after they were stored are stored again as they stand,
                 // or a later life of the object would load what the build first read.
-                let pages: Vec<(String, String)> = {
+                // The last page too: its text as read is stored first, then as patched.
+                let mut pages = vec![(last_key, last)];
+                {
                     let mem = self.mem.borrow();
                     let same = mem
                         .live
                         .as_ref()
                         .filter(|l| l.started_at_ms == done.started_at_ms);
-                    same.map(|l| {
-                        done.rewritten
-                            .iter()
-                            .filter(|&&i| i + 1 < l.pages)
-                            .map(|&i| (live::page_key(l.slot, i), l.encode_page(i)))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-                };
+                    if let Some(l) = same {
+                        pages.extend(
+                            done.rewritten
+                                .iter()
+                                .filter(|&&i| i < l.pages)
+                                .map(|&i| (live::page_key(l.slot, i), l.encode_page(i))),
+                        );
+                    }
+                }
                 for (key, text) in pages {
                     let _ = self.put(&key, &text).await;
                 }
-                let _ = self.put(&last_key, &last).await;
                 let _ = self.put(LIVE_KEY, &meta).await;
                 // What the catch-up left for GitHub to answer (it moved from `since`, which
                 // goes below), so a later life of the object still asks it.

@@ -3,7 +3,7 @@
 //! (upstream calls, rate-limit memory, guarded KV writes), so the same state machine runs in the
 //! Durable Object and natively in tests.
 
-use super::build::{self, AfterFailure, Checkpoint, BUILD_KEY};
+use super::build::{self, Checkpoint, BUILD_KEY};
 use super::drift::{DriftLog, DRIFT_KEY};
 use super::events::{Event, EVENTS_KEY};
 use super::live::{self, FACTS_KEY, LIVE_KEY, QUEUE_KEY, SINCE_KEY, UNPUBLISHED_KEY};
@@ -13,7 +13,6 @@ use super::{Answer, Progress};
 use crate::cache::Store;
 use crate::error::ApiError;
 use crate::fields::FieldSet;
-use crate::forge::UpstreamFailure;
 use crate::model::Scope;
 use crate::names::Owner;
 use crate::service::{Clock, Service, Transport};
@@ -70,7 +69,7 @@ pub struct Directory<'a, S, T, C, K> {
 }
 
 /// Clears `running` however a drive ends, including when its future is dropped.
-struct Running<'m>(&'m RefCell<Memory>);
+pub(super) struct Running<'m>(pub(super) &'m RefCell<Memory>);
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
@@ -249,118 +248,14 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         had_build && !in_progress
     }
 
-    /// Pages until the build completes, fails, `max_pages` requests were made, or `stop_at_ms`
-    /// passed (checked between pages). Only one drive pages at a time.
-    pub async fn drive(&self, max_pages: u32, stop_at_ms: u64) -> Drive {
-        {
-            let mut mem = self.mem.borrow_mut();
-            if mem.running {
-                return Drive::Idle;
-            }
-            mem.running = true;
-        }
-        let _running = Running(self.mem);
-        let mut requests = 0;
-        loop {
-            let Some(mut cp) = self.checkpoint().await else {
-                return Drive::Idle;
-            };
-            if requests >= max_pages || (requests > 0 && self.now() >= stop_at_ms) {
-                return Drive::More;
-            }
-            if cp.pages >= build::MAX_PAGES {
-                return self
-                    .fail(&cp, ApiError::Upstream("too many pages".into()))
-                    .await;
-            }
-            let generation = self.mem.borrow().generation;
-            if cp.pages == 0 && cp.tries == 0 {
-                // The answer will be as old as its first request.
-                cp.started_at_ms = cp.started_at_ms.max(self.now());
-            }
-            requests += 1;
-            let asked_ms = self.now();
-            let outcome = self
-                .svc
-                .owner_page(self.owner, cp.cursor.as_deref(), cp.page_size)
-                .await;
-            if self.mem.borrow().generation != generation {
-                continue; // invalidated meanwhile: this page belongs to a discarded build
-            }
-            let page = match outcome {
-                Ok(page) => page,
-                Err(UpstreamFailure::NotFound) if cp.pages == 0 => {
-                    return self.finish_not_found(&cp);
-                }
-                Err(failure) => match build::after_failure(&cp, &failure, self.now()) {
-                    AfterFailure::Retry { page_size } => {
-                        cp.tries = if page_size == cp.page_size {
-                            cp.tries + 1
-                        } else {
-                            0
-                        };
-                        cp.page_size = page_size;
-                        self.save(&cp).await;
-                        continue;
-                    }
-                    AfterFailure::PauseUntil { at_ms } => {
-                        // The alarm resumes it, perhaps in a later life of the object.
-                        self.save(&cp).await;
-                        let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
-                        let mut mem = self.mem.borrow_mut();
-                        mem.failed = Some((ApiError::RateLimited { retry_after }, at_ms));
-                        mem.notify();
-                        return Drive::Paused { until_ms: at_ms };
-                    }
-                    AfterFailure::Fail => {
-                        let err = self.svc.failure_to_error(failure);
-                        return self.fail(&cp, err).await;
-                    }
-                },
-            };
-            if page.next_cursor.is_some() && page.next_cursor == cp.cursor {
-                let err = ApiError::Upstream("cursor did not advance".into());
-                return self.fail(&cp, err).await;
-            }
-            cp.fetched += page.repos.len() as u64;
-            cp.total = cp.total.or(page.total);
-            cp.login.get_or_insert(page.login);
-            cp.tries = 0;
-            let text = live::encode_build_page(asked_ms, &page.repos);
-            let Some(next) = page.next_cursor else {
-                // The last page is stored after the answer: the listing is assembled with it in hand.
-                let mut done = match self.assemble(&cp, asked_ms, page.repos).await {
-                    Ok(done) => done,
-                    Err(err) => return self.fail(&cp, err).await,
-                };
-                // What changed while it was built is asked again before anyone is answered.
-                let rewritten = self.catch_up(&mut done).await;
-                if self.mem.borrow().generation != generation {
-                    continue; // invalidated while the stored pages were read
-                }
-                return self.finish(&cp, done, text, rewritten);
-            };
-            self.mem.borrow_mut().stored = true;
-            let key = build::page_key(cp.slot, cp.pages);
-            if let Err(why) = self.storage.put(&key, &text).await {
-                return self.fail(&cp, ApiError::Upstream(why)).await;
-            }
-            if self.mem.borrow().generation != generation {
-                continue; // the restarted build's checkpoint is not to be overwritten
-            }
-            cp.pages += 1;
-            cp.cursor = Some(next);
-            self.announce_progress(cp.fetched, cp.total);
-            self.save(&cp).await;
-        }
-    }
-
     /// Remembers the failure for `FAILURE_MEMORY_MS`; the checkpoint stays for a later resume.
     pub(super) async fn fail(&self, cp: &Checkpoint, err: ApiError) -> Drive {
         // A checkpoint dropped on the way here (a lost page) stays dropped.
         if self.mem.borrow().checkpoint.is_some() {
             let mut cp = cp.clone();
-            cp.tries = 0;
+            for s in &mut cp.streams {
+                s.tries = 0;
+            }
             self.save(&cp).await;
         }
         let mut mem = self.mem.borrow_mut();

@@ -145,15 +145,26 @@ impl Live {
         };
         for (i, text) in pages.iter().enumerate() {
             let (asked, repos) = decode_page(text.as_deref()?)?;
-            live.push_page(u32::try_from(i).ok()?, asked, repos);
+            // A copy dropped here was dropped when the build was assembled, and its page
+            // stored again without it.
+            live.push_page(u32::try_from(i).ok()?, asked, repos, &mut Vec::new());
         }
         Some(live)
     }
 
     /// Adds a page's records in name order. GitHub's order is nearly ours (its case rules
     /// differ), so a record is appended, or inserted where it belongs when it is out of order:
-    /// cheaper in wasm than a sort carrying the rows along, and linear in the usual case.
-    pub fn push_page(&mut self, i: u32, asked: Vec<u64>, repos: Vec<Repo>) {
+    /// cheaper in wasm than a sort carrying the rows along, and linear in the usual case. A name
+    /// already held (the two ends of a part that met, or a repository read in two parts as it
+    /// moved between them) is kept once, the later ask winning (on a tie, the later page): the
+    /// page the other copy is stored in is added to `stale`, to be stored again without it.
+    pub(super) fn push_page(
+        &mut self,
+        i: u32,
+        asked: Vec<u64>,
+        repos: Vec<Repo>,
+        stale: &mut Vec<u32>,
+    ) {
         let last = asked.last().copied().unwrap_or(0);
         for (k, repo) in repos.into_iter().enumerate() {
             let row = (asked.get(k).copied().unwrap_or(last), i);
@@ -161,14 +172,32 @@ impl Live {
                 .listing
                 .repos
                 .last()
-                .is_none_or(|prev| cmp_names(prev.name(), repo.name()).is_le());
+                .is_none_or(|prev| cmp_names(prev.name(), repo.name()).is_lt());
             let at = if in_order {
-                self.listing.repos.len()
+                Err(self.listing.repos.len())
             } else {
-                self.find(repo.name()).unwrap_or_else(|at| at)
+                self.find(repo.name())
             };
-            self.listing.repos.insert(at, repo);
-            self.rows.insert(at, row);
+            match at {
+                Err(at) => {
+                    self.listing.repos.insert(at, repo);
+                    self.rows.insert(at, row);
+                }
+                Ok(at) => {
+                    let Some(held) = self.rows.get_mut(at) else {
+                        continue;
+                    };
+                    if row.0 >= held.0 {
+                        stale.push(held.1);
+                        *held = row;
+                        if let Some(slot) = self.listing.repos.get_mut(at) {
+                            *slot = repo;
+                        }
+                    } else {
+                        stale.push(i);
+                    }
+                }
+            }
         }
     }
 
@@ -439,7 +468,7 @@ mod tests {
             facts: Vec::new(),
         };
         let repos = names.iter().map(|n| repo(n, Visibility::Public)).collect();
-        live.push_page(0, vec![asked], repos);
+        live.push_page(0, vec![asked], repos, &mut Vec::new());
         live
     }
 
@@ -778,12 +807,53 @@ mod tests {
     #[test]
     fn records_out_of_order_find_their_place_with_their_rows() {
         let mut l = live(&["c", "A"], 10);
+        let mut stale = Vec::new();
         l.push_page(
             1,
             vec![20, 30],
             vec![repo("b", Visibility::Public), repo("d", Visibility::Public)],
+            &mut stale,
         );
         assert_eq!(names(&l), ["A", "b", "c", "d"]);
         assert_eq!(l.rows, [(10, 0), (20, 1), (10, 0), (30, 1)]);
+        assert!(stale.is_empty());
+    }
+
+    #[test]
+    fn a_name_read_twice_is_kept_once_the_later_ask_winning() {
+        let mut l = live(&["a", "b", "c"], 10);
+        let mut stale = Vec::new();
+        // Page 1 read `B` again later, now private: it wins, and page 0 holds a dropped copy.
+        l.push_page(
+            1,
+            vec![20],
+            vec![repo("B", Visibility::Private)],
+            &mut stale,
+        );
+        // Page 2 read `c` from before page 0 did: page 0's copy stays, page 2 is stale.
+        l.push_page(
+            2,
+            vec![5],
+            vec![repo("c", Visibility::Internal)],
+            &mut stale,
+        );
+        // Page 3 read `a` at the same time as page 0: the later page wins the tie.
+        l.push_page(
+            3,
+            vec![10],
+            vec![repo("a", Visibility::Private)],
+            &mut stale,
+        );
+        assert_eq!(names(&l), ["a", "B", "c"]);
+        assert_eq!(l.rows, [(10, 3), (20, 1), (10, 0)]);
+        let vis: Vec<Visibility> = l.listing.repos.iter().map(|r| r.visibility).collect();
+        assert_eq!(
+            vis,
+            [Visibility::Private, Visibility::Private, Visibility::Public]
+        );
+        assert_eq!(stale, [0, 2, 0]);
+        // Stored again as the listing holds them, the dropped copies are gone.
+        assert!(!l.encode_page(0).contains("\"B\""));
+        assert!(l.encode_page(2).ends_with("\n[]"));
     }
 }

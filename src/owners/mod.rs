@@ -1,10 +1,11 @@
 //! Owners of any size: one directory per lowercased owner (the `OwnerDirectory` Durable Object in
-//! the worker) is the only code that pages an owner's listing. Builds checkpoint after every page,
-//! continue when no caller is waiting, shrink pages that time out, and write `v1:org:{owner}` once,
-//! when every page has arrived.
+//! the worker) is the only code that pages an owner's listing. Builds page its parts side by side,
+//! checkpoint after every round, continue when no caller is waiting, shrink pages that time out,
+//! and write `v1:org:{owner}` once, when every page has arrived.
 //!
 //! - `build`: the checkpoint and the pure decisions made on it.
-//! - `directory`: the build driver over the `Checkpoints` seam and the read path's `Service`.
+//! - `directory`: the build's state over the `Checkpoints` seam and the read path's `Service`.
+//! - `paging`: the build driver: rounds of pages, one per stream, side by side.
 //! - `catch_up`: a build's listing takes in the changes heard while it paged.
 //! - `complete`: how a build ends: assembled, answered, written back once.
 //! - `memory`: what a directory keeps between requests, and the events that wake its callers.
@@ -18,7 +19,7 @@
 //!   follows a drive, the callers' wait, deliveries' changes, what an alarm does.
 //! - `events`, `feed`: live events, the plain-Rust messages per scope and a directory's sending
 //!   of them to the object's subscribers.
-//! - `partition`: partitioned builds' parts, plan, meeting ends and merge (pure; not wired yet).
+//! - `partition`: partitioned builds' streams, plan, rounds and meeting ends (pure).
 //! - `status`, `tally`: the owner's status route, and the deliveries it counts by the hour.
 //! - `wire`: the directory's answers as HTTP between the worker and the object.
 //! - `local`: an in-process `Owners` running the same driver inline (native tests, benches).
@@ -39,6 +40,7 @@ pub mod live;
 pub mod local;
 pub mod memory;
 pub mod object;
+pub mod paging;
 pub mod partition;
 pub mod queue;
 pub mod revalidate;

@@ -1,59 +1,16 @@
-//! Partitioned builds (DESIGN.md, "Partitioned builds"), the plain-Rust part: the twelve disjoint
-//! parts GitHub's `repositories` filters split an owner's listing into, the streams a build pages
-//! (each non-empty part from the front, and from the back too when it holds more than a page),
-//! which streams go out next within `BUILD_CONCURRENCY`, when a part's two ends have met, whether
-//! a part must be read again, the merge of what the streams read, and the streams' stored form. Not wired to the build yet
-//! (issue 35): `directory::drive` still pages one stream, as `BUILD_CONCURRENCY=1` will.
+//! Partitioned builds (DESIGN.md, "Partitioned builds"), the plain-Rust part: the streams a build
+//! pages (each non-empty part from the front, and from the back too when it holds more than a
+//! page), which streams go out in the next round within `BUILD_CONCURRENCY`, when a part's two
+//! ends have met, whether a part must be read again, and the streams' stored form. The parts
+//! themselves are `model::Part`; the build that drives the streams is `directory::drive`.
 
-use crate::model::{Repo, Visibility};
+use crate::model::Part;
 use crate::names::cmp_names;
 use std::cmp::Ordering;
+use std::fmt::Write;
 
-/// A page of one stream holds at most this many records (GitHub's `first`/`last` limit).
-pub const PAGE: u64 = 100;
-
-/// One of the twelve parts: `visibility`, `isArchived` and `isFork` as GitHub's connection takes
-/// them. Every repository is in exactly one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Part {
-    pub visibility: Visibility,
-    pub archived: bool,
-    pub fork: bool,
-}
-
-impl Part {
-    /// The twelve parts, in a fixed order (the count query's aliases follow it).
-    pub fn all() -> [Part; 12] {
-        let mut out = [Part {
-            visibility: Visibility::Public,
-            archived: false,
-            fork: false,
-        }; 12];
-        let visibilities = [
-            Visibility::Public,
-            Visibility::Private,
-            Visibility::Internal,
-        ];
-        for (i, slot) in out.iter_mut().enumerate() {
-            *slot = Part {
-                visibility: visibilities
-                    .get(i / 4)
-                    .copied()
-                    .unwrap_or(Visibility::Public),
-                archived: i % 4 >= 2,
-                fork: i % 2 == 1,
-            };
-        }
-        out
-    }
-
-    /// Whether `repo` belongs to this part (as GitHub's filters would place it).
-    pub fn holds(&self, repo: &Repo) -> bool {
-        repo.visibility == self.visibility
-            && repo.archived == self.archived
-            && repo.fork == self.fork
-    }
-}
+/// Records per page when nothing has gone wrong (GitHub's maximum).
+pub const FULL_PAGE: u8 = 100;
 
 /// Which end of its part a stream reads from: `first`/`after` in name order, or `last`/`before`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,27 +26,38 @@ pub struct Stream {
     pub part: Option<Part>,
     pub end: End,
     pub cursor: Option<String>,
-    pub page_size: u64,
+    /// Records asked per page; halves on timeouts and stays there (`build::after_failure`).
+    pub page_size: u8,
+    /// Failed tries of the current page.
+    pub tries: u8,
     pub reached: Option<String>,
     pub done: bool,
+    /// The part's `totalCount` when the build was planned (0 for the whole listing).
+    pub count: u64,
+    /// The part is being read again sequentially (see `recount`): never a second time.
+    pub again: bool,
 }
 
 impl Stream {
-    fn new(part: Option<Part>, end: End) -> Stream {
+    pub fn new(part: Option<Part>, end: End, count: u64) -> Stream {
         Stream {
             part,
             end,
             cursor: None,
-            page_size: PAGE,
+            page_size: FULL_PAGE,
+            tries: 0,
             reached: None,
             done: false,
+            count,
+            again: false,
         }
     }
 }
 
-/// The streams of a build as the object stores them beside its pages, one line each: the part's
-/// place in `Part::all` (empty: the whole listing), `f` or `b`, the cursor, the page size, the
-/// name reached and `1` when done, tab-separated (cursors and names hold no tab; empty: none).
+/// The streams of a build as the object stores them beside its checkpoint, one line each: the
+/// part's place in `Part::all` (empty: the whole listing), `f` or `b`, the cursor, the page size,
+/// the tries, the name reached, `1` when done, the part's count and `1` when read again,
+/// tab-separated (cursors and names hold no tab; empty: none).
 pub fn encode_streams(streams: &[Stream]) -> String {
     let parts = Part::all();
     let mut out = String::new();
@@ -101,11 +69,15 @@ pub fn encode_streams(streams: &[Stream]) -> String {
         let end = if s.end == End::Front { "f" } else { "b" };
         let cursor = s.cursor.as_deref().unwrap_or("");
         let reached = s.reached.as_deref().unwrap_or("");
-        let done = u8::from(s.done);
-        out.push_str(&format!(
-            "{part}\t{end}\t{cursor}\t{}\t{reached}\t{done}\n",
-            s.page_size
-        ));
+        let _ = writeln!(
+            out,
+            "{part}\t{end}\t{cursor}\t{}\t{}\t{reached}\t{}\t{}\t{}",
+            s.page_size,
+            s.tries,
+            u8::from(s.done),
+            s.count,
+            u8::from(s.again)
+        );
     }
     out
 }
@@ -114,10 +86,15 @@ pub fn encode_streams(streams: &[Stream]) -> String {
 pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
     let parts = Part::all();
     let some = |f: &str| (!f.is_empty()).then(|| f.to_string());
+    let flag = |f: &str| match f {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
+    };
     text.lines()
         .map(|line| {
             let f: Vec<&str> = line.split('\t').collect();
-            let [part, end, cursor, size, reached, done] = f.as_slice() else {
+            let [part, end, cursor, size, tries, reached, done, count, again] = f.as_slice() else {
                 return None;
             };
             let part = match *part {
@@ -133,48 +110,41 @@ pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
                 part,
                 end,
                 cursor: some(cursor),
-                page_size: size.parse().ok().filter(|n| (1..=PAGE).contains(n))?,
+                page_size: size.parse().ok().filter(|n| (1..=FULL_PAGE).contains(n))?,
+                tries: tries.parse().ok()?,
                 reached: some(reached),
-                done: match *done {
-                    "1" => true,
-                    "0" => false,
-                    _ => return None,
-                },
+                done: flag(done)?,
+                count: count.parse().ok()?,
+                again: flag(again)?,
             })
         })
         .collect()
 }
 
-/// The streams of a build, from each part's `totalCount`: with `concurrency` 1, one stream over
-/// the whole listing (today's build); otherwise each non-empty part from the front, and from the
-/// back too when it holds more than a page.
-pub fn plan(counts: &[(Part, u64)], concurrency: u32) -> Vec<Stream> {
-    if concurrency <= 1 {
-        return vec![Stream::new(None, End::Front)];
-    }
+/// The streams of a build, from each part's `totalCount`: each non-empty part from the front,
+/// and from the back too when it holds more than a page.
+pub fn plan(counts: &[u64]) -> Vec<Stream> {
     let mut out = Vec::new();
-    for &(part, count) in counts {
+    for (&part, &count) in Part::all().iter().zip(counts) {
         if count == 0 {
             continue;
         }
-        out.push(Stream::new(Some(part), End::Front));
-        if count > PAGE {
-            out.push(Stream::new(Some(part), End::Back));
+        out.push(Stream::new(Some(part), End::Front, count));
+        if count > u64::from(FULL_PAGE) {
+            out.push(Stream::new(Some(part), End::Back, count));
         }
     }
     out
 }
 
-/// The streams to ask next: those not done and not in flight, at most `concurrency` in flight in
-/// all, streams that have not begun before those under way (every part starts early, so a part
-/// holding most of the listing is not left for last).
-pub fn next(streams: &[Stream], in_flight: &[usize], concurrency: u32) -> Vec<usize> {
-    let free = (concurrency as usize).saturating_sub(in_flight.len());
+/// The streams to ask in the next round, at most `concurrency`: those not done, the largest parts
+/// first (their two ends are the longest way; smaller parts fill the rest of each round).
+pub fn next(streams: &[Stream], concurrency: u32) -> Vec<usize> {
     let mut idle: Vec<usize> = (0..streams.len())
-        .filter(|i| !in_flight.contains(i) && streams.get(*i).is_some_and(|s| !s.done))
+        .filter(|&i| streams.get(i).is_some_and(|s| !s.done))
         .collect();
-    idle.sort_by_key(|&i| streams.get(i).map_or(0, |s| u64::from(s.cursor.is_some())));
-    idle.truncate(free);
+    idle.sort_by_key(|&i| std::cmp::Reverse(streams.get(i).map_or(0, |s| s.count)));
+    idle.truncate(concurrency as usize);
     idle
 }
 
@@ -211,6 +181,7 @@ pub fn advance(
         s.reached = Some((*name).to_string());
     }
     s.cursor = cursor.or(s.cursor.take());
+    s.tries = 0;
     s.done |= !more;
     let (part, end) = (s.part, s.end);
     let Some(j) = streams
@@ -239,119 +210,78 @@ pub fn recount(total: u64, read: u64, heard: u64) -> bool {
     total.abs_diff(read) > heard
 }
 
-/// Every stream's records, each with when it was asked, as one listing in name order: a name
-/// read twice (two ends that met, or a repository that moved between parts) is kept once, the
-/// later ask winning.
-pub fn merge(mut read: Vec<(u64, Repo)>) -> Vec<(u64, Repo)> {
-    // By name, the latest ask first within a name: the first of each run is kept.
-    read.sort_by(|a, b| cmp_names(a.1.name(), b.1.name()).then(b.0.cmp(&a.0)));
-    read.dedup_by(|later, kept| cmp_names(later.1.name(), kept.1.name()) == Ordering::Equal);
-    read
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::view::tests::repo;
 
-    fn part(v: Visibility, archived: bool, fork: bool) -> Part {
-        Part {
-            visibility: v,
-            archived,
-            fork,
-        }
-    }
-
-    #[test]
-    fn twelve_parts_hold_every_repository_exactly_once() {
-        let parts = Part::all();
-        for v in [
-            Visibility::Public,
-            Visibility::Private,
-            Visibility::Internal,
-        ] {
-            for archived in [false, true] {
-                for fork in [false, true] {
-                    let mut r = repo("acme", "r", v);
-                    r.archived = archived;
-                    r.fork = fork;
-                    assert_eq!(
-                        parts.iter().filter(|p| p.holds(&r)).count(),
-                        1,
-                        "{v:?} {archived} {fork}"
-                    );
-                }
-            }
-        }
+    /// Counts in `Part::all` order: public active sources, public archived sources, private
+    /// active sources and internal archived forks.
+    fn counts(public: u64, archived: u64, private: u64, internal: u64) -> [u64; 12] {
+        let mut c = [0; 12];
+        (c[0], c[2], c[4], c[11]) = (public, archived, private, internal);
+        c
     }
 
     #[test]
     fn a_plan_reads_non_empty_parts_and_large_ones_from_both_ends() {
-        let counts = [
-            (part(Visibility::Public, false, false), 7_000),
-            (part(Visibility::Private, false, false), 100),
-            (part(Visibility::Internal, true, true), 0),
-            (part(Visibility::Public, true, false), 101),
-        ];
-        let streams = plan(&counts, 4);
-        let shape: Vec<(Visibility, End)> = streams
+        let streams = plan(&counts(7_000, 101, 100, 0));
+        let shape: Vec<(Part, End, u64)> = streams
             .iter()
-            .map(|s| (s.part.unwrap().visibility, s.end))
+            .map(|s| (s.part.unwrap(), s.end, s.count))
             .collect();
+        let p = Part::all();
         assert_eq!(
             shape,
             [
-                (Visibility::Public, End::Front),
-                (Visibility::Public, End::Back),
-                (Visibility::Private, End::Front),
-                (Visibility::Public, End::Front),
-                (Visibility::Public, End::Back),
+                (p[0], End::Front, 7_000),
+                (p[0], End::Back, 7_000),
+                (p[2], End::Front, 101),
+                (p[2], End::Back, 101),
+                (p[4], End::Front, 100),
             ]
         );
-        // BUILD_CONCURRENCY=1: today's build, one stream over everything, no parts.
-        assert_eq!(plan(&counts, 1), [Stream::new(None, End::Front)]);
+        assert!(streams.iter().all(|s| s.page_size == FULL_PAGE && !s.done));
+        assert!(plan(&[0; 12]).is_empty());
     }
 
     #[test]
-    fn at_most_concurrency_streams_go_out_and_done_ones_never() {
-        let counts = [
-            (part(Visibility::Public, false, false), 500),
-            (part(Visibility::Private, false, false), 500),
-        ];
-        let mut streams = plan(&counts, 4);
-        assert_eq!(next(&streams, &[], 3).len(), 3);
-        assert_eq!(next(&streams, &[0, 1], 3), [2]);
+    fn each_round_asks_the_largest_parts_first_and_never_a_done_stream() {
+        let mut streams = plan(&counts(150, 120, 5, 3));
+        // 0,1: public (150); 2,3: archived (120); 4: private; 5: internal.
+        assert_eq!(next(&streams, 3), [0, 1, 2]);
+        assert_eq!(next(&streams, 6), [0, 1, 2, 3, 4, 5]);
+        assert_eq!(next(&streams, 1), [0]);
+        streams[0].done = true;
         streams[3].done = true;
-        assert_eq!(next(&streams, &[0], 4), [1, 2]);
-        // Streams that have not begun go before those under way.
-        streams[1].cursor = Some("c".into());
-        assert_eq!(next(&streams, &[], 1), [0]);
-        assert_eq!(next(&streams, &[0], 2), [2]);
+        assert_eq!(next(&streams, 4), [1, 2, 4, 5]);
+        for s in &mut streams {
+            s.done = true;
+        }
+        assert!(next(&streams, 4).is_empty());
     }
 
     #[test]
     fn streams_survive_storage() {
-        let counts = [
-            (part(Visibility::Internal, true, true), 300),
-            (part(Visibility::Public, false, false), 5),
-        ];
-        let mut streams = plan(&counts, 4);
+        let mut streams = plan(&counts(300, 0, 5, 0));
         streams[0].cursor = Some("Y3Vyc29yOnYyOpHOAAE=".into());
         streams[0].reached = Some("repo-0042".into());
-        streams[1].page_size = 50;
+        (streams[1].page_size, streams[1].tries) = (50, 2);
         streams[2].done = true;
+        streams[2].again = true;
         let text = encode_streams(&streams);
         assert_eq!(decode_streams(&text), Some(streams));
-        assert_eq!(
-            decode_streams(&encode_streams(&plan(&counts, 1))),
-            Some(plan(&counts, 1))
-        );
+        let whole = vec![Stream::new(None, End::Front, 0)];
+        assert_eq!(decode_streams(&encode_streams(&whole)), Some(whole));
         for bad in [
-            "12\tf\t\t100\t\t0",
-            "0\tx\t\t100\t\t0",
-            "0\tf\t\t0\t\t0",
-            "0\tf\t\t100\t\t",
-            "0\tf\t\t100",
+            "12\tf\t\t100\t0\t\t0\t5\t0",
+            "0\tx\t\t100\t0\t\t0\t5\t0",
+            "0\tf\t\t0\t0\t\t0\t5\t0",
+            "0\tf\t\t101\t0\t\t0\t5\t0",
+            "0\tf\t\t100\t0\t\t\t5\t0",
+            "0\tf\t\t100\t0\t\t0\t-5\t0",
+            "0\tf\t\t100\t0\t\t0\t5\t2",
+            "0\tf\t\t100\t0\t\t0\t5",
         ] {
             assert_eq!(decode_streams(bad), None, "{bad:?}");
         }
@@ -359,14 +289,15 @@ mod tests {
 
     #[test]
     fn streams_advance_until_their_end_or_until_the_two_ends_meet() {
-        let counts = [
-            (part(Visibility::Public, false, false), 250),
-            (part(Visibility::Private, false, false), 50),
-        ];
-        let mut s = plan(&counts, 4);
+        let mut s = plan(&counts(250, 0, 50, 0));
+        s[2].tries = 1;
         // The small part: one page, no more.
         advance(&mut s, 2, &["p1", "p2"], Some("c2".into()), false);
         assert!(s[2].done);
+        assert_eq!(
+            s[2].tries, 0,
+            "a page read starts the count of failed tries again"
+        );
         // The large part from both ends: a..m from the front, n..z from the back: not met yet.
         advance(&mut s, 0, &["a", "m"], Some("c0".into()), true);
         advance(&mut s, 1, &["n", "z"], Some("c1".into()), true);
@@ -377,7 +308,7 @@ mod tests {
         advance(&mut s, 0, &["n", "o"], Some("c0b".into()), true);
         assert!(s[0].done && s[1].done);
         // A page with nothing keeps the cursor it had.
-        let mut one = plan(&counts, 1);
+        let mut one = vec![Stream::new(None, End::Front, 0)];
         advance(&mut one, 0, &[], None, true);
         assert_eq!(one[0].cursor, None);
         assert!(!one[0].done);
@@ -400,21 +331,5 @@ mod tests {
         assert!(!recount(500, 498, 2));
         assert!(recount(500, 497, 2));
         assert!(recount(500, 503, 2));
-    }
-
-    #[test]
-    fn the_merge_keeps_each_name_once_the_later_ask_winning() {
-        let public = repo("acme", "b", Visibility::Public);
-        let private = repo("acme", "B", Visibility::Private);
-        let read = vec![
-            (20, repo("acme", "c", Visibility::Public)),
-            (10, public),
-            (30, private.clone()),
-            (5, repo("acme", "a", Visibility::Public)),
-        ];
-        let merged = merge(read);
-        let names: Vec<(&str, u64)> = merged.iter().map(|(at, r)| (r.name(), *at)).collect();
-        assert_eq!(names, [("a", 5), ("B", 30), ("c", 20)]);
-        assert_eq!(merged[1].1, private);
     }
 }

@@ -95,7 +95,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             build: cp.map(|cp| BuildStatus {
                 repos_fetched: cp.fetched,
                 repos_total: cp.total,
-                page_size: cp.page_size,
+                page_size: cp.streams.iter().map(|s| s.page_size).min().unwrap_or(0),
                 started_at: format_rfc3339(cp.started_at_ms),
             }),
             pending_changes: pending,

@@ -10,7 +10,7 @@ use crate::cache::entry::{self, Entry, Freshness};
 use crate::cache::{keys, Store};
 use crate::config::ConfigError;
 use crate::error::ApiError;
-use crate::forge::{OwnerPage, UpstreamFailure};
+use crate::forge::{OwnerPage, PageAsk, UpstreamFailure};
 use crate::model::{OwnerListing, Repo};
 use crate::names::{FullName, Owner, RepoName};
 use std::rc::Rc;
@@ -174,8 +174,7 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
     pub(crate) async fn owner_page(
         &self,
         owner: &Owner,
-        cursor: Option<&str>,
-        first: u8,
+        ask: &PageAsk<'_>,
     ) -> Result<OwnerPage, UpstreamFailure> {
         // With an App: the owner's installation token (none installed: `NotFound`).
         let auth = self.auth(owner).await?;
@@ -186,8 +185,8 @@ impl<S: Store, T: Transport, C: Clock> Service<'_, S, T, C> {
         let page = budgeted
             .call(
                 &auth,
-                |f| f.owner_page_call(owner, cursor, first, auth.token.as_ref()),
-                |f, r| f.parse_owner_page(r),
+                |f| f.owner_page_call(owner, ask, auth.token.as_ref()),
+                |f, r| f.parse_owner_page(ask, r),
             )
             .await;
         // A limit this page learned of holds for the pages after it.

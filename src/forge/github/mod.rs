@@ -12,8 +12,9 @@ pub mod plan;
 pub mod query;
 pub mod webhook;
 
-use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, UpstreamFailure};
+use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, PageAsk, UpstreamFailure};
 use crate::config::Config;
+use crate::model::Part;
 use crate::names::{FullName, Owner};
 use crate::secret::Secret;
 
@@ -61,15 +62,22 @@ impl Forge for GitHub {
     fn owner_page_call(
         &self,
         owner: &Owner,
-        cursor: Option<&str>,
-        first: u8,
+        ask: &PageAsk<'_>,
         token: Option<&Secret>,
     ) -> HttpCall {
-        self.call(query::owner_page_body(owner, cursor, first), token)
+        self.call(query::owner_page_body(owner, ask), token)
     }
 
-    fn parse_owner_page(&self, reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
-        parse::owner_page(reply)
+    fn parse_owner_page(
+        &self,
+        ask: &PageAsk<'_>,
+        reply: &HttpReply,
+    ) -> Result<OwnerPage, UpstreamFailure> {
+        let mut page = parse::owner_page(reply)?;
+        if ask.counts {
+            page.counts = plan::part_counts(&reply.body, Part::all().len());
+        }
+        Ok(page)
     }
 
     fn batch_call(&self, names: &[FullName], token: Option<&Secret>) -> HttpCall {
@@ -89,7 +97,17 @@ mod tests {
     fn headers_carry_token_and_user_agent() {
         let gh = GitHub::new("https://api.github.com/graphql");
         let t0k = Secret::new("t0k");
-        let call = gh.owner_page_call(&Owner::parse("octo").unwrap(), None, 100, Some(&t0k));
+        let call = gh.owner_page_call(
+            &Owner::parse("octo").unwrap(),
+            &PageAsk {
+                cursor: None,
+                size: 100,
+                part: None,
+                back: false,
+                counts: false,
+            },
+            Some(&t0k),
+        );
         assert_eq!(call.method, "POST");
         assert!(call
             .headers

@@ -379,6 +379,7 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
         next_cursor,
         total: owner.total,
         rate,
+        counts: None,
     })
 }
 

@@ -248,6 +248,7 @@ pub fn owner_page(text: &str) -> Result<OwnerPage, UpstreamFailure> {
         next_cursor,
         total: conn.total_count,
         rate,
+        counts: None,
     })
 }
 

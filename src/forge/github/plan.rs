@@ -1,6 +1,6 @@
-//! The reply to a partitioned build's plan query (`query::plan_query`; issue 35, not asked yet):
-//! each part's `totalCount`, aliased `p0`, `p1`, … beside the first page. Read with serde, once
-//! per build (the page in the same reply is `parse::owner_page`'s).
+//! The reply to a partitioned build's first request (`query::owner_query` with counts): each
+//! part's `totalCount`, aliased `p0`, `p1`, … beside the first page. Read with serde, once per
+//! build (the page in the same reply is `parse::owner_page`'s).
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

@@ -4,8 +4,9 @@
 //! caller-supplied string travels in `variables`. A hostile name can therefore never change what
 //! the query asks.
 
+use crate::forge::PageAsk;
 use crate::json::Writer;
-use crate::model::Visibility;
+use crate::model::Part;
 use crate::names::{FullName, Owner};
 use std::fmt::Write;
 
@@ -15,47 +16,68 @@ pub const REPO_FRAGMENT: &str =
 visibility isPrivate isArchived isDisabled isFork pushedAt updatedAt primaryLanguage { name } \
 defaultBranchRef { name target { ... on Commit { oid statusCheckRollup { state } } } } }";
 
-pub const OWNER_QUERY: &str = "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining limit resetAt } \
-repositoryOwner(login: $owner) { login repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], \
-orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } } }";
-
-/// The JSON body for one page of `first` (1–100) repositories of an owner listing.
-pub fn owner_page_body(owner: &Owner, cursor: Option<&str>, first: u8) -> String {
-    let mut out = Writer::with_capacity(1024);
-    out.raw("{\"query\":");
-    out.str(&format!("{OWNER_QUERY} {REPO_FRAGMENT}"));
-    out.raw(",\"variables\":{\"cursor\":");
-    out.opt_str(cursor);
-    out.raw(",\"first\":");
-    out.uint(u64::from(first.clamp(1, 100)));
-    out.raw(",\"owner\":");
-    out.str(owner.as_str());
-    out.raw("}}");
-    out.finish()
-}
-
-/// The first request of a partitioned build (issue 35; not asked yet): the whole listing's first
-/// page together with the `totalCount` of each part, aliased `p0`, `p1`, … in the order given.
-/// A part's filters are constants of this text (enum and boolean literals, never input); the
-/// owner travels in `variables` as in `OWNER_QUERY`. GitHub wants `first` or `last` on every
-/// connection, counts included: `first: 1`, with no node asked.
-pub fn plan_query(parts: &[(Visibility, bool, bool)]) -> String {
+/// The query for one page of an owner's listing: the whole listing, or one part of it (its
+/// filters are constants of the text: enum and boolean literals, never input), from the front
+/// (`first`/`after`) or from the back (`last`/`before`, with `pageInfo`'s start aliased to the
+/// names a front page uses, so both read alike), and with `counts`, every part's `totalCount`
+/// aliased `p0`…`p11` in `Part::all` order. GitHub wants `first` or `last` on every connection,
+/// counts included: `first: 1`, with no node asked. The owner travels in `variables`.
+pub fn owner_query(part: Option<Part>, back: bool, counts: bool) -> String {
     let mut q = String::from(
         "query($owner: String!, $cursor: String, $first: Int!) { rateLimit { cost remaining limit resetAt } \
-repositoryOwner(login: $owner) { login repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], \
-orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } ",
+repositoryOwner(login: $owner) { login repositories(",
     );
-    for (i, (visibility, archived, fork)) in parts.iter().enumerate() {
-        let _ = write!(
-            q,
-            "p{i}: repositories(first: 1, visibility: {}, isArchived: {archived}, isFork: {fork}, \
-ownerAffiliations: [OWNER]) {{ totalCount }} ",
-            visibility.as_str().to_ascii_uppercase()
-        );
+    q.push_str(if back {
+        "last: $first, before: $cursor, "
+    } else {
+        "first: $first, after: $cursor, "
+    });
+    if let Some(part) = part {
+        filters(&mut q, part);
+    }
+    q.push_str(
+        "ownerAffiliations: [OWNER], orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { ",
+    );
+    q.push_str(if back {
+        "hasNextPage: hasPreviousPage endCursor: startCursor } } "
+    } else {
+        "hasNextPage endCursor } } "
+    });
+    if counts {
+        for (i, part) in Part::all().into_iter().enumerate() {
+            let _ = write!(q, "p{i}: repositories(first: 1, ");
+            filters(&mut q, part);
+            q.push_str("ownerAffiliations: [OWNER]) { totalCount } ");
+        }
     }
     q.push_str("} } ");
     q.push_str(REPO_FRAGMENT);
     q
+}
+
+fn filters(q: &mut String, part: Part) {
+    let _ = write!(
+        q,
+        "visibility: {}, isArchived: {}, isFork: {}, ",
+        part.visibility.as_str().to_ascii_uppercase(),
+        part.archived,
+        part.fork
+    );
+}
+
+/// The JSON body for one page of an owner's listing.
+pub fn owner_page_body(owner: &Owner, ask: &PageAsk<'_>) -> String {
+    let mut out = Writer::with_capacity(1024);
+    out.raw("{\"query\":");
+    out.str(&owner_query(ask.part, ask.back, ask.counts));
+    out.raw(",\"variables\":{\"cursor\":");
+    out.opt_str(ask.cursor);
+    out.raw(",\"first\":");
+    out.uint(u64::from(ask.size.clamp(1, 100)));
+    out.raw(",\"owner\":");
+    out.str(owner.as_str());
+    out.raw("}}");
+    out.finish()
 }
 
 /// Query text for `count` aliased lookups `rN: repository(owner: $oN, name: $nN)`.
@@ -123,12 +145,21 @@ mod tests {
         assert_eq!(b["variables"]["n1"], ".github");
     }
 
+    fn ask(cursor: Option<&str>, size: u8) -> PageAsk<'_> {
+        PageAsk {
+            cursor,
+            size,
+            part: None,
+            back: false,
+            counts: false,
+        }
+    }
+
     #[test]
     fn owner_query_carries_owner_in_variables() {
         let v: Value = serde_json::from_str(&owner_page_body(
             &Owner::parse("Octo").unwrap(),
-            Some("Y3Vyc29y"),
-            50,
+            &ask(Some("Y3Vyc29y"), 50),
         ))
         .unwrap();
         assert!(!v["query"].as_str().unwrap().contains("Octo"));
@@ -137,29 +168,49 @@ mod tests {
             json!({"owner": "Octo", "cursor": "Y3Vyc29y", "first": 50})
         );
         let first: Value =
-            serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), None, 0)).unwrap();
+            serde_json::from_str(&owner_page_body(&Owner::parse("o").unwrap(), &ask(None, 0)))
+                .unwrap();
         assert_eq!(first["variables"]["cursor"], Value::Null);
         assert_eq!(first["variables"]["first"], 1, "GitHub refuses first: 0");
     }
 
     #[test]
+    fn the_whole_listing_from_the_front_is_the_plain_owner_query() {
+        let q = owner_query(None, false, false);
+        assert!(q.contains(
+            "repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER], orderBy: {field: NAME, direction: ASC}) { totalCount nodes { ...Repo } pageInfo { hasNextPage endCursor } } } } fragment Repo"
+        ), "{q}");
+    }
+
+    #[test]
+    fn a_part_is_asked_by_literal_filters_from_either_end() {
+        let parts = Part::all();
+        let front = owner_query(Some(parts[5]), false, false);
+        assert!(front.contains(
+            "repositories(first: $first, after: $cursor, visibility: PRIVATE, isArchived: false, isFork: true, ownerAffiliations: [OWNER]"
+        ), "{front}");
+        let back = owner_query(Some(parts[10]), true, false);
+        assert!(back.contains(
+            "repositories(last: $first, before: $cursor, visibility: INTERNAL, isArchived: true, isFork: false, ownerAffiliations: [OWNER]"
+        ), "{back}");
+        // A back page reads like a front one: where the page before it ends, and whether any is.
+        assert!(back.contains("pageInfo { hasNextPage: hasPreviousPage endCursor: startCursor }"));
+        assert!(!back.contains("p0:"));
+    }
+
+    #[test]
     fn the_plan_query_counts_each_part_beside_the_first_page() {
-        let parts = [
-            (Visibility::Public, false, false),
-            (Visibility::Private, true, false),
-            (Visibility::Internal, false, true),
-        ];
-        let q = plan_query(&parts);
+        let q = owner_query(None, false, true);
         assert!(q.contains(
             "p0: repositories(first: 1, visibility: PUBLIC, isArchived: false, isFork: false, ownerAffiliations: [OWNER]) { totalCount }"
         ), "{q}");
         assert!(q.contains(
-            "p1: repositories(first: 1, visibility: PRIVATE, isArchived: true, isFork: false"
+            "p7: repositories(first: 1, visibility: PRIVATE, isArchived: true, isFork: true, ownerAffiliations: [OWNER]) { totalCount }"
         ));
         assert!(q.contains(
-            "p2: repositories(first: 1, visibility: INTERNAL, isArchived: false, isFork: true"
+            "p9: repositories(first: 1, visibility: INTERNAL, isArchived: false, isFork: true"
         ));
-        assert!(!q.contains("p3:"));
+        assert!(q.contains("p11:") && !q.contains("p12:"));
         // The first page is the owner query's own, with the owner in variables only.
         assert!(
             q.contains("repositories(first: $first, after: $cursor, ownerAffiliations: [OWNER]")

@@ -1,0 +1,248 @@
+//! A build's paging: rounds of up to `BUILD_CONCURRENCY` pages asked side by side, one per
+//! stream (`partition`), their answers stored and the checkpoint advanced once per round, until
+//! every stream has read its end of its part; then the listing is assembled, parts whose counts
+//! disagree are read again, and the catch-up runs before anyone is answered.
+
+use super::build::{self, AfterFailure, Checkpoint};
+use super::directory::{Checkpoints, Directory, Drive, Running};
+use super::live;
+use super::partition::{self, End, Stream};
+use crate::cache::Store;
+use crate::error::ApiError;
+use crate::forge::{PageAsk, UpstreamFailure};
+use crate::model::{Part, Repo};
+use crate::service::{join_all, Clock, Transport};
+
+impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
+    /// Pages until the build completes, fails, `max_pages` requests were made, or `stop_at_ms`
+    /// passed (checked between rounds). Only one drive pages at a time. Each round asks up to
+    /// `BUILD_CONCURRENCY` streams' next pages side by side (`partition::next`) and takes their
+    /// answers in order: pages stored, streams advanced, the checkpoint saved once.
+    pub async fn drive(&self, max_pages: u32, stop_at_ms: u64) -> Drive {
+        {
+            let mut mem = self.mem.borrow_mut();
+            if mem.running {
+                return Drive::Idle;
+            }
+            mem.running = true;
+        }
+        let _running = Running(self.mem);
+        let concurrency = self.svc.cfg.build_concurrency;
+        let mut requests = 0;
+        loop {
+            let Some(mut cp) = self.checkpoint().await else {
+                return Drive::Idle;
+            };
+            if requests >= max_pages || (requests > 0 && self.now() >= stop_at_ms) {
+                return Drive::More;
+            }
+            if cp.pages >= build::MAX_PAGES {
+                return self
+                    .fail(&cp, ApiError::Upstream("too many pages".into()))
+                    .await;
+            }
+            let generation = self.mem.borrow().generation;
+            if !cp.planned && cp.streams.iter().all(|s| s.tries == 0) {
+                // The answer will be as old as its first request.
+                cp.started_at_ms = cp.started_at_ms.max(self.now());
+            }
+            let picks = partition::next(&cp.streams, concurrency.min(max_pages - requests));
+            requests += picks.len() as u32;
+            let asked_ms = self.now();
+            // The first request asks every part's count beside the first page (not at 1).
+            let counts = !cp.planned && concurrency > 1;
+            let asks: Vec<PageAsk<'_>> = picks
+                .iter()
+                .filter_map(|&i| cp.streams.get(i))
+                .map(|s| PageAsk {
+                    cursor: s.cursor.as_deref(),
+                    size: s.page_size,
+                    part: s.part,
+                    back: s.end == End::Back,
+                    counts,
+                })
+                .collect();
+            let outcomes =
+                join_all(asks.iter().map(|ask| self.svc.owner_page(self.owner, ask))).await;
+            drop(asks);
+            if self.mem.borrow().generation != generation {
+                continue; // invalidated meanwhile: these pages belong to a discarded build
+            }
+            let mut read = Vec::new();
+            let (mut paused, mut failed) = (None, None);
+            for (&i, outcome) in picks.iter().zip(outcomes) {
+                let page = match outcome {
+                    Ok(page) => page,
+                    Err(UpstreamFailure::NotFound) if !cp.planned => {
+                        return self.finish_not_found(&cp);
+                    }
+                    Err(failure) => {
+                        let Some(s) = cp.streams.get_mut(i) else {
+                            continue;
+                        };
+                        match build::after_failure(s, &failure, self.now()) {
+                            // Only this stream's pages shrink; the others go on at theirs.
+                            AfterFailure::Retry { page_size } => {
+                                s.tries = if page_size == s.page_size {
+                                    s.tries + 1
+                                } else {
+                                    0
+                                };
+                                s.page_size = page_size;
+                            }
+                            AfterFailure::PauseUntil { at_ms } => {
+                                paused = paused.max(Some(at_ms));
+                            }
+                            AfterFailure::Fail => {
+                                failed.get_or_insert(self.svc.failure_to_error(failure));
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let cursor = cp.streams.get(i).and_then(|s| s.cursor.clone());
+                if page.next_cursor.is_some() && page.next_cursor == cursor {
+                    failed.get_or_insert(ApiError::Upstream("cursor did not advance".into()));
+                    continue;
+                }
+                cp.login.get_or_insert(page.login);
+                let more = page.next_cursor.is_some();
+                let plan = match (cp.planned, page.counts) {
+                    (false, Some(counts)) if more => partition::plan(&counts),
+                    _ => Vec::new(),
+                };
+                if !cp.planned {
+                    cp.planned = true;
+                    cp.total = page.total;
+                }
+                if plan.is_empty() {
+                    let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
+                    partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
+                } else {
+                    // The parts are read from their own ends (a cursor belongs to its
+                    // connection): this page's records come again, and the later copy wins.
+                    cp.total = Some(
+                        plan.iter()
+                            .filter(|s| s.end == End::Front)
+                            .map(|s| s.count)
+                            .sum(),
+                    );
+                    cp.streams = plan;
+                }
+                cp.fetched = cp
+                    .fetched
+                    .saturating_add(page.repos.len() as u64)
+                    .min(cp.total.unwrap_or(u64::MAX));
+                read.push((live::encode_build_page(asked_ms, &page.repos), page.repos));
+            }
+            // The last page is stored after the answer: the listing is assembled with it in hand.
+            let last = (failed.is_none() && paused.is_none() && cp.read()).then(|| {
+                read.pop()
+                    .unwrap_or_else(|| (live::encode_build_page(asked_ms, &[]), Vec::new()))
+            });
+            match self.store_build_pages(&mut cp, &read, generation).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(err) => return self.fail(&cp, err).await,
+            }
+            if let Some(err) = failed {
+                return self.fail(&cp, err).await;
+            }
+            if let Some(at_ms) = paused {
+                // Every stream waits for the reset; the alarm resumes them, perhaps in a later
+                // life of the object.
+                self.save(&cp).await;
+                let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
+                let mut mem = self.mem.borrow_mut();
+                mem.failed = Some((ApiError::RateLimited { retry_after }, at_ms));
+                mem.notify();
+                return Drive::Paused { until_ms: at_ms };
+            }
+            let Some((text, repos)) = last else {
+                self.announce_progress(cp.fetched, cp.total);
+                self.save(&cp).await;
+                continue;
+            };
+            let (mut done, stale, counted) = match self.assemble(&cp, asked_ms, repos).await {
+                Ok(assembled) => assembled,
+                Err(err) => return self.fail(&cp, err).await,
+            };
+            if self.read_again(&mut cp, &counted) {
+                // The last page joins the others; the parts whose counts disagree page again.
+                match self
+                    .store_build_pages(&mut cp, &[(text, Vec::new())], generation)
+                    .await
+                {
+                    Ok(true) => self.save(&cp).await,
+                    Ok(false) => {}
+                    Err(err) => return self.fail(&cp, err).await,
+                }
+                continue;
+            }
+            // What changed while it was built is asked again before anyone is answered.
+            let mut rewritten = self.catch_up(&mut done).await;
+            if self.mem.borrow().generation != generation {
+                continue; // invalidated while the stored pages were read
+            }
+            for page in stale {
+                if !rewritten.contains(&page) {
+                    rewritten.push(page);
+                }
+            }
+            return self.finish(&cp, done, text, rewritten);
+        }
+    }
+
+    /// Stores a round's pages after the build's others: `Ok(false)` when an invalidation
+    /// restarted the build meanwhile (its checkpoint is not to be overwritten).
+    ///
+    /// # Errors
+    /// Storage refused a page (the checkpoint stops before it).
+    async fn store_build_pages(
+        &self,
+        cp: &mut Checkpoint,
+        read: &[(String, Vec<Repo>)],
+        generation: u64,
+    ) -> Result<bool, ApiError> {
+        for (text, _) in read {
+            self.mem.borrow_mut().stored = true;
+            let key = build::page_key(cp.slot, cp.pages);
+            self.storage
+                .put(&key, text)
+                .await
+                .map_err(ApiError::Upstream)?;
+            if self.mem.borrow().generation != generation {
+                return Ok(false);
+            }
+            cp.pages += 1;
+        }
+        Ok(true)
+    }
+
+    /// Whether a part must be read again before the listing is written: its streams read a
+    /// number of distinct names (`counted`, per part) that differs from its count by more than
+    /// the changes heard during the build. Such a part's streams become one, from the front,
+    /// that is never checked again.
+    fn read_again(&self, cp: &mut Checkpoint, counted: &[u64; 12]) -> bool {
+        let heard = self.mem.borrow().heard_in_build.len() as u64;
+        let parts = Part::all();
+        let mut again = false;
+        for (p, part) in parts.iter().enumerate() {
+            let Some(s) = cp.streams.iter().find(|s| s.part == Some(*part)) else {
+                continue;
+            };
+            let read = counted.get(p).copied().unwrap_or(0);
+            if s.again || !partition::recount(s.count, read, heard) {
+                continue;
+            }
+            let count = s.count;
+            cp.streams.retain(|s| s.part != Some(*part));
+            cp.streams.push(Stream {
+                again: true,
+                ..Stream::new(Some(*part), End::Front, count)
+            });
+            again = true;
+        }
+        again
+    }
+}
