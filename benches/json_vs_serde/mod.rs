@@ -297,6 +297,7 @@ fn serde_owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
         next_cursor,
         total: conn.total_count,
         rate,
+        counts: None,
     })
 }
 

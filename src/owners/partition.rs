@@ -213,7 +213,6 @@ pub fn recount(total: u64, read: u64, heard: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::tests::repo;
 
     /// Counts in `Part::all` order: public active sources, public archived sources, private
     /// active sources and internal archived forks.
