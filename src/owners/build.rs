@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp.clone()));
         let mut counts = [0; 12];
         (counts[0], counts[5]) = (9_000, 1_000);
-        cp.streams = super::super::partition::plan(&counts);
+        cp.streams = super::super::partition::plan(&counts, 4, 99);
         cp.streams[3].cursor = Some("-".into());
         assert_eq!(Checkpoint::decode(&cp.encode()), Some(cp));
         for bad in [

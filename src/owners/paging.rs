@@ -6,7 +6,7 @@
 use super::build::{self, AfterFailure, Checkpoint};
 use super::directory::{Checkpoints, Directory, Drive, Running};
 use super::live;
-use super::partition::{self, End, Stream};
+use super::partition::{self, End, Stream, FULL_PAGE};
 use crate::cache::Store;
 use crate::error::ApiError;
 use crate::forge::{PageAsk, UpstreamFailure};
@@ -108,7 +108,10 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 cp.login.get_or_insert(page.login);
                 let more = page.next_cursor.is_some();
                 let plan = match (cp.planned, page.counts) {
-                    (false, Some(counts)) if more => partition::plan(&counts),
+                    (false, Some(counts)) if more => {
+                        let left = counts.iter().sum::<u64>().div_ceil(u64::from(FULL_PAGE));
+                        partition::plan(&counts, concurrency, left.saturating_sub(1))
+                    }
                     _ => Vec::new(),
                 };
                 if !cp.planned {

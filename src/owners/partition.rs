@@ -122,15 +122,25 @@ pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
 }
 
 /// The streams of a build, from each part's `totalCount`: each non-empty part from the front,
-/// and from the back too when it holds more than a page.
-pub fn plan(counts: &[u64]) -> Vec<Stream> {
+/// and from the back too when it holds more than a page. None when paging the parts side by
+/// side, `concurrency` at a time, would take no fewer rounds than the `left` pages of the whole
+/// listing one after another (every non-empty part costs a request: a small owner is cheaper and
+/// as fast read in order).
+pub fn plan(counts: &[u64], concurrency: u32, left: u64) -> Vec<Stream> {
+    let page = u64::from(FULL_PAGE);
+    let pages = counts.iter().map(|c| c.div_ceil(page));
+    let longest = pages.clone().max().unwrap_or(0).div_ceil(2);
+    let rounds = longest.max(pages.sum::<u64>().div_ceil(u64::from(concurrency.max(1))));
+    if rounds >= left {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for (&part, &count) in Part::all().iter().zip(counts) {
         if count == 0 {
             continue;
         }
         out.push(Stream::new(Some(part), End::Front, count));
-        if count > u64::from(FULL_PAGE) {
+        if count > page {
             out.push(Stream::new(Some(part), End::Back, count));
         }
     }
@@ -224,7 +234,7 @@ mod tests {
 
     #[test]
     fn a_plan_reads_non_empty_parts_and_large_ones_from_both_ends() {
-        let streams = plan(&counts(7_000, 101, 100, 0));
+        let streams = plan(&counts(7_000, 101, 100, 0), 4, 72);
         let shape: Vec<(Part, End, u64)> = streams
             .iter()
             .map(|s| (s.part.unwrap(), s.end, s.count))
@@ -241,12 +251,33 @@ mod tests {
             ]
         );
         assert!(streams.iter().all(|s| s.page_size == FULL_PAGE && !s.done));
-        assert!(plan(&[0; 12]).is_empty());
+        assert!(plan(&[0; 12], 4, 72).is_empty());
+    }
+
+    #[test]
+    fn parts_are_paged_only_when_that_takes_fewer_rounds() {
+        let p = Part::all();
+        // 250 repositories in four parts: four requests where two pages are left in order.
+        assert!(plan(&counts(150, 50, 30, 20), 4, 2).is_empty());
+        // 1,000 in three parts (8 + 2 + 1 pages): four rounds of four, or the longest part's two
+        // ends (4 rounds), against 9 pages in order.
+        assert_eq!(plan(&counts(779, 0, 143, 78), 4, 9).len(), 5);
+        // One part holding everything: its two ends halve the rounds.
+        let one = plan(&counts(10_000, 0, 0, 0), 4, 99);
+        assert_eq!(
+            one.iter().map(|s| (s.part, s.end)).collect::<Vec<_>>(),
+            [(Some(p[0]), End::Front), (Some(p[0]), End::Back)]
+        );
+        // At 2 in flight 19 pages take 10 rounds: no faster than the 9 left in order.
+        // (the emulator's big-org: 1,000 repositories in twelve parts, 19 pages)
+        let mixed = [599, 103, 50, 27, 109, 19, 10, 5, 59, 11, 6, 2];
+        assert!(plan(&mixed, 2, 9).is_empty());
+        assert!(!plan(&mixed, 4, 9).is_empty());
     }
 
     #[test]
     fn each_round_asks_the_largest_parts_first_and_never_a_done_stream() {
-        let mut streams = plan(&counts(150, 120, 5, 3));
+        let mut streams = plan(&counts(150, 120, 5, 3), 6, 99);
         // 0,1: public (150); 2,3: archived (120); 4: private; 5: internal.
         assert_eq!(next(&streams, 3), [0, 1, 2]);
         assert_eq!(next(&streams, 6), [0, 1, 2, 3, 4, 5]);
@@ -262,7 +293,7 @@ mod tests {
 
     #[test]
     fn streams_survive_storage() {
-        let mut streams = plan(&counts(300, 0, 5, 0));
+        let mut streams = plan(&counts(300, 0, 5, 0), 4, 99);
         streams[0].cursor = Some("Y3Vyc29yOnYyOpHOAAE=".into());
         streams[0].reached = Some("repo-0042".into());
         (streams[1].page_size, streams[1].tries) = (50, 2);
@@ -288,7 +319,7 @@ mod tests {
 
     #[test]
     fn streams_advance_until_their_end_or_until_the_two_ends_meet() {
-        let mut s = plan(&counts(250, 0, 50, 0));
+        let mut s = plan(&counts(250, 0, 50, 0), 4, 99);
         s[2].tries = 1;
         // The small part: one page, no more.
         advance(&mut s, 2, &["p1", "p2"], Some("c2".into()), false);

@@ -139,7 +139,7 @@ function ownerValue(owner, page, onlyPublic = false) {
     // As GitHub's connection: `first`/`after` from the front or `last`/`before` from the back,
     // and the `visibility`, `isArchived` and `isFork` filters (partitioned builds page each part
     // from both ends). A cursor is a position in the filtered listing, as stable as GitHub's.
-    repositories: async ({ first, last, after, before, ownerAffiliations, orderBy, visibility, isArchived, isFork }) => {
+    repositories: async ({ first, last, after, before, ownerAffiliations, orderBy, visibility, isArchived, isFork }, _ctx, info) => {
       const n = first ?? last;
       if (n == null || (first != null && last != null)) {
         throw new GraphQLError("You must provide a `first` or `last` value to properly paginate the `repositories` connection.");
@@ -169,7 +169,13 @@ function ownerValue(owner, page, onlyPublic = false) {
         stop = before ? Math.min(repos.length, decodeCursor(before)) : repos.length;
         start = Math.max(0, stop - n);
       }
-      await page({ login: owner.login, first: n, after: after ?? before ?? null, start });
+      // A count alone (`p0: repositories(first: 1, …) { totalCount }`, no nodes asked) costs no
+      // page and is no page of the log (GitHub counts it in the query's cost only).
+      const asksNodes = info?.fieldNodes?.[0]?.selectionSet?.selections?.some((f) => f.name?.value === "nodes") ?? true;
+      if (!asksNodes) return { nodes: [], totalCount: repos.length, pageInfo: { hasNextPage: false, endCursor: null, hasPreviousPage: false, startCursor: null } };
+      const part = visibility != null || isArchived != null || isFork != null
+        ? { visibility: visibility ?? null, isArchived: isArchived ?? null, isFork: isFork ?? null } : null;
+      await page({ login: owner.login, first: n, after: after ?? before ?? null, start, part, back: last != null });
       const nodes = repos.slice(start, Math.max(start, stop));
       const end = start + nodes.length - 1;
       return {
@@ -208,7 +214,9 @@ function ownerValue(owner, page, onlyPublic = false) {
  *   given) fails, and so does every later request for that same page (same owner and cursor, any
  *   `first`), until `times` failures have been answered; then it is served normally. `status` is
  *   502, 504, another HTTP status (body `{"message":"injected fault"}`) or "timeout-error".
- *   Assign a new object to arm it again.
+ *   `part` (`{ visibility?, isArchived?, isFork? }`) counts only pages of the parts it matches.
+ *   A page is the same page when its owner, part, end and position in the part are. Assign a new
+ *   object to arm it again.
  * - app (default null = off): GitHub App mode, `{ id = 12345, publicKeyPem, installations?,
  *   tokenTtlS = 3600 }` (see "GitHub App mode" below). `appStatus`/`appBody` on `faults` (run time
  *   only) answer every App REST request with that status/body before its JWT is checked.
@@ -219,12 +227,14 @@ function ownerValue(owner, page, onlyPublic = false) {
  * maxPageSize, then serverTimeoutMs. Injected owner-page failures do not spend rate limit.
  *
  * stats: requests (GraphQL POSTs), owner (valid owner queries, failed ones included), batch,
- * invalid, rest, ownerPages (owner pages answered with data), ownerPageFaults (owner pages failed
- * by injection), log (one entry per GraphQL POST: userAgent, authorization, variables, query,
+ * invalid, rest, ownerPages (owner pages answered with data; a count alone is none),
+ * ownerPageFaults (owner pages failed by injection), ownerInFlight and peakOwnerInFlight (owner
+ * queries being answered, and the most at once), log (one entry per GraphQL POST: userAgent, authorization, variables, query,
  * kind "owner" | "batch", status (HTTP status answered), at and answeredAt (`Date.now()` when the
  * request arrived and when its status was written), and for owner pages: owner (login as
- * stored), first, after (cursor or null), offset (index of the page's first repository in the
- * listing), ms (the page's simulated cost), fault (null, "502", "504", "timeout-error", another
+ * stored), first, after (cursor or null; `before`'s from the back), offset (index of the page's
+ * first repository in the listing, or in its part), part (`{ visibility, isArchived, isFork }` or
+ * null for the whole listing), back (asked with `last`/`before`), ms (the page's simulated cost), fault (null, "502", "504", "timeout-error", another
  * status, or "server-timeout"), and `auth`: "none", "token", "installation:<id>",
  * "installation:unknown" or "app-jwt"). App mode adds installationLookups, tokenRequests,
  * tokensIssued (201s), appAuthFailures (App REST requests answered 401), badCredentials (GraphQL
@@ -280,6 +290,8 @@ export async function startEmulator(opts = {}) {
     requests: 0, owner: 0, batch: 0, invalid: 0, rest: 0, ownerPages: 0, ownerPageFaults: 0, rateLimited: 0,
     installationLookups: 0, tokenRequests: 0, tokensIssued: 0, appAuthFailures: 0, badCredentials: 0,
     deliveryLists: 0, deliveryGets: 0, redeliveryRequests: 0, deliveriesSent: 0,
+    // Owner queries being answered now, and the most at once (a partitioned build's concurrency).
+    ownerInFlight: 0, peakOwnerInFlight: 0,
     log: [],
   });
   const freshFaults = () => ({
@@ -348,16 +360,19 @@ export async function startEmulator(opts = {}) {
   };
 
   /** Applies the cost model and the owner-page faults to one page; records it in the log entry. */
-  async function ownerPage(ctx, { login, first, after, start }) {
+  async function ownerPage(ctx, { login, first, after, start, part = null, back = false }) {
     const lower = login.toLowerCase();
     let ms = Math.round(((Number(faults.pageMs) || 0) * first) / 100);
     let mode = null;
     const f = faults.failOwnerPage;
-    if (f && (f.owner == null || String(f.owner).toLowerCase() === lower)) {
+    // A page is its owner, its part (or the whole listing), its end and its position there.
+    const where = `${lower} ${JSON.stringify(part)} ${back} ${start}`;
+    const inPart = f?.part == null || (part != null && Object.entries(f.part).every(([k, v]) => part[k] === v));
+    if (f && (f.owner == null || String(f.owner).toLowerCase() === lower) && inPart) {
       let st = failState.get(f);
       if (!st) failState.set(f, (st = { seen: 0, target: null, failed: 0 }));
-      if (!st.target && st.seen++ === (f.index ?? 0)) st.target = { lower, start };
-      if (st.target && st.target.lower === lower && st.target.start === start && st.failed < (f.times ?? 1)) {
+      if (!st.target && st.seen++ === (f.index ?? 0)) st.target = where;
+      if (st.target === where && st.failed < (f.times ?? 1)) {
         st.failed++;
         mode = String(f.status ?? 502);
       }
@@ -369,7 +384,7 @@ export async function startEmulator(opts = {}) {
       mode = "timeout-error";
       fault = "server-timeout";
     }
-    Object.assign(ctx.entry, { owner: login, first, after, offset: start, ms, fault });
+    Object.assign(ctx.entry, { owner: login, first, after, offset: start, ms, fault, part, back });
     await sleep(ms);
     if (mode != null) ctx.failure ??= mode;
     ctx.pages++;
@@ -581,7 +596,13 @@ export async function startEmulator(opts = {}) {
     else stats.owner++;
     entry.kind = isBatch ? "batch" : "owner";
     const ctx = { entry, pages: 0, failure: null, scope: cred.scope, rate: cred.rate };
-    const result = await execute({ schema: schema(), document: doc, rootValue, contextValue: ctx, variableValues: payload.variables });
+    if (!isBatch) stats.peakOwnerInFlight = Math.max(stats.peakOwnerInFlight, ++stats.ownerInFlight);
+    let result;
+    try {
+      result = await execute({ schema: schema(), document: doc, rootValue, contextValue: ctx, variableValues: payload.variables });
+    } finally {
+      if (!isBatch) stats.ownerInFlight--;
+    }
     if (ctx.failure != null) {
       stats.ownerPageFaults++;
       const [status, failBody] = failureAnswer(ctx.failure);
