@@ -7,13 +7,13 @@ use super::build::{self, Checkpoint, BUILD_KEY};
 use super::directory::{Checkpoints, Directory, Drive, Recent};
 use super::drift;
 use super::events::{self, Event};
-use super::live::{self, Live, LIVE_KEY, SINCE_KEY};
+use super::live::{self, Live, Pushed, LIVE_KEY, SINCE_KEY};
 use super::memory::Unwritten;
 use super::Answer;
 use crate::cache::entry::{self, NOT_FOUND_TTL};
 use crate::cache::{keys, Store};
 use crate::error::ApiError;
-use crate::model::{OwnerListing, Part, Repo};
+use crate::model::{OwnerListing, Repo};
 use crate::service::{Clock, Transport};
 
 impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K> {
@@ -27,7 +27,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         cp: &Checkpoint,
         asked_ms: u64,
         last: Vec<Repo>,
-    ) -> Result<(Live, Vec<u32>, [u64; 12]), ApiError> {
+    ) -> Result<(Live, Pushed), ApiError> {
         let keys: Vec<String> = (0..cp.pages).map(|i| build::page_key(cp.slot, i)).collect();
         let login = cp
             .login
@@ -47,39 +47,17 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             removed: Vec::new(),
             facts: Vec::new(),
         };
-        let parts = Part::all();
-        let partitioned = cp.streams.iter().any(|s| s.part.is_some());
-        let mut seen: Vec<(usize, String)> = Vec::new();
-        let mut tally = |repos: &[Repo]| {
-            if partitioned {
-                for r in repos {
-                    if let Some(p) = parts.iter().position(|p| p.holds(r)) {
-                        seen.push((p, r.name().to_ascii_lowercase()));
-                    }
-                }
-            }
-        };
-        let mut stale = Vec::new();
+        let mut seen = Pushed::default();
         for (i, text) in (0..).zip(self.storage.get_many(&keys).await) {
             let Some((asked, repos)) = text.as_deref().and_then(live::decode_page) else {
                 self.clear().await;
                 self.forget_checkpoint();
                 return Err(ApiError::Upstream("a stored page was lost".into()));
             };
-            tally(&repos);
-            done.push_page(i, asked, repos, &mut stale);
+            done.push_page(i, asked, repos, &mut seen);
         }
-        tally(&last);
-        done.push_page(cp.pages, vec![asked_ms], last, &mut stale);
-        seen.sort_unstable();
-        seen.dedup();
-        let mut counted = [0; 12];
-        for (p, _) in seen {
-            if let Some(c) = counted.get_mut(p) {
-                *c += 1;
-            }
-        }
-        Ok((done, stale, counted))
+        done.push_page(cp.pages, vec![asked_ms], last, &mut seen);
+        Ok((done, seen))
     }
 
     /// Every page has arrived: the listing is answered, kept as the live listing, and written to

@@ -8,7 +8,7 @@
 
 use crate::forge;
 use crate::json::{Codec, Writer};
-use crate::model::{Changed, OwnerListing, Repo, Visibility};
+use crate::model::{Changed, OwnerListing, Part, Repo, Visibility};
 pub use crate::names::cmp_names;
 use crate::names::RepoName;
 pub use crate::service::directories::Change;
@@ -45,6 +45,27 @@ pub struct Live {
     pub removed: Vec<(String, u64)>,
     /// Narrowing facts younger than `FACT_HOLDS_MS` (by the last answer's ask time).
     pub facts: Vec<Narrowed>,
+}
+
+/// What pushing a build's pages found: the stored pages holding a copy dropped for a later one
+/// (to be stored again without it), and the distinct names read in each part.
+#[derive(Debug, Default)]
+pub struct Pushed {
+    pub stale: Vec<u32>,
+    pub parts: [u64; 12],
+}
+
+impl Pushed {
+    fn count(&mut self, part: Option<usize>) {
+        if let Some(n) = part.and_then(|p| self.parts.get_mut(p)) {
+            *n += 1;
+        }
+    }
+}
+
+/// The place of `repo`'s part in `Part::all`.
+fn part_of(repo: &Repo) -> Option<usize> {
+    Part::all().iter().position(|p| p.holds(repo))
 }
 
 /// What one change or answer does to one record.
@@ -147,7 +168,7 @@ impl Live {
             let (asked, repos) = decode_page(text.as_deref()?)?;
             // A copy dropped here was dropped when the build was assembled, and its page
             // stored again without it.
-            live.push_page(u32::try_from(i).ok()?, asked, repos, &mut Vec::new());
+            live.push_page(u32::try_from(i).ok()?, asked, repos, &mut Pushed::default());
         }
         Some(live)
     }
@@ -163,11 +184,12 @@ impl Live {
         i: u32,
         asked: Vec<u64>,
         repos: Vec<Repo>,
-        stale: &mut Vec<u32>,
+        seen: &mut Pushed,
     ) {
         let last = asked.last().copied().unwrap_or(0);
         for (k, repo) in repos.into_iter().enumerate() {
             let row = (asked.get(k).copied().unwrap_or(last), i);
+            let part = part_of(&repo);
             let in_order = self
                 .listing
                 .repos
@@ -182,19 +204,26 @@ impl Live {
                 Err(at) => {
                     self.listing.repos.insert(at, repo);
                     self.rows.insert(at, row);
+                    seen.count(part);
                 }
                 Ok(at) => {
-                    let Some(held) = self.rows.get_mut(at) else {
+                    let (Some(held), Some(copy)) =
+                        (self.rows.get_mut(at), self.listing.repos.get(at))
+                    else {
                         continue;
                     };
+                    // Read again in the same part (two ends that met): one name, counted once.
+                    if part_of(copy) != part {
+                        seen.count(part);
+                    }
                     if row.0 >= held.0 {
-                        stale.push(held.1);
+                        seen.stale.push(held.1);
                         *held = row;
                         if let Some(slot) = self.listing.repos.get_mut(at) {
                             *slot = repo;
                         }
                     } else {
-                        stale.push(i);
+                        seen.stale.push(i);
                     }
                 }
             }
@@ -468,7 +497,7 @@ mod tests {
             facts: Vec::new(),
         };
         let repos = names.iter().map(|n| repo(n, Visibility::Public)).collect();
-        live.push_page(0, vec![asked], repos, &mut Vec::new());
+        live.push_page(0, vec![asked], repos, &mut Pushed::default());
         live
     }
 
@@ -807,43 +836,28 @@ mod tests {
     #[test]
     fn records_out_of_order_find_their_place_with_their_rows() {
         let mut l = live(&["c", "A"], 10);
-        let mut stale = Vec::new();
+        let mut seen = Pushed::default();
         l.push_page(
             1,
             vec![20, 30],
             vec![repo("b", Visibility::Public), repo("d", Visibility::Public)],
-            &mut stale,
+            &mut seen,
         );
         assert_eq!(names(&l), ["A", "b", "c", "d"]);
         assert_eq!(l.rows, [(10, 0), (20, 1), (10, 0), (30, 1)]);
-        assert!(stale.is_empty());
+        assert!(seen.stale.is_empty());
     }
 
     #[test]
     fn a_name_read_twice_is_kept_once_the_later_ask_winning() {
         let mut l = live(&["a", "b", "c"], 10);
-        let mut stale = Vec::new();
+        let mut seen = Pushed::default();
         // Page 1 read `B` again later, now private: it wins, and page 0 holds a dropped copy.
-        l.push_page(
-            1,
-            vec![20],
-            vec![repo("B", Visibility::Private)],
-            &mut stale,
-        );
+        l.push_page(1, vec![20], vec![repo("B", Visibility::Private)], &mut seen);
         // Page 2 read `c` from before page 0 did: page 0's copy stays, page 2 is stale.
-        l.push_page(
-            2,
-            vec![5],
-            vec![repo("c", Visibility::Internal)],
-            &mut stale,
-        );
+        l.push_page(2, vec![5], vec![repo("c", Visibility::Internal)], &mut seen);
         // Page 3 read `a` at the same time as page 0: the later page wins the tie.
-        l.push_page(
-            3,
-            vec![10],
-            vec![repo("a", Visibility::Private)],
-            &mut stale,
-        );
+        l.push_page(3, vec![10], vec![repo("a", Visibility::Private)], &mut seen);
         assert_eq!(names(&l), ["a", "B", "c"]);
         assert_eq!(l.rows, [(10, 3), (20, 1), (10, 0)]);
         let vis: Vec<Visibility> = l.listing.repos.iter().map(|r| r.visibility).collect();
@@ -851,7 +865,23 @@ mod tests {
             vis,
             [Visibility::Private, Visibility::Private, Visibility::Public]
         );
-        assert_eq!(stale, [0, 2, 0]);
+        assert_eq!(seen.stale, [0, 2, 0]);
+        // Each name was read in two parts (public, then private or internal); page 0's copies
+        // were pushed before `seen` began.
+        let private = part_of(&repo("x", Visibility::Private)).unwrap();
+        let internal = part_of(&repo("x", Visibility::Internal)).unwrap();
+        let public = part_of(&repo("x", Visibility::Public)).unwrap();
+        assert_eq!(
+            (
+                seen.parts[private],
+                seen.parts[internal],
+                seen.parts[public]
+            ),
+            (2, 1, 0)
+        );
+        // A name read again in the same part (two ends that met) counts once.
+        l.push_page(4, vec![30], vec![repo("c", Visibility::Public)], &mut seen);
+        assert_eq!(seen.parts[public], 0);
         // Stored again as the listing holds them, the dropped copies are gone.
         assert!(!l.encode_page(0).contains("\"B\""));
         assert!(l.encode_page(2).ends_with("\n[]"));

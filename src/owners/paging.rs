@@ -9,7 +9,7 @@ use super::live;
 use super::partition::{self, End, Stream, FULL_PAGE};
 use crate::cache::Store;
 use crate::error::ApiError;
-use crate::forge::{PageAsk, UpstreamFailure};
+use crate::forge::{OwnerPage, PageAsk, UpstreamFailure};
 use crate::model::{Part, Repo};
 use crate::service::{join_all, Clock, Transport};
 
@@ -68,76 +68,16 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             if self.mem.borrow().generation != generation {
                 continue; // invalidated meanwhile: these pages belong to a discarded build
             }
-            let mut read = Vec::new();
-            let (mut paused, mut failed) = (None, None);
-            for (&i, outcome) in picks.iter().zip(outcomes) {
-                let page = match outcome {
-                    Ok(page) => page,
-                    Err(UpstreamFailure::NotFound) if !cp.planned => {
-                        return self.finish_not_found(&cp);
-                    }
-                    Err(failure) => {
-                        let Some(s) = cp.streams.get_mut(i) else {
-                            continue;
-                        };
-                        match build::after_failure(s, &failure, self.now()) {
-                            // Only this stream's pages shrink; the others go on at theirs.
-                            AfterFailure::Retry { page_size } => {
-                                s.tries = if page_size == s.page_size {
-                                    s.tries + 1
-                                } else {
-                                    0
-                                };
-                                s.page_size = page_size;
-                            }
-                            AfterFailure::PauseUntil { at_ms } => {
-                                paused = paused.max(Some(at_ms));
-                            }
-                            AfterFailure::Fail => {
-                                failed.get_or_insert(self.svc.failure_to_error(failure));
-                            }
-                        }
-                        continue;
-                    }
-                };
-                let cursor = cp.streams.get(i).and_then(|s| s.cursor.clone());
-                if page.next_cursor.is_some() && page.next_cursor == cursor {
-                    failed.get_or_insert(ApiError::Upstream("cursor did not advance".into()));
-                    continue;
-                }
-                cp.login.get_or_insert(page.login);
-                let more = page.next_cursor.is_some();
-                let plan = match (cp.planned, page.counts) {
-                    (false, Some(counts)) if more => {
-                        let left = counts.iter().sum::<u64>().div_ceil(u64::from(FULL_PAGE));
-                        partition::plan(&counts, concurrency, left.saturating_sub(1))
-                    }
-                    _ => Vec::new(),
-                };
-                if !cp.planned {
-                    cp.planned = true;
-                    cp.total = page.total;
-                }
-                if plan.is_empty() {
-                    let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
-                    partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
-                } else {
-                    // The parts are read from their own ends (a cursor belongs to its
-                    // connection): this page's records come again, and the later copy wins.
-                    cp.total = Some(
-                        plan.iter()
-                            .filter(|s| s.end == End::Front)
-                            .map(|s| s.count)
-                            .sum(),
-                    );
-                    cp.streams = plan;
-                }
-                cp.fetched = cp
-                    .fetched
-                    .saturating_add(page.repos.len() as u64)
-                    .min(cp.total.unwrap_or(u64::MAX));
-                read.push((live::encode_build_page(asked_ms, &page.repos), page.repos));
+            let Round {
+                mut read,
+                paused,
+                failed,
+                not_found,
+            } = take(&mut cp, &picks, outcomes, asked_ms, self.now(), concurrency);
+            if not_found {
+                return self.finish_not_found(&cp);
             }
+            let failed = failed.map(|f| self.svc.failure_to_error(f));
             // The last page is stored after the answer: the listing is assembled with it in hand.
             let last = (failed.is_none() && paused.is_none() && cp.read()).then(|| {
                 read.pop()
@@ -166,11 +106,11 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
                 self.save(&cp).await;
                 continue;
             };
-            let (mut done, stale, counted) = match self.assemble(&cp, asked_ms, repos).await {
+            let (mut done, seen) = match self.assemble(&cp, asked_ms, repos).await {
                 Ok(assembled) => assembled,
                 Err(err) => return self.fail(&cp, err).await,
             };
-            if self.read_again(&mut cp, &counted) {
+            if self.read_again(&mut cp, &seen.parts) {
                 // The last page joins the others; the parts whose counts disagree page again.
                 match self
                     .store_build_pages(&mut cp, &[(text, Vec::new())], generation)
@@ -187,7 +127,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             if self.mem.borrow().generation != generation {
                 continue; // invalidated while the stored pages were read
             }
-            for page in stale {
+            for page in seen.stale {
                 if !rewritten.contains(&page) {
                     rewritten.push(page);
                 }
@@ -248,4 +188,108 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
         again
     }
+}
+
+/// What a round's answers did, beyond the checkpoint they advanced.
+struct Round {
+    /// The pages read, as stored and as records, in the order asked.
+    read: Vec<(String, Vec<Repo>)>,
+    /// A spent rate limit: every stream waits until then.
+    paused: Option<u64>,
+    /// Why the build fails for now (the first such answer).
+    failed: Option<UpstreamFailure>,
+    /// The owner does not exist (the first page said).
+    not_found: bool,
+}
+
+/// Takes a round's answers (`outcomes`, one per stream in `picks`, asked at `asked_ms`) into the
+/// checkpoint: each stream advanced, or its page shrunk after a failure; the first page plans
+/// the parts. Plain (not generic over the seams): one copy in the wasm.
+fn take(
+    cp: &mut Checkpoint,
+    picks: &[usize],
+    outcomes: Vec<Result<OwnerPage, UpstreamFailure>>,
+    asked_ms: u64,
+    now: u64,
+    concurrency: u32,
+) -> Round {
+    let mut round = Round {
+        read: Vec::new(),
+        paused: None,
+        failed: None,
+        not_found: false,
+    };
+    for (&i, outcome) in picks.iter().zip(outcomes) {
+        let page = match outcome {
+            Ok(page) => page,
+            Err(UpstreamFailure::NotFound) if !cp.planned => {
+                round.not_found = true;
+                return round;
+            }
+            Err(failure) => {
+                let Some(s) = cp.streams.get_mut(i) else {
+                    continue;
+                };
+                match build::after_failure(s, &failure, now) {
+                    // Only this stream's pages shrink; the others go on at theirs.
+                    AfterFailure::Retry { page_size } => {
+                        s.tries = if page_size == s.page_size {
+                            s.tries + 1
+                        } else {
+                            0
+                        };
+                        s.page_size = page_size;
+                    }
+                    AfterFailure::PauseUntil { at_ms } => {
+                        round.paused = round.paused.max(Some(at_ms));
+                    }
+                    AfterFailure::Fail => {
+                        round.failed.get_or_insert(failure);
+                    }
+                }
+                continue;
+            }
+        };
+        let cursor = cp.streams.get(i).and_then(|s| s.cursor.as_deref());
+        if page.next_cursor.is_some() && page.next_cursor.as_deref() == cursor {
+            let stuck = UpstreamFailure::Unusable("cursor did not advance".into());
+            round.failed.get_or_insert(stuck);
+            continue;
+        }
+        cp.login.get_or_insert(page.login);
+        let more = page.next_cursor.is_some();
+        let plan = match (cp.planned, page.counts) {
+            (false, Some(counts)) if more => {
+                let left = counts.iter().sum::<u64>().div_ceil(u64::from(FULL_PAGE));
+                partition::plan(&counts, concurrency, left.saturating_sub(1))
+            }
+            _ => Vec::new(),
+        };
+        if !cp.planned {
+            cp.planned = true;
+            cp.total = page.total;
+        }
+        if plan.is_empty() {
+            let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
+            partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
+        } else {
+            // The parts are read from their own ends (a cursor belongs to its connection):
+            // this page's records come again, and the later copy wins.
+            cp.total = Some(
+                plan.iter()
+                    .filter(|s| s.end == End::Front)
+                    .map(|s| s.count)
+                    .sum(),
+            );
+            cp.streams = plan;
+        }
+        cp.fetched = cp
+            .fetched
+            .saturating_add(page.repos.len() as u64)
+            .min(cp.total.unwrap_or(u64::MAX));
+        round
+            .read
+            .push((live::encode_build_page(asked_ms, &page.repos), page.repos));
+    }
+    round
 }

@@ -150,12 +150,21 @@ pub fn plan(counts: &[u64], concurrency: u32, left: u64) -> Vec<Stream> {
 /// The streams to ask in the next round, at most `concurrency`: those not done, the largest parts
 /// first (their two ends are the longest way; smaller parts fill the rest of each round).
 pub fn next(streams: &[Stream], concurrency: u32) -> Vec<usize> {
-    let mut idle: Vec<usize> = (0..streams.len())
-        .filter(|&i| streams.get(i).is_some_and(|s| !s.done))
-        .collect();
-    idle.sort_by_key(|&i| std::cmp::Reverse(streams.get(i).map_or(0, |s| s.count)));
-    idle.truncate(concurrency as usize);
-    idle
+    // A few dozen streams at most: picking the largest each time needs no sort.
+    let mut picked: Vec<usize> = Vec::new();
+    while picked.len() < concurrency as usize {
+        let mut best: Option<(usize, u64)> = None;
+        for (i, s) in streams.iter().enumerate() {
+            if !s.done && !picked.contains(&i) && best.is_none_or(|(_, c)| s.count > c) {
+                best = Some((i, s.count));
+            }
+        }
+        let Some((i, _)) = best else {
+            break;
+        };
+        picked.push(i);
+    }
+    picked
 }
 
 /// Whether a part's two ends have met: the front has read up to (or past) the name the back has

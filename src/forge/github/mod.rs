@@ -8,13 +8,11 @@ pub mod parse;
 #[cfg(test)]
 mod parse_reference;
 pub mod payload;
-pub mod plan;
 pub mod query;
 pub mod webhook;
 
 use super::{BatchAnswer, Forge, HttpCall, HttpReply, OwnerPage, PageAsk, UpstreamFailure};
 use crate::config::Config;
-use crate::model::Part;
 use crate::names::{FullName, Owner};
 use crate::secret::Secret;
 
@@ -74,8 +72,8 @@ impl Forge for GitHub {
         reply: &HttpReply,
     ) -> Result<OwnerPage, UpstreamFailure> {
         let mut page = parse::owner_page(reply)?;
-        if ask.counts {
-            page.counts = plan::part_counts(&reply.body, Part::all().len());
+        if !ask.counts {
+            page.counts = None;
         }
         Ok(page)
     }

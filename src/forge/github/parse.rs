@@ -227,6 +227,7 @@ struct OwnerNode<'a> {
     has_next_page: bool,
     end_cursor: Option<Str<'a>>,
     total: Option<u64>,
+    counts: Option<Vec<u64>>,
 }
 
 #[derive(Clone, Copy)]
@@ -265,21 +266,41 @@ fn read_owner_data<'a>(r: &mut Reader<'a>) -> json::Result<OwnerData<'a>> {
 enum OwnerKey {
     Login,
     Repositories,
+    /// A part's count, aliased `p0`…`p11` (`query::owner_query` with counts).
+    Count(usize),
 }
 
-const OWNER_KEYS: [(&str, OwnerKey); 2] = [
+const OWNER_KEYS: [(&str, OwnerKey); 14] = [
     ("login", OwnerKey::Login),
     ("repositories", OwnerKey::Repositories),
+    ("p0", OwnerKey::Count(0)),
+    ("p1", OwnerKey::Count(1)),
+    ("p2", OwnerKey::Count(2)),
+    ("p3", OwnerKey::Count(3)),
+    ("p4", OwnerKey::Count(4)),
+    ("p5", OwnerKey::Count(5)),
+    ("p6", OwnerKey::Count(6)),
+    ("p7", OwnerKey::Count(7)),
+    ("p8", OwnerKey::Count(8)),
+    ("p9", OwnerKey::Count(9)),
+    ("p10", OwnerKey::Count(10)),
+    ("p11", OwnerKey::Count(11)),
 ];
 
 fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
     let (mut login, mut connection) = (None, None);
+    let mut counts = [None; 12];
     let mut keys = Keys::new(&OWNER_KEYS);
     keys.object(r)?;
     while let Some(key) = keys.next(r)? {
         match key {
             Some(OwnerKey::Login) => login = Some(r.str()?),
             Some(OwnerKey::Repositories) => connection = Some(read_connection(r)?),
+            Some(OwnerKey::Count(i)) => {
+                if let Some(slot) = counts.get_mut(i) {
+                    *slot = read_count(r)?;
+                }
+            }
             None => r.skip()?,
         }
     }
@@ -290,6 +311,8 @@ fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
         has_next_page,
         end_cursor,
         total,
+        // All or none: a build plans from every part's count, or pages in order.
+        counts: counts.into_iter().collect(),
     })
 }
 
@@ -329,6 +352,21 @@ fn read_connection<'a>(r: &mut Reader<'a>) -> json::Result<Connection<'a>> {
         }
     }
     Ok((required(repos, r)?, required(page_info, r)?, total))
+}
+
+/// A count alias's `{ "totalCount": n }`: `None` unless a whole number (the build then pages in
+/// order rather than plan from it).
+fn read_count(r: &mut Reader<'_>) -> json::Result<Option<u64>> {
+    let mut total = None;
+    let mut keys = Keys::new(&CONNECTION_KEYS);
+    keys.object(r)?;
+    while let Some(key) = keys.next(r)? {
+        match key {
+            Some(ConnectionKey::TotalCount) => total = r.number_text()?.parse().ok(),
+            _ => r.skip()?,
+        }
+    }
+    Ok(total)
 }
 
 #[derive(Clone, Copy)]
@@ -379,7 +417,7 @@ pub fn owner_page(reply: &HttpReply) -> Result<OwnerPage, UpstreamFailure> {
         next_cursor,
         total: owner.total,
         rate,
-        counts: None,
+        counts: owner.counts,
     })
 }
 
@@ -459,6 +497,44 @@ mod tests {
             headers: vec![],
             body: body.to_string().into_bytes(),
         }
+    }
+
+    #[test]
+    fn a_plan_reply_gives_every_part_count_or_none() {
+        let page = |counts: Value| {
+            let mut owner = json!({"login": "big-org", "repositories": {"totalCount": 3,
+                "nodes": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}});
+            for (k, v) in counts.as_object().unwrap() {
+                owner[k] = v.clone();
+            }
+            owner_page(&reply(200, &json!({"data": {"repositoryOwner": owner}})))
+        };
+        let all: serde_json::Map<String, Value> = (0..12)
+            .map(|i| (format!("p{i}"), json!({"totalCount": i * 10})))
+            .collect();
+        let want: Vec<u64> = (0..12).map(|i| i * 10).collect();
+        assert_eq!(page(Value::Object(all.clone())).unwrap().counts, Some(want));
+        let mut missing = all.clone();
+        missing.remove("p7");
+        let mut negative = all.clone();
+        negative["p3"] = json!({"totalCount": -2});
+        let mut fraction = all.clone();
+        fraction["p3"] = json!({"totalCount": 2.5});
+        let mut null = all.clone();
+        null["p11"] = Value::Null;
+        for case in [missing, negative, fraction] {
+            assert_eq!(page(Value::Object(case)).unwrap().counts, None);
+        }
+        // Not an object where a count belongs: the reply is unusable, like any other malformed field.
+        assert!(page(Value::Object(null)).is_err());
+        let mut text = all;
+        text["p0"] = json!({"totalCount": "2"});
+        assert!(page(Value::Object(text)).is_err());
+        assert_eq!(
+            page(json!({})).unwrap().counts,
+            None,
+            "a page asked without counts"
+        );
     }
 
     fn page(nodes: Vec<Value>, next: Option<&str>) -> Value {
