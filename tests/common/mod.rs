@@ -159,6 +159,174 @@ pub struct FakeGitHub {
     pub moved: RefCell<HashMap<String, (String, usize)>>,
     /// Pushes since the fixtures were built: lowercased full name → `pushedAt`.
     pub pushed: RefCell<HashMap<String, String>>,
+    /// Whether the `p0`…`p11` count aliases of a partitioned build's first request are
+    /// answered (GitHub does; off by default, so tests written for sequential builds keep
+    /// paging sequentially: the build falls back when a count is missing).
+    pub counts: Cell<bool>,
+    /// Where each repository starts, by index: `(visibility, isArchived, isFork)`; without it,
+    /// every fifth is private and none is archived or a fork.
+    pub layout: Cell<Option<fn(usize) -> Place>>,
+    /// Repositories that moved since the fixtures were built: lowercased full name → where it
+    /// is now (privatizations still apply on top).
+    pub places: RefCell<HashMap<String, Place>>,
+    /// Every owner page asked, as the fake read its query, in the order sent.
+    pub page_log: RefCell<Vec<PageQuery>>,
+    /// Faults for the owner pages that match, each for its number of pages.
+    pub page_faults: RefCell<Vec<PageFault>>,
+    /// Runs as an owner page is answered (after GitHub "read" it, before the reply is built):
+    /// a repository may move between parts here, mid-build.
+    pub on_page: RefCell<Option<Box<dyn Fn(&FakeGitHub, &PageQuery)>>>,
+    /// Calls in flight now, and the most there ever were at once.
+    pub in_flight: Cell<usize>,
+    pub peak_in_flight: Cell<usize>,
+    /// With `clock`: calls in flight together take `latency_ms` together (each ends at its
+    /// start plus the latency), rather than one after the other.
+    pub overlap: Cell<bool>,
+}
+
+/// Where a repository is: `visibility` (GitHub's upper-case name), `isArchived`, `isFork`.
+pub type Place = (&'static str, bool, bool);
+
+/// The visibilities of `Part::all`, in its order.
+pub const VISIBILITIES: [&str; 3] = ["PUBLIC", "PRIVATE", "INTERNAL"];
+
+/// The index in `Part::all` of the part holding `place`.
+pub fn part_of(place: Place) -> usize {
+    let v = VISIBILITIES.iter().position(|v| *v == place.0).unwrap();
+    v * 4 + usize::from(place.1) * 2 + usize::from(place.2)
+}
+
+/// The place of part `i` of `Part::all`.
+pub fn place_of(i: usize) -> Place {
+    (VISIBILITIES[i / 4], i % 4 >= 2, i % 2 == 1)
+}
+
+/// An owner page as the fake read it from the worker's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    /// The call's index among all calls.
+    pub call: usize,
+    pub owner: String,
+    /// The part asked (its index in `Part::all`), or `None`: the whole listing.
+    pub part: Option<usize>,
+    /// `last`/`before` rather than `first`/`after`.
+    pub back: bool,
+    /// Whether every part's count was asked beside it (`p0:` … `p11:`).
+    pub counts: bool,
+    pub first: u64,
+    pub cursor: Option<String>,
+}
+
+/// Owner pages that fail: those of `part` (`Some(None)`: the whole listing; `None`: any), from
+/// `back` (`None`: either end), answered `reply` for the next `times` of them.
+pub struct PageFault {
+    pub part: Option<Option<usize>>,
+    pub back: Option<bool>,
+    pub times: u32,
+    pub reply: Result<HttpReply, String>,
+}
+
+impl PageFault {
+    /// The next `times` pages of `part` answer 502.
+    pub fn bad_gateway(part: usize, times: u32) -> PageFault {
+        PageFault {
+            part: Some(Some(part)),
+            back: None,
+            times,
+            reply: Ok(HttpReply {
+                status: 502,
+                headers: vec![],
+                body: b"<html>502 Bad Gateway</html>".to_vec(),
+            }),
+        }
+    }
+
+    fn matches(&self, q: &PageQuery) -> bool {
+        self.times > 0
+            && self.part.is_none_or(|p| p == q.part)
+            && self.back.is_none_or(|b| b == q.back)
+    }
+}
+
+/// Reads an owner page's query: which `repositories(` connection carries `$first`, its filters
+/// and direction, and whether the count aliases ride along. `None` for other calls.
+pub fn page_query(call: usize, body: &Value) -> Option<PageQuery> {
+    let vars = &body["variables"];
+    let owner = vars.get("owner")?.as_str()?.to_string();
+    let query = body["query"].as_str().unwrap_or("");
+    let at = query
+        .match_indices("repositories(")
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let args = &query[i..];
+            let args = &args[..args.find(')').unwrap_or(args.len())];
+            args.contains("$first")
+        })
+        .expect("an owner page asks one connection with $first");
+    let args = &query[at..];
+    let args = &args[..args.find(')').unwrap()];
+    let back = args.contains("last: $first");
+    assert!(
+        back != args.contains("first: $first"),
+        "first or last, not both: {args}"
+    );
+    assert!(
+        args.contains(if back {
+            "before: $cursor"
+        } else {
+            "after: $cursor"
+        }),
+        "{args}"
+    );
+    let arg = |name: &str| {
+        let from = args.find(&format!("{name}: "))? + name.len() + 2;
+        let rest = &args[from..];
+        Some(rest[..rest.find([',', ')', ' ']).unwrap_or(rest.len())].to_string())
+    };
+    let part = match (arg("visibility"), arg("isArchived"), arg("isFork")) {
+        (None, None, None) => None,
+        (Some(v), Some(a), Some(f)) => {
+            let v = VISIBILITIES
+                .iter()
+                .find(|x| **x == v)
+                .unwrap_or_else(|| panic!("visibility {v}"));
+            Some(part_of((v, a == "true", f == "true")))
+        }
+        other => panic!("a part is asked with all three filters: {other:?}"),
+    };
+    let counts = query.contains("p0:");
+    if counts {
+        for i in 0..12 {
+            assert!(query.contains(&format!("p{i}: repositories(first: 1, ")));
+        }
+    }
+    Some(PageQuery {
+        call,
+        owner,
+        part,
+        back,
+        counts,
+        first: vars["first"].as_u64()?,
+        cursor: vars["cursor"].as_str().map(str::to_string),
+    })
+}
+
+/// Counts the call in flight until dropped.
+struct InFlight<'a>(&'a FakeGitHub);
+
+impl<'a> InFlight<'a> {
+    fn new(gh: &'a FakeGitHub) -> InFlight<'a> {
+        gh.in_flight.set(gh.in_flight.get() + 1);
+        gh.peak_in_flight
+            .set(gh.peak_in_flight.get().max(gh.in_flight.get()));
+        InFlight(gh)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.set(self.0.in_flight.get() - 1);
+    }
 }
 
 impl FakeGitHub {
@@ -181,7 +349,71 @@ impl FakeGitHub {
             privatized: RefCell::default(),
             moved: RefCell::default(),
             pushed: RefCell::default(),
+            counts: Cell::new(false),
+            layout: Cell::new(None),
+            places: RefCell::default(),
+            page_log: RefCell::default(),
+            page_faults: RefCell::default(),
+            on_page: RefCell::new(None),
+            in_flight: Cell::new(0),
+            peak_in_flight: Cell::new(0),
+            overlap: Cell::new(false),
         }
+    }
+
+    /// A GitHub that answers partitioned builds as GitHub does (every part's count), its
+    /// owners' repositories placed by `layout`.
+    pub fn partitioned(owners: &[(&str, usize)], layout: Option<fn(usize) -> Place>) -> FakeGitHub {
+        let gh = FakeGitHub::new(owners);
+        gh.counts.set(true);
+        gh.layout.set(layout);
+        gh
+    }
+
+    /// Where repository `i` of `owner` is now.
+    pub fn place(&self, owner: &str, i: usize) -> Place {
+        let full = format!("{owner}/r{i:03}").to_ascii_lowercase();
+        let mut place = self.places.borrow().get(&full).copied().unwrap_or_else(|| {
+            self.layout.get().map_or(
+                (if i % 5 == 4 { "PRIVATE" } else { "PUBLIC" }, false, false),
+                |f| f(i),
+            )
+        });
+        if self.privatized.borrow().contains(&full) {
+            place.0 = "PRIVATE";
+        }
+        place
+    }
+
+    /// Moves repository `i` of `owner` to `place` (now, in GitHub's truth).
+    pub fn move_to(&self, owner: &str, i: usize, place: Place) {
+        let full = format!("{owner}/r{i:03}").to_ascii_lowercase();
+        self.privatized.borrow_mut().remove(&full);
+        self.places.borrow_mut().insert(full, place);
+    }
+
+    /// GitHub's truth for `owner`: each repository's name and place, in name order (GitHub
+    /// orders names case-insensitively).
+    pub fn truth(&self, owner: &str) -> Vec<(String, Place)> {
+        let count = self
+            .owners
+            .get(&owner.to_ascii_lowercase())
+            .copied()
+            .unwrap_or(0);
+        let mut out: Vec<(String, Place)> = (0..count)
+            .map(|i| (format!("r{i:03}"), self.place(owner, i)))
+            .collect();
+        out.sort_by(|a, b| forgelens::names::cmp_names(&a.0, &b.0));
+        out
+    }
+
+    /// How many of `owner`'s repositories each part holds now, in `Part::all` order.
+    pub fn part_counts(&self, owner: &str) -> [u64; 12] {
+        let mut counts = [0; 12];
+        for (_, place) in self.truth(owner) {
+            counts[part_of(place)] += 1;
+        }
+        counts
     }
 
     /// GitHub fails every call from now on with a 502 (until `fault` is cleared).
@@ -202,14 +434,15 @@ impl FakeGitHub {
             "defaultBranchRef": {"name": "main", "target": {"oid": "abc", "statusCheckRollup": {"state": "SUCCESS"}}}})
     }
 
-    /// `node`, with the changes made since (privatizations).
+    /// `node`, placed by the layout, with the changes made since (moves, privatizations).
     pub fn node_now(&self, owner: &str, i: usize) -> Value {
         let mut node = Self::node(owner, i);
         let full = format!("{owner}/r{i:03}").to_ascii_lowercase();
-        if self.privatized.borrow().contains(&full) {
-            node["visibility"] = json!("PRIVATE");
-            node["isPrivate"] = json!(true);
-        }
+        let (visibility, archived, fork) = self.place(owner, i);
+        node["visibility"] = json!(visibility);
+        node["isPrivate"] = json!(visibility != "PUBLIC");
+        node["isArchived"] = json!(archived);
+        node["isFork"] = json!(fork);
         if let Some(at) = self.pushed.borrow().get(&full) {
             node["pushedAt"] = json!(at);
         }
@@ -222,19 +455,35 @@ impl FakeGitHub {
             let Some(&count) = self.owners.get(&owner.to_ascii_lowercase()) else {
                 return json!({"data": {"repositoryOwner": null}, "errors": [{"type": "NOT_FOUND", "path": ["repositoryOwner"]}]});
             };
-            let start: usize = vars["cursor"].as_str().map_or(0, |c| c.parse().unwrap());
-            let first = vars["first"].as_u64().unwrap() as usize;
+            let q = page_query(usize::MAX, body).unwrap();
+            let first = q.first as usize;
             assert!((1..=100).contains(&first), "GitHub refuses first: {first}");
-            let end = (start + first).min(count);
-            let nodes: Vec<Value> = (start..end).map(|i| self.node_now(owner, i)).collect();
-            let (more, cursor) = if self.stuck_cursor.get() {
-                (true, "7".to_string())
-            } else {
-                (end < count, end.to_string())
-            };
             let (remaining, reset) = self.rate.borrow().clone();
+            let mut repositories = if q.part.is_some() || q.back {
+                self.part_page(owner, &q)
+            } else {
+                // The whole listing from the front: index cursors, as this fake always had.
+                let start: usize = q.cursor.as_deref().map_or(0, |c| c.parse().unwrap());
+                let end = (start + first).min(count);
+                let nodes: Vec<Value> = (start..end).map(|i| self.node_now(owner, i)).collect();
+                let (more, cursor) = if self.stuck_cursor.get() {
+                    (true, "7".to_string())
+                } else {
+                    (end < count, end.to_string())
+                };
+                json!({"totalCount": count, "nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}})
+            };
+            if q.part.is_none() && !q.back {
+                repositories["totalCount"] = json!(count);
+            }
+            let mut repository_owner = json!({"login": owner, "repositories": repositories});
+            if q.counts && self.counts.get() {
+                for (i, n) in self.part_counts(owner).iter().enumerate() {
+                    repository_owner[format!("p{i}")] = json!({"totalCount": n});
+                }
+            }
             return json!({"data": {"rateLimit": {"cost": 1, "remaining": remaining, "limit": 5000, "resetAt": reset},
-                "repositoryOwner": {"login": owner, "repositories": {"totalCount": count, "nodes": nodes, "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
+                "repositoryOwner": repository_owner}});
         }
         let mut data = serde_json::Map::new();
         let (remaining, reset) = self.rate.borrow().clone();
@@ -283,17 +532,89 @@ impl FakeGitHub {
     }
 }
 
+impl FakeGitHub {
+    /// A page of one part (or of the whole listing from the back): the part's repositories in
+    /// name order, cursors naming the repository they stand at (`first`/`after`: those after it;
+    /// `last`/`before`: the last ones before it, in name order, with `hasPreviousPage` and
+    /// `startCursor` as the query aliases them).
+    fn part_page(&self, owner: &str, q: &PageQuery) -> Value {
+        let listing: Vec<(String, usize)> = {
+            let count = self.owners[&owner.to_ascii_lowercase()];
+            let mut all: Vec<(String, usize)> = (0..count)
+                .filter(|&i| q.part.is_none_or(|p| part_of(self.place(owner, i)) == p))
+                .map(|i| (format!("r{i:03}"), i))
+                .collect();
+            all.sort_by(|a, b| forgelens::names::cmp_names(&a.0, &b.0));
+            all
+        };
+        let at = q.cursor.as_deref().map(|c| {
+            c.strip_prefix("name:")
+                .unwrap_or_else(|| panic!("a part's cursor is one of its own: {c}"))
+                .to_string()
+        });
+        use std::cmp::Ordering::{Greater, Less};
+        let first = q.first as usize;
+        let (nodes, more): (Vec<&(String, usize)>, bool) = if q.back {
+            let before: Vec<&(String, usize)> = listing
+                .iter()
+                .filter(|(n, _)| {
+                    at.as_ref()
+                        .is_none_or(|a| forgelens::names::cmp_names(n, a) == Less)
+                })
+                .collect();
+            let from = before.len().saturating_sub(first);
+            (before[from..].to_vec(), from > 0)
+        } else {
+            let after: Vec<&(String, usize)> = listing
+                .iter()
+                .filter(|(n, _)| {
+                    at.as_ref()
+                        .is_none_or(|a| forgelens::names::cmp_names(n, a) == Greater)
+                })
+                .collect();
+            let more = after.len() > first;
+            (after.into_iter().take(first).collect(), more)
+        };
+        let cursor_at = if q.back { nodes.first() } else { nodes.last() };
+        let cursor = cursor_at.map(|(n, _)| format!("name:{}", n.to_ascii_lowercase()));
+        // A back page's `pageInfo` is aliased to a front page's names (`hasNextPage:
+        // hasPreviousPage endCursor: startCursor`): GitHub's reply uses the aliases.
+        let nodes: Vec<Value> = nodes
+            .iter()
+            .map(|(_, i)| self.node_now(owner, *i))
+            .collect();
+        json!({"totalCount": listing.len(), "nodes": nodes,
+            "pageInfo": {"hasNextPage": more, "endCursor": cursor}})
+    }
+}
+
 impl Transport for FakeGitHub {
     async fn send(&self, call: &HttpCall, timeout_ms: u64) -> Result<HttpReply, String> {
         let body: Value = serde_json::from_str(&call.body).unwrap();
         let index = self.calls.borrow().len();
         self.calls.borrow_mut().push(body.clone());
+        let page = page_query(index, &body);
+        if let Some(q) = &page {
+            self.page_log.borrow_mut().push(q.clone());
+        }
+        let _in_flight = InFlight::new(self);
         if let Some((clock, latency)) = &self.clock {
-            if *latency >= timeout_ms {
-                clock.set(clock.get() + timeout_ms);
-                return Err(format!("no reply within {timeout_ms} ms"));
+            if self.overlap.get() {
+                // Ends at its start plus the latency, however many calls share the wait.
+                let started = clock.get();
+                YieldNow(false).await;
+                let took = (*latency).min(timeout_ms);
+                clock.set(clock.get().max(started + took));
+                if *latency >= timeout_ms {
+                    return Err(format!("no reply within {timeout_ms} ms"));
+                }
+            } else {
+                if *latency >= timeout_ms {
+                    clock.set(clock.get() + timeout_ms);
+                    return Err(format!("no reply within {timeout_ms} ms"));
+                }
+                clock.set(clock.get() + latency);
             }
-            clock.set(clock.get() + latency);
         }
         // Let other requests in this "isolate" run while this one waits on the network.
         YieldNow(false).await;
@@ -305,6 +626,21 @@ impl Transport for FakeGitHub {
         }
         if let Some(fault) = self.fault.borrow().clone() {
             return fault;
+        }
+        if let Some(q) = &page {
+            let fault = {
+                let mut faults = self.page_faults.borrow_mut();
+                faults.iter_mut().find(|f| f.matches(q)).map(|f| {
+                    f.times -= 1;
+                    f.reply.clone()
+                })
+            };
+            if let Some(fault) = fault {
+                return fault;
+            }
+            if let Some(hook) = self.on_page.borrow().as_ref() {
+                hook(self, q);
+            }
         }
         let first = body["variables"]["first"].as_u64();
         if first

@@ -1,0 +1,211 @@
+//! Partitioned builds natively (DESIGN.md, "Partitioned builds"): the first request asks every
+//! part's count beside the first page, then the parts are paged side by side (large ones from
+//! both ends) within `BUILD_CONCURRENCY`, through the object's control logic over the `Host`
+//! double (`LocalOwners`) and the directory's own drive, against a GitHub double that answers
+//! filtered, two-ended `repositories` connections as GitHub does.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::*;
+use forgelens::forge::github::GitHub;
+use forgelens::forge::HttpReply;
+use forgelens::names::Owner;
+use forgelens::owners::directory::{Directory, Drive, Memory};
+use forgelens::service::Service;
+use futures::executor::block_on;
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::rc::Rc;
+
+const OWNER: &str = "acme";
+
+/// A world whose GitHub answers every part's count, its repositories placed by `layout`, built
+/// `concurrency` pages at a time.
+fn world(count: usize, layout: Option<fn(usize) -> Place>, concurrency: u32) -> World {
+    let mut w = live_world(&[(OWNER, count)]);
+    w.vars.push(("BUILD_CONCURRENCY", concurrency.to_string()));
+    w.gh.counts.set(true);
+    w.gh.layout.set(layout);
+    w
+}
+
+/// A mix like a real organization's: about 70 % public, 20 % private, 10 % internal; one in 11
+/// archived, one in 13 a fork.
+fn mixed(i: usize) -> Place {
+    let visibility = match i % 10 {
+        0..=6 => "PUBLIC",
+        7 | 8 => "PRIVATE",
+        _ => "INTERNAL",
+    };
+    (visibility, i % 11 == 10, i % 13 == 12)
+}
+
+/// Everything in one part (public, active, not a fork).
+fn one_part(_: usize) -> Place {
+    ("PUBLIC", false, false)
+}
+
+/// The owner's listing as the build wrote it to KV: each record's name and place, in the order
+/// stored.
+fn listed(w: &World) -> Vec<(String, Place)> {
+    let entry = stored_listing(w, OWNER);
+    entry["data"]["repos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let vis = r["visibility"].as_str().unwrap().to_ascii_uppercase();
+            let vis = *VISIBILITIES.iter().find(|v| **v == vis).unwrap();
+            (
+                r["name"].as_str().unwrap().to_string(),
+                (
+                    vis,
+                    r["archived"].as_bool().unwrap(),
+                    r["fork"].as_bool().unwrap(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The listing holds every repository of GitHub's truth exactly once, as it is now.
+fn assert_listed_once(w: &World) {
+    let listed = listed(w);
+    let unique: HashSet<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(unique.len(), listed.len(), "a name listed twice");
+    let mut sorted = listed.clone();
+    sorted.sort_by(|a, b| forgelens::names::cmp_names(&a.0, &b.0));
+    let truth = w.gh.truth(OWNER);
+    if sorted != truth {
+        let have: BTreeMap<_, _> = sorted.iter().cloned().collect();
+        let want: BTreeMap<_, _> = truth.iter().cloned().collect();
+        let missing: Vec<_> = want.keys().filter(|k| !have.contains_key(*k)).collect();
+        let extra: Vec<_> = have.keys().filter(|k| !want.contains_key(*k)).collect();
+        let differ: Vec<_> = want
+            .iter()
+            .filter(|(k, v)| have.get(*k).is_some_and(|h| h != *v))
+            .map(|(k, v)| format!("{k}: GitHub {v:?}, listed {:?}", have[k]))
+            .collect();
+        panic!("missing {missing:?}, extra {extra:?}, differ {differ:?}");
+    }
+}
+
+/// Pages asked so far (owner pages, not revalidations).
+fn asked(w: &World) -> Vec<PageQuery> {
+    w.gh.page_log.borrow().clone()
+}
+
+/// Pages a build asks of GitHub in this implementation, from the parts' counts: the first
+/// request, then each non-empty part: one page when it fits one, else both ends a page a round
+/// until the front has read up to the name the back has read down to (a name read from both
+/// ends: `ceil((count + 1) / 200)` rounds of two).
+fn planned_pages(counts: &[u64; 12]) -> u64 {
+    1 + counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            if c <= 100 {
+                1
+            } else {
+                2 * (c + 1).div_ceil(200)
+            }
+        })
+        .sum::<u64>()
+}
+
+/// Pages the parts need at the least, one end each: `ceil(count / 100)`, and the first request.
+fn least_pages(counts: &[u64; 12]) -> u64 {
+    1 + counts.iter().map(|&c| c.div_ceil(100)).sum::<u64>()
+}
+
+/// The directory of `OWNER`, driven directly: started (a stored build resumed) and driven up
+/// to `max_pages` requests.
+fn drive(w: &World, max_pages: u32) -> Drive {
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    let svc = Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge);
+    let d = w
+        .directories
+        .borrow_mut()
+        .entry(OWNER.into())
+        .or_default()
+        .clone();
+    let owner = Owner::parse(OWNER).unwrap();
+    let dir = Directory::new(&svc, &d.storage, &d.memory, &owner);
+    block_on(async {
+        dir.start().await;
+        dir.drive(max_pages, u64::MAX).await
+    })
+}
+
+/// The object of `OWNER` loses its memory; its storage stays.
+fn evict(w: &World) {
+    let dirs = w.directories.borrow();
+    *dirs[OWNER].memory.borrow_mut() = Memory::default();
+}
+
+/// What an alarm of the object does.
+fn alarm(w: &World) -> Drive {
+    let cfg = w.config();
+    let forge = GitHub::from_config(&cfg);
+    block_on(w.owners(&cfg, &forge).alarm(&Owner::parse(OWNER).unwrap()))
+}
+
+#[test]
+fn an_owner_of_one_page_costs_one_request_which_carried_the_counts() {
+    let w = world(60, Some(mixed), 4);
+    let r = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(r.status, 200);
+    let asked = asked(&w);
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].counts && asked[0].part.is_none() && !asked[0].back);
+    assert_eq!((asked[0].first, asked[0].cursor.as_deref()), (100, None));
+    assert_eq!(w.calls(), 1);
+    assert_listed_once(&w);
+}
+
+#[test]
+fn a_mixed_owner_is_listed_once_in_the_pages_its_plan_implies() {
+    let w = world(1_000, Some(mixed), 4);
+    let counts = w.gh.part_counts(OWNER);
+    assert!(counts.iter().filter(|&&c| c > 0).count() >= 6, "{counts:?}");
+    assert!(counts.iter().any(|&c| c > 100), "{counts:?}");
+    let r = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(r.status, 200);
+    assert_listed_once(&w);
+    let asked = asked(&w);
+    assert!(asked[0].counts && asked[0].part.is_none());
+    assert!(
+        asked[1..].iter().all(|q| !q.counts && q.part.is_some()),
+        "after the first request only parts are asked"
+    );
+    // Each part is asked from its own ends only: a part of one page from the front; larger ones
+    // from both.
+    for (p, &c) in counts.iter().enumerate() {
+        let of_part: Vec<&PageQuery> = asked.iter().filter(|q| q.part == Some(p)).collect();
+        if c == 0 {
+            assert!(of_part.is_empty(), "empty part {p} asked");
+        } else if c <= 100 {
+            assert_eq!(of_part.len(), 1, "part {p} of {c}");
+            assert!(!of_part[0].back);
+        } else {
+            assert!(of_part.iter().any(|q| q.back) && of_part.iter().any(|q| !q.back));
+        }
+    }
+    let n = asked.len() as u64;
+    eprintln!(
+        "1,000 mixed ({counts:?}): {n} requests; the plan implies {}, one end per part at least {}, sequential {}",
+        planned_pages(&counts),
+        least_pages(&counts),
+        10
+    );
+    assert_eq!(n, planned_pages(&counts));
+    assert_eq!(w.gh.peak_in_flight.get(), 4, "four in flight at once");
+}
