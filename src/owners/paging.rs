@@ -27,7 +27,6 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             mem.running = true;
         }
         let _running = Running(self.mem);
-        let concurrency = self.svc.cfg.build_concurrency;
         let mut requests = 0;
         loop {
             let Some(mut cp) = self.checkpoint().await else {
@@ -36,104 +35,117 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             if requests >= max_pages || (requests > 0 && self.now() >= stop_at_ms) {
                 return Drive::More;
             }
-            if cp.pages >= build::MAX_PAGES {
-                return self
-                    .fail(&cp, ApiError::Upstream("too many pages".into()))
-                    .await;
-            }
-            let generation = self.mem.borrow().generation;
-            if !cp.planned && cp.streams.iter().all(|s| s.tries == 0) {
-                // The answer will be as old as its first request.
-                cp.started_at_ms = cp.started_at_ms.max(self.now());
-            }
-            let picks = partition::next(&cp.streams, concurrency.min(max_pages - requests));
-            requests += picks.len() as u32;
-            let asked_ms = self.now();
-            // The first request asks every part's count beside the first page (not at 1).
-            let counts = !cp.planned && concurrency > 1;
-            let asks: Vec<PageAsk<'_>> = picks
-                .iter()
-                .filter_map(|&i| cp.streams.get(i))
-                .map(|s| PageAsk {
-                    cursor: s.cursor.as_deref(),
-                    size: s.page_size,
-                    part: s.part,
-                    back: s.end == End::Back,
-                    counts,
-                })
-                .collect();
-            let outcomes =
-                join_all(asks.iter().map(|ask| self.svc.owner_page(self.owner, ask))).await;
-            drop(asks);
-            if self.mem.borrow().generation != generation {
-                continue; // invalidated meanwhile: these pages belong to a discarded build
-            }
-            let Round {
-                mut read,
-                paused,
-                failed,
-                not_found,
-            } = take(&mut cp, &picks, outcomes, asked_ms, self.now(), concurrency);
-            if not_found {
-                return self.finish_not_found(&cp);
-            }
-            let failed = failed.map(|f| self.svc.failure_to_error(f));
-            // The last page is stored after the answer: the listing is assembled with it in hand.
-            let last = (failed.is_none() && paused.is_none() && cp.read()).then(|| {
-                read.pop()
-                    .unwrap_or_else(|| (live::encode_build_page(asked_ms, &[]), Vec::new()))
-            });
-            match self.store_build_pages(&mut cp, &read, generation).await {
-                Ok(true) => {}
-                Ok(false) => continue,
+            let budget = max_pages - requests;
+            // One `save` and one `fail` for every way a round ends: each is a future of its own
+            // in the wasm wherever it is awaited.
+            match self.page_round(&mut cp, budget, &mut requests).await {
                 Err(err) => return self.fail(&cp, err).await,
-            }
-            if let Some(err) = failed {
-                return self.fail(&cp, err).await;
-            }
-            if let Some(at_ms) = paused {
-                // Every stream waits for the reset; the alarm resumes them, perhaps in a later
-                // life of the object.
-                self.save(&cp).await;
-                let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
-                let mut mem = self.mem.borrow_mut();
-                mem.failed = Some((ApiError::RateLimited { retry_after }, at_ms));
-                mem.notify();
-                return Drive::Paused { until_ms: at_ms };
-            }
-            let Some((text, repos)) = last else {
-                self.announce_progress(cp.fetched, cp.total);
-                self.save(&cp).await;
-                continue;
-            };
-            let (mut done, seen) = match self.assemble(&cp, asked_ms, repos).await {
-                Ok(assembled) => assembled,
-                Err(err) => return self.fail(&cp, err).await,
-            };
-            if self.read_again(&mut cp, &seen.parts) {
-                // The last page joins the others; the parts whose counts disagree page again.
-                match self
-                    .store_build_pages(&mut cp, &[(text, Vec::new())], generation)
-                    .await
-                {
-                    Ok(true) => self.save(&cp).await,
-                    Ok(false) => {}
-                    Err(err) => return self.fail(&cp, err).await,
+                Ok(Step::Next) => {}
+                Ok(Step::Save(exit)) => {
+                    self.save(&cp).await;
+                    if let Some(drive) = exit {
+                        return drive;
+                    }
                 }
-                continue;
+                Ok(Step::Exit(drive)) => return drive,
             }
-            // What changed while it was built is asked again before anyone is answered.
-            let mut rewritten = self.catch_up(&mut done).await;
-            if self.mem.borrow().generation != generation {
-                continue; // invalidated while the stored pages were read
-            }
-            for page in seen.stale {
-                if !rewritten.contains(&page) {
-                    rewritten.push(page);
-                }
-            }
-            return self.finish(&cp, done, text, rewritten);
         }
+    }
+
+    /// One round: up to `budget` streams' pages asked side by side, taken into `cp`, stored; and
+    /// when every stream is done, the listing assembled, checked part by part, caught up and
+    /// answered.
+    ///
+    /// # Errors
+    /// Why the build fails for now (`fail` keeps `cp` for a later resume).
+    async fn page_round(
+        &self,
+        cp: &mut Checkpoint,
+        budget: u32,
+        requests: &mut u32,
+    ) -> Result<Step, ApiError> {
+        if cp.pages >= build::MAX_PAGES {
+            return Err(ApiError::Upstream("too many pages".into()));
+        }
+        let concurrency = self.svc.cfg.build_concurrency;
+        let generation = self.mem.borrow().generation;
+        if !cp.planned && cp.streams.iter().all(|s| s.tries == 0) {
+            // The answer will be as old as its first request.
+            cp.started_at_ms = cp.started_at_ms.max(self.now());
+        }
+        let picks = partition::next(&cp.streams, concurrency.min(budget));
+        *requests += picks.len() as u32;
+        let asked_ms = self.now();
+        // The first request asks every part's count beside the first page (not at 1).
+        let counts = !cp.planned && concurrency > 1;
+        let asks: Vec<PageAsk<'_>> = picks
+            .iter()
+            .filter_map(|&i| cp.streams.get(i))
+            .map(|s| PageAsk {
+                cursor: s.cursor.as_deref(),
+                size: s.page_size,
+                part: s.part,
+                back: s.end == End::Back,
+                counts,
+            })
+            .collect();
+        let outcomes = join_all(asks.iter().map(|ask| self.svc.owner_page(self.owner, ask))).await;
+        drop(asks);
+        if self.mem.borrow().generation != generation {
+            return Ok(Step::Next); // invalidated meanwhile: these pages belong to a discarded build
+        }
+        let Round {
+            mut read,
+            paused,
+            failed,
+            not_found,
+        } = take(cp, &picks, outcomes, asked_ms, self.now(), concurrency);
+        if not_found {
+            return Ok(Step::Exit(self.finish_not_found(cp)));
+        }
+        // The last page is stored after the answer: the listing is assembled with it in hand.
+        let last = (failed.is_none() && paused.is_none() && cp.read()).then(|| {
+            read.pop()
+                .unwrap_or_else(|| (live::encode_build_page(asked_ms, &[]), Vec::new()))
+        });
+        if !self.store_build_pages(cp, &read, generation).await? {
+            return Ok(Step::Next);
+        }
+        if let Some(failure) = failed {
+            return Err(self.svc.failure_to_error(failure));
+        }
+        if let Some(at_ms) = paused {
+            // Every stream waits for the reset; the alarm resumes them, perhaps in a later life
+            // of the object.
+            let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
+            let mut mem = self.mem.borrow_mut();
+            mem.failed = Some((ApiError::RateLimited { retry_after }, at_ms));
+            mem.notify();
+            return Ok(Step::Save(Some(Drive::Paused { until_ms: at_ms })));
+        }
+        let Some((text, repos)) = last else {
+            self.announce_progress(cp.fetched, cp.total);
+            return Ok(Step::Save(None));
+        };
+        let (mut done, seen) = self.assemble(cp, asked_ms, repos).await?;
+        if self.read_again(cp, &seen.parts) {
+            // The last page joins the others; the parts whose counts disagree page again.
+            let stored = self
+                .store_build_pages(cp, &[(text, Vec::new())], generation)
+                .await?;
+            return Ok(if stored { Step::Save(None) } else { Step::Next });
+        }
+        // What changed while it was built is asked again before anyone is answered.
+        let mut rewritten = self.catch_up(&mut done).await;
+        if self.mem.borrow().generation != generation {
+            return Ok(Step::Next); // invalidated while the stored pages were read
+        }
+        for page in seen.stale {
+            if !rewritten.contains(&page) {
+                rewritten.push(page);
+            }
+        }
+        Ok(Step::Exit(self.finish(cp, done, text, rewritten)))
     }
 
     /// Stores a round's pages after the build's others: `Ok(false)` when an invalidation
@@ -188,6 +200,16 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         }
         again
     }
+}
+
+/// How a round ended.
+enum Step {
+    /// Go on with the checkpoint as it is in memory (or as an invalidation left it).
+    Next,
+    /// Save the checkpoint, then go on, or end the drive so.
+    Save(Option<Drive>),
+    /// The drive ends so.
+    Exit(Drive),
 }
 
 /// What a round's answers did, beyond the checkpoint they advanced.
