@@ -17,6 +17,7 @@ use common::*;
 use forgelens::forge::github::GitHub;
 use forgelens::forge::HttpReply;
 use forgelens::names::Owner;
+use forgelens::owners::build::Checkpoint;
 use forgelens::owners::directory::{Directory, Drive, Memory};
 use forgelens::service::Service;
 use futures::executor::block_on;
@@ -125,6 +126,23 @@ fn least_pages(counts: &[u64; 12]) -> u64 {
     1 + counts.iter().map(|&c| c.div_ceil(100)).sum::<u64>()
 }
 
+/// Pages a build may ask when the two ends of a part are not asked in the same rounds (a round
+/// cut between them, a drive stopped between them): until the ends meet they need
+/// `ceil((count + 1) / 100)` pages together, and the last round may ask both when one would do.
+fn most_pages(counts: &[u64; 12]) -> u64 {
+    1 + counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            if c <= 100 {
+                1
+            } else {
+                (c + 1).div_ceil(100) + 1
+            }
+        })
+        .sum::<u64>()
+}
+
 /// The directory of `OWNER`, driven directly: started (a stored build resumed) and driven up
 /// to `max_pages` requests.
 fn drive(w: &World, max_pages: u32) -> Drive {
@@ -141,8 +159,45 @@ fn drive(w: &World, max_pages: u32) -> Drive {
     let dir = Directory::new(&svc, &d.storage, &d.memory, &owner);
     block_on(async {
         dir.start().await;
-        dir.drive(max_pages, u64::MAX).await
+        let outcome = dir.drive(max_pages, u64::MAX).await;
+        if outcome == Drive::Done {
+            dir.write_back().await;
+        }
+        outcome
     })
+}
+
+/// The build's checkpoint as the object stored it.
+fn stored_checkpoint(w: &World) -> Option<Checkpoint> {
+    let dirs = w.directories.borrow();
+    let text = dirs[OWNER].storage.data.borrow().get("build").cloned()?;
+    Checkpoint::decode(&text)
+}
+
+/// `(part, from the back, cursor)` of each page asked: no page of a build is asked twice except
+/// to retry it.
+fn page_keys(asked: &[PageQuery]) -> Vec<(Option<usize>, bool, Option<String>)> {
+    asked
+        .iter()
+        .map(|q| (q.part, q.back, q.cursor.clone()))
+        .collect()
+}
+
+/// GitHub's answer to a spent budget, as the GraphQL API gives it, resetting at `reset_ms`.
+fn spent(reset_ms: u64) -> HttpReply {
+    HttpReply {
+        status: 200,
+        headers: vec![
+            ("x-ratelimit-remaining".into(), "0".into()),
+            (
+                "x-ratelimit-reset".into(),
+                reset_ms.div_ceil(1000).to_string(),
+            ),
+        ],
+        body: json!({"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]})
+            .to_string()
+            .into_bytes(),
+    }
 }
 
 /// The object of `OWNER` loses its memory; its storage stays.
@@ -208,4 +263,189 @@ fn a_mixed_owner_is_listed_once_in_the_pages_its_plan_implies() {
     );
     assert_eq!(n, planned_pages(&counts));
     assert_eq!(w.gh.peak_in_flight.get(), 4, "four in flight at once");
+}
+
+#[test]
+fn at_a_concurrency_of_one_the_build_is_sequential() {
+    let w = world(1_000, Some(mixed), 1);
+    assert_eq!(w.get("/v1/orgs/acme/repos?fields=name").status, 200);
+    assert_listed_once(&w);
+    let asked = asked(&w);
+    assert_eq!(asked.len(), 10, "ceil(1,000 / 100)");
+    assert!(asked
+        .iter()
+        .all(|q| !q.counts && q.part.is_none() && !q.back && q.first == 100));
+    let bodies = w.gh.calls.borrow();
+    assert!(bodies
+        .iter()
+        .all(|b| !b["query"].as_str().unwrap().contains("p0:")));
+    assert_eq!(w.gh.peak_in_flight.get(), 1);
+}
+
+#[test]
+fn no_more_than_build_concurrency_pages_are_in_flight() {
+    for concurrency in 1..=6 {
+        let w = world(3_000, Some(mixed), concurrency);
+        assert_eq!(drive(&w, u32::MAX), Drive::Done);
+        assert_listed_once(&w);
+        let peak = w.gh.peak_in_flight.get();
+        let counts = w.gh.part_counts(OWNER);
+        eprintln!(
+            "3,000 mixed at BUILD_CONCURRENCY={concurrency}: {} requests (both ends in step: {}, \
+             one end per part: {}), at most {peak} in flight",
+            asked(&w).len(),
+            planned_pages(&counts),
+            least_pages(&counts)
+        );
+        assert!(asked(&w).len() as u64 <= most_pages(&counts).max(30));
+        // The plan holds more streams than six: every round is full.
+        assert_eq!(peak, concurrency as usize, "{concurrency}");
+        let keys = page_keys(&asked(&w));
+        let unique: HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "a page asked twice: {keys:?}");
+    }
+}
+
+#[test]
+fn a_failing_stream_halves_only_its_own_pages() {
+    let w = world(1_000, Some(mixed), 4);
+    // The largest part (public, active: 588) fails its first page once.
+    w.gh.page_faults
+        .borrow_mut()
+        .push(PageFault::bad_gateway(0, 1));
+    assert_eq!(w.get("/v1/orgs/acme/repos?fields=name").status, 200);
+    assert_listed_once(&w);
+    let asked = asked(&w);
+    let failed = asked
+        .iter()
+        .position(|q| q.part == Some(0))
+        .expect("part 0 was asked");
+    let end = asked[failed].back;
+    let after = &asked[failed + 1..];
+    let sizes = |part: Option<usize>, back: bool| -> Vec<u64> {
+        after
+            .iter()
+            .filter(|q| q.part == part && q.back == back)
+            .map(|q| q.first)
+            .collect()
+    };
+    let shrunk = sizes(Some(0), end);
+    assert!(!shrunk.is_empty());
+    assert!(shrunk.iter().all(|&f| f == 50), "{shrunk:?}");
+    assert_eq!(
+        after
+            .iter()
+            .find(|q| q.part == Some(0) && q.back == end)
+            .unwrap()
+            .cursor,
+        asked[failed].cursor,
+        "the failed page asked again, at half the size"
+    );
+    let other_end = sizes(Some(0), !end);
+    assert!(
+        !other_end.is_empty() && other_end.iter().all(|&f| f == 100),
+        "{other_end:?}"
+    );
+    for q in after.iter().filter(|q| q.part != Some(0)) {
+        assert_eq!(q.first, 100, "other parts keep full pages: {q:?}");
+    }
+    eprintln!(
+        "a failing stream: {} requests (part 0 from the {}: {shrunk:?}, the other end {other_end:?})",
+        asked.len(),
+        if end { "back" } else { "front" }
+    );
+}
+
+#[test]
+fn a_spent_rate_limit_pauses_every_stream_until_the_reset() {
+    let w = world(1_000, Some(mixed), 4);
+    let reset = T0 + 90_000;
+    // The private active part (168) meets the spent budget on its first page.
+    w.gh.page_faults.borrow_mut().push(PageFault {
+        part: Some(Some(4)),
+        back: None,
+        times: 1,
+        reply: Ok(spent(reset)),
+    });
+    assert_eq!(drive(&w, u32::MAX), Drive::Paused { until_ms: reset });
+    let before = asked(&w).len();
+    assert_eq!(before, 5, "the first request, then one round of four");
+    let cp = stored_checkpoint(&w).expect("the streams are stored");
+    assert!(cp.planned && !cp.read());
+    // Before the reset, nothing goes out: every stream waits.
+    w.advance(60);
+    let early = drive(&w, u32::MAX);
+    assert!(matches!(early, Drive::Paused { .. }), "{early:?}");
+    assert_eq!(asked(&w).len(), before, "no page before the reset");
+    let r = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(
+        r.status, 429,
+        "a caller is told to come back after the reset"
+    );
+    assert_eq!(asked(&w).len(), before);
+    w.advance(31);
+    assert_eq!(drive(&w, u32::MAX), Drive::Done);
+    assert_listed_once(&w);
+    let asked = asked(&w);
+    let refused = asked[1..5].iter().find(|q| q.part == Some(4)).unwrap();
+    assert_eq!(
+        asked[5..]
+            .iter()
+            .filter(|q| q.part == Some(4) && q.back == refused.back)
+            .next()
+            .map(|q| (&q.cursor, q.first)),
+        Some((&refused.cursor, 100)),
+        "the refused page is asked again after the reset, at its size"
+    );
+    let keys = page_keys(&asked);
+    let unique: HashSet<_> = keys.iter().collect();
+    assert_eq!(unique.len() + 1, keys.len(), "only the refused page twice");
+}
+
+#[test]
+fn a_build_resumes_from_its_checkpoint_in_a_new_life_without_asking_finished_streams_again() {
+    for stop_after in [1, 2, 5, 9, 13] {
+        let w = world(1_000, Some(mixed), 4);
+        assert_eq!(drive(&w, stop_after), Drive::More, "{stop_after}");
+        let before = asked(&w).len();
+        assert_eq!(before, stop_after as usize);
+        let cp = stored_checkpoint(&w).unwrap();
+        let finished: Vec<(usize, bool)> = cp
+            .streams
+            .iter()
+            .filter(|s| s.done)
+            .map(|s| {
+                let part = s.part.map(|p| {
+                    forgelens::model::Part::all()
+                        .iter()
+                        .position(|q| *q == p)
+                        .unwrap()
+                });
+                (
+                    part.unwrap(),
+                    s.end == forgelens::owners::partition::End::Back,
+                )
+            })
+            .collect();
+        evict(&w);
+        assert_eq!(drive(&w, u32::MAX), Drive::Done, "{stop_after}");
+        assert_listed_once(&w);
+        let asked = asked(&w);
+        for q in &asked[before..] {
+            assert!(
+                !finished.contains(&(q.part.unwrap_or(99), q.back)),
+                "a finished stream asked again after stopping at {stop_after}: {q:?}"
+            );
+        }
+        let keys = page_keys(&asked);
+        let unique: HashSet<_> = keys.iter().collect();
+        assert_eq!(unique.len(), keys.len(), "a page asked twice: {keys:?}");
+        let counts = w.gh.part_counts(OWNER);
+        eprintln!(
+            "stopped after {stop_after}, resumed in a new life: {} requests (one drive: {})",
+            asked.len(),
+            planned_pages(&counts)
+        );
+        assert!(asked.len() as u64 <= most_pages(&counts), "{stop_after}");
+    }
 }
