@@ -12,6 +12,19 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 /** Owner pages the emulator answered (or failed), in order. */
 const ownerPages = (emu, owner) => emu.stats.log.filter((e) => !e.rest && e.owner?.toLowerCase() === owner);
 
+/** Which page a log entry asked: its part (or the whole listing), its end and its place there. */
+const pageId = (e) => `${JSON.stringify(e.part)} ${e.back} ${e.offset}`;
+
+/** The pages a partitioned build of `owner` asks at least: the first, and each part's pages. */
+function partPages(emu, owner) {
+  const parts = new Map();
+  for (const r of emu.forge.owners.get(owner).repos) {
+    const k = `${r.visibility} ${r.isArchived} ${r.isFork}`;
+    parts.set(k, (parts.get(k) ?? 0) + 1);
+  }
+  return 1 + [...parts.values()].reduce((n, c) => n + Math.ceil(c / 100), 0);
+}
+
 /** Polls the listing until it is no longer 202, as the dashboard does. */
 async function untilBuilt(w, path, limitMs = 30_000) {
   const end = Date.now() + limitMs;
@@ -28,7 +41,11 @@ test("50 concurrent cold callers cost exactly one request per page", async () =>
     const answers = await Promise.all(Array.from({ length: 50 }, () => w.get("/v1/orgs/big-org/repos?fields=name")));
     assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
     assert.equal(new Set(answers.map((a) => a.text)).size, 1, "one listing for everyone");
-    assert.equal(w.emu.stats.ownerPages, 10, "1,000 repositories are 10 pages, asked once");
+    // 1,000 repositories in twelve parts, four pages in flight: 20 pages, each asked once.
+    const pages = ownerPages(w.emu, "big-org");
+    assert.equal(pages.length, partPages(w.emu, "big-org"));
+    assert.equal(new Set(pages.map(pageId)).size, pages.length, "no page asked twice");
+    assert.equal(w.emu.stats.ownerPages, pages.length);
     const health = await w.get("/v1/health");
     assert.equal(health.body.config.OWNERS, true);
   } finally {
@@ -67,7 +84,7 @@ test("a build longer than the caller's budget answers 202, goes on by alarm and 
     assert.equal(first.status, 202);
     assert.equal(first.body.status, "building");
     assert.equal(first.body.owner, "Big-Org");
-    assert.equal(first.body.repos_total === null || first.body.repos_total === 1000, true);
+    assert.equal(first.body.repos_total === null || first.body.repos_total === 1000, true, "the parts' counts sum to the listing");
     assert.ok(first.body.repos_fetched < 1000);
     assert.ok(!Number.isNaN(Date.parse(first.body.started_at)));
     assert.equal(first.headers.get("cache-control"), "no-store");
@@ -81,9 +98,9 @@ test("a build longer than the caller's budget answers 202, goes on by alarm and 
     const done = await untilBuilt(w, "/v1/orgs/big-org/repos?fields=name");
     assert.equal(done.status, 200);
     assert.equal(done.body.org, "big-org");
-    const offsets = ownerPages(w.emu, "big-org").map((e) => e.offset);
-    assert.equal(offsets.length, 10);
-    assert.equal(new Set(offsets).size, 10, "no page twice");
+    const pages = ownerPages(w.emu, "big-org").map(pageId);
+    assert.equal(pages.length, partPages(w.emu, "big-org"));
+    assert.equal(new Set(pages).size, pages.length, "no page twice");
     assert.ok(await w.stored("v1:org:big-org"), "one KV write when complete");
   } finally {
     await w.close();
@@ -138,9 +155,12 @@ test("an invalidation during a build restarts it, and the older build never writ
     const done = await untilBuilt(w, "/v1/orgs/big-org/repos?fields=name");
     assert.equal(done.status, 200);
     const pages = ownerPages(w.emu, "big-org");
-    const restart = pages.findLastIndex((e) => e.offset === 0);
+    // The first page of a build is the whole listing's (with every part's count).
+    const restart = pages.findLastIndex((e) => e.part === null && e.offset === 0);
     assert.ok(restart > 0, "the build started over from the first page");
-    assert.equal(pages.length - restart, 10, "and then fetched every page once");
+    const after = pages.slice(restart).map(pageId);
+    assert.equal(after.length, partPages(w.emu, "big-org"), "and then fetched every page once");
+    assert.equal(new Set(after).size, after.length);
     const entry = JSON.parse(await w.stored("v1:org:big-org"));
     assert.ok(Date.parse(entry.fetched_at) >= purgedAt - 5, `${entry.fetched_at} is after the purge`);
   } finally {
