@@ -449,3 +449,214 @@ fn a_build_resumes_from_its_checkpoint_in_a_new_life_without_asking_finished_str
         assert!(asked.len() as u64 <= most_pages(&counts), "{stop_after}");
     }
 }
+
+/// Every fourth repository archived: 300 public active (part 0), 100 public archived (part 2).
+fn quarters(i: usize) -> Place {
+    ("PUBLIC", i % 4 == 3, false)
+}
+
+/// Pages of part `p` asked.
+fn of_part(w: &World, p: usize) -> Vec<PageQuery> {
+    asked(w).into_iter().filter(|q| q.part == Some(p)).collect()
+}
+
+/// Builds `quarters` at `BUILD_CONCURRENCY=2` (round 1: the first request; rounds 2 and 3: both
+/// ends of part 0; round 4: part 2), moving repository `i` to `to` as the first page of round 3
+/// is answered, and delivering the change then when `event` says which.
+fn build_moving(i: usize, to: Place, event: Option<&str>) -> World {
+    let w = world(400, Some(quarters), 2);
+    *w.gh.on_page.borrow_mut() = Some(Box::new(move |gh: &FakeGitHub, q: &PageQuery| {
+        if q.call == 3 {
+            gh.move_to(OWNER, i, to);
+        }
+    }));
+    let listing = w.fetch("GET", "/v1/orgs/acme/repos?fields=name", &[], b"");
+    let delivery = async {
+        let Some(action) = event else { return };
+        while w.gh.page_log.borrow().len() < 4 {
+            YieldNow(false).await;
+        }
+        let r = deliver_async(
+            &w,
+            "repository",
+            &repo_event(action, &format!("acme/r{i:03}")),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    };
+    let (r, ()) = block_on(futures::future::join(listing, delivery));
+    assert_eq!(r.status, 200);
+    let parts: Vec<(Option<usize>, bool)> = asked(&w).iter().map(|q| (q.part, q.back)).collect();
+    assert_eq!(
+        parts[..6],
+        [
+            (None, false),
+            (Some(0), false),
+            (Some(0), true),
+            (Some(0), false),
+            (Some(0), true),
+            (Some(2), false)
+        ],
+        "the rounds this scenario is built on"
+    );
+    w
+}
+
+/// Revalidations asked (aliased lookups, not listing pages).
+fn revalidations(w: &World) -> usize {
+    w.calls() - asked(w).len()
+}
+
+#[test]
+fn a_repository_archived_after_its_old_part_was_read_is_listed_once_in_its_new_state() {
+    // r100 (not on the first page) was read in part 0 (round 2); archived now, part 2
+    // (round 4) lists it too: 101 names, two pages.
+    let archived = ("PUBLIC", true, false);
+    for event in [Some("archived"), None] {
+        let w = build_moving(100, archived, event);
+        assert_listed_once(&w);
+        assert!(listed(&w).contains(&("r100".to_string(), archived)));
+        let part2 = of_part(&w, 2);
+        let cursors: Vec<Option<&str>> = part2.iter().map(|q| q.cursor.as_deref()).collect();
+        match event {
+            // Part 2 read 101 names where it counted 100: within the one change heard; the
+            // catch-up asks r100 again.
+            Some(_) => {
+                assert_eq!(cursors, [None, Some("name:r395")]);
+                assert_eq!(revalidations(&w), 1);
+            }
+            // Nothing heard: part 2's count disagrees, so it is read again, once.
+            None => {
+                assert_eq!(cursors, [None, Some("name:r395"), None, Some("name:r395")]);
+                assert_eq!(revalidations(&w), 0);
+            }
+        }
+        eprintln!(
+            "archived mid-build ({event:?}): {} pages, part 2 read {} times, {} revalidations",
+            asked(&w).len(),
+            part2.len(),
+            revalidations(&w)
+        );
+    }
+}
+
+#[test]
+fn a_repository_unarchived_into_a_part_already_read_is_caught_by_its_delivery() {
+    // r103 (archived: part 2, not read yet, not on the first page) is unarchived into part 0
+    // where the front has already passed its name: no page of the build lists it.
+    let active = ("PUBLIC", false, false);
+    let w = build_moving(103, active, Some("unarchived"));
+    assert_listed_once(&w);
+    assert_eq!(
+        of_part(&w, 2).len(),
+        1,
+        "within the change heard: not read again"
+    );
+    assert_eq!(revalidations(&w), 1, "the catch-up asked it");
+}
+
+#[test]
+fn without_a_delivery_a_repository_moved_behind_the_build_waits_for_the_next_one() {
+    let active = ("PUBLIC", false, false);
+    let w = build_moving(103, active, None);
+    let listed_now = listed(&w);
+    assert!(
+        !listed_now.iter().any(|(n, _)| n == "r103"),
+        "no page could list it (DESIGN.md: the next rebuild catches it)"
+    );
+    // Part 2 read 99 where it counted 100: read again, once, and no further.
+    let part2 = of_part(&w, 2);
+    assert_eq!(part2.len(), 2, "{part2:?}");
+    assert_eq!(asked(&w).len(), 7);
+    // The next rebuild lists it.
+    let cfg = w.config();
+    w.advance(cfg.fresh_ttl + 1);
+    *w.gh.on_page.borrow_mut() = None;
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    assert_eq!(
+        w.request("DELETE", "/v1/cache/orgs/acme", &[ADMIN]).status,
+        200
+    );
+    let before = asked(&w).len();
+    assert_eq!(w.get("/v1/orgs/acme/repos?fields=name").status, 200);
+    assert!(asked(&w).len() > before, "rebuilt");
+    assert_listed_once(&w);
+}
+
+#[test]
+fn a_part_that_keeps_disagreeing_with_its_count_is_read_again_only_once() {
+    // Every page of the build moves one more repository (past the first page) out of part 2
+    // into part 0: part 2 never reads its count.
+    let w = world(1_000, Some(quarters), 4);
+    *w.gh.on_page.borrow_mut() = Some(Box::new(|gh: &FakeGitHub, q: &PageQuery| {
+        gh.move_to(OWNER, 103 + 4 * q.call, ("PUBLIC", false, false));
+    }));
+    assert_eq!(w.get("/v1/orgs/acme/repos?fields=name").status, 200);
+    let part2 = of_part(&w, 2);
+    let again: Vec<&PageQuery> = part2
+        .iter()
+        .filter(|q| q.cursor.is_none() && !q.back)
+        .collect();
+    assert_eq!(again.len(), 2, "read, and read again once: {part2:?}");
+}
+
+/// A partitioned build leaves a live listing that a later life of the object loads from
+/// storage (as `tests/live.rs` checks for sequential builds): polls cost nothing.
+///
+/// Fails today: every record of the first (whole-listing) page is read again by a part, so the
+/// page is stored again with no record, as `"\n[]"` (`Live::encode_page`), which
+/// `live::decode_page` refuses (its empty line of ask times is not a number): `Live::load`
+/// gives `None`, the new life has no listing and starts a build (charged: 429 here).
+#[test]
+#[ignore = "src: an emptied page is stored as \"\\n[]\", which decode_page refuses"]
+fn a_new_life_answers_from_the_listing_a_partitioned_build_stored() {
+    let mut w = world(1_000, Some(mixed), 4);
+    assert_eq!(w.get("/v1/orgs/acme/repos").status, 200);
+    let built = asked(&w).len();
+    assert!(built > 10, "partitioned: {built}");
+    evict(&w);
+    w.store.data.borrow_mut().remove("v1:org:acme");
+    w.limiter = Some(Budget::new(0));
+    let poll = w.get("/v1/orgs/acme/repos?fields=name");
+    assert_eq!(
+        (poll.status, poll.header("x-cache")),
+        (200, Some("HIT")),
+        "{}",
+        String::from_utf8_lossy(&poll.body)
+    );
+    assert_eq!(asked(&w).len(), built, "no rebuild");
+}
+
+/// DESIGN.md's goal, in virtual time: 1 s a page, calls in flight together overlapping. A
+/// 10,000-repository owner mixed as real ones are completes in at most 0.35× the sequential
+/// floor (100 s); everything in one part (both ends) in about half; never slower than sequential.
+#[test]
+fn a_large_owner_is_listed_in_a_fraction_of_the_sequential_floor() {
+    let cases: [(&str, fn(usize) -> Place, u32, f64); 6] = [
+        ("mixed", mixed, 4, 0.35),
+        ("mixed", mixed, 6, 0.35),
+        ("mixed", mixed, 2, 0.6),
+        ("mixed", mixed, 1, 1.0),
+        ("one part", one_part, 4, 0.55),
+        ("one part", one_part, 1, 1.0),
+    ];
+    for (name, layout, concurrency, goal) in cases {
+        let mut w = world(10_000, Some(layout), concurrency);
+        w.gh.clock = Some((Rc::clone(&w.clock.0), 1_000));
+        w.gh.overlap.set(true);
+        assert_eq!(drive(&w, u32::MAX), Drive::Done);
+        let took = w.clock.0.get() - T0;
+        let ratio = took as f64 / 100_000.0;
+        eprintln!(
+            "10,000 {name} at BUILD_CONCURRENCY={concurrency}: {:.1} s ({ratio:.3}× the 100 s floor), {} requests",
+            took as f64 / 1000.0,
+            asked(&w).len()
+        );
+        assert_listed_once(&w);
+        assert!(
+            ratio <= goal,
+            "{name} at {concurrency}: {ratio:.3} > {goal}"
+        );
+    }
+}
