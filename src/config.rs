@@ -52,8 +52,8 @@ pub const VARIABLES: &[&str] = &[
     "PINNED_ORGS",
     "ALLOWED_OWNERS",
     "GITHUB_BUDGET_RESERVE",
-    "BUILD_CONCURRENCY",
     "ALLOWED_ORIGINS",
+    "BUILD_CONCURRENCY",
     "PRIVATE_REPOS_ANONYMOUS",
     "DELIVERY_RECOVERY",
     ANALYTICS_BINDING,
@@ -234,10 +234,6 @@ impl Config {
         if budget_reserve > MAX_BUDGET_RESERVE {
             return Err(invalid("GITHUB_BUDGET_RESERVE", "must be between 0 and 90"));
         }
-        let build_concurrency = number(&get, "BUILD_CONCURRENCY", DEFAULT_BUILD_CONCURRENCY)?;
-        if !(1..=MAX_BUILD_CONCURRENCY).contains(&build_concurrency) {
-            return Err(invalid("BUILD_CONCURRENCY", "must be between 1 and 6"));
-        }
         let allowed_origins = match get("ALLOWED_ORIGINS") {
             None => Origins::Any,
             Some(list) => {
@@ -251,6 +247,10 @@ impl Config {
                 }
             }
         };
+        let build_concurrency = number(&get, "BUILD_CONCURRENCY", DEFAULT_BUILD_CONCURRENCY)?;
+        if !(1..=MAX_BUILD_CONCURRENCY).contains(&build_concurrency) {
+            return Err(invalid("BUILD_CONCURRENCY", "must be between 1 and 6"));
+        }
         let private_policy = match get("PRIVATE_REPOS_ANONYMOUS").as_deref() {
             None | Some("hide") => PrivatePolicy::Hide,
             Some("redact") => PrivatePolicy::Redact,

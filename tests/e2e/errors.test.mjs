@@ -199,7 +199,7 @@ test("health lists every variable as a boolean", async () => {
   assert.equal(res.status, 200);
   assert.equal(res.body.config_error, null);
   assert.match(res.body.version, /^\d+\.\d+\.\d+$/);
-  const expected = ["CACHE", "OWNERS", "UPSTREAM_LIMITER", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_API_URL", "GITHUB_GRAPHQL_URL", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET", "ADMIN_TOKEN", "READ_TOKEN_SECRET", "FRESH_TTL_SECONDS", "STALE_TTL_SECONDS", "UPSTREAM_TIMEOUT_MS", "MEMORY_TTL_MS", "PINNED_ORGS", "ALLOWED_OWNERS", "GITHUB_BUDGET_RESERVE", "ALLOWED_ORIGINS", "PRIVATE_REPOS_ANONYMOUS", "DELIVERY_RECOVERY", "ANALYTICS"];
+  const expected = ["CACHE", "OWNERS", "UPSTREAM_LIMITER", "GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY", "GITHUB_API_URL", "GITHUB_GRAPHQL_URL", "GITHUB_TOKEN", "GITHUB_WEBHOOK_SECRET", "ADMIN_TOKEN", "READ_TOKEN_SECRET", "FRESH_TTL_SECONDS", "STALE_TTL_SECONDS", "UPSTREAM_TIMEOUT_MS", "MEMORY_TTL_MS", "PINNED_ORGS", "ALLOWED_OWNERS", "GITHUB_BUDGET_RESERVE", "ALLOWED_ORIGINS", "BUILD_CONCURRENCY", "PRIVATE_REPOS_ANONYMOUS", "DELIVERY_RECOVERY", "ANALYTICS"];
   assert.deepEqual(Object.keys(res.body.config).sort(), [...expected].sort());
   assert.ok(Object.values(res.body.config).every((v) => typeof v === "boolean"));
   assert.equal(res.body.config.CACHE, true);

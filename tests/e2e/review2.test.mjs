@@ -24,8 +24,9 @@ function deliver(w, event, payload) {
 }
 
 test("polling a build in progress never spends the client's budget; starting one spends it once", async () => {
+  // Pages in order (BUILD_CONCURRENCY=1): a build long enough to be polled several times.
   const w = await startWorker(
-    { UPSTREAM_TIMEOUT_MS: "300" },
+    { UPSTREAM_TIMEOUT_MS: "300", BUILD_CONCURRENCY: "1" },
     { pageMs: 150 },
     { ratelimits: { UPSTREAM_LIMITER: { simple: { limit: 2, period: 60 } } } },
   );
