@@ -8,6 +8,8 @@
 //                                      # worker) and rewrite that section of BENCHMARKS.md and results.json
 //   node bench/run.mjs --events-only   # measure only live events (bench/events.mjs, ~3 min at --page-ms 1000)
 //                                      # with the built worker, and rewrite BENCHMARKS.md and results.json
+//   node bench/run.mjs --partition-only  # measure only partitioned builds (bench/partition.mjs, ~5 min at
+//                                        # --page-ms 1000) and rewrite BENCHMARKS.md and results.json
 //
 // --page-ms is the cost of one 100-repository owner page in the large-owner section
 // (bench/owners.mjs; default 1000 ms, 100 ms with --quick): that section takes ~100 pages × page cost.
@@ -22,6 +24,7 @@ import { demoForge, makeOwner } from "../tests/emulator/fixtures.mjs";
 import { benchOwners, renderOwners } from "./owners.mjs";
 import { benchLive, renderLive } from "./live.mjs";
 import { benchEvents, renderEvents } from "./events.mjs";
+import { benchPartition, renderPartition } from "./partition.mjs";
 import { benchViews, renderViews } from "./views.mjs";
 import { gzipSize, request, workerOptions } from "./common.mjs";
 
@@ -72,6 +75,18 @@ if (process.argv.includes("--events-only")) {
   const before = md.indexOf("## Views of a large owner");
   writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, before) + section + md.slice(before));
   log("measured live events; rewrote BENCHMARKS.md and bench/results.json");
+  process.exit(0);
+}
+if (process.argv.includes("--partition-only")) {
+  // Partitioned builds alone (bench/partition.mjs), written into results.json and BENCHMARKS.md.
+  const previous = JSON.parse(readFileSync(`${root}bench/results.json`, "utf8"));
+  const workerOpts = (bindings, graphqlUrl) => workerOptions(`${root}build`, { GITHUB_GRAPHQL_URL: graphqlUrl, ...bindings });
+  previous.partition = await benchPartition({ workerOpts, pageMs: PAGE_MS, log });
+  previous.partition.date = new Date().toISOString();
+  previous.partition.machine = MACHINE;
+  writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
+  writeFileSync(`${root}BENCHMARKS.md`, render(previous));
+  log("measured partitioned builds; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
 if (process.argv.includes("--render-only")) {
@@ -344,6 +359,8 @@ await emu.close();
 // --- 4: owners of any size (its own emulator with a page cost, and its own worker) -------
 log("large owner");
 results.owners = await benchOwners({ workerOpts, pageMs: PAGE_MS, log });
+log("partitioned builds");
+results.partition = await benchPartition({ workerOpts, pageMs: PAGE_MS, log });
 
 // --- 4b: live listings under activity, and views of a large owner (their own workers) -----
 log("live listings under activity");
@@ -463,6 +480,7 @@ function render(r) {
   }
   lines.push(...renderJsonVsSerde(r.json_vs_serde));
   lines.push(...renderOwners(r.owners, r.owners?.cpu_native));
+  lines.push(...renderPartition(r.partition));
   lines.push(...renderLive(r.live));
   lines.push(...renderEvents(r.events));
   lines.push(...renderViews(r.large_views, r.owners?.cpu_native));
