@@ -1,8 +1,8 @@
 //! GraphQL query text and variables for GitHub.
 //!
-//! **Invariant**: the query text is a constant or depends only on the number of names; every
-//! caller-supplied string travels in `variables`. A hostile name can therefore never change what
-//! the query asks.
+//! **Invariant**: the query text depends only on the number of names, or on which part of a
+//! listing and which end it asks (literals from `Part::all`); every caller-supplied string travels
+//! in `variables`. A hostile name can therefore never change what the query asks.
 
 use crate::forge::PageAsk;
 use crate::json::Writer;
