@@ -420,7 +420,11 @@ pub fn meta_pages(meta: &str) -> Option<(u8, u32)> {
 /// A stored page: its records and when each was asked (one time for a whole build page).
 pub fn decode_page(text: &str) -> Option<(Vec<u64>, Vec<Repo>)> {
     let (asked, json) = text.split_once('\n')?;
-    let asked: Option<Vec<u64>> = asked.split(',').map(|t| t.parse().ok()).collect();
+    // A page all of whose records went (dropped for later copies, or removed) has no ask times.
+    let asked: Option<Vec<u64>> = match asked {
+        "" => Some(Vec::new()),
+        times => times.split(',').map(|t| t.parse().ok()).collect(),
+    };
     Some((asked?, Vec::<Repo>::from_json(json).ok()?))
 }
 
@@ -882,8 +886,11 @@ mod tests {
         // A name read again in the same part (two ends that met) counts once.
         l.push_page(4, vec![30], vec![repo("c", Visibility::Public)], &mut seen);
         assert_eq!(seen.parts[public], 0);
-        // Stored again as the listing holds them, the dropped copies are gone.
+        // Stored again as the listing holds them, the dropped copies are gone, and a page left
+        // empty reads back as one.
         assert!(!l.encode_page(0).contains("\"B\""));
-        assert!(l.encode_page(2).ends_with("\n[]"));
+        assert_eq!(l.encode_page(2), "\n[]");
+        assert_eq!(decode_page("\n[]"), Some((Vec::new(), Vec::new())));
+        assert_eq!(decode_page(",\n[]"), None);
     }
 }

@@ -94,6 +94,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         if self.mem.borrow().generation != generation {
             return Ok(Step::Next); // invalidated meanwhile: these pages belong to a discarded build
         }
+        // A page storage refuses is asked again: the round is undone, not half kept.
+        let before = cp.clone();
         let Round {
             mut read,
             paused,
@@ -108,8 +110,13 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             read.pop()
                 .unwrap_or_else(|| (live::encode_build_page(asked_ms, &[]), Vec::new()))
         });
-        if !self.store_build_pages(cp, &read, generation).await? {
-            return Ok(Step::Next);
+        match self.store_build_pages(cp, &read, generation).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(Step::Next),
+            Err(err) => {
+                *cp = before;
+                return Err(err);
+            }
         }
         if let Some(failure) = failed {
             return Err(self.svc.failure_to_error(failure));
@@ -130,10 +137,17 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         let (mut done, seen) = self.assemble(cp, asked_ms, repos).await?;
         if self.read_again(cp, &seen.parts) {
             // The last page joins the others; the parts whose counts disagree page again.
-            let stored = self
+            return match self
                 .store_build_pages(cp, &[(text, Vec::new())], generation)
-                .await?;
-            return Ok(if stored { Step::Save(None) } else { Step::Next });
+                .await
+            {
+                Ok(true) => Ok(Step::Save(None)),
+                Ok(false) => Ok(Step::Next),
+                Err(err) => {
+                    *cp = before;
+                    Err(err)
+                }
+            };
         }
         // What changed while it was built is asked again before anyone is answered.
         let mut rewritten = self.catch_up(&mut done).await;
@@ -152,7 +166,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
     /// restarted the build meanwhile (its checkpoint is not to be overwritten).
     ///
     /// # Errors
-    /// Storage refused a page (the checkpoint stops before it).
+    /// Storage refused a page (the caller undoes the round).
     async fn store_build_pages(
         &self,
         cp: &mut Checkpoint,
