@@ -85,7 +85,13 @@ if (process.argv.includes("--partition-only")) {
   previous.partition.date = new Date().toISOString();
   previous.partition.machine = MACHINE;
   writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
-  writeFileSync(`${root}BENCHMARKS.md`, render(previous));
+  // Only this section of BENCHMARKS.md changes: the others stay as their last full run wrote them.
+  const md = readFileSync(`${root}BENCHMARKS.md`, "utf8");
+  const section = renderPartition(previous.partition).join("\n").trim() + "\n\n";
+  const at = md.indexOf("## Partitioned builds");
+  const next = md.indexOf("\n## ", at + 1);
+  const before = md.indexOf("## Live listings");
+  writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, before) + section + md.slice(before));
   log("measured partitioned builds; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
