@@ -165,7 +165,7 @@ pub struct FakeGitHub {
     pub counts: Cell<bool>,
     /// Where each repository starts, by index: `(visibility, isArchived, isFork)`; without it,
     /// every fifth is private and none is archived or a fork.
-    pub layout: Cell<Option<fn(usize) -> Place>>,
+    pub layout: Cell<Option<Layout>>,
     /// Repositories that moved since the fixtures were built: lowercased full name → where it
     /// is now (privatizations still apply on top).
     pub places: RefCell<HashMap<String, Place>>,
@@ -175,7 +175,7 @@ pub struct FakeGitHub {
     pub page_faults: RefCell<Vec<PageFault>>,
     /// Runs as an owner page is answered (after GitHub "read" it, before the reply is built):
     /// a repository may move between parts here, mid-build.
-    pub on_page: RefCell<Option<Box<dyn Fn(&FakeGitHub, &PageQuery)>>>,
+    pub on_page: RefCell<Option<PageHook>>,
     /// Calls in flight now, and the most there ever were at once.
     pub in_flight: Cell<usize>,
     pub peak_in_flight: Cell<usize>,
@@ -186,6 +186,12 @@ pub struct FakeGitHub {
 
 /// Where a repository is: `visibility` (GitHub's upper-case name), `isArchived`, `isFork`.
 pub type Place = (&'static str, bool, bool);
+
+/// Where each repository of the fixtures starts, by index.
+pub type Layout = fn(usize) -> Place;
+
+/// Runs as an owner page is answered (`FakeGitHub::on_page`).
+pub type PageHook = Box<dyn Fn(&FakeGitHub, &PageQuery)>;
 
 /// The visibilities of `Part::all`, in its order.
 pub const VISIBILITIES: [&str; 3] = ["PUBLIC", "PRIVATE", "INTERNAL"];
@@ -224,6 +230,9 @@ pub struct PageFault {
     pub back: Option<bool>,
     pub times: u32,
     pub reply: Result<HttpReply, String>,
+    /// How much later the reply comes: after every other call in flight beside it has been
+    /// answered, the fake's `clock` (if any) advances by this much.
+    pub delay_ms: u64,
 }
 
 impl PageFault {
@@ -238,6 +247,7 @@ impl PageFault {
                 headers: vec![],
                 body: b"<html>502 Bad Gateway</html>".to_vec(),
             }),
+            delay_ms: 0,
         }
     }
 
@@ -363,7 +373,7 @@ impl FakeGitHub {
 
     /// A GitHub that answers partitioned builds as GitHub does (every part's count), its
     /// owners' repositories placed by `layout`.
-    pub fn partitioned(owners: &[(&str, usize)], layout: Option<fn(usize) -> Place>) -> FakeGitHub {
+    pub fn partitioned(owners: &[(&str, usize)], layout: Option<Layout>) -> FakeGitHub {
         let gh = FakeGitHub::new(owners);
         gh.counts.set(true);
         gh.layout.set(layout);
@@ -632,10 +642,20 @@ impl Transport for FakeGitHub {
                 let mut faults = self.page_faults.borrow_mut();
                 faults.iter_mut().find(|f| f.matches(q)).map(|f| {
                     f.times -= 1;
-                    f.reply.clone()
+                    (f.reply.clone(), f.delay_ms)
                 })
             };
-            if let Some(fault) = fault {
+            if let Some((fault, delay_ms)) = fault {
+                if delay_ms > 0 {
+                    // Answered later than the calls in flight beside it: they are answered
+                    // first (at the time they came), then the clock moves on to this one.
+                    while self.in_flight.get() > 1 {
+                        YieldNow(false).await;
+                    }
+                    if let Some((clock, _)) = &self.clock {
+                        clock.set(clock.get() + delay_ms);
+                    }
+                }
                 return fault;
             }
             if let Some(hook) = self.on_page.borrow().as_ref() {

@@ -9,6 +9,9 @@ use crate::{body, token, Run, FRESH_TTL_S, OWNER, T0};
 use forgelens::http::Response;
 use std::collections::BTreeMap;
 
+/// A repository as a settled listing shows it: visibility, archived, CI state, fork.
+pub(crate) type Seen = (String, bool, Option<String>, bool);
+
 impl<'a> Run<'a> {
     /// A status no request may answer: a 500 ever, a 5xx when nothing failed.
     pub(crate) fn check_status(&self, what: &str, r: &Response, faults_possible: bool) {
@@ -28,7 +31,7 @@ impl<'a> Run<'a> {
     /// answered for a while (a request sent under them ends within the upstream timeout, and a
     /// failed build is remembered for `FAILURE_MEMORY_MS`).
     pub(crate) fn faults_end(&self) {
-        if self.faulty_weather() {
+        if self.faulty_weather() || self.stream_faults_pending() {
             let until = self.w.sched.now.get()
                 + self.w.cfg.upstream_timeout_ms
                 + forgelens::owners::directory::FAILURE_MEMORY_MS;
@@ -38,7 +41,21 @@ impl<'a> Run<'a> {
 
     /// Whether a request may meet a fault now, or answer one met earlier.
     pub(crate) fn faulty(&self) -> bool {
-        self.faulty_weather() || self.w.sched.now.get() < self.w.failures_answered_until.get()
+        // A stream fault is a fault like the weather's: a build it fails may be answered for
+        // as long after the fault as one the weather failed.
+        let fired = self.w.gh.stream_fault_at.get();
+        let stream_until = (fired > 0).then(|| {
+            fired + self.w.cfg.upstream_timeout_ms + forgelens::owners::directory::FAILURE_MEMORY_MS
+        });
+        self.faulty_weather()
+            || self.stream_faults_pending()
+            || self.w.sched.now.get() < self.w.failures_answered_until.get()
+            || stream_until.is_some_and(|t| self.w.sched.now.get() < t)
+    }
+
+    /// Whether pages of some part are still to fail.
+    pub(crate) fn stream_faults_pending(&self) -> bool {
+        self.w.gh.stream_faults.borrow().values().any(|n| *n > 0)
     }
 
     fn faulty_weather(&self) -> bool {
@@ -88,6 +105,7 @@ impl<'a> Run<'a> {
         w.kv.refuse_in_100.set(0);
         w.kv.per_key.set(false);
         w.alarm_late_ms.set(0);
+        w.gh.stream_faults.borrow_mut().clear();
         w.note("faults stop".into());
 
         // Delayed deliveries arrive (8 s), replays (20 s), queued rounds retried (5 s), once a
@@ -167,13 +185,9 @@ impl<'a> Run<'a> {
     }
 
     /// Convergence: once faults stopped long enough, `listing` (read at `loc`) is GitHub's truth.
-    pub(crate) fn converged(
-        &self,
-        loc: usize,
-        listing: &BTreeMap<String, (String, bool, Option<String>)>,
-    ) {
+    pub(crate) fn converged(&self, loc: usize, listing: &BTreeMap<String, Seen>) {
         let w = self.w;
-        let want: BTreeMap<String, (String, bool, Option<String>)> =
+        let want: BTreeMap<String, Seen> =
             w.gh.truth()
                 .get(OWNER)
                 .cloned()
@@ -186,6 +200,7 @@ impl<'a> Run<'a> {
                             r.visibility.to_ascii_lowercase(),
                             r.archived,
                             r.ci.map(str::to_ascii_lowercase),
+                            r.fork,
                         ),
                     )
                 })
@@ -208,7 +223,7 @@ impl<'a> Run<'a> {
     /// Names whose last change was delivered (answered 2xx) and is not in `listing`.
     pub(crate) fn lost_changes(
         &self,
-        listing: &BTreeMap<String, (String, bool, Option<String>)>,
+        listing: &BTreeMap<String, Seen>,
         repos: &BTreeMap<String, RepoState>,
         lagged: bool,
     ) -> Vec<String> {
@@ -234,6 +249,7 @@ impl<'a> Run<'a> {
                         r.visibility.to_ascii_lowercase(),
                         r.archived,
                         r.ci.map(str::to_ascii_lowercase),
+                        r.fork,
                     ) == *h
                 }
                 (None, None) => true,
@@ -253,7 +269,7 @@ impl<'a> Run<'a> {
         &'a self,
         sp: Spawner<'a>,
         loc: usize,
-    ) -> BTreeMap<String, (String, bool, Option<String>)> {
+    ) -> BTreeMap<String, Seen> {
         let tok = token();
         for _ in 0..30 {
             let r = self
@@ -262,7 +278,7 @@ impl<'a> Run<'a> {
                     sp.clone(),
                     loc,
                     "GET",
-                    &format!("/v1/orgs/{OWNER}/repos?fields=name,visibility,archived,ci"),
+                    &format!("/v1/orgs/{OWNER}/repos?fields=name,visibility,archived,ci,fork"),
                     &[("Authorization", tok.as_str())],
                     b"",
                 )
@@ -281,6 +297,7 @@ impl<'a> Run<'a> {
                                 r["visibility"].as_str().unwrap_or("").to_string(),
                                 r["archived"].as_bool().unwrap_or(false),
                                 ci,
+                                r["fork"].as_bool().unwrap_or(false),
                             ),
                         )
                     })
@@ -303,6 +320,18 @@ impl<'a> Run<'a> {
     /// the simulation, which evicts any object nothing is running in, is harsher than the platform).
     pub(crate) fn check_cost(&self) {
         const SEND_JITTER_MS: u64 = 100;
+        // A build keeps at most `BUILD_CONCURRENCY` pages in flight (DESIGN.md, "Partitioned
+        // builds"); one build per owner.
+        let peak = self.w.gh.peak_pages_in_flight.get();
+        if peak > self.w.cfg.build_concurrency as usize {
+            self.violate(
+                "bounded cost",
+                format!(
+                    "{peak} listing pages in flight at once, BUILD_CONCURRENCY {}",
+                    self.w.cfg.build_concurrency
+                ),
+            );
+        }
         let calls = self.w.gh.calls.borrow();
         let revalidations: Vec<(u64, usize)> = calls
             .iter()

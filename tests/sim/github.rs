@@ -16,6 +16,8 @@ pub struct RepoState {
     pub name: String,
     pub visibility: &'static str,
     pub archived: bool,
+    /// A fork (detached from its network, it is not).
+    pub fork: bool,
     /// `None`: an empty repository (no default branch, no CI).
     pub ci: Option<&'static str>,
     pub pushes: u32,
@@ -66,6 +68,105 @@ pub struct SimGitHub<'a> {
     pub hook: RefCell<Vec<HookDelivery>>,
     /// Deliveries the worker asked GitHub to send again (`POST …/attempts`), not yet sent.
     pub redeliver: RefCell<Vec<u64>>,
+    /// Pages of one part that fail, however the weather is: part → how many more.
+    pub stream_faults: RefCell<BTreeMap<Part, u32>>,
+    /// When a stream fault last fired.
+    pub stream_fault_at: Cell<u64>,
+    /// Listing pages of the owner's object in flight now, and the most there ever were.
+    pub pages_in_flight: Cell<usize>,
+    pub peak_pages_in_flight: Cell<usize>,
+    /// Listing pages asked with every part's count beside them, of one part, from the back.
+    pub counted_pages: Cell<u64>,
+    pub part_pages: Cell<u64>,
+    pub back_pages: Cell<u64>,
+}
+
+/// A part of an owner's listing as GitHub's `repositories` filters name it: `visibility`,
+/// `isArchived`, `isFork`.
+pub type Part = (&'static str, bool, bool);
+
+/// The twelve parts, in the order of the worker's count aliases (`Part::all`).
+pub fn parts() -> [Part; 12] {
+    std::array::from_fn(|i| {
+        (
+            ["PUBLIC", "PRIVATE", "INTERNAL"][i / 4],
+            i % 4 >= 2,
+            i % 2 == 1,
+        )
+    })
+}
+
+/// The part `r` is in.
+pub fn part_of(r: &RepoState) -> Part {
+    let v = parts()
+        .iter()
+        .map(|p| p.0)
+        .find(|v| *v == r.visibility)
+        .unwrap_or("PUBLIC");
+    (v, r.archived, r.fork)
+}
+
+/// One `repositories(…)` connection of a query: its alias (`p3`, or none), its arguments.
+struct Connection<'q> {
+    alias: &'q str,
+    args: &'q str,
+}
+
+fn connections(query: &str) -> Vec<Connection<'_>> {
+    query
+        .match_indices("repositories(")
+        .map(|(at, _)| {
+            let before = query[..at].trim_end();
+            let alias = before
+                .strip_suffix(':')
+                .map_or("", |b| b.rsplit([' ', '{']).next().unwrap_or(""));
+            let rest = &query[at + "repositories(".len()..];
+            Connection {
+                alias,
+                args: &rest[..rest.find(')').unwrap_or(rest.len())],
+            }
+        })
+        .collect()
+}
+
+/// The part a connection's arguments filter on (`None`: the whole listing). Panics on a
+/// filter GitHub would refuse or this model does not know.
+fn filter(args: &str) -> Option<Part> {
+    let arg = |name: &str| -> Option<&str> {
+        let from = args.find(&format!("{name}: "))? + name.len() + 2;
+        let rest = &args[from..];
+        Some(&rest[..rest.find([',', ' ']).unwrap_or(rest.len())])
+    };
+    match (arg("visibility"), arg("isArchived"), arg("isFork")) {
+        (None, None, None) => None,
+        (Some(v), Some(a), Some(f)) => {
+            let v = parts()
+                .iter()
+                .map(|p| p.0)
+                .find(|x| *x == v)
+                .unwrap_or_else(|| panic!("GitHub refuses visibility: {v}"));
+            assert!(["true", "false"].contains(&a) && ["true", "false"].contains(&f));
+            Some((v, a == "true", f == "true"))
+        }
+        other => panic!("a part names all three filters: {other:?}"),
+    }
+}
+
+/// What an owner page asks: the part of the connection that carries `$first` (`None`: the
+/// whole listing), and whether from the back (`last`/`before`).
+fn page_ask(query: &str) -> (Option<Part>, bool) {
+    let page = connections(query)
+        .into_iter()
+        .find(|c| c.args.contains("$first"))
+        .expect("an owner page asks one connection with $first");
+    let back = page.args.contains("last: $first");
+    assert!(back != page.args.contains("first: $first"), "{}", page.args);
+    assert!(page.args.contains(if back {
+        "before: $cursor"
+    } else {
+        "after: $cursor"
+    }));
+    (filter(page.args), back)
 }
 
 impl<'a> SimGitHub<'a> {
@@ -80,6 +181,13 @@ impl<'a> SimGitHub<'a> {
             limited_until: Cell::new(0),
             hook: RefCell::default(),
             redeliver: RefCell::default(),
+            stream_faults: RefCell::default(),
+            stream_fault_at: Cell::new(0),
+            pages_in_flight: Cell::new(0),
+            peak_pages_in_flight: Cell::new(0),
+            counted_pages: Cell::new(0),
+            part_pages: Cell::new(0),
+            back_pages: Cell::new(0),
         }
     }
 
@@ -168,7 +276,7 @@ impl<'a> SimGitHub<'a> {
         json!({"name": r.name, "owner": {"login": owner}, "nameWithOwner": format!("{owner}/{}", r.name),
             "url": format!("https://github.com/{owner}/{}", r.name), "description": null,
             "visibility": r.visibility, "isPrivate": r.visibility != "PUBLIC",
-            "isArchived": r.archived, "isDisabled": false, "isFork": false,
+            "isArchived": r.archived, "isDisabled": false, "isFork": r.fork,
             "pushedAt": format!("2026-01-01T00:00:{:02}Z", r.pushes % 60),
             "updatedAt": "2026-01-02T00:00:00Z", "primaryLanguage": null,
             "defaultBranchRef": branch})
@@ -187,24 +295,50 @@ impl<'a> SimGitHub<'a> {
             };
             let first = vars["first"].as_u64().unwrap_or(100) as usize;
             assert!((1..=100).contains(&first), "GitHub refuses first: {first}");
-            let after = vars["cursor"].as_str().map(str::to_string);
-            let rest: Vec<&RepoState> = repos
-                .iter()
-                .filter(|(k, _)| after.as_ref().is_none_or(|a| k.as_str() > a.as_str()))
-                .map(|(_, r)| r)
+            let query = body["query"].as_str().unwrap_or("");
+            let (part, back) = page_ask(query);
+            // Names are keys, lowercased: GitHub's order (case-insensitive) and its cursors.
+            let at = vars["cursor"].as_str().map(str::to_string);
+            let listed: Vec<&RepoState> = repos
+                .values()
+                .filter(|r| part.is_none_or(|p| part_of(r) == p))
                 .collect();
-            let page: Vec<Value> = rest
+            let key = |r: &RepoState| r.name.to_ascii_lowercase();
+            let (page, more): (Vec<&RepoState>, bool) = if back {
+                let before: Vec<&RepoState> = listed
+                    .iter()
+                    .copied()
+                    .filter(|r| at.as_ref().is_none_or(|a| key(r) < *a))
+                    .collect();
+                let from = before.len().saturating_sub(first);
+                (before[from..].to_vec(), from > 0)
+            } else {
+                let after: Vec<&RepoState> = listed
+                    .iter()
+                    .copied()
+                    .filter(|r| at.as_ref().is_none_or(|a| key(r) > *a))
+                    .collect();
+                let more = after.len() > first;
+                (after.into_iter().take(first).collect(), more)
+            };
+            // A back page's `pageInfo` is aliased to a front page's names by the query.
+            let cursor = if back { page.first() } else { page.last() }.map(|r| key(r));
+            let nodes: Vec<Value> = page.iter().map(|r| Self::node(owner, r)).collect();
+            let mut found = json!({"login": owner, "repositories": {"totalCount": listed.len(), "nodes": nodes,
+                "pageInfo": {"hasNextPage": more, "endCursor": cursor}}});
+            for c in connections(query)
                 .iter()
-                .take(first)
-                .map(|r| Self::node(owner, r))
-                .collect();
-            let more = rest.len() > first;
-            let cursor = rest
-                .get(first.min(rest.len()).saturating_sub(1))
-                .map_or(String::new(), |r| r.name.to_ascii_lowercase());
-            return json!({"data": {"rateLimit": self.rate(),
-                "repositoryOwner": {"login": owner, "repositories": {"totalCount": repos.len(), "nodes": page,
-                "pageInfo": {"hasNextPage": more, "endCursor": cursor}}}}});
+                .filter(|c| !c.args.contains("$first"))
+            {
+                assert!(c.args.starts_with("first: 1, "), "{}", c.args);
+                let counted = filter(c.args);
+                let n = repos
+                    .values()
+                    .filter(|r| counted.is_none_or(|p| part_of(r) == p))
+                    .count();
+                found[c.alias] = json!({"totalCount": n});
+            }
+            return json!({"data": {"rateLimit": self.rate(), "repositoryOwner": found}});
         }
         let mut data = serde_json::Map::new();
         data.insert("rateLimit".into(), self.rate());
@@ -297,6 +431,15 @@ impl SimGitHub<'_> {
         self.calls
             .borrow_mut()
             .push((self.sched.now.get(), owner, page, names, directory));
+        let _in_flight = (page && directory).then(|| PageInFlight::new(self));
+        if page {
+            let query = body["query"].as_str().unwrap_or("");
+            let (part, back) = page_ask(query);
+            let bump = |c: &Cell<u64>, yes: bool| c.set(c.get() + u64::from(yes));
+            bump(&self.counted_pages, query.contains("p0:"));
+            bump(&self.part_pages, part.is_some());
+            bump(&self.back_pages, back);
+        }
         let weather = self.weather.get();
         if self.sched.now.get() < self.limited_until.get() {
             // Still spent (a call sent before the worker heard of the limit): refused again.
@@ -310,9 +453,38 @@ impl SimGitHub<'_> {
             self.sched.sleep(timeout_ms).await;
             return Err(format!("no reply within {timeout_ms} ms"));
         }
+        // A part whose pages fail, whatever the weather (one stream of a build).
+        let part = page
+            .then(|| page_ask(body["query"].as_str().unwrap_or("")).0)
+            .flatten();
+        let stream_fault = part.is_some_and(|p| {
+            let mut faults = self.stream_faults.borrow_mut();
+            let left = faults.get_mut(&p).filter(|n| **n > 0);
+            left.map(|n| *n -= 1).is_some()
+        });
+        if stream_fault {
+            self.stream_fault_at.set(self.sched.now.get());
+            self.faults.set(self.faults.get() + 1);
+            if self.sched.chance(4) {
+                self.sched.sleep(timeout_ms).await;
+                self.stream_fault_at.set(self.sched.now.get());
+                return Err(format!("no reply within {timeout_ms} ms"));
+            }
+        }
         self.sched.sleep(latency.min(timeout_ms)).await;
         if latency >= timeout_ms {
             return Err(format!("no reply within {timeout_ms} ms"));
+        }
+        if stream_fault {
+            self.stream_fault_at.set(self.sched.now.get());
+            return Ok(if self.sched.chance(2) {
+                reply(502, &json!("bad gateway"))
+            } else {
+                reply(
+                    200,
+                    &json!({"data": null, "errors": [{"message": "Something went wrong while executing your query. This may be the result of a timeout, or it could be a GitHub bug."}]}),
+                )
+            });
         }
         if fails {
             self.faults.set(self.faults.get() + 1);
@@ -337,5 +509,23 @@ impl SimGitHub<'_> {
             self.lagged.set(self.lagged.get() + 1);
         }
         Ok(reply(200, &self.answer(&body, &self.truth_at(at))))
+    }
+}
+
+/// Counts a listing page of an object in flight until dropped.
+struct PageInFlight<'g, 'a>(&'g SimGitHub<'a>);
+
+impl<'g, 'a> PageInFlight<'g, 'a> {
+    fn new(gh: &'g SimGitHub<'a>) -> Self {
+        gh.pages_in_flight.set(gh.pages_in_flight.get() + 1);
+        gh.peak_pages_in_flight
+            .set(gh.peak_pages_in_flight.get().max(gh.pages_in_flight.get()));
+        PageInFlight(gh)
+    }
+}
+
+impl Drop for PageInFlight<'_, '_> {
+    fn drop(&mut self) {
+        self.0.pages_in_flight.set(self.0.pages_in_flight.get() - 1);
     }
 }

@@ -4,7 +4,18 @@
 //! the deliveries that never got a 2xx answer).
 
 use super::exec::Spawner;
-use super::github::{HookDelivery, RepoState, Weather};
+use super::github::{part_of, parts, HookDelivery, RepoState, Weather};
+
+/// Changes that move a repository between the parts of a partitioned build.
+const MOVES: &[&str] = &[
+    "privatize",
+    "publicize",
+    "internalize",
+    "archive",
+    "unarchive",
+    "fork",
+    "unfork",
+];
 use super::world::LOCATIONS;
 use crate::{body, node_name, token, Hidden, Run, ELSEWHERE, OWNER, SECRET, T0};
 
@@ -128,13 +139,73 @@ impl<'a> Run<'a> {
     /// One change in GitHub's truth, and its delivery as the seed says: delivered (perhaps late,
     /// perhaps twice, perhaps replayed later, to either location), or lost.
     pub(crate) async fn change(&'a self, sp: Spawner<'a>) {
+        self.change_of(sp, None).await;
+    }
+
+    /// A repository moves between parts (visibility, archived, fork) while a build of the
+    /// owner's listing pages: once one of its pages is in flight (or after 15 s).
+    pub(crate) async fn move_during_build(&'a self, sp: Spawner<'a>) {
+        let w = self.w;
+        let until = w.sched.now.get() + 15_000;
+        while w.gh.pages_in_flight.get() == 0 && w.sched.now.get() < until {
+            w.sched.sleep(100 + w.sched.below(400) as u64).await;
+        }
+        let building = w.gh.pages_in_flight.get() > 0;
+        w.note(format!(
+            "a move {}",
+            if building {
+                "while listing pages are in flight"
+            } else {
+                "(no build came)"
+            }
+        ));
+        self.count(if building {
+            "move during a build"
+        } else {
+            "move without a build"
+        });
+        self.change_of(sp, Some(MOVES)).await;
+    }
+
+    /// The pages of one part (one stream of a build) fail once to three times, whatever the
+    /// weather: 502s, "Something went wrong" timeouts, or no reply.
+    pub(crate) fn stream_fault(&self) {
         let w = self.w;
         let truth = w.gh.truth();
         let repos = truth.get(OWNER).cloned().unwrap_or_default();
-        let pick = w.sched.below(repos.len() + 3);
+        // A part that holds something (any part of the twelve when the owner has nothing).
+        let part = match repos.values().nth(w.sched.below(repos.len())) {
+            Some(r) => part_of(r),
+            None => parts()[w.sched.below(12)],
+        };
+        let n = 1 + w.sched.below(3) as u32;
+        let left = {
+            let mut faults = w.gh.stream_faults.borrow_mut();
+            let left = faults.entry(part).or_default();
+            *left = (*left + n).min(3);
+            *left
+        };
+        w.note(format!(
+            "stream fault: the next {left} pages of part {part:?} fail"
+        ));
+        self.count("stream fault");
+    }
+
+    /// One change in GitHub's truth (of a kind among `only`, when given), and its delivery.
+    async fn change_of(&'a self, sp: Spawner<'a>, only: Option<&[&'static str]>) {
+        let w = self.w;
+        let truth = w.gh.truth();
+        let repos = truth.get(OWNER).cloned().unwrap_or_default();
+        let pick = if only.is_some() {
+            w.sched.below(repos.len())
+        } else {
+            w.sched.below(repos.len() + 3)
+        };
         let existing = repos.values().nth(pick).cloned();
-        let kinds: &[&str] = if existing.is_some() {
-            &[
+        let kinds: &[&str] = match (&existing, only) {
+            (Some(_), Some(only)) => only,
+            (None, Some(_)) => return,
+            (Some(_), None) => &[
                 "privatize",
                 "publicize",
                 "archive",
@@ -144,11 +215,16 @@ impl<'a> Run<'a> {
                 "delete",
                 "rename",
                 "transfer out",
-            ]
-        } else {
-            &["create", "transfer in"]
+                "internalize",
+                "fork",
+                "unfork",
+            ],
+            (None, None) => &["create", "transfer in"],
         };
         let kind = kinds[w.sched.below(kinds.len())];
+        // Leaving the public part narrows it: GitHub's delivery for an internal repository
+        // made from a public one is modelled as `privatized` (the worker must hide it at once).
+        let was_public = existing.as_ref().is_some_and(|r| r.visibility == "PUBLIC");
         let name = match &existing {
             Some(r) => r.name.clone(),
             None => format!("n{:03}", w.sched.below(30)),
@@ -171,6 +247,9 @@ impl<'a> Run<'a> {
             "create" => ("repository", Some("created")),
             "rename" => ("repository", Some("renamed")),
             "transfer out" | "transfer in" => ("repository", Some("transferred")),
+            "internalize" if was_public => ("repository", Some("privatized")),
+            // Detached from (or joined to) a fork network, made internal from private: an edit.
+            "internalize" | "fork" | "unfork" => ("repository", Some("edited")),
             "ci" => ("check_suite", Some("completed")),
             _ => ("push", None),
         };
@@ -197,6 +276,7 @@ impl<'a> Run<'a> {
                             name: name.clone(),
                             visibility,
                             archived: false,
+                            fork: false,
                             ci: None,
                             pushes: 0,
                         },
@@ -219,6 +299,9 @@ impl<'a> Run<'a> {
                             "publicize" => r.visibility = "PUBLIC",
                             "archive" => r.archived = true,
                             "unarchive" => r.archived = false,
+                            "internalize" => r.visibility = "INTERNAL",
+                            "fork" => r.fork = true,
+                            "unfork" => r.fork = false,
                             "ci" => {
                                 r.ci = Some(if r.ci == Some("SUCCESS") {
                                     "FAILURE"
@@ -231,7 +314,8 @@ impl<'a> Run<'a> {
                                 r.ci.get_or_insert("PENDING");
                             }
                         }
-                        touched.push((key.clone(), kind == "privatize", kind == "publicize"));
+                        let narrows = kind == "privatize" || kind == "internalize" && was_public;
+                        touched.push((key.clone(), narrows, kind == "publicize"));
                     }
                 }
             }
@@ -285,9 +369,12 @@ impl<'a> Run<'a> {
         }
         let text = payload.to_string();
         let how = w.sched.below(100);
+        // A move during a build is heard by the build (its delivery) or not (lost: only the
+        // parts' counts and the next rebuild, or recovery, can tell).
+        let lost_below = if only.is_some() { 30 } else { 10 };
         let (copies, lost) = match how {
-            0..=9 => (0, true),
-            10..=19 => (2, false),
+            h if h < lost_below => (0, true),
+            h if h < lost_below + 10 => (2, false),
             _ => (1, false),
         };
         w.note(format!(

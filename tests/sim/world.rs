@@ -313,6 +313,22 @@ impl<'a> SimWorld<'a> {
         true
     }
 
+    /// What `owner`'s object keeps in storage for a later life: `None` when it stores no live
+    /// listing, else whether that listing loads (its meta line and every page readable).
+    pub fn stored_listing_loads(&self, owner: &str) -> Option<bool> {
+        use forgelens::owners::live;
+        let dirs = self.directories.borrow();
+        let data = dirs.get(owner)?.storage.data.borrow();
+        let meta = data.get(live::LIVE_KEY)?;
+        let Some((slot, count)) = live::meta_pages(meta) else {
+            return Some(false);
+        };
+        let pages: Vec<Option<String>> = (0..count)
+            .map(|i| data.get(&live::page_key(slot, i)).cloned())
+            .collect();
+        Some(live::Live::load(meta, &pages).is_some())
+    }
+
     /// Every config variable of this world.
     pub fn config(vars: &[(&'static str, String)]) -> Config {
         Config::from_lookup(|name| {
