@@ -101,7 +101,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             paused,
             failed,
             not_found,
-        } = take(cp, &picks, outcomes, asked_ms, self.now(), concurrency);
+        } = take(cp, &picks, outcomes, asked_ms, concurrency);
         if not_found {
             return Ok(Step::Exit(self.finish_not_found(cp)));
         }
@@ -121,7 +121,7 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         if let Some(failure) = failed {
             return Err(self.svc.failure_to_error(failure));
         }
-        if let Some(at_ms) = paused {
+        if let Some(at_ms) = paused.filter(|&at| at > self.now()) {
             // Every stream waits for the reset; the alarm resumes them, perhaps in a later life
             // of the object.
             let retry_after = at_ms.saturating_sub(self.now()).div_ceil(1000).max(1);
@@ -230,7 +230,8 @@ enum Step {
 struct Round {
     /// The pages read, as stored and as records, in the order asked.
     read: Vec<(String, Vec<Repo>)>,
-    /// A spent rate limit: every stream waits until then.
+    /// A spent rate limit: every stream waits until then (not at all when the reset has passed
+    /// by the time the round ends: the stream that met it is asked again).
     paused: Option<u64>,
     /// Why the build fails for now (the first such answer).
     failed: Option<UpstreamFailure>,
@@ -240,13 +241,14 @@ struct Round {
 
 /// Takes a round's answers (`outcomes`, one per stream in `picks`, asked at `asked_ms`) into the
 /// checkpoint: each stream advanced, or its page shrunk after a failure; the first page plans
-/// the parts. Plain (not generic over the seams): one copy in the wasm.
+/// the parts. A spent limit is judged against the time its page was asked, not the round's end:
+/// a reset after the ask is GitHub's (a round's slowest page may outlive it), one before it is
+/// taken for unknown. Plain (not generic over the seams): one copy in the wasm.
 fn take(
     cp: &mut Checkpoint,
     picks: &[usize],
     outcomes: Vec<Result<OwnerPage, UpstreamFailure>>,
     asked_ms: u64,
-    now: u64,
     concurrency: u32,
 ) -> Round {
     let mut round = Round {
@@ -266,7 +268,7 @@ fn take(
                 let Some(s) = cp.streams.get_mut(i) else {
                     continue;
                 };
-                match build::after_failure(s, &failure, now) {
+                match build::after_failure(s, &failure, asked_ms) {
                     // Only this stream's pages shrink; the others go on at theirs.
                     AfterFailure::Retry { page_size } => {
                         s.tries = if page_size == s.page_size {

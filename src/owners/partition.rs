@@ -5,8 +5,6 @@
 //! themselves are `model::Part`; the build that drives the streams is `directory::drive`.
 
 use crate::model::Part;
-use crate::names::cmp_names;
-use std::cmp::Ordering;
 use std::fmt::Write;
 
 /// Records per page when nothing has gone wrong (GitHub's maximum).
@@ -167,20 +165,14 @@ pub fn next(streams: &[Stream], concurrency: u32) -> Vec<usize> {
     picked
 }
 
-/// Whether a part's two ends have met: the front has read up to (or past) the name the back has
-/// read down to. Never decided by a count: a repository that moved into the part would make it
-/// lie.
-pub fn met(front: Option<&str>, back: Option<&str>) -> bool {
-    match (front, back) {
-        (Some(f), Some(b)) => cmp_names(f, b) != Ordering::Less,
-        _ => false,
-    }
-}
-
-/// Stream `i` read a page: `names` as GitHub lists them (in name order, from either end), the
-/// cursor to go on from (the page's end cursor from the front, its start cursor from the back)
-/// and whether GitHub has more in that direction. The stream stops at its end of the part, or where it meets the other end of
-/// its part (which stops too: together they have read the part).
+/// Stream `i` read a page: `names` as GitHub lists them (in its name order, from either end),
+/// the cursor to go on from (the page's end cursor from the front, its start cursor from the
+/// back) and whether GitHub has more in that direction. The stream stops at its end of the part;
+/// and the part's two ends stop together once they have met: a page holds the name the other end
+/// reached (each end reads its side without a gap, so the later of two pages that overlap holds
+/// it), or one end reached the far end of the part on its own. Names are compared for equality
+/// only, never ordered: GitHub's name order is not quite ours (`cmp_names`), and never by a
+/// count: a repository that moved into the part would make it lie.
 pub fn advance(
     streams: &mut [Stream],
     i: usize,
@@ -203,22 +195,20 @@ pub fn advance(
     s.tries = 0;
     s.done |= !more;
     let (part, end) = (s.part, s.end);
-    let Some(j) = streams
-        .iter()
-        .position(|o| part.is_some() && o.part == part && o.end != end)
+    let Some(other) = streams
+        .iter_mut()
+        .find(|o| part.is_some() && o.part == part && o.end != end)
     else {
         return;
     };
-    let (front, back) = match end {
-        End::Front => (i, j),
-        End::Back => (j, i),
-    };
-    let reached = |k: usize| streams.get(k).and_then(|s| s.reached.clone());
-    if met(reached(front).as_deref(), reached(back).as_deref()) {
-        for k in [i, j] {
-            if let Some(s) = streams.get_mut(k) {
-                s.done = true;
-            }
+    let met = other
+        .reached
+        .as_deref()
+        .is_some_and(|r| names.iter().any(|n| n.eq_ignore_ascii_case(r)));
+    if met || !more {
+        other.done = true;
+        if let Some(s) = streams.get_mut(i) {
+            s.done = true;
         }
     }
 }
@@ -343,25 +333,31 @@ mod tests {
         assert!(!s[0].done && !s[1].done);
         assert_eq!(s[0].cursor.as_deref(), Some("c0"));
         assert_eq!(s[1].reached.as_deref(), Some("n"));
-        // The front reads past where the back reached: both stop.
-        advance(&mut s, 0, &["n", "o"], Some("c0b".into()), true);
+        // The front's page holds the name the back reached (in any case): both stop.
+        advance(&mut s, 0, &["m-1", "N", "o"], Some("c0b".into()), true);
         assert!(s[0].done && s[1].done);
+        // Names are never ordered: `a_b` and `aab` sort apart in GitHub's order and ours, so
+        // only a name read from both ends tells that they met.
+        let mut t = plan(&counts(250, 0, 0, 0), 4, 99);
+        advance(&mut t, 1, &["a_b", "z"], Some("b1".into()), true);
+        advance(&mut t, 0, &["a", "aab"], Some("f1".into()), true);
+        assert!(
+            !t[0].done && !t[1].done,
+            "aab is past a_b by bytes, not by GitHub"
+        );
+        // The back's next page reaches the front's: met.
+        advance(&mut t, 1, &["aab", "a_a"], Some("b2".into()), true);
+        assert!(t[0].done && t[1].done);
+        // One end that reached the far end of the part on its own stops the other.
+        let mut u = plan(&counts(250, 0, 0, 0), 4, 99);
+        advance(&mut u, 1, &["x", "z"], Some("b1".into()), true);
+        advance(&mut u, 0, &["a", "b"], None, false);
+        assert!(u[0].done && u[1].done);
         // A page with nothing keeps the cursor it had.
         let mut one = vec![Stream::new(None, End::Front, 0)];
         advance(&mut one, 0, &[], None, true);
         assert_eq!(one[0].cursor, None);
         assert!(!one[0].done);
-    }
-
-    #[test]
-    fn two_ends_meet_when_the_front_reaches_the_back_by_name() {
-        assert!(!met(None, Some("m")));
-        assert!(!met(Some("a"), Some("m")));
-        assert!(
-            met(Some("m"), Some("M")),
-            "names compare case-insensitively"
-        );
-        assert!(met(Some("n"), Some("m")));
     }
 
     #[test]
