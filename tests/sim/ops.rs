@@ -6,7 +6,8 @@
 use super::exec::Spawner;
 use super::github::{part_of, parts, HookDelivery, RepoState, Weather};
 
-/// Changes that move a repository between the parts of a partitioned build.
+/// Changes that move a repository between the parts of a partitioned build, or along its
+/// part's name order (a rename), where the two ends of a part read towards each other.
 const MOVES: &[&str] = &[
     "privatize",
     "publicize",
@@ -15,6 +16,7 @@ const MOVES: &[&str] = &[
     "unarchive",
     "fork",
     "unfork",
+    "rename",
 ];
 use super::world::LOCATIONS;
 use crate::{body, node_name, token, Hidden, Run, ELSEWHERE, OWNER, SECRET, T0};
