@@ -174,12 +174,8 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
         generation: u64,
     ) -> Result<bool, ApiError> {
         for (text, _) in read {
-            self.mem.borrow_mut().stored = true;
             let key = build::page_key(cp.slot, cp.pages);
-            self.storage
-                .put(&key, text)
-                .await
-                .map_err(ApiError::Upstream)?;
+            self.put(&key, text).await.map_err(ApiError::Upstream)?;
             if self.mem.borrow().generation != generation {
                 return Ok(false);
             }

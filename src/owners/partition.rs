@@ -89,34 +89,34 @@ pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
         "0" => Some(false),
         _ => None,
     };
-    text.lines()
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            let [part, end, cursor, size, tries, reached, done, count, again] = f.as_slice() else {
-                return None;
-            };
-            let part = match *part {
-                "" => None,
-                i => Some(*parts.get(i.parse::<usize>().ok()?)?),
-            };
-            let end = match *end {
-                "f" => End::Front,
-                "b" => End::Back,
-                _ => return None,
-            };
-            Some(Stream {
-                part,
-                end,
-                cursor: some(cursor),
-                page_size: size.parse().ok().filter(|n| (1..=FULL_PAGE).contains(n))?,
-                tries: tries.parse().ok()?,
-                reached: some(reached),
-                done: flag(done)?,
-                count: count.parse().ok()?,
-                again: flag(again)?,
-            })
-        })
-        .collect()
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let [part, end, cursor, size, tries, reached, done, count, again] = f.as_slice() else {
+            return None;
+        };
+        let part = match *part {
+            "" => None,
+            i => Some(*parts.get(i.parse::<usize>().ok()?)?),
+        };
+        let end = match *end {
+            "f" => End::Front,
+            "b" => End::Back,
+            _ => return None,
+        };
+        out.push(Stream {
+            part,
+            end,
+            cursor: some(cursor),
+            page_size: size.parse().ok().filter(|n| (1..=FULL_PAGE).contains(n))?,
+            tries: tries.parse().ok()?,
+            reached: some(reached),
+            done: flag(done)?,
+            count: count.parse().ok()?,
+            again: flag(again)?,
+        });
+    }
+    Some(out)
 }
 
 /// The streams of a build, from each part's `totalCount`: each non-empty part from the front,

@@ -312,7 +312,10 @@ fn read_owner<'a>(r: &mut Reader<'a>) -> json::Result<OwnerNode<'a>> {
         end_cursor,
         total,
         // All or none: a build plans from every part's count, or pages in order.
-        counts: counts.into_iter().collect(),
+        counts: counts
+            .iter()
+            .all(Option::is_some)
+            .then(|| counts.iter().map(|c| c.unwrap_or(0)).collect()),
     })
 }
 
