@@ -352,7 +352,15 @@ impl<'a, S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'a, S, T, C
         let tally = next().map(|t| Tally::decode(&t)).unwrap_or_default();
         let seqs = next();
         let kept = match meta {
-            Some(meta) => self.load_live(&meta).await,
+            Some(meta) => {
+                let kept = self.load_live(&meta).await;
+                if kept.is_none() {
+                    // A listing that does not load is gone: its meta line must not name the
+                    // pages of the next build, which may reuse its slot.
+                    self.storage.delete_many(&[LIVE_KEY.to_string()]).await;
+                }
+                kept
+            }
             None => None,
         };
         let mut mem = self.mem.borrow_mut();

@@ -303,12 +303,10 @@ fn take(
             cp.planned = true;
             cp.total = page.total;
         }
-        if plan.is_empty() {
-            let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
-            partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
-        } else {
-            // The parts are read from their own ends (a cursor belongs to its connection):
-            // this page's records come again, and the later copy wins.
+        if !plan.is_empty() {
+            // The parts are read from their own ends (a cursor belongs to its connection), this
+            // page's records among them: it is not kept. A record only it held would be one
+            // that left its part before the part's stream came by, in the state it had before.
             cp.total = Some(
                 plan.iter()
                     .filter(|s| s.end == End::Front)
@@ -316,7 +314,10 @@ fn take(
                     .sum(),
             );
             cp.streams = plan;
+            continue;
         }
+        let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
+        partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
         cp.fetched = cp
             .fetched
             .saturating_add(page.repos.len() as u64)

@@ -126,9 +126,19 @@ pub fn decode_streams(text: &str) -> Option<Vec<Stream>> {
 /// as fast read in order).
 pub fn plan(counts: &[u64], concurrency: u32, left: u64) -> Vec<Stream> {
     let page = u64::from(FULL_PAGE);
-    let pages = counts.iter().map(|c| c.div_ceil(page));
-    let longest = pages.clone().max().unwrap_or(0).div_ceil(2);
-    let rounds = longest.max(pages.sum::<u64>().div_ceil(u64::from(concurrency.max(1))));
+    // Rounds and pages each part takes: two ends read a page each per round and stop on a name
+    // both read, so `c` names take `(c + 1) / 200` rounds (rounded up), one page apiece.
+    let cost = |c: u64| match c {
+        0 => (0, 0),
+        c if c <= page => (1, 1),
+        c => {
+            let rounds = (c + 1).div_ceil(2 * page);
+            (rounds, 2 * rounds)
+        }
+    };
+    let longest = counts.iter().map(|&c| cost(c).0).max().unwrap_or(0);
+    let pages: u64 = counts.iter().map(|&c| cost(c).1).sum();
+    let rounds = longest.max(pages.div_ceil(u64::from(concurrency.max(1))));
     if rounds >= left {
         return Vec::new();
     }
@@ -258,9 +268,14 @@ mod tests {
         let p = Part::all();
         // 250 repositories in four parts: four requests where two pages are left in order.
         assert!(plan(&counts(150, 50, 30, 20), 4, 2).is_empty());
-        // 1,000 in three parts (8 + 2 + 1 pages): four rounds of four, or the longest part's two
-        // ends (4 rounds), against 9 pages in order.
+        // 1,000 in three parts (8 + 2 + 1 pages, two ends each above a page): 4 rounds for the
+        // longest, 3 for all 12 pages at four a round, against 9 pages in order.
         assert_eq!(plan(&counts(779, 0, 143, 78), 4, 9).len(), 5);
+        // Two ends stop on a name both read: 400 in one part take 3 rounds (not 2), no faster
+        // than the 3 pages left in order; 200 public and 50 private take 2, as in order.
+        assert!(plan(&counts(400, 0, 0, 0), 4, 3).is_empty());
+        assert!(plan(&counts(200, 0, 50, 0), 4, 2).is_empty());
+        assert!(!plan(&counts(599, 0, 0, 0), 4, 5).is_empty());
         // One part holding everything: its two ends halve the rounds.
         let one = plan(&counts(10_000, 0, 0, 0), 4, 99);
         assert_eq!(
