@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # build/.built is written last, so a build that failed (the budget below) is never up to date.
 stamp=build/.built
 if [ "${FORCE_BUILD:-}" != "1" ] && [ -f "$stamp" ] && [ -s build/index_bg.wasm ] &&
-  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/assets.mjs -newer "$stamp" -print -quit)" ]; then
+  [ -z "$(find src Cargo.toml Cargo.lock scripts/build.sh scripts/assets.mjs scripts/imports.mjs \
+    -newer "$stamp" -print -quit)" ]; then
   echo "build: up to date ($(gzip -9 -c < build/index_bg.wasm | wc -c) bytes gzip)"
   exit 0
 fi
@@ -49,9 +50,14 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
 # The producers and target-features sections name the tools and the features built for; nothing
 # reads them at run time (-0.2 KB gzip).
 STRIP=(--strip-producers --strip-target-features)
-"$WASM_OPT_BIN" -Oz --converge -g "${FEATURES[@]}" "${STRIP[@]}" build/index_bg.wasm \
+# Functions are laid out in the order of their (Rust) names before -Oz: a crate's and a module's
+# functions, and the instances of one generic function, side by side, where gzip finds what they
+# share within its window (-4.2 KB gzip). Only the order of the code section changes.
+ORDER=(--reorder-functions-by-name)
+"$WASM_OPT_BIN" "${ORDER[@]}" -Oz --converge -g "${FEATURES[@]}" "${STRIP[@]}" build/index_bg.wasm \
   -o target/index_bg.named.wasm
-"$WASM_OPT_BIN" -Oz --converge "${FEATURES[@]}" "${STRIP[@]}" build/index_bg.wasm -o build/index_bg.wasm
+"$WASM_OPT_BIN" "${ORDER[@]}" -Oz --converge "${FEATURES[@]}" "${STRIP[@]}" build/index_bg.wasm \
+  -o build/index_bg.wasm
 # wasm-bindgen's import names carry a hash each (`__wbg_get_57b93e4469e51558`) that gzip cannot
 # shrink: short names instead, in both wasm files and in index.js's import object (-3.4 KB gzip).
 node scripts/imports.mjs
