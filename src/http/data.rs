@@ -351,7 +351,7 @@ fn parse_fields(pairs: &[(String, String)]) -> Result<FieldSet, ApiError> {
         [spec] => FieldSet::parse(spec).map_err(ApiError::InvalidFields),
         _ => Err(ApiError::InvalidFields(format!(
             "give fields once, as a comma-separated list of: {}",
-            fields::ALLOWED.join(", ")
+            fields::ALLOWED_LIST
         ))),
     }
 }
