@@ -57,6 +57,19 @@ if (process.argv.includes("--json-only")) {
   log("measured the JSON paths against serde; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
+/**
+ * Rewrites one section of BENCHMARKS.md (the one whose heading starts with `heading`, or a new one
+ * before the section headed `before`) with `lines`: the others stay as their last full run wrote
+ * them.
+ */
+function rewriteSection(heading, before, lines) {
+  const md = readFileSync(`${root}BENCHMARKS.md`, "utf8");
+  const section = lines.join("\n").trim() + "\n\n";
+  const at = md.indexOf(heading);
+  const next = md.indexOf("\n## ", at + 1);
+  const where = md.indexOf(before);
+  writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, where) + section + md.slice(where));
+}
 if (process.argv.includes("--events-only")) {
   // Live events alone (bench/events.mjs), written into results.json and BENCHMARKS.md.
   const previous = JSON.parse(readFileSync(`${root}bench/results.json`, "utf8"));
@@ -67,13 +80,7 @@ if (process.argv.includes("--events-only")) {
   const ev = execFileSync("cargo", ["bench", "--quiet", "--bench", "cpu", "--", "events"], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
   previous.events.cpu_native = JSON.parse(ev.trim().split("\n").pop()).events_change;
   writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
-  // Only this section of BENCHMARKS.md changes: the others stay as their last full run wrote them.
-  const md = readFileSync(`${root}BENCHMARKS.md`, "utf8");
-  const section = renderEvents(previous.events).join("\n").trim() + "\n\n";
-  const at = md.indexOf("## Live events: fan-out");
-  const next = md.indexOf("\n## ", at + 1);
-  const before = md.indexOf("## Views of a large owner");
-  writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, before) + section + md.slice(before));
+  rewriteSection("## Live events: fan-out", "## Views of a large owner", renderEvents(previous.events));
   log("measured live events; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
@@ -85,13 +92,7 @@ if (process.argv.includes("--partition-only")) {
   previous.partition.date = new Date().toISOString();
   previous.partition.machine = MACHINE;
   writeFileSync(`${root}bench/results.json`, JSON.stringify(previous, null, 2) + "\n");
-  // Only this section of BENCHMARKS.md changes: the others stay as their last full run wrote them.
-  const md = readFileSync(`${root}BENCHMARKS.md`, "utf8");
-  const section = renderPartition(previous.partition).join("\n").trim() + "\n\n";
-  const at = md.indexOf("## Partitioned builds");
-  const next = md.indexOf("\n## ", at + 1);
-  const before = md.indexOf("## Live listings");
-  writeFileSync(`${root}BENCHMARKS.md`, at >= 0 ? md.slice(0, at) + section + md.slice(next + 1) : md.slice(0, before) + section + md.slice(before));
+  rewriteSection("## Partitioned builds", "## Live listings", renderPartition(previous.partition));
   log("measured partitioned builds; rewrote BENCHMARKS.md and bench/results.json");
   process.exit(0);
 }
