@@ -131,7 +131,11 @@ impl<S: Store, T: Transport, C: Clock, K: Checkpoints> Directory<'_, S, T, C, K>
             return Ok(Step::Save(Some(Drive::Paused { until_ms: at_ms })));
         }
         let Some((text, repos)) = last else {
-            self.announce_progress(cp.fetched, cp.total);
+            // Not before a record was kept (the plan's own page is not): a subscriber's first
+            // progress says how far the build got, and the next may come a second later.
+            if cp.fetched > 0 {
+                self.announce_progress(cp.fetched, cp.total);
+            }
             return Ok(Step::Save(None));
         };
         let (mut done, seen) = self.assemble(cp, asked_ms, repos).await?;
