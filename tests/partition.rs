@@ -146,6 +146,11 @@ fn most_pages(counts: &[u64; 12]) -> u64 {
 /// The directory of `OWNER`, driven directly: started (a stored build resumed) and driven up
 /// to `max_pages` requests.
 fn drive(w: &World, max_pages: u32) -> Drive {
+    drive_until(w, max_pages, u64::MAX)
+}
+
+/// `drive` that stops between rounds once the clock reaches `stop_at_ms`.
+fn drive_until(w: &World, max_pages: u32, stop_at_ms: u64) -> Drive {
     let cfg = w.config();
     let forge = GitHub::from_config(&cfg);
     let svc = Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge);
@@ -159,7 +164,7 @@ fn drive(w: &World, max_pages: u32) -> Drive {
     let dir = Directory::new(&svc, &d.storage, &d.memory, &owner);
     block_on(async {
         dir.start().await;
-        let outcome = dir.drive(max_pages, u64::MAX).await;
+        let outcome = dir.drive(max_pages, stop_at_ms).await;
         if outcome == Drive::Done {
             dir.write_back().await;
         }
@@ -704,4 +709,17 @@ fn a_limit_met_in_a_round_whose_slowest_page_outlives_the_reset_pauses_only_unti
         Drive::Done => assert_listed_once(&w),
         other => panic!("{other:?}"),
     }
+}
+
+/// An alarm that fires after its time is up still moves the build on by one round (the first
+/// request, then `BUILD_CONCURRENCY` pages side by side): a late object never stalls its build.
+#[test]
+fn a_drive_whose_time_is_up_still_pages_one_round() {
+    let w = world(1_000, Some(mixed), 4);
+    assert_eq!(drive_until(&w, u32::MAX, 0), Drive::More);
+    assert_eq!(asked(&w).len(), 1, "the first request");
+    assert_eq!(drive_until(&w, u32::MAX, 0), Drive::More);
+    assert_eq!(asked(&w).len(), 5, "then one round of four");
+    assert_eq!(drive(&w, u32::MAX), Drive::Done);
+    assert_listed_once(&w);
 }
