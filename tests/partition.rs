@@ -151,6 +151,15 @@ fn drive(w: &World, max_pages: u32) -> Drive {
 
 /// `drive` that stops between rounds once the clock reaches `stop_at_ms`.
 fn drive_until(w: &World, max_pages: u32, stop_at_ms: u64) -> Drive {
+    drive_with(w, max_pages, stop_at_ms, true)
+}
+
+/// Starts the build (stores its checkpoint) without asking anything.
+fn start_only(w: &World) {
+    drive_with(w, 0, 0, false);
+}
+
+fn drive_with(w: &World, max_pages: u32, stop_at_ms: u64, pages: bool) -> Drive {
     let cfg = w.config();
     let forge = GitHub::from_config(&cfg);
     let svc = Service::new(&cfg, &w.store, &w.gh, &w.clock, &forge);
@@ -164,6 +173,9 @@ fn drive_until(w: &World, max_pages: u32, stop_at_ms: u64) -> Drive {
     let dir = Directory::new(&svc, &d.storage, &d.memory, &owner);
     block_on(async {
         dir.start().await;
+        if !pages {
+            return Drive::Idle;
+        }
         let outcome = dir.drive(max_pages, stop_at_ms).await;
         if outcome == Drive::Done {
             dir.write_back().await;
@@ -722,4 +734,43 @@ fn a_drive_whose_time_is_up_still_pages_one_round() {
     assert_eq!(asked(&w).len(), 5, "then one round of four");
     assert_eq!(drive(&w, u32::MAX), Drive::Done);
     assert_listed_once(&w);
+}
+
+/// A listing is as old as its first request (`fetched_at`, and what an invalidation is compared
+/// with): not the time the build was started, nor that of a later round. A first request that
+/// failed read nothing: the one asked again (at half the size) is the first.
+#[test]
+fn the_listing_is_as_old_as_its_first_request() {
+    for fail_first in [false, true] {
+        let mut w = world(1_000, Some(mixed), 4);
+        w.gh.clock = Some((Rc::clone(&w.clock.0), 1_000));
+        start_only(&w);
+        w.advance(5);
+        let first_asked = w.clock.0.get();
+        if fail_first {
+            // The first request fails once (502) and is asked again a second later.
+            w.gh.page_faults.borrow_mut().push(PageFault {
+                part: Some(None),
+                back: Some(false),
+                times: 1,
+                reply: Ok(HttpReply {
+                    status: 502,
+                    headers: vec![],
+                    body: b"<html>502</html>".to_vec(),
+                }),
+                delay_ms: 0,
+            });
+        }
+        assert_eq!(drive(&w, u32::MAX), Drive::Done);
+        assert!(w.clock.0.get() >= first_asked + 5_000, "rounds took time");
+        let r = w.get("/v1/orgs/acme/repos?fields=name");
+        assert_eq!(r.status, 200);
+        // The failed one took its second: the retry was asked then.
+        let first_read = first_asked + if fail_first { 1_000 } else { 0 };
+        assert_eq!(
+            json_body(&r)["fetched_at"],
+            forgelens::time::format_rfc3339(first_read),
+            "first request failed: {fail_first}"
+        );
+    }
 }
