@@ -296,29 +296,23 @@ fn take(
         }
         cp.login.get_or_insert(page.login);
         let more = page.next_cursor.is_some();
-        let plan = match (cp.planned, page.counts) {
-            (false, Some(counts)) if more => {
-                let left = counts.iter().sum::<u64>().div_ceil(u64::from(FULL_PAGE));
-                partition::plan(&counts, concurrency, left.saturating_sub(1))
-            }
-            _ => Vec::new(),
-        };
         if !cp.planned {
             cp.planned = true;
             cp.total = page.total;
-        }
-        if !plan.is_empty() {
-            // The parts are read from their own ends (a cursor belongs to its connection), this
-            // page's records among them: it is not kept. A record only it held would be one
-            // that left its part before the part's stream came by, in the state it had before.
-            cp.total = Some(
-                plan.iter()
-                    .filter(|s| s.end == End::Front)
-                    .map(|s| s.count)
-                    .sum(),
-            );
-            cp.streams = plan;
-            continue;
+            if let Some(counts) = page.counts.filter(|_| more) {
+                let total: u64 = counts.iter().sum();
+                let left = total.div_ceil(u64::from(FULL_PAGE)).saturating_sub(1);
+                let plan = partition::plan(&counts, concurrency, left);
+                if !plan.is_empty() {
+                    // The parts are read from their own ends (a cursor belongs to its
+                    // connection), this page's records among them: it is not kept. A record
+                    // only it held would be one that left its part before the part's stream
+                    // came by, in the state it had before.
+                    cp.total = Some(total);
+                    cp.streams = plan;
+                    continue;
+                }
+            }
         }
         let names: Vec<&str> = page.repos.iter().map(Repo::name).collect();
         partition::advance(&mut cp.streams, i, &names, page.next_cursor, more);
